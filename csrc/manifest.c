@@ -1,0 +1,445 @@
+/* manifest.c - see manifest.h. */
+#include "manifest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "version.h"
+
+/* JSON numbers are doubles: integers are exact up to 2^53, which is where size_bytes stops. */
+#define MAX_EXACT_INTEGER 9007199254740992.0
+
+/* What is being validated, for messages: "model 2 ('x')" or "the manifest". */
+typedef struct where {
+    const char *source;
+    long index;            /* model index, or -1 for top-level fields */
+    const char *base_name; /* may be NULL */
+    rz_error *err;
+} where;
+
+/* Sets a ManifestError about field at w and returns -1. */
+__attribute__((format(printf, 3, 4))) static int fail_at(const where *w, const char *field,
+                                                         const char *fmt, ...)
+{
+    char detail[512], model[RZ_ERR_NAME_MAX] = "";
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    if (w->index >= 0 && w->base_name)
+        snprintf(model, sizeof(model), "model %ld ('%s')", w->index, w->base_name);
+    else if (w->index >= 0)
+        snprintf(model, sizeof(model), "model %ld", w->index);
+    if (field)
+        rz_error_set(w->err, RZ_E_MANIFEST, "manifest.json of %s: %s%sfield '%s' %s", w->source,
+                     model, model[0] ? ": " : "", field, detail);
+    else
+        rz_error_set(w->err, RZ_E_MANIFEST, "manifest.json of %s: %s%s%s", w->source, model,
+                     model[0] ? ": " : "", detail);
+    rz_error_attach_field(w->err, field);
+    rz_error_attach_model(w->err, w->base_name ? w->base_name : (model[0] ? model : NULL));
+    rz_error_attach_source(w->err, w->source);
+    return -1;
+}
+
+/* Object member by exact key; NULL when missing or JSON null. */
+static const cJSON *member(const cJSON *obj, const char *key)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsNull(item) ? NULL : item;
+}
+
+/* An optional string field: *out is the string or NULL. */
+static int optional_string(const char **out, const cJSON *obj, const char *key, const where *w)
+{
+    const cJSON *item = member(obj, key);
+
+    *out = NULL;
+    if (!item)
+        return 0;
+    if (!cJSON_IsString(item) || !item->valuestring)
+        return fail_at(w, key, "must be a string");
+    *out = item->valuestring;
+    return 0;
+}
+
+static int string_list(const cJSON *item, const char *key, const where *w)
+{
+    const cJSON *child;
+
+    if (!cJSON_IsArray(item))
+        return fail_at(w, key, "must be a list of strings");
+    cJSON_ArrayForEach(child, item)
+    {
+        if (!cJSON_IsString(child) || !child->valuestring)
+            return fail_at(w, key, "must be a list of strings");
+    }
+    return 0;
+}
+
+/* "packages" of requirements (and of its cpu / gpu): a list of str, or one str (a
+ * comma-separated list or a requirements file path). */
+static int check_packages(const cJSON *obj, const char *key, const where *w)
+{
+    const cJSON *item = member(obj, "packages");
+
+    if (!item || cJSON_IsString(item))
+        return 0;
+    if (!cJSON_IsArray(item))
+        return fail_at(w, key, "must be a list of strings or a string");
+    return string_list(item, key, w);
+}
+
+static int check_requirements(const cJSON *req, const where *w)
+{
+    static const char *const devices[] = {"cpu", "gpu"};
+    char field[64];
+    size_t i;
+
+    if (!cJSON_IsObject(req))
+        return fail_at(w, "requirements", "must be an object");
+    if (check_packages(req, "requirements.packages", w) < 0)
+        return -1;
+    for (i = 0; i < 2; i++) {
+        const cJSON *device = member(req, devices[i]), *support;
+        if (!device)
+            continue;
+        snprintf(field, sizeof(field), "requirements.%s", devices[i]);
+        if (!cJSON_IsObject(device))
+            return fail_at(w, field, "must be an object");
+        support = member(device, "support");
+        snprintf(field, sizeof(field), "requirements.%s.support", devices[i]);
+        if (support && !cJSON_IsBool(support))
+            return fail_at(w, field, "must be true or false");
+        snprintf(field, sizeof(field), "requirements.%s.packages", devices[i]);
+        if (check_packages(device, field, w) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int check_manager(const cJSON *manager, const where *w)
+{
+    const cJSON *type, *config;
+
+    if (!cJSON_IsObject(manager))
+        return fail_at(w, "manager", "must be an object");
+    type = member(manager, "type");
+    if (type && !(cJSON_IsString(type) && type->valuestring))
+        return fail_at(w, "manager.type", "must be a string");
+    config = member(manager, "config");
+    if (config && !cJSON_IsObject(config))
+        return fail_at(w, "manager.config", "must be an object");
+    return 0;
+}
+
+/* A relative path that stays below the models directory: no leading '/', no ".." component,
+ * not empty and not only "." components. */
+static int check_relative_path(const char *path, const char *key, const where *w)
+{
+    const char *p = path;
+    int has_name = 0;
+
+    if (path[0] == '\0')
+        return fail_at(w, key, "must not be empty");
+    if (path[0] == '/')
+        return fail_at(w, key, "must be a relative path, not '%s'", path);
+    while (*p) {
+        size_t len = strcspn(p, "/");
+        if (len == 2 && p[0] == '.' && p[1] == '.')
+            return fail_at(w, key, "must not contain '..' ('%s')", path);
+        if (len > 0 && !(len == 1 && p[0] == '.'))
+            has_name = 1;
+        p += len;
+        if (*p == '/')
+            p++;
+    }
+    if (!has_name)
+        return fail_at(w, key, "must name a file ('%s')", path);
+    return 0;
+}
+
+static int check_sha256(const char *sha, const where *w)
+{
+    size_t i;
+
+    if (strlen(sha) != 64)
+        return fail_at(w, "sha256", "must be 64 hex digits");
+    for (i = 0; i < 64; i++)
+        if (!((sha[i] >= '0' && sha[i] <= '9') || (sha[i] >= 'a' && sha[i] <= 'f') ||
+              (sha[i] >= 'A' && sha[i] <= 'F')))
+            return fail_at(w, "sha256", "must be 64 hex digits");
+    return 0;
+}
+
+static int check_model(rz_model *model, const cJSON *json, long index, const char *source,
+                       rz_error *err)
+{
+    static const char *const plain_strings[] = {"author", "url", "source", "description",
+                                                "date_added"};
+    where w = {source, index, NULL, err};
+    const cJSON *item;
+    const char *ignored;
+    size_t i;
+
+    if (!cJSON_IsObject(json))
+        return fail_at(&w, NULL, "must be an object");
+    item = member(json, "base_name");
+    if (!item)
+        return fail_at(&w, "base_name", "is required");
+    if (optional_string(&model->base_name, json, "base_name", &w) < 0)
+        return -1;
+    w.base_name = model->base_name;
+    if (model->base_name[0] == '\0')
+        return fail_at(&w, "base_name", "must not be empty");
+    if (strchr(model->base_name, '@'))
+        return fail_at(&w, "base_name", "must not contain '@' (it separates the version)");
+    if (optional_string(&model->version, json, "version", &w) < 0 ||
+        optional_string(&model->base_filename, json, "base_filename", &w) < 0 ||
+        optional_string(&model->license, json, "license", &w) < 0 ||
+        optional_string(&model->sha256, json, "sha256", &w) < 0)
+        return -1;
+    if (model->version && (model->version[0] == '\0' || strpbrk(model->version, "/@")))
+        return fail_at(&w, "version", "must be a non-empty string without '/' or '@'");
+    if (model->base_filename && check_relative_path(model->base_filename, "base_filename", &w) < 0)
+        return -1;
+    if (model->sha256 && check_sha256(model->sha256, &w) < 0)
+        return -1;
+    for (i = 0; i < sizeof(plain_strings) / sizeof(plain_strings[0]); i++)
+        if (optional_string(&ignored, json, plain_strings[i], &w) < 0)
+            return -1;
+    if ((item = member(json, "tags")) && string_list(item, "tags", &w) < 0)
+        return -1;
+    if ((item = member(json, "size_bytes"))) {
+        double v = item->valuedouble;
+        if (!cJSON_IsNumber(item) || v < 0 || v != floor(v) || v > MAX_EXACT_INTEGER)
+            return fail_at(&w, "size_bytes", "must be a non-negative integer below 2^53");
+    }
+    if ((item = member(json, "requirements")) && check_requirements(item, &w) < 0)
+        return -1;
+    if ((item = member(json, "manager")) && check_manager(item, &w) < 0)
+        return -1;
+    if ((item = member(json, "default_deployment_config_dict")) && !cJSON_IsObject(item))
+        return fail_at(&w, "default_deployment_config_dict", "must be an object");
+
+    model->json = json;
+    model->name = rz_model_full_name(model->base_name, model->version);
+    if (model->base_filename)
+        model->filename = rz_model_filename(model->base_filename, model->version);
+    if (!model->name || (model->base_filename && !model->filename))
+        return rz_error_set(err, RZ_E_NOMEM, "out of memory");
+    return 0;
+}
+
+/* JSON objects with a repeated key are refused: cJSON keeps both and lookups would see only
+ * the first, silently. Object sizes here are small, so a quadratic scan is the simple choice;
+ * depth is bounded by cJSON's nesting limit. */
+static int check_duplicate_keys(const cJSON *node, const char *source, rz_error *err)
+{
+    const cJSON *a, *b;
+
+    if (cJSON_IsObject(node)) {
+        for (a = node->child; a; a = a->next)
+            for (b = a->next; b; b = b->next)
+                if (a->string && b->string && strcmp(a->string, b->string) == 0) {
+                    rz_error_set(err, RZ_E_MANIFEST,
+                                 "manifest.json of %s: duplicate key '%s' in one object", source,
+                                 a->string);
+                    rz_error_attach_field(err, a->string);
+                    rz_error_attach_source(err, source);
+                    return -1;
+                }
+    }
+    if (cJSON_IsObject(node) || cJSON_IsArray(node))
+        for (a = node->child; a; a = a->next)
+            if (check_duplicate_keys(a, source, err) < 0)
+                return -1;
+    return 0;
+}
+
+/* A duplicate-key error found inside a model is reported with that model. */
+static int check_duplicates_per_model(const cJSON *models, const cJSON *root, const char *source,
+                                      rz_error *err)
+{
+    const cJSON *child;
+    long index = 0;
+
+    cJSON_ArrayForEach(child, models)
+    {
+        if (check_duplicate_keys(child, source, err) < 0) {
+            const cJSON *base = cJSON_GetObjectItemCaseSensitive(child, "base_name");
+            char model[64];
+            snprintf(model, sizeof(model), "model %ld", index);
+            rz_error_attach_model(err, cJSON_IsString(base) && base->valuestring ? base->valuestring
+                                                                                 : model);
+            return -1;
+        }
+        index++;
+    }
+    return check_duplicate_keys(root, source, err);
+}
+
+void rz_manifest_free(rz_manifest *m)
+{
+    size_t i;
+
+    if (!m)
+        return;
+    for (i = 0; i < m->n_models; i++) {
+        free(m->models[i].name);
+        free(m->models[i].filename);
+    }
+    free(m->models);
+    cJSON_Delete(m->root);
+    free(m);
+}
+
+int rz_manifest_parse(rz_manifest **out, const char *data, size_t len, const char *source,
+                      rz_error *err)
+{
+    rz_manifest *m = NULL;
+    const cJSON *models, *child;
+    where w = {source, -1, NULL, err};
+    size_t i, j, count;
+    const char *parse_end = NULL;
+
+    *out = NULL;
+    if (len > RZ_MANIFEST_MAX_BYTES)
+        return rz_error_set(err, RZ_E_MANIFEST, "manifest.json of %s is larger than %u MiB", source,
+                            RZ_MANIFEST_MAX_BYTES >> 20);
+    m = calloc(1, sizeof(*m));
+    if (!m)
+        return rz_error_set(err, RZ_E_NOMEM, "out of memory");
+    m->root = cJSON_ParseWithLengthOpts(data, len, &parse_end, 0);
+    if (!m->root) {
+        size_t offset = parse_end && parse_end >= data ? (size_t)(parse_end - data) : 0;
+        rz_error_set(err, RZ_E_MANIFEST, "manifest.json of %s is not valid JSON (near byte %zu)",
+                     source, offset);
+        rz_error_attach_source(err, source);
+        goto fail;
+    }
+    if (!cJSON_IsObject(m->root)) {
+        fail_at(&w, NULL, "must be a JSON object");
+        goto fail;
+    }
+    if (optional_string(&m->name, m->root, "name", &w) < 0 ||
+        optional_string(&m->url, m->root, "url", &w) < 0)
+        goto fail;
+    if (m->name && check_relative_path(m->name, "name", &w) < 0)
+        goto fail;
+    models = member(m->root, "models");
+    if (!models) {
+        fail_at(&w, "models", "is required (a list of models)");
+        goto fail;
+    }
+    if (!cJSON_IsArray(models)) {
+        fail_at(&w, "models", "must be a list");
+        goto fail;
+    }
+    if (check_duplicates_per_model(models, m->root, source, err) < 0)
+        goto fail;
+    count = (size_t)cJSON_GetArraySize(models);
+    m->models = calloc(count ? count : 1, sizeof(*m->models));
+    if (!m->models) {
+        rz_error_set(err, RZ_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    i = 0;
+    cJSON_ArrayForEach(child, models)
+    {
+        m->n_models = i + 1; /* so rz_manifest_free frees what check_model allocated */
+        if (check_model(&m->models[i], child, (long)i, source, err) < 0)
+            goto fail;
+        for (j = 0; j < i; j++)
+            if (strcmp(m->models[j].name, m->models[i].name) == 0) {
+                where mw = {source, (long)i, m->models[i].base_name, err};
+                fail_at(&mw, m->models[i].version ? "version" : "base_name",
+                        "repeats the name '%s' of model %zu", m->models[i].name, j);
+                goto fail;
+            }
+        i++;
+    }
+    *out = m;
+    return 0;
+fail:
+    rz_manifest_free(m);
+    return -1;
+}
+
+int rz_manifest_load(rz_manifest **out, const char *path, const char *source, rz_error *err)
+{
+    char *data = NULL;
+    size_t len = 0;
+    struct stat st;
+    int fd = -1, rc = -1;
+
+    *out = NULL;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rz_error_os(err, errno, path, "cannot open %s", path);
+        goto done;
+    }
+    if (fstat(fd, &st) < 0) {
+        rz_error_os(err, errno, path, "cannot stat %s", path);
+        goto done;
+    }
+    if (!S_ISREG(st.st_mode) || (unsigned long long)st.st_size > RZ_MANIFEST_MAX_BYTES) {
+        rz_error_set(err, RZ_E_MANIFEST, "%s is not a regular file of at most %u MiB", path,
+                     RZ_MANIFEST_MAX_BYTES >> 20);
+        rz_error_attach_path(err, path);
+        goto done;
+    }
+    data = malloc((size_t)st.st_size + 1);
+    if (!data) {
+        rz_error_set(err, RZ_E_NOMEM, "out of memory");
+        goto done;
+    }
+    while (len < (size_t)st.st_size) {
+        ssize_t n = read(fd, data + len, (size_t)st.st_size - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rz_error_os(err, errno, path, "cannot read %s", path);
+            goto done;
+        }
+        if (n == 0)
+            break; /* the file shrank: parse what is there */
+        len += (size_t)n;
+    }
+    rc = rz_manifest_parse(out, data, len, source ? source : path, err);
+done:
+    free(data);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+const rz_model *rz_manifest_find(const rz_manifest *m, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < m->n_models; i++)
+        if (strcmp(m->models[i].name, name) == 0)
+            return &m->models[i];
+    return NULL;
+}
+
+int rz_model_has_tag(const rz_model *model, const char *tag)
+{
+    const cJSON *tags = member(model->json, "tags"), *child;
+
+    cJSON_ArrayForEach(child, tags)
+    {
+        if (cJSON_IsString(child) && strcmp(child->valuestring, tag) == 0)
+            return 1;
+    }
+    return 0;
+}
