@@ -197,9 +197,9 @@ static int check_model(rz_model *model, const cJSON *json, long index, const cha
         return fail_at(&w, "base_name", "is required");
     if (optional_string(&model->base_name, json, "base_name", &w) < 0)
         return -1;
-    w.base_name = model->base_name;
     if (model->base_name[0] == '\0')
         return fail_at(&w, "base_name", "must not be empty");
+    w.base_name = model->base_name;
     if (strchr(model->base_name, '@'))
         return fail_at(&w, "base_name", "must not contain '@' (it separates the version)");
     if (optional_string(&model->version, json, "version", &w) < 0 ||
@@ -287,6 +287,22 @@ static int check_duplicates_per_model(const cJSON *models, const cJSON *root, co
     return check_duplicate_keys(root, source, err);
 }
 
+/* cJSON decodes "\u0000" into a C string that silently ends there, so two different keys
+ * or names could become one: refuse the escape outright (no manifest needs a NUL). */
+static int has_escaped_nul(const char *data, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i + 1 < len; i++) {
+        if (data[i] != '\\')
+            continue;
+        if (data[i + 1] == 'u' && i + 5 < len && memcmp(data + i + 2, "0000", 4) == 0)
+            return 1;
+        i++; /* skip the escaped character, so "\\\\u0000" is not mistaken for one */
+    }
+    return 0;
+}
+
 void rz_manifest_free(rz_manifest *m)
 {
     size_t i;
@@ -315,6 +331,12 @@ int rz_manifest_parse(rz_manifest **out, const char *data, size_t len, const cha
     if (len > RZ_MANIFEST_MAX_BYTES)
         return rz_error_set(err, RZ_E_MANIFEST, "manifest.json of %s is larger than %u MiB", source,
                             RZ_MANIFEST_MAX_BYTES >> 20);
+    if (has_escaped_nul(data, len)) {
+        rz_error_set(err, RZ_E_MANIFEST, "manifest.json of %s contains \\u0000, which is refused",
+                     source);
+        rz_error_attach_source(err, source);
+        return -1;
+    }
     m = calloc(1, sizeof(*m));
     if (!m)
         return rz_error_set(err, RZ_E_NOMEM, "out of memory");
