@@ -26,6 +26,8 @@ typedef struct rz_state {
     PyObject *ArchiveError;
     PyObject *UnsafeArchiveError;
     PyObject *RequirementsError;
+    struct rz_index *index; /* owned: the last registry.json read (py_registry.c), or NULL */
+    char *index_home;       /* owned (malloc): the home index was read from */
 } rz_state;
 
 /* The state of module (the functions' `self`). Borrowed; never NULL for remotezoo._core. */
@@ -37,5 +39,9 @@ PyObject *rz_py_raise(PyObject *module, const rz_error *err);
 
 /* The method tables of the glue files. */
 extern PyMethodDef rz_py_manifest_methods[];
+extern PyMethodDef rz_py_registry_methods[];
+
+/* Frees the cached index of the state (py_registry.c); for module_free. */
+void rz_py_registry_clear(rz_state *st);
 
 #endif

@@ -27,7 +27,24 @@ from ._core import (
     SourceError,
     UnsafeArchiveError,
 )
+from ._home import home
 from ._model import Manifest, ZooModel
+from .zoo import (
+    delete_zoo_model,
+    delete_zoo_model_source,
+    download_zoo_model,
+    ensure_zoo_model_requirements,
+    find_zoo_model,
+    get_zoo_model,
+    install_zoo_model_requirements,
+    is_zoo_model_downloaded,
+    list_downloaded_zoo_models,
+    list_zoo_model_sources,
+    list_zoo_models,
+    load_zoo_model,
+    register_zoo_model_source,
+    zoo_model_sources_info,
+)
 
 __version__ = "0.1.0"
 
@@ -35,7 +52,12 @@ __all__ = [
     "ArchiveError", "ChecksumError", "DownloadError", "HTTPStatusError", "ManifestError",
     "Manifest", "ModelNotFoundError", "OfflineError", "RateLimitError", "RemoteZooError",
     "RequirementsError", "SourceError", "UnsafeArchiveError", "ZooModel",
-    "compare_versions", "library_versions", "load_manifest", "parse_manifest",
+    "compare_versions", "library_versions", "load_manifest", "parse_manifest", "home",
+    "delete_zoo_model", "delete_zoo_model_source", "download_zoo_model",
+    "ensure_zoo_model_requirements", "find_zoo_model", "get_zoo_model",
+    "install_zoo_model_requirements", "is_zoo_model_downloaded", "list_downloaded_zoo_models",
+    "list_zoo_model_sources", "list_zoo_models", "load_zoo_model", "register_zoo_model_source",
+    "zoo_model_sources_info",
 ]
 
 

@@ -1,0 +1,221 @@
+/* plugin.c - see plugin.h. */
+#include "plugin.h"
+
+#include <string.h>
+#include <sys/stat.h>
+
+/* exc.add_note(note) on the pending exception, where Python has it (3.11+). Keeps the
+ * exception and its traceback as they are. */
+static void add_note_to_pending(const char *fmt, ...)
+{
+    PyObject *type, *exc, *tb, *note = NULL, *res = NULL;
+    va_list ap;
+
+    PyErr_Fetch(&type, &exc, &tb);
+    if (!type)
+        return;
+    PyErr_NormalizeException(&type, &exc, &tb);
+    va_start(ap, fmt);
+    note = PyUnicode_FromFormatV(fmt, ap);
+    va_end(ap);
+    if (note && exc && PyObject_HasAttrString(exc, "add_note"))
+        res = PyObject_CallMethod(exc, "add_note", "O", note);
+    PyErr_Clear(); /* a failure to annotate must not replace the user's exception */
+    Py_XDECREF(res);
+    Py_XDECREF(note);
+    PyErr_Restore(type, exc, tb); /* steals all three */
+}
+
+static PyObject *raise_source_error(PyObject *core, const char *identity, const char *model,
+                                    const char *fmt, ...)
+{
+    rz_error err;
+    va_list ap;
+
+    rz_error_init(&err);
+    err.kind = RZ_E_SOURCE;
+    va_start(ap, fmt);
+    vsnprintf(err.message, sizeof(err.message), fmt, ap);
+    va_end(ap);
+    rz_error_attach_source(&err, identity);
+    rz_error_attach_model(&err, model);
+    return rz_py_raise(core, &err);
+}
+
+PyObject *rz_plugin_spec(PyObject *core, const char *module_name, const char *source_dir,
+                         const char *generation, const char *identity)
+{
+    PyObject *util = NULL, *init_path = NULL, *search = NULL, *kwargs = NULL, *fn = NULL;
+    PyObject *spec = NULL, *gen = NULL;
+    char path[4096];
+    struct stat st;
+
+    if (snprintf(path, sizeof(path), "%s/__init__.py", source_dir) >= (int)sizeof(path) ||
+        stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+        return raise_source_error(core, identity, NULL,
+                                  "source %s has no __init__.py in %s: it cannot download or "
+                                  "load models itself",
+                                  identity, source_dir);
+    util = PyImport_ImportModule("importlib.util");
+    if (!util)
+        goto done;
+    init_path = PyUnicode_DecodeFSDefault(path);
+    search = Py_BuildValue("[O&]", PyUnicode_DecodeFSDefault, source_dir);
+    if (!init_path || !search)
+        goto done;
+    kwargs = Py_BuildValue("{s:O}", "submodule_search_locations", search);
+    fn = PyObject_GetAttrString(util, "spec_from_file_location");
+    if (!kwargs || !fn)
+        goto done;
+    {
+        PyObject *args = Py_BuildValue("(sO)", module_name, init_path);
+        if (!args)
+            goto done;
+        spec = PyObject_Call(fn, args, kwargs);
+        Py_DECREF(args);
+    }
+    if (!spec)
+        goto done;
+    gen = PyUnicode_FromString(generation);
+    if (!gen || PyObject_SetAttrString(spec, "loader_state", gen) < 0)
+        Py_CLEAR(spec);
+done:
+    Py_XDECREF(gen);
+    Py_XDECREF(fn);
+    Py_XDECREF(kwargs);
+    Py_XDECREF(search);
+    Py_XDECREF(init_path);
+    Py_XDECREF(util);
+    return spec;
+}
+
+/* 1 if module (borrowed) was imported from generation, else 0. */
+static int is_generation(PyObject *module, const char *generation)
+{
+    PyObject *spec = PyObject_GetAttrString(module, "__spec__"), *state = NULL;
+    int same = 0;
+
+    if (spec)
+        state = PyObject_GetAttrString(spec, "loader_state");
+    PyErr_Clear();
+    same =
+        state && PyUnicode_Check(state) && PyUnicode_CompareWithASCIIString(state, generation) == 0;
+    Py_XDECREF(state);
+    Py_XDECREF(spec);
+    return same;
+}
+
+/* Drop module_name and its submodules from sys.modules (borrowed dict). */
+static int forget_modules(PyObject *modules, const char *module_name)
+{
+    PyObject *keys = PyDict_Keys(modules);
+    size_t len = strlen(module_name);
+    Py_ssize_t i;
+
+    if (!keys)
+        return -1;
+    for (i = 0; i < PyList_GET_SIZE(keys); i++) {
+        PyObject *key = PyList_GET_ITEM(keys, i); /* borrowed */
+        const char *name = PyUnicode_Check(key) ? PyUnicode_AsUTF8(key) : NULL;
+        if (!name) {
+            PyErr_Clear();
+            continue;
+        }
+        if (strncmp(name, module_name, len) == 0 && (name[len] == '\0' || name[len] == '.') &&
+            PyDict_DelItem(modules, key) < 0) {
+            Py_DECREF(keys);
+            return -1;
+        }
+    }
+    Py_DECREF(keys);
+    return 0;
+}
+
+PyObject *rz_plugin_import(PyObject *core, const char *module_name, const char *source_dir,
+                           const char *generation, const char *identity)
+{
+    PyObject *modules = PyImport_GetModuleDict(); /* borrowed */
+    PyObject *module = NULL, *spec = NULL, *parent = NULL, *loader = NULL, *res = NULL;
+    PyObject *util = NULL;
+    const char *short_name = strrchr(module_name, '.') + 1;
+
+    module = PyDict_GetItemString(modules, module_name); /* borrowed */
+    if (module && is_generation(module, generation))
+        return Py_NewRef(module);
+    module = NULL;
+    if (forget_modules(modules, module_name) < 0)
+        return NULL;
+    /* The parent package first, so the name is importable (and picklable) as a whole. */
+    parent = PyImport_ImportModule("remotezoo._sources");
+    if (!parent)
+        goto fail;
+    spec = rz_plugin_spec(core, module_name, source_dir, generation, identity);
+    util = PyImport_ImportModule("importlib.util");
+    if (!spec || !util)
+        goto fail;
+    module = PyObject_CallMethod(util, "module_from_spec", "O", spec);
+    if (!module || PyDict_SetItemString(modules, module_name, module) < 0)
+        goto fail;
+    loader = PyObject_GetAttrString(spec, "loader");
+    if (!loader)
+        goto fail;
+    res = PyObject_CallMethod(loader, "exec_module", "O", module);
+    if (!res) {
+        add_note_to_pending("raised while importing %s of source %s", source_dir, identity);
+        goto fail;
+    }
+    if (PyObject_SetAttrString(parent, short_name, module) < 0)
+        goto fail;
+    Py_DECREF(res);
+    Py_DECREF(loader);
+    Py_DECREF(util);
+    Py_DECREF(spec);
+    Py_DECREF(parent);
+    return module;
+fail:
+    if (module && !PyErr_Occurred())
+        PyErr_SetString(PyExc_RuntimeError, "import failed");
+    if (module) {
+        /* A half-executed module must not stay importable. */
+        PyObject *type, *exc, *tb;
+        PyErr_Fetch(&type, &exc, &tb);
+        forget_modules(modules, module_name);
+        PyErr_Clear();
+        PyErr_Restore(type, exc, tb);
+    }
+    Py_XDECREF(res);
+    Py_XDECREF(loader);
+    Py_XDECREF(module);
+    Py_XDECREF(util);
+    Py_XDECREF(spec);
+    Py_XDECREF(parent);
+    return NULL;
+}
+
+PyObject *rz_plugin_call(PyObject *core, PyObject *module, const char *function,
+                         const char *identity, const char *model_name, const char *model_path,
+                         PyObject *kwargs)
+{
+    PyObject *fn = NULL, *args = NULL, *res = NULL;
+
+    fn = PyObject_GetAttrString(module, function);
+    if (!fn && !PyErr_ExceptionMatches(PyExc_AttributeError))
+        return NULL;
+    PyErr_Clear();
+    if (!fn || !PyCallable_Check(fn)) {
+        Py_XDECREF(fn);
+        return raise_source_error(core, identity, model_name,
+                                  "source %s defines no %s() in its __init__.py, which model '%s' "
+                                  "needs",
+                                  identity, function, model_name);
+    }
+    args = Py_BuildValue("(sO&)", model_name, PyUnicode_DecodeFSDefault, model_path);
+    if (args)
+        res = PyObject_Call(fn, args, kwargs);
+    if (!res && args)
+        add_note_to_pending("raised by %s() of source %s for model '%s'", function, identity,
+                            model_name);
+    Py_XDECREF(args);
+    Py_DECREF(fn);
+    return res;
+}

@@ -1,0 +1,80 @@
+/* py_progress.c - see py_progress.h. */
+#include "py_progress.h"
+
+#include <string.h>
+#include <time.h>
+
+#define SIGNAL_INTERVAL 0.1  /* Ctrl-C is seen within this much of a second */
+#define REPORT_INTERVAL 0.25 /* the user's callback runs at most 4 times a second */
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* With the GIL held: call the user's callback. -1 if it raised. */
+static int report(rz_py_progress *p)
+{
+    PyObject *res;
+
+    if (p->callback == Py_None || p->last_done < 0)
+        return 0;
+    if (p->last_total >= 0)
+        res = PyObject_CallFunction(p->callback, "LL", (long long)p->last_done,
+                                    (long long)p->last_total);
+    else
+        res = PyObject_CallFunction(p->callback, "LO", (long long)p->last_done, Py_None);
+    Py_XDECREF(res);
+    return res ? 0 : -1;
+}
+
+static int on_progress(int64_t done, int64_t total, void *payload)
+{
+    rz_py_progress *p = payload;
+    double now = now_seconds();
+    int due_report = p->callback != Py_None && now - p->last_report >= REPORT_INTERVAL;
+
+    p->last_done = done;
+    p->last_total = total;
+    if (p->stopped)
+        return 1;
+    if (!due_report && now - p->last_signals < SIGNAL_INTERVAL)
+        return 0;
+    PyEval_RestoreThread(p->saved);
+    p->last_signals = now;
+    if (PyErr_CheckSignals() < 0)
+        p->stopped = 1;
+    else if (due_report) {
+        p->last_report = now;
+        if (report(p) < 0)
+            p->stopped = 1;
+    }
+    p->saved = PyEval_SaveThread();
+    return p->stopped;
+}
+
+void rz_py_progress_begin(rz_py_progress *p, rz_fetch_opts *opts, PyObject *callback)
+{
+    memset(p, 0, sizeof(*p));
+    memset(opts, 0, sizeof(*opts));
+    p->callback = callback ? callback : Py_None;
+    p->last_done = -1;
+    p->last_total = -1;
+    p->last_signals = p->last_report = now_seconds();
+    opts->progress = on_progress;
+    opts->payload = p;
+    p->saved = PyEval_SaveThread();
+}
+
+int rz_py_progress_end(rz_py_progress *p)
+{
+    PyEval_RestoreThread(p->saved);
+    p->saved = NULL;
+    if (p->stopped)
+        return -1;
+    if (report(p) < 0 || PyErr_CheckSignals() < 0)
+        return -1;
+    return 0;
+}

@@ -1,0 +1,858 @@
+/* py_registry.c - sources and models at the module boundary: the cached index, registration,
+ * listing, resolution, and the download / load / delete of models through the plugin contract.
+ *
+ * Every function takes the home directory (the Python face computes it from REMOTEZOO_HOME) so
+ * that the C core holds no environment-derived globals. */
+#include "glue.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fetch.h"
+#include "fsutil.h"
+#include "manifest.h"
+#include "plugin.h"
+#include "py_progress.h"
+#include "registry.h"
+#include "sha256.h"
+#include "source.h"
+#include "spec.h"
+
+/* ---- the cached index ---- */
+
+void rz_py_registry_clear(rz_state *st)
+{
+    rz_index_free(st->index);
+    st->index = NULL;
+    free(st->index_home);
+    st->index_home = NULL;
+}
+
+/* Rescans the local sources whose manifest.json changed since they were indexed. Returns 1 if
+ * the index file was rewritten, 0 if nothing changed, -1 on error. Local sources are used in
+ * place, so this is what keeps their index entries true. */
+static int refresh_local_sources(const rz_home *home, const rz_index *idx, rz_error *err)
+{
+    const cJSON *source, *manifest;
+    int changed = 0;
+
+    cJSON_ArrayForEach(source, rz_index_sources(idx))
+    {
+        const char *kind = rz_json_str(source, "kind"), *tree = rz_json_str(source, "tree");
+        int stale = 0;
+        if (!kind || strcmp(kind, "local") != 0 || !tree)
+            continue;
+        cJSON_ArrayForEach(manifest, cJSON_GetObjectItemCaseSensitive(source, "manifests"))
+        {
+            char path[RZ_PATH_MAX], stamp[64];
+            const char *dir = rz_json_str(manifest, "dir"), *old = rz_json_str(manifest, "stamp");
+            struct stat st;
+            snprintf(path, sizeof(path), "%s%s%s/manifest.json", tree, dir && dir[0] ? "/" : "",
+                     dir ? dir : "");
+            if (stat(path, &st) < 0) {
+                stale = 1;
+                break;
+            }
+            rz_file_stamp(stamp, sizeof(stamp), &st);
+            if (!old || strcmp(old, stamp) != 0) {
+                stale = 1;
+                break;
+            }
+        }
+        if (stale) {
+            cJSON *entry = NULL;
+            char old_tree[RZ_PATH_MAX];
+            if (rz_source_local_entry(&entry, rz_json_str(source, "identity"),
+                                      rz_json_str(source, "spec"), tree,
+                                      rz_json_str(source, "slug"), err) < 0 ||
+                rz_registry_put_source(old_tree, sizeof(old_tree), home, entry, err) < 0)
+                return -1;
+            changed = 1;
+        }
+    }
+    return changed;
+}
+
+/* The current index of home, from the module's cache when registry.json did not change.
+ * Borrowed from the state: valid until the next call into this file. NULL with err set. */
+static rz_index *current_index(PyObject *module, const rz_home *home, rz_error *err)
+{
+    rz_state *st = rz_get_state(module);
+    rz_index *idx = NULL;
+    int attempt, rc;
+
+    for (attempt = 0; attempt < 2; attempt++) {
+        if (st->index && st->index_home && strcmp(st->index_home, home->root) == 0 &&
+            rz_index_is_current(st->index, home)) {
+            idx = st->index;
+        } else {
+            Py_BEGIN_ALLOW_THREADS
+                rc = rz_index_load(&idx, home, err);
+            Py_END_ALLOW_THREADS
+            if (rc < 0)
+                return NULL;
+            rz_py_registry_clear(st);
+            st->index = idx;
+            st->index_home = strdup(home->root);
+            if (!st->index_home) {
+                rz_error_set(err, RZ_E_NOMEM, "out of memory");
+                return NULL;
+            }
+        }
+        Py_BEGIN_ALLOW_THREADS
+            rc = refresh_local_sources(home, idx, err);
+        Py_END_ALLOW_THREADS
+        if (rc < 0)
+            return NULL;
+        if (rc == 0)
+            return idx;
+    }
+    return idx; /* refreshed once; a second change in between is seen next call */
+}
+
+static int open_home(rz_home *out, const char *root, rz_error *err)
+{
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+        rc = rz_home_init(out, root, err);
+    Py_END_ALLOW_THREADS
+    return rc;
+}
+
+/* Parses spec with $GITHUB_SERVER_URL; out must be cleared with rz_spec_clear. */
+static int parse_spec(rz_spec *out, const char *text, rz_error *err)
+{
+    const char *server = getenv("GITHUB_SERVER_URL");
+    return rz_spec_parse(out, text, server && server[0] ? server : NULL, err);
+}
+
+/* ---- sources ---- */
+
+PyDoc_STRVAR(source_identity_doc, "source_identity(spec) -> str\n\nThe normalised identity of a "
+                                  "source spec (raises SourceError if malformed).");
+
+static PyObject *source_identity(PyObject *module, PyObject *args)
+{
+    const char *text;
+    rz_spec spec;
+    rz_error err;
+    PyObject *out = NULL;
+
+    if (!PyArg_ParseTuple(args, "s:source_identity", &text))
+        return NULL;
+    rz_error_init(&err);
+    if (parse_spec(&spec, text, &err) < 0)
+        return rz_py_raise(module, &err);
+    out = PyUnicode_FromString(spec.identity);
+    rz_spec_clear(&spec);
+    return out;
+}
+
+PyDoc_STRVAR(register_source_doc,
+             "register_source(home, spec, overwrite, progress) -> str\n\nRegister a source; "
+             "returns its identity.");
+
+static PyObject *register_source(PyObject *module, PyObject *args)
+{
+    const char *root, *text;
+    int overwrite, rc;
+    PyObject *progress;
+    rz_py_progress prog;
+    rz_fetch_opts opts;
+    rz_home home;
+    rz_spec spec;
+    rz_error err;
+    PyObject *out = NULL;
+
+    if (!PyArg_ParseTuple(args, "sspO:register_source", &root, &text, &overwrite, &progress))
+        return NULL;
+    rz_error_init(&err);
+    if (parse_spec(&spec, text, &err) < 0)
+        return rz_py_raise(module, &err);
+    if (open_home(&home, root, &err) < 0)
+        goto done;
+    rz_py_progress_begin(&prog, &opts, progress);
+    rc = rz_source_register(&home, &spec, text, overwrite, &opts, &err);
+    if (rz_py_progress_end(&prog) < 0)
+        goto done_raised;
+    if (rc == 0)
+        out = PyUnicode_FromString(spec.identity);
+done:
+    if (!out && err.kind != RZ_E_NONE)
+        rz_py_raise(module, &err);
+done_raised:
+    rz_spec_clear(&spec);
+    return out;
+}
+
+PyDoc_STRVAR(delete_source_doc, "delete_source(home, spec) -> None\n\nUnregister a source and "
+                                "delete its tree and downloaded models.");
+
+static PyObject *delete_source(PyObject *module, PyObject *args)
+{
+    const char *root, *text;
+    rz_home home;
+    rz_spec spec;
+    rz_error err;
+    int rc = -1;
+
+    if (!PyArg_ParseTuple(args, "ss:delete_source", &root, &text))
+        return NULL;
+    rz_error_init(&err);
+    if (parse_spec(&spec, text, &err) < 0)
+        return rz_py_raise(module, &err);
+    if (open_home(&home, root, &err) == 0) {
+        Py_BEGIN_ALLOW_THREADS
+            rc = rz_source_delete(&home, spec.identity, &err);
+        Py_END_ALLOW_THREADS
+    }
+    rz_spec_clear(&spec);
+    if (rc < 0)
+        return rz_py_raise(module, &err);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(list_sources_doc, "list_sources(home) -> list[dict]\n\nThe registered sources, "
+                               "sorted by identity.");
+
+static PyObject *list_sources(PyObject *module, PyObject *args)
+{
+    static const char *const keys[] = {"identity", "spec", "kind", "ref", "sha", "registered_at"};
+    const char *root;
+    const cJSON *source;
+    rz_index *idx;
+    rz_home home;
+    rz_error err;
+    PyObject *out = NULL, *entry = NULL;
+
+    if (!PyArg_ParseTuple(args, "s:list_sources", &root))
+        return NULL;
+    rz_error_init(&err);
+    if (open_home(&home, root, &err) < 0 || !(idx = current_index(module, &home, &err)))
+        return rz_py_raise(module, &err);
+    out = PyList_New(0);
+    if (!out)
+        return NULL;
+    cJSON_ArrayForEach(source, rz_index_sources(idx))
+    {
+        size_t i;
+        entry = PyDict_New();
+        if (!entry)
+            goto fail;
+        for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+            const char *value = rz_json_str(source, keys[i]);
+            PyObject *v = value ? PyUnicode_FromString(value) : Py_NewRef(Py_None);
+            if (!v || PyDict_SetItemString(entry, keys[i], v) < 0) {
+                Py_XDECREF(v);
+                goto fail;
+            }
+            Py_DECREF(v);
+        }
+        if (PyList_Append(out, entry) < 0)
+            goto fail;
+        Py_CLEAR(entry);
+    }
+    return out;
+fail:
+    Py_XDECREF(entry);
+    Py_DECREF(out);
+    return NULL;
+}
+
+/* ---- models ---- */
+
+/* What a resolved model is, as C strings (paths absolute). */
+typedef struct model_info {
+    const char *name, *identity, *kind, *module_name; /* borrowed from the index */
+    char source_dir[RZ_PATH_MAX];
+    char model_path[RZ_PATH_MAX];
+    char manifest_path[RZ_PATH_MAX];
+    char generation[128];
+} model_info;
+
+static int fill_info(model_info *out, const rz_home *home, const rz_model_ref *ref, rz_error *err)
+{
+    char tree[RZ_PATH_MAX];
+    const char *dir = rz_json_str(ref->manifest, "dir");
+    const char *generation = rz_json_str(ref->source, "generation");
+
+    out->name = rz_json_str(ref->model, "name");
+    out->identity = rz_json_str(ref->source, "identity");
+    out->kind = rz_json_str(ref->source, "kind");
+    out->module_name = rz_json_str(ref->manifest, "module");
+    if (!out->name || !out->identity || !out->kind || !out->module_name)
+        return rz_error_set(err, RZ_E_SOURCE, "the registry entry of a model is incomplete");
+    if (rz_source_tree_path(tree, sizeof(tree), home, ref->source, err) < 0 ||
+        rz_model_path(out->model_path, sizeof(out->model_path), home, ref->manifest, ref->model,
+                      err) < 0)
+        return -1;
+    snprintf(out->source_dir, sizeof(out->source_dir), "%s%s%s", tree, dir && dir[0] ? "/" : "",
+             dir ? dir : "");
+    snprintf(out->manifest_path, sizeof(out->manifest_path), "%s/manifest.json", out->source_dir);
+    snprintf(out->generation, sizeof(out->generation), "%s", generation ? generation : "");
+    if (strcmp(out->kind, "local") == 0) {
+        /* Used in place: the code's own files say when it changed. */
+        char init[RZ_PATH_MAX];
+        struct stat st;
+        snprintf(init, sizeof(init), "%s/__init__.py", out->source_dir);
+        if (stat(init, &st) == 0)
+            rz_file_stamp(out->generation, sizeof(out->generation), &st);
+    }
+    return 0;
+}
+
+static PyObject *info_to_python(const model_info *info)
+{
+    return Py_BuildValue("{s:s,s:s,s:s,s:s,s:O&,s:O&,s:O&}", "name", info->name, "source",
+                         info->identity, "kind", info->kind, "module", info->module_name,
+                         "source_dir", PyUnicode_DecodeFSDefault, info->source_dir, "model_path",
+                         PyUnicode_DecodeFSDefault, info->model_path, "manifest_path",
+                         PyUnicode_DecodeFSDefault, info->manifest_path);
+}
+
+/* Resolve name (and an optional source spec) to info. */
+static int resolve(model_info *out, PyObject *module, const rz_home *home, const char *name,
+                   const char *source_spec, rz_error *err)
+{
+    rz_spec spec;
+    rz_model_ref ref;
+    rz_index *idx;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (!(idx = current_index(module, home, err)))
+        return -1;
+    if (!source_spec)
+        return rz_index_resolve(&ref, idx, name, NULL, err) < 0 ? -1
+                                                                : fill_info(out, home, &ref, err);
+    if (parse_spec(&spec, source_spec, err) < 0)
+        return -1;
+    if (!rz_index_find_source(idx, spec.identity)) {
+        rz_error_set(err, RZ_E_SOURCE, "source %s is not registered", spec.identity);
+        rz_error_attach_source(err, spec.identity);
+        rz_spec_clear(&spec);
+        return -1;
+    }
+    rc = rz_index_resolve(&ref, idx, name, spec.identity, err);
+    rz_spec_clear(&spec);
+    return rc < 0 ? -1 : fill_info(out, home, &ref, err);
+}
+
+PyDoc_STRVAR(resolve_model_doc, "resolve_model(home, name, source) -> dict\n\nWhere model name "
+                                "(latest version if unversioned) comes from and lives.");
+
+static PyObject *resolve_model(PyObject *module, PyObject *args)
+{
+    const char *root, *name, *source;
+    model_info info;
+    rz_home home;
+    rz_error err;
+
+    if (!PyArg_ParseTuple(args, "ssz:resolve_model", &root, &name, &source))
+        return NULL;
+    rz_error_init(&err);
+    if (open_home(&home, root, &err) < 0 || resolve(&info, module, &home, name, source, &err) < 0)
+        return rz_py_raise(module, &err);
+    return info_to_python(&info);
+}
+
+typedef struct list_payload {
+    PyObject *names;
+} list_payload;
+
+static int collect_name(const rz_model_ref *ref, void *payload)
+{
+    list_payload *p = payload;
+    PyObject *name = PyUnicode_FromString(rz_json_str(ref->model, "name"));
+    int rc = name ? PyList_Append(p->names, name) : -1;
+    Py_XDECREF(name);
+    return rc;
+}
+
+/* A sequence of str as a C array of borrowed UTF-8 pointers; *out freed with PyMem_Free. */
+static int string_array(const char ***out, size_t *out_n, PyObject *seq)
+{
+    Py_ssize_t i, n;
+
+    *out = NULL;
+    *out_n = 0;
+    if (seq == Py_None)
+        return 0;
+    n = PyList_GET_SIZE(seq);
+    *out = PyMem_Calloc((size_t)n + 1, sizeof(char *));
+    if (!*out) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        (*out)[i] = PyUnicode_AsUTF8(PyList_GET_ITEM(seq, i)); /* borrowed from the str */
+        if (!(*out)[i])
+            return -1;
+    }
+    *out_n = (size_t)n;
+    return 0;
+}
+
+PyDoc_STRVAR(list_models_doc,
+             "list_models(home, tags, source, licenses) -> list[str]\n\nSorted full names; tags "
+             "and licenses are lists of str or None.");
+
+static PyObject *list_models(PyObject *module, PyObject *args)
+{
+    const char *root, *source_spec;
+    PyObject *tags, *licenses;
+    rz_query q = {0};
+    rz_spec spec = {0};
+    int have_spec = 0;
+    list_payload p = {NULL};
+    rz_index *idx;
+    rz_home home;
+    rz_error err;
+    PyObject *out = NULL;
+
+    if (!PyArg_ParseTuple(args, "sOzO:list_models", &root, &tags, &source_spec, &licenses))
+        return NULL;
+    if ((tags != Py_None && !PyList_Check(tags)) ||
+        (licenses != Py_None && !PyList_Check(licenses)))
+        return PyErr_Format(PyExc_TypeError, "tags and licenses must be lists or None");
+    rz_error_init(&err);
+    if (source_spec) {
+        if (parse_spec(&spec, source_spec, &err) < 0)
+            return rz_py_raise(module, &err);
+        have_spec = 1;
+        q.source = spec.identity;
+    }
+    if (open_home(&home, root, &err) < 0 || !(idx = current_index(module, &home, &err))) {
+        rz_py_raise(module, &err);
+        goto done;
+    }
+    if (string_array((const char ***)&q.tags, &q.n_tags, tags) < 0 ||
+        string_array((const char ***)&q.licenses, &q.n_licenses, licenses) < 0)
+        goto done;
+    p.names = PyList_New(0);
+    if (!p.names || rz_index_each_model(idx, &q, collect_name, &p) != 0 || PyList_Sort(p.names) < 0)
+        goto done;
+    out = Py_NewRef(p.names);
+done:
+    Py_XDECREF(p.names);
+    PyMem_Free((void *)q.tags);
+    PyMem_Free((void *)q.licenses);
+    if (have_spec)
+        rz_spec_clear(&spec);
+    return out;
+}
+
+typedef struct downloaded_payload {
+    const rz_home *home;
+    PyObject *out;
+} downloaded_payload;
+
+static int collect_downloaded(const rz_model_ref *ref, void *payload)
+{
+    downloaded_payload *p = payload;
+    model_info info;
+    rz_error err;
+    struct stat st;
+    PyObject *item;
+    int rc;
+
+    rz_error_init(&err);
+    if (fill_info(&info, p->home, ref, &err) < 0 || stat(info.model_path, &st) < 0)
+        return 0; /* not downloaded (or not resolvable): not listed */
+    item = info_to_python(&info);
+    rc = item ? PyList_Append(p->out, item) : -1;
+    Py_XDECREF(item);
+    return rc;
+}
+
+PyDoc_STRVAR(list_downloaded_doc, "list_downloaded(home) -> list[dict]\n\nThe models whose "
+                                  "download completed, as resolve_model describes them.");
+
+static PyObject *list_downloaded(PyObject *module, PyObject *args)
+{
+    const char *root;
+    downloaded_payload p = {NULL, NULL};
+    rz_index *idx;
+    rz_home home;
+    rz_error err;
+
+    if (!PyArg_ParseTuple(args, "s:list_downloaded", &root))
+        return NULL;
+    rz_error_init(&err);
+    if (open_home(&home, root, &err) < 0 || !(idx = current_index(module, &home, &err)))
+        return rz_py_raise(module, &err);
+    p.home = &home;
+    p.out = PyList_New(0);
+    if (!p.out || rz_index_each_model(idx, NULL, collect_downloaded, &p) != 0) {
+        Py_XDECREF(p.out);
+        return NULL;
+    }
+    return p.out;
+}
+
+/* ---- download ---- */
+
+/* The lock file of a model path: <locks>/model-<hash>.lock. */
+static void model_lock_path(char *out, size_t out_len, const rz_home *home, const char *path)
+{
+    snprintf(out, out_len, "%s/model-%016llx.lock", home->locks, rz_fnv1a64(path, strlen(path)));
+}
+
+static int lock_model(int *out_fd, const rz_home *home, const char *model_path, rz_error *err)
+{
+    char lock[RZ_PATH_MAX];
+    int rc;
+
+    model_lock_path(lock, sizeof(lock), home, model_path);
+    Py_BEGIN_ALLOW_THREADS
+        rc = rz_lock_acquire(out_fd, lock, err);
+    Py_END_ALLOW_THREADS
+    return rc;
+}
+
+/* Removes what crashed downloads of this model left: <dir>/.rz-<hash>-*. Under the model
+ * lock, so no live download owns them. */
+static void remove_stale_temps(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    rz_error ignored;
+
+    if (!d)
+        return;
+    rz_error_init(&ignored);
+    while ((de = readdir(d))) {
+        char path[RZ_PATH_MAX];
+        if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+            continue;
+        if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) < (int)sizeof(path))
+            rz_fs_remove_tree(path, &ignored);
+    }
+    closedir(d);
+}
+
+/* Moves every entry of content_dir into dest_dir, the one named last_name last (its arrival
+ * is what marks the model downloaded). An existing entry is replaced: files by rename(), which
+ * is atomic, directories by moving the old one into trash_dir first. */
+static int move_into_place(const char *content_dir, const char *dest_dir, const char *last_name,
+                           const char *trash_dir, rz_error *err)
+{
+    DIR *d = opendir(content_dir);
+    struct dirent *de;
+    int pass, rc = 0;
+
+    if (!d)
+        return rz_error_os(err, errno, content_dir, "cannot read %s", content_dir);
+    for (pass = 0; pass < 2 && rc == 0; pass++) {
+        rewinddir(d);
+        while ((de = readdir(d)) && rc == 0) {
+            char from[RZ_PATH_MAX], to[RZ_PATH_MAX], trash[RZ_PATH_MAX];
+            struct stat st;
+            int is_last = strcmp(de->d_name, last_name) == 0;
+            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+                is_last != (pass == 1) || strcmp(de->d_name, ".rz-trash") == 0)
+                continue;
+            snprintf(from, sizeof(from), "%s/%s", content_dir, de->d_name);
+            snprintf(to, sizeof(to), "%s/%s", dest_dir, de->d_name);
+            if (lstat(to, &st) == 0 && S_ISDIR(st.st_mode)) {
+                snprintf(trash, sizeof(trash), "%s/%s", trash_dir, de->d_name);
+                if (rename(to, trash) < 0)
+                    rc = rz_error_os(err, errno, to, "cannot replace %s", to);
+            }
+            if (rc == 0 && rename(from, to) < 0)
+                rc = rz_error_os(err, errno, to, "cannot move the download into %s", to);
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+/* Fetch a model with a "manager": config.url, extracted when config.extract_archive. The
+ * content lands in content_dir (created by the caller or by extraction). */
+static int manager_download(char *content_dir, size_t content_len, const rz_model *model,
+                            const char *tmp, const char *basename_, const rz_fetch_opts *opts,
+                            const char *identity, rz_error *err)
+{
+    const cJSON *manager = cJSON_GetObjectItemCaseSensitive(model->json, "manager");
+    const cJSON *config = cJSON_GetObjectItemCaseSensitive(manager, "config");
+    const char *url = rz_json_str(config, "url");
+    const cJSON *extract = cJSON_GetObjectItemCaseSensitive(config, "extract_archive");
+    char target[RZ_PATH_MAX];
+
+    if (!url) {
+        rz_error_set(err, RZ_E_SOURCE,
+                     "model '%s' of source %s has a manager without config.url; only URL "
+                     "managers are supported",
+                     model->name, identity);
+        rz_error_attach_field(err, "manager.config.url");
+        return -1;
+    }
+    if (!cJSON_IsTrue(extract)) {
+        snprintf(content_dir, content_len, "%s", tmp);
+        snprintf(target, sizeof(target), "%s/%s", tmp, basename_);
+        return rz_fetch_to_file(url, target, model->sha256, opts, err);
+    }
+    snprintf(target, sizeof(target), "%s/.rz-archive", tmp);
+    snprintf(content_dir, content_len, "%s/.rz-content", tmp);
+    if (rz_fetch_to_file(url, target, model->sha256, opts, err) < 0)
+        return -1;
+    {
+        rz_extract_limits limits;
+        int rc;
+        rz_extract_limits_default(&limits);
+        rc = rz_extract_file(target, content_dir, 0, &limits, err);
+        unlink(target);
+        return rc;
+    }
+}
+
+PyDoc_STRVAR(download_model_doc,
+             "download_model(home, name, source, overwrite, progress) -> (dict, bool)\n\n"
+             "Download a model unless it is; returns its info and whether it was downloaded now.");
+
+static PyObject *download_model(PyObject *module, PyObject *args)
+{
+    const char *root, *name, *source;
+    int overwrite, lock_fd = -1, rc, downloaded = 0;
+    PyObject *progress, *plugin = NULL, *res = NULL, *out = NULL;
+    char dir[RZ_PATH_MAX], base[RZ_PATH_MAX], tmp[RZ_PATH_MAX], prefix[64];
+    char content[RZ_PATH_MAX], target[RZ_PATH_MAX];
+    rz_manifest *manifest = NULL;
+    const rz_model *model;
+    rz_py_progress prog;
+    rz_fetch_opts opts;
+    model_info info;
+    rz_home home;
+    rz_error err;
+    struct stat st;
+    int have_tmp = 0;
+
+    if (!PyArg_ParseTuple(args, "sszpO:download_model", &root, &name, &source, &overwrite,
+                          &progress))
+        return NULL;
+    rz_error_init(&err);
+    if (open_home(&home, root, &err) < 0 || resolve(&info, module, &home, name, source, &err) < 0)
+        return rz_py_raise(module, &err);
+    Py_BEGIN_ALLOW_THREADS
+        rc = rz_manifest_load(&manifest, info.manifest_path, info.identity, &err);
+    Py_END_ALLOW_THREADS
+    if (rc < 0)
+        goto fail;
+    model = rz_manifest_find(manifest, info.name);
+    if (!model) {
+        rz_error_set(&err, RZ_E_SOURCE,
+                     "manifest.json of %s no longer has model '%s'; register the source again",
+                     info.identity, info.name);
+        goto fail;
+    }
+    snprintf(dir, sizeof(dir), "%s", info.model_path);
+    snprintf(base, sizeof(base), "%s", info.model_path);
+    snprintf(dir, sizeof(dir), "%s", dirname(dir));
+    snprintf(base, sizeof(base), "%s", basename(base));
+    snprintf(prefix, sizeof(prefix), ".rz-%08llx-", rz_fnv1a64(info.model_path, strlen(info.model_path)) & 0xffffffffULL);
+    if (lock_model(&lock_fd, &home, info.model_path, &err) < 0)
+        goto fail;
+    if (lstat(info.model_path, &st) == 0 && !overwrite)
+        goto done; /* downloaded before (perhaps by a process we waited for) */
+    Py_BEGIN_ALLOW_THREADS
+        rc = rz_fs_mkdirs(dir, &err);
+        if (rc == 0) {
+            remove_stale_temps(dir, prefix);
+            snprintf(tmp, sizeof(tmp), "%s/%sXXXXXX", dir, prefix);
+            if (!mkdtemp(tmp))
+                rc =
+                    rz_error_os(&err, errno, dir, "cannot create a temporary directory in %s", dir);
+        }
+    Py_END_ALLOW_THREADS
+    if (rc < 0)
+        goto fail;
+    have_tmp = 1;
+    snprintf(content, sizeof(content), "%s", tmp);
+    if (cJSON_GetObjectItemCaseSensitive(model->json, "manager")) {
+        rz_py_progress_begin(&prog, &opts, progress);
+        rc = manager_download(content, sizeof(content), model, tmp, base, &opts, info.identity,
+                              &err);
+        if (rz_py_progress_end(&prog) < 0)
+            goto fail_raised;
+        if (rc < 0)
+            goto fail;
+    } else {
+        snprintf(target, sizeof(target), "%s/%s", tmp, base);
+        plugin = rz_plugin_import(module, info.module_name, info.source_dir, info.generation,
+                                  info.identity);
+        if (!plugin)
+            goto fail_raised;
+        res = rz_plugin_call(module, plugin, "download_model", info.identity, info.name, target,
+                             NULL);
+        if (!res)
+            goto fail_raised;
+    }
+    snprintf(target, sizeof(target), "%s/%s", content, base);
+    if (lstat(target, &st) < 0) {
+        rz_error_set(&err, RZ_E_SOURCE,
+                     "download of model '%s' from source %s finished without creating %s",
+                     info.name, info.identity, base);
+        goto fail;
+    }
+    if (model->sha256 && S_ISREG(st.st_mode)) {
+        Py_BEGIN_ALLOW_THREADS
+            rc = rz_sha256_verify_file(target, model->sha256, &err);
+        Py_END_ALLOW_THREADS
+        if (rc < 0)
+            goto fail;
+    }
+    {
+        char trash[RZ_PATH_MAX];
+        snprintf(trash, sizeof(trash), "%s/.rz-trash", tmp);
+        Py_BEGIN_ALLOW_THREADS
+            rc = mkdir(trash, 0700) < 0 ? rz_error_os(&err, errno, trash, "cannot create %s", trash)
+                                        : move_into_place(content, dir, base, trash, &err);
+        Py_END_ALLOW_THREADS
+        if (rc < 0)
+            goto fail;
+    }
+    downloaded = 1;
+done:
+    out = Py_BuildValue("(NO)", info_to_python(&info), downloaded ? Py_True : Py_False);
+    goto cleanup;
+fail:
+    rz_error_attach_model(&err, info.name);
+    rz_error_attach_source(&err, info.identity);
+    rz_py_raise(module, &err);
+fail_raised:
+    out = NULL;
+cleanup:
+    if (have_tmp) {
+        rz_error ignored;
+        rz_error_init(&ignored);
+        Py_BEGIN_ALLOW_THREADS
+            rz_fs_remove_tree(tmp, &ignored);
+        Py_END_ALLOW_THREADS
+    }
+    rz_lock_release(lock_fd);
+    rz_manifest_free(manifest);
+    Py_XDECREF(res);
+    Py_XDECREF(plugin);
+    return out;
+}
+
+PyDoc_STRVAR(load_model_doc,
+             "load_model(home, name, source, kwargs) -> object\n\nCall the source's "
+             "load_model(model_name, model_path, **kwargs) for a downloaded model.");
+
+static PyObject *load_model(PyObject *module, PyObject *args)
+{
+    const char *root, *name, *source;
+    PyObject *kwargs, *plugin, *out;
+    model_info info;
+    rz_home home;
+    rz_error err;
+    struct stat st;
+
+    if (!PyArg_ParseTuple(args, "sszO!:load_model", &root, &name, &source, &PyDict_Type, &kwargs))
+        return NULL;
+    rz_error_init(&err);
+    if (open_home(&home, root, &err) < 0 || resolve(&info, module, &home, name, source, &err) < 0)
+        return rz_py_raise(module, &err);
+    if (stat(info.model_path, &st) < 0) {
+        rz_error_set(&err, RZ_E_MODEL_NOT_FOUND,
+                     "model '%s' is not downloaded; download_zoo_model() fetches it", info.name);
+        rz_error_attach_model(&err, info.name);
+        return rz_py_raise(module, &err);
+    }
+    plugin =
+        rz_plugin_import(module, info.module_name, info.source_dir, info.generation, info.identity);
+    if (!plugin)
+        return NULL;
+    out = rz_plugin_call(module, plugin, "load_model", info.identity, info.name, info.model_path,
+                         kwargs);
+    Py_DECREF(plugin);
+    return out;
+}
+
+PyDoc_STRVAR(delete_model_doc, "delete_model(home, name, source) -> bool\n\nDelete a downloaded "
+                               "model; False if it was not downloaded.");
+
+static PyObject *delete_model(PyObject *module, PyObject *args)
+{
+    const char *root, *name, *source;
+    model_info info;
+    rz_home home;
+    rz_error err;
+    struct stat st;
+    int lock_fd = -1, existed = 0, rc = 0;
+
+    if (!PyArg_ParseTuple(args, "ssz:delete_model", &root, &name, &source))
+        return NULL;
+    rz_error_init(&err);
+    if (open_home(&home, root, &err) < 0 || resolve(&info, module, &home, name, source, &err) < 0 ||
+        lock_model(&lock_fd, &home, info.model_path, &err) < 0)
+        return rz_py_raise(module, &err);
+    Py_BEGIN_ALLOW_THREADS
+        existed = lstat(info.model_path, &st) == 0;
+        if (existed)
+            rc = rz_fs_remove_tree(info.model_path, &err);
+    Py_END_ALLOW_THREADS
+    rz_lock_release(lock_fd);
+    if (rc < 0)
+        return rz_py_raise(module, &err);
+    return PyBool_FromLong(existed);
+}
+
+PyDoc_STRVAR(module_spec_doc,
+             "module_spec(home, module_name) -> ModuleSpec | None\n\nThe import spec of a "
+             "registered source's package (for the finder of remotezoo._sources).");
+
+static PyObject *module_spec(PyObject *module, PyObject *args)
+{
+    const char *root, *module_name;
+    const cJSON *source, *manifest, *model;
+    rz_index *idx;
+    rz_home home;
+    rz_error err;
+
+    if (!PyArg_ParseTuple(args, "ss:module_spec", &root, &module_name))
+        return NULL;
+    rz_error_init(&err);
+    if (open_home(&home, root, &err) < 0 || !(idx = current_index(module, &home, &err)))
+        return rz_py_raise(module, &err);
+    cJSON_ArrayForEach(source, rz_index_sources(idx))
+    {
+        cJSON_ArrayForEach(manifest, cJSON_GetObjectItemCaseSensitive(source, "manifests"))
+        {
+            const char *name = rz_json_str(manifest, "module");
+            rz_model_ref ref = {source, manifest, NULL};
+            model_info info;
+            if (!name || strcmp(name, module_name) != 0)
+                continue;
+            /* fill_info wants a model for its path; any of the manifest's will do. */
+            model = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(manifest, "models"), 0);
+            ref.model = model;
+            if (!model || fill_info(&info, &home, &ref, &err) < 0)
+                Py_RETURN_NONE;
+            return rz_plugin_spec(module, module_name, info.source_dir, info.generation,
+                                  info.identity);
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+PyMethodDef rz_py_registry_methods[] = {
+    {"source_identity", source_identity, METH_VARARGS, source_identity_doc},
+    {"register_source", register_source, METH_VARARGS, register_source_doc},
+    {"delete_source", delete_source, METH_VARARGS, delete_source_doc},
+    {"list_sources", list_sources, METH_VARARGS, list_sources_doc},
+    {"resolve_model", resolve_model, METH_VARARGS, resolve_model_doc},
+    {"list_models", list_models, METH_VARARGS, list_models_doc},
+    {"list_downloaded", list_downloaded, METH_VARARGS, list_downloaded_doc},
+    {"download_model", download_model, METH_VARARGS, download_model_doc},
+    {"load_model", load_model, METH_VARARGS, load_model_doc},
+    {"delete_model", delete_model, METH_VARARGS, delete_model_doc},
+    {"module_spec", module_spec, METH_VARARGS, module_spec_doc},
+    {NULL, NULL, 0, NULL},
+};

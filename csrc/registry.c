@@ -1,0 +1,450 @@
+/* registry.c - see registry.h. */
+#include "registry.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "version.h"
+
+#define INDEX_FORMAT 1
+
+static int join(char *out, size_t out_len, const char *a, const char *b, rz_error *err)
+{
+    int n = snprintf(out, out_len, "%s/%s", a, b);
+    if (n < 0 || (size_t)n >= out_len)
+        return rz_error_set(err, RZ_E_INVALID, "path too long: %s/%s", a, b);
+    return 0;
+}
+
+int rz_home_init(rz_home *out, const char *root, rz_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (snprintf(out->root, sizeof(out->root), "%s", root) >= (int)sizeof(out->root))
+        return rz_error_set(err, RZ_E_INVALID, "REMOTEZOO_HOME is too long");
+    if (join(out->sources, sizeof(out->sources), root, "sources", err) < 0 ||
+        join(out->models, sizeof(out->models), root, "models", err) < 0 ||
+        join(out->locks, sizeof(out->locks), root, "locks", err) < 0 ||
+        join(out->index, sizeof(out->index), root, "registry.json", err) < 0 ||
+        join(out->lock, sizeof(out->lock), root, ".lock", err) < 0)
+        return -1;
+    if (rz_fs_mkdirs(out->sources, err) < 0 || rz_fs_mkdirs(out->models, err) < 0 ||
+        rz_fs_mkdirs(out->locks, err) < 0)
+        return -1;
+    return 0;
+}
+
+int rz_lock_acquire(int *out_fd, const char *path, rz_error *err)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+
+    *out_fd = -1;
+    if (fd < 0)
+        return rz_error_os(err, errno, path, "cannot open lock file %s", path);
+    while (flock(fd, LOCK_EX) < 0) {
+        if (errno == EINTR)
+            continue;
+        rz_error_os(err, errno, path, "cannot lock %s", path);
+        close(fd);
+        return -1;
+    }
+    *out_fd = fd;
+    return 0;
+}
+
+void rz_lock_release(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* closing the last descriptor releases the flock */
+}
+
+const char *rz_json_str(const cJSON *obj, const char *key)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(item) ? item->valuestring : NULL;
+}
+
+static cJSON *empty_index(void)
+{
+    cJSON *root = cJSON_CreateObject();
+    if (!root)
+        return NULL;
+    if (!cJSON_AddNumberToObject(root, "format", INDEX_FORMAT) ||
+        !cJSON_AddArrayToObject(root, "sources")) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
+void rz_index_free(rz_index *idx)
+{
+    if (!idx)
+        return;
+    cJSON_Delete(idx->root);
+    free(idx);
+}
+
+static void record_stat(rz_index *idx, const struct stat *st)
+{
+    idx->exists = 1;
+    idx->dev = st->st_dev;
+    idx->ino = st->st_ino;
+    idx->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+    idx->size = st->st_size;
+}
+
+int rz_index_load(rz_index **out, const rz_home *home, rz_error *err)
+{
+    rz_index *idx = NULL;
+    char *data = NULL;
+    size_t len = 0;
+    struct stat st;
+    int fd = -1;
+
+    *out = NULL;
+    idx = calloc(1, sizeof(*idx));
+    if (!idx)
+        return rz_error_set(err, RZ_E_NOMEM, "out of memory");
+    fd = open(home->index, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        idx->root = empty_index();
+        if (!idx->root) {
+            rz_error_set(err, RZ_E_NOMEM, "out of memory");
+            goto fail;
+        }
+        *out = idx;
+        return 0;
+    }
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        rz_error_os(err, errno, home->index, "cannot read the registry %s", home->index);
+        goto fail;
+    }
+    if ((unsigned long long)st.st_size > RZ_INDEX_MAX_BYTES) {
+        rz_error_set(err, RZ_E_SOURCE, "the registry %s is larger than %u MiB", home->index,
+                     RZ_INDEX_MAX_BYTES >> 20);
+        goto fail;
+    }
+    record_stat(idx, &st);
+    if (rz_fs_read_fd(&data, &len, fd, (size_t)st.st_size, home->index, err) < 0)
+        goto fail;
+    idx->root = cJSON_ParseWithLength(data, len);
+    if (!idx->root || !cJSON_IsArray(rz_index_sources(idx))) {
+        /* Only a foreign or hand-edited file can get here: writes are atomic. */
+        rz_error_set(err, RZ_E_SOURCE,
+                     "the registry %s is not a remotezoo registry; move it away to start afresh",
+                     home->index);
+        goto fail;
+    }
+    free(data);
+    close(fd);
+    *out = idx;
+    return 0;
+fail:
+    free(data);
+    if (fd >= 0)
+        close(fd);
+    rz_index_free(idx);
+    return -1;
+}
+
+int rz_index_is_current(const rz_index *idx, const rz_home *home)
+{
+    struct stat st;
+    rz_index now = {0};
+
+    if (stat(home->index, &st) < 0)
+        return !idx->exists && errno == ENOENT;
+    record_stat(&now, &st);
+    return idx->exists && now.dev == idx->dev && now.ino == idx->ino &&
+           now.mtime_ns == idx->mtime_ns && now.size == idx->size;
+}
+
+cJSON *rz_index_sources(const rz_index *idx)
+{
+    return cJSON_GetObjectItemCaseSensitive(idx->root, "sources");
+}
+
+cJSON *rz_index_find_source(const rz_index *idx, const char *identity)
+{
+    cJSON *source;
+
+    cJSON_ArrayForEach(source, rz_index_sources(idx))
+    {
+        const char *id = rz_json_str(source, "identity");
+        if (id && strcmp(id, identity) == 0)
+            return source;
+    }
+    return NULL;
+}
+
+static int save_index(const rz_home *home, const cJSON *root, rz_error *err)
+{
+    char *text = cJSON_PrintUnformatted(root);
+    int rc;
+
+    if (!text)
+        return rz_error_set(err, RZ_E_NOMEM, "out of memory");
+    rc = rz_fs_write_atomic(home->index, text, strlen(text), err);
+    free(text);
+    return rc;
+}
+
+/* Runs edit on a freshly read index under the home lock, then saves it. */
+typedef int (*edit_fn)(rz_index *idx, void *payload, rz_error *err);
+
+static int locked_edit(const rz_home *home, edit_fn edit, void *payload, rz_error *err)
+{
+    rz_index *idx = NULL;
+    int fd = -1, rc = -1;
+
+    if (rz_lock_acquire(&fd, home->lock, err) < 0)
+        return -1;
+    if (rz_index_load(&idx, home, err) < 0 || edit(idx, payload, err) < 0 ||
+        save_index(home, idx->root, err) < 0)
+        goto done;
+    rc = 0;
+done:
+    rz_index_free(idx);
+    rz_lock_release(fd);
+    return rc;
+}
+
+typedef struct put_payload {
+    cJSON *entry; /* owned until inserted */
+    char *old_tree;
+    size_t old_tree_len;
+} put_payload;
+
+static int put_edit(rz_index *idx, void *payload, rz_error *err)
+{
+    put_payload *p = payload;
+    cJSON *sources = rz_index_sources(idx);
+    cJSON *old = rz_index_find_source(idx, rz_json_str(p->entry, "identity"));
+
+    if (old) {
+        const char *tree = rz_json_str(old, "tree");
+        snprintf(p->old_tree, p->old_tree_len, "%s", tree ? tree : "");
+        if (!cJSON_ReplaceItemViaPointer(sources, old, p->entry))
+            return rz_error_set(err, RZ_E_NOMEM, "out of memory");
+    } else if (!cJSON_AddItemToArray(sources, p->entry)) {
+        return rz_error_set(err, RZ_E_NOMEM, "out of memory");
+    }
+    p->entry = NULL; /* the index owns it now */
+    return 0;
+}
+
+int rz_registry_put_source(char *out_old_tree, size_t out_len, const rz_home *home, cJSON *entry,
+                           rz_error *err)
+{
+    put_payload p = {entry, out_old_tree, out_len};
+    int rc;
+
+    if (!rz_json_str(entry, "identity")) {
+        cJSON_Delete(entry);
+        return rz_error_set(err, RZ_E_INVALID, "source entry without identity");
+    }
+    out_old_tree[0] = '\0';
+    rc = locked_edit(home, put_edit, &p, err);
+    cJSON_Delete(p.entry); /* NULL when it was inserted */
+    return rc;
+}
+
+typedef struct remove_payload {
+    const char *identity;
+    cJSON *removed;
+} remove_payload;
+
+static int remove_edit(rz_index *idx, void *payload, rz_error *err)
+{
+    remove_payload *p = payload;
+    cJSON *old = rz_index_find_source(idx, p->identity);
+
+    if (!old) {
+        rz_error_set(err, RZ_E_SOURCE,
+                     "source %s is not registered; list_zoo_model_sources() shows those that are",
+                     p->identity);
+        rz_error_attach_source(err, p->identity);
+        return -1;
+    }
+    p->removed = cJSON_DetachItemViaPointer(rz_index_sources(idx), old);
+    return 0;
+}
+
+int rz_registry_remove_source(cJSON **out, const rz_home *home, const char *identity, rz_error *err)
+{
+    remove_payload p = {identity, NULL};
+
+    *out = NULL;
+    if (locked_edit(home, remove_edit, &p, err) < 0) {
+        cJSON_Delete(p.removed);
+        return -1;
+    }
+    *out = p.removed;
+    return 0;
+}
+
+int rz_source_tree_path(char *out, size_t out_len, const rz_home *home, const cJSON *source,
+                        rz_error *err)
+{
+    const char *tree = rz_json_str(source, "tree");
+
+    if (!tree)
+        return rz_error_set(err, RZ_E_SOURCE, "registry entry of %s has no tree",
+                            rz_json_str(source, "identity"));
+    if (tree[0] == '/') {
+        if (snprintf(out, out_len, "%s", tree) >= (int)out_len)
+            return rz_error_set(err, RZ_E_INVALID, "path too long: %s", tree);
+        return 0;
+    }
+    return join(out, out_len, home->root, tree, err);
+}
+
+int rz_model_path(char *out, size_t out_len, const rz_home *home, const cJSON *manifest,
+                  const cJSON *model, rz_error *err)
+{
+    const char *subdir = rz_json_str(manifest, "models_subdir");
+    const char *filename = rz_json_str(model, "filename");
+    int n;
+
+    if (!subdir || !filename)
+        return rz_error_set(err, RZ_E_SOURCE, "registry entry of model %s is incomplete",
+                            rz_json_str(model, "name"));
+    n = snprintf(out, out_len, "%s/%s/%s", home->models, subdir, filename);
+    if (n < 0 || (size_t)n >= out_len)
+        return rz_error_set(err, RZ_E_INVALID, "model path too long for %s", filename);
+    return 0;
+}
+
+static int in_list(const char *value, const char *const *list, size_t n)
+{
+    size_t i;
+
+    for (i = 0; value && i < n; i++)
+        if (strcmp(value, list[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int has_all_tags(const cJSON *model, const char *const *tags, size_t n)
+{
+    const cJSON *model_tags = cJSON_GetObjectItemCaseSensitive(model, "tags"), *tag;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        int found = 0;
+        cJSON_ArrayForEach(tag, model_tags)
+        {
+            if (cJSON_IsString(tag) && strcmp(tag->valuestring, tags[i]) == 0) {
+                found = 1;
+                break;
+            }
+        }
+        if (!found)
+            return 0;
+    }
+    return 1;
+}
+
+int rz_index_each_model(const rz_index *idx, const rz_query *q, rz_model_visit_fn visit,
+                        void *payload)
+{
+    const cJSON *source, *manifest, *model;
+
+    cJSON_ArrayForEach(source, rz_index_sources(idx))
+    {
+        if (q && q->source && !in_list(rz_json_str(source, "identity"), &q->source, 1))
+            continue;
+        cJSON_ArrayForEach(manifest, cJSON_GetObjectItemCaseSensitive(source, "manifests"))
+        {
+            cJSON_ArrayForEach(model, cJSON_GetObjectItemCaseSensitive(manifest, "models"))
+            {
+                rz_model_ref ref = {source, manifest, model};
+                int rc;
+                if (q && q->n_tags && !has_all_tags(model, q->tags, q->n_tags))
+                    continue;
+                if (q && q->n_licenses &&
+                    !in_list(rz_json_str(model, "license"), q->licenses, q->n_licenses))
+                    continue;
+                rc = visit(&ref, payload);
+                if (rc)
+                    return rc;
+            }
+        }
+    }
+    return 0;
+}
+
+typedef struct resolve_state {
+    const char *name;
+    int by_base_name; /* 0: exact full names; 1: latest of a base name */
+    rz_model_ref best;
+    rz_model_ref rival; /* another source with an equal best, if any */
+    size_t matches;
+} resolve_state;
+
+static int resolve_visit(const rz_model_ref *ref, void *payload)
+{
+    resolve_state *s = payload;
+    const char *key = rz_json_str(ref->model, s->by_base_name ? "base_name" : "name");
+    int diff;
+
+    if (!key || strcmp(key, s->name) != 0)
+        return 0;
+    s->matches++;
+    if (!s->best.model) {
+        s->best = *ref;
+        return 0;
+    }
+    diff = rz_version_compare(rz_json_str(ref->model, "version"),
+                              rz_json_str(s->best.model, "version"));
+    if (diff > 0) {
+        s->best = *ref;
+        s->rival.model = NULL;
+    } else if (diff == 0 && ref->source != s->best.source && !s->rival.model) {
+        s->rival = *ref;
+    }
+    return 0;
+}
+
+int rz_index_resolve(rz_model_ref *out, const rz_index *idx, const char *name, const char *source,
+                     rz_error *err)
+{
+    rz_query q = {NULL, 0, source, NULL, 0};
+    resolve_state s = {name, 0, {0}, {0}, 0};
+
+    memset(out, 0, sizeof(*out));
+    rz_index_each_model(idx, &q, resolve_visit, &s);
+    if (!s.best.model && !strchr(name, '@')) {
+        s.by_base_name = 1;
+        rz_index_each_model(idx, &q, resolve_visit, &s);
+    }
+    if (!s.best.model) {
+        if (source)
+            rz_error_set(err, RZ_E_MODEL_NOT_FOUND, "source %s has no model named '%s'", source,
+                         name);
+        else
+            rz_error_set(err, RZ_E_MODEL_NOT_FOUND,
+                         "no registered source has a model named '%s'; list_zoo_models() "
+                         "shows the names, register_zoo_model_source() adds sources",
+                         name);
+        rz_error_attach_model(err, name);
+        return -1;
+    }
+    if (s.rival.model) {
+        rz_error_set(err, RZ_E_MODEL_NOT_FOUND,
+                     "model '%s' is offered by two sources, %s and %s; name the source to choose",
+                     rz_json_str(s.best.model, "name"), rz_json_str(s.best.source, "identity"),
+                     rz_json_str(s.rival.source, "identity"));
+        rz_error_attach_model(err, name);
+        return -1;
+    }
+    *out = s.best;
+    return 0;
+}

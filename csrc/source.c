@@ -1,0 +1,628 @@
+/* source.c - see source.h. */
+#include "source.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <time.h>
+#include <unistd.h>
+
+#include "extract.h"
+#include "fetch.h"
+#include "fsutil.h"
+#include "manifest.h"
+#include "registry.h"
+#include "spec.h"
+
+void rz_file_stamp(char *out, size_t out_len, const struct stat *st)
+{
+    snprintf(out, out_len, "%lld.%09ld:%lld", (long long)st->st_mtim.tv_sec,
+             (long)st->st_mtim.tv_nsec, (long long)st->st_size);
+}
+
+    return h;
+}
+
+typedef struct scan_state {
+    const char *tree;
+    const char *identity;
+    const char *slug;
+    cJSON *out; /* the manifests array being built */
+    size_t dirs_seen;
+    rz_error *err;
+} scan_state;
+
+static int add_string(cJSON *obj, const char *key, const char *value)
+{
+    return value ? (cJSON_AddStringToObject(obj, key, value) ? 0 : -1) : 0;
+}
+
+/* The index's summary of one model: what listing, filtering and resolving need. */
+static cJSON *model_summary(const rz_model *model)
+{
+    cJSON *entry = cJSON_CreateObject(), *tags = NULL;
+    const cJSON *tag, *src_tags = cJSON_GetObjectItemCaseSensitive(model->json, "tags");
+    char fallback[RZ_ERR_NAME_MAX];
+    char *p;
+
+    if (!entry)
+        return NULL;
+    /* A model without base_filename still needs a path: its full name, flattened. */
+    snprintf(fallback, sizeof(fallback), "%s", model->name);
+    for (p = fallback; *p; p++)
+        if (*p == '/')
+            *p = '_';
+    if (add_string(entry, "name", model->name) < 0 ||
+        add_string(entry, "base_name", model->base_name) < 0 ||
+        add_string(entry, "version", model->version) < 0 ||
+        add_string(entry, "filename", model->filename ? model->filename : fallback) < 0 ||
+        add_string(entry, "license", model->license) < 0)
+        goto fail;
+    tags = cJSON_AddArrayToObject(entry, "tags");
+    if (!tags)
+        goto fail;
+    cJSON_ArrayForEach(tag, src_tags)
+    {
+        if (!cJSON_AddItemToArray(tags, cJSON_CreateString(tag->valuestring)))
+            goto fail;
+    }
+    return entry;
+fail:
+    cJSON_Delete(entry);
+    return NULL;
+}
+
+static int add_manifest(scan_state *s, const char *dir, const char *rel)
+{
+    char path[4096], module[512], subdir[1024], stamp[64];
+    rz_manifest *m = NULL;
+    cJSON *entry = NULL, *models;
+    struct stat st;
+    size_t i;
+
+    if (cJSON_GetArraySize(s->out) >= RZ_SCAN_MAX_MANIFESTS)
+        return rz_error_set(s->err, RZ_E_SOURCE, "source %s has more than %d manifest.json files",
+                            s->identity, RZ_SCAN_MAX_MANIFESTS);
+    snprintf(path, sizeof(path), "%s/manifest.json", dir);
+    if (stat(path, &st) < 0)
+        return rz_error_os(s->err, errno, path, "cannot read %s", path);
+    if (rz_manifest_load(&m, path, s->identity, s->err) < 0)
+        return -1;
+    rz_file_stamp(stamp, sizeof(stamp), &st);
+    if (rel[0]) {
+        unsigned long long h = rz_fnv1a64(rel, strlen(rel));
+        snprintf(module, sizeof(module), RZ_MODULE_PREFIX "%s_%08llx", s->slug, h & 0xffffffffULL);
+        snprintf(subdir, sizeof(subdir), "%s_%08llx", s->slug, h & 0xffffffffULL);
+    } else {
+        snprintf(module, sizeof(module), RZ_MODULE_PREFIX "%s", s->slug);
+        snprintf(subdir, sizeof(subdir), "%s", s->slug);
+    }
+    entry = cJSON_CreateObject();
+    if (!entry || add_string(entry, "dir", rel) < 0 || add_string(entry, "name", m->name) < 0 ||
+        add_string(entry, "module", module) < 0 ||
+        add_string(entry, "models_subdir", m->name ? m->name : subdir) < 0 ||
+        add_string(entry, "stamp", stamp) < 0 ||
+        !(models = cJSON_AddArrayToObject(entry, "models")))
+        goto nomem;
+    for (i = 0; i < m->n_models; i++) {
+        cJSON *summary = model_summary(&m->models[i]);
+        if (!summary || !cJSON_AddItemToArray(models, summary)) {
+            cJSON_Delete(summary);
+            goto nomem;
+        }
+    }
+    if (!cJSON_AddItemToArray(s->out, entry))
+        goto nomem;
+    rz_manifest_free(m);
+    return 0;
+nomem:
+    cJSON_Delete(entry);
+    rz_manifest_free(m);
+    return rz_error_set(s->err, RZ_E_NOMEM, "out of memory");
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int scan_dir(scan_state *s, const char *dir, const char *rel, int depth)
+{
+    char path[4096], child_rel[4096];
+    char **names = NULL;
+    size_t n = 0, cap = 0, i;
+    struct dirent *de;
+    struct stat st;
+    DIR *d = NULL;
+    int rc = -1;
+
+    if (++s->dirs_seen > RZ_SCAN_MAX_DIRS)
+        return rz_error_set(s->err, RZ_E_SOURCE, "source %s has more than %d directories",
+                            s->identity, RZ_SCAN_MAX_DIRS);
+    snprintf(path, sizeof(path), "%s/manifest.json", dir);
+    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode))
+        return add_manifest(s, dir, rel);
+    if (depth >= RZ_SCAN_MAX_DEPTH)
+        return 0;
+    d = opendir(dir);
+    if (!d)
+        return rz_error_os(s->err, errno, dir, "cannot read directory %s", dir);
+    while ((de = readdir(d))) {
+        char **bigger;
+        if (de->d_name[0] == '.' || strcmp(de->d_name, "__pycache__") == 0)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            bigger = realloc(names, cap * sizeof(*names));
+            if (!bigger)
+                goto nomem;
+            names = bigger;
+        }
+        names[n] = strdup(de->d_name);
+        if (!names[n])
+            goto nomem;
+        n++;
+    }
+    qsort(names, n, sizeof(*names), compare_names); /* a stable order of manifests */
+    for (i = 0; i < n; i++) {
+        int len = snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        if (len < 0 || (size_t)len >= sizeof(path) || lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+            continue; /* files, symlinks, and paths too long to be ours */
+        snprintf(child_rel, sizeof(child_rel), "%s%s%s", rel, rel[0] ? "/" : "", names[i]);
+        if (scan_dir(s, path, child_rel, depth + 1) < 0)
+            goto done;
+    }
+    rc = 0;
+    goto done;
+nomem:
+    rz_error_set(s->err, RZ_E_NOMEM, "out of memory");
+done:
+    for (i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    closedir(d);
+    return rc;
+}
+
+int rz_source_scan(cJSON **out, const char *tree, const char *identity, const char *slug,
+                   rz_error *err)
+{
+    scan_state s = {tree, identity, slug, cJSON_CreateArray(), 0, err};
+
+    *out = NULL;
+    if (!s.out)
+        return rz_error_set(err, RZ_E_NOMEM, "out of memory");
+    if (scan_dir(&s, tree, "", 0) < 0)
+        goto fail;
+    if (cJSON_GetArraySize(s.out) == 0) {
+        rz_error_set(err, RZ_E_SOURCE,
+                     "source %s has no manifest.json; a source is a directory with manifest.json "
+                     "and __init__.py",
+                     identity);
+        rz_error_attach_source(err, identity);
+        goto fail;
+    }
+    *out = s.out;
+    return 0;
+fail:
+    cJSON_Delete(s.out);
+    return -1;
+}
+
+/* ---- registration ---- */
+
+static const char *kind_name(rz_spec_kind kind)
+{
+    return kind == RZ_SPEC_GITHUB ? "github" : kind == RZ_SPEC_ARCHIVE ? "archive" : "local";
+}
+
+/* The registry entry of a source (registry.h), manifests stolen. */
+static cJSON *new_entry(const char *identity, const char *spec_text, const char *kind,
+                        const char *slug, const char *tree, const char *generation, const char *ref,
+                        const char *sha, cJSON *manifests)
+{
+    cJSON *entry = cJSON_CreateObject();
+    char when[32];
+    time_t now = time(NULL);
+    struct tm tm;
+
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (!entry || add_string(entry, "identity", identity) < 0 ||
+        add_string(entry, "spec", spec_text) < 0 || add_string(entry, "kind", kind) < 0 ||
+        add_string(entry, "slug", slug) < 0 || add_string(entry, "tree", tree) < 0 ||
+        add_string(entry, "generation", generation) < 0 || add_string(entry, "ref", ref) < 0 ||
+        add_string(entry, "sha", sha) < 0 || add_string(entry, "registered_at", when) < 0) {
+        cJSON_Delete(entry);
+        cJSON_Delete(manifests);
+        return NULL;
+    }
+    cJSON_AddItemToObject(entry, "manifests", manifests);
+    return entry;
+}
+
+int rz_source_local_entry(cJSON **out, const char *identity, const char *spec_text,
+                          const char *path, const char *slug, rz_error *err)
+{
+    cJSON *manifests = NULL;
+    struct stat st;
+
+    *out = NULL;
+    if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        rz_error_set(err, RZ_E_SOURCE, "source %s: %s is not a directory", identity, path);
+        rz_error_attach_source(err, identity);
+        return -1;
+    }
+    if (rz_source_scan(&manifests, path, identity, slug, err) < 0)
+        return -1;
+    /* A local source's generation is re-derived from its files at import time. */
+    *out = new_entry(identity, spec_text, "local", slug, path, "local", NULL, NULL, manifests);
+    return *out ? 0 : rz_error_set(err, RZ_E_NOMEM, "out of memory");
+}
+
+
+/* Percent-encodes what a URL path segment cannot hold, keeping '/' (refs may contain it). */
+static int encode_ref(char *out, size_t out_len, const char *ref)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t pos = 0;
+
+    for (; *ref; ref++) {
+        unsigned char c = (unsigned char)*ref;
+        int plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    strchr("-._~/", c);
+        if (pos + (plain ? 1 : 3) >= out_len)
+            return -1;
+        if (plain) {
+            out[pos++] = (char)c;
+        } else {
+            out[pos++] = '%';
+            out[pos++] = hex[c >> 4];
+            out[pos++] = hex[c & 15];
+        }
+    }
+    out[pos] = '\0';
+    return 0;
+}
+
+static const char *github_api(void)
+{
+    const char *api = getenv("GITHUB_API_URL");
+    return api && api[0] ? api : "https://api.github.com";
+}
+
+/* Request headers for the GitHub API: the token goes here and only here. The fetch layer
+ * never forwards Authorization to another host, so the tarball's redirect to the download
+ * host does not carry it. */
+typedef struct github_headers {
+    char auth[1024];
+    const char *lines[4];
+} github_headers;
+
+static void github_headers_init(github_headers *h, const char *accept)
+{
+    const char *token = getenv("GITHUB_TOKEN");
+    size_t n = 0;
+
+    h->lines[n++] = accept;
+    h->lines[n++] = "X-GitHub-Api-Version: 2022-11-28";
+    if (token && token[0] &&
+        snprintf(h->auth, sizeof(h->auth), "Authorization: Bearer %s", token) <
+            (int)sizeof(h->auth))
+        h->lines[n++] = h->auth;
+    h->lines[n] = NULL;
+}
+
+/* An error for a GitHub API answer that is not 200: rate limit, not found, refused token. */
+static int github_status_error(const rz_spec *spec, const char *url, const rz_response *r,
+                               rz_error *err)
+{
+    const char *remaining = r->header_values[0], *reset = r->header_values[1];
+    int has_token = getenv("GITHUB_TOKEN") && getenv("GITHUB_TOKEN")[0];
+
+    if ((r->status == 403 || r->status == 429) && remaining && strcmp(remaining, "0") == 0) {
+        long long when = reset ? strtoll(reset, NULL, 10) : 0;
+        char at[64] = "later";
+        if (when > 0) {
+            time_t t = (time_t)when;
+            struct tm tm;
+            long long wait = when - (long long)time(NULL);
+            gmtime_r(&t, &tm);
+            strftime(at, sizeof(at), "at %H:%M:%S UTC", &tm);
+            snprintf(at + strlen(at), sizeof(at) - strlen(at), " (in %llds)", wait > 0 ? wait : 0);
+        }
+        rz_error_set(err, RZ_E_RATE_LIMIT,
+                     "GitHub API rate limit exceeded while resolving %s; it resets %s%s",
+                     spec->identity, at, has_token ? "" : "; set GITHUB_TOKEN for a higher limit");
+    } else if (r->status == 404 || r->status == 422) {
+        rz_error_set(err, RZ_E_SOURCE, "GitHub has no repository %s/%s with ref '%s'%s", spec->user,
+                     spec->repo, spec->ref ? spec->ref : "(default branch)",
+                     has_token ? " visible to GITHUB_TOKEN"
+                               : "; if the repository is private, set GITHUB_TOKEN");
+    } else if (r->status == 401) {
+        rz_error_set(err, RZ_E_SOURCE,
+                     "GitHub refused GITHUB_TOKEN (401) for %s; check the token and its scopes",
+                     spec->identity);
+    } else {
+        rz_error_set(err, RZ_E_HTTP_STATUS, "GitHub API answered %ld for %s", r->status,
+                     spec->identity);
+    }
+    err->http_status = r->status;
+    rz_error_attach_url(err, url);
+    rz_error_attach_source(err, spec->identity);
+    return -1;
+}
+
+/* Resolve spec's ref (or the default branch) to a commit sha (40 hex digits) in out. */
+static int github_resolve_sha(char out[64], const rz_spec *spec, const rz_fetch_opts *base,
+                              rz_error *err)
+{
+    static const char *const wanted[] = {"x-ratelimit-remaining", "x-ratelimit-reset", NULL};
+    char url[4096], ref[2048];
+    github_headers h;
+    rz_fetch_opts opts = *base;
+    rz_response r;
+    size_t len;
+    int rc = -1;
+
+    memset(&r, 0, sizeof(r));
+    if (encode_ref(ref, sizeof(ref), spec->ref ? spec->ref : "HEAD") < 0)
+        return rz_error_set(err, RZ_E_SOURCE, "ref of %s is too long", spec->identity);
+    if (snprintf(url, sizeof(url), "%s/repos/%s/%s/commits/%s", github_api(), spec->user,
+                 spec->repo, ref) >= (int)sizeof(url))
+        return rz_error_set(err, RZ_E_SOURCE, "URL too long for %s", spec->identity);
+    github_headers_init(&h, "Accept: application/vnd.github.sha");
+    opts.headers = h.lines;
+    if (rz_http_get(&r, url, &opts, wanted, 4096, err) < 0)
+        goto done;
+    if (r.status != 200) {
+        github_status_error(spec, url, &r, err);
+        goto done;
+    }
+    len = r.body_len;
+    while (len > 0 &&
+           (r.body[len - 1] == '\n' || r.body[len - 1] == '\r' || r.body[len - 1] == ' '))
+        len--;
+    if (len < 40 || len > 64 || strspn(r.body, "0123456789abcdef") < len) {
+        rz_error_set(err, RZ_E_SOURCE, "GitHub API did not answer a commit sha for %s",
+                     spec->identity);
+        rz_error_attach_url(err, url);
+        goto done;
+    }
+    memcpy(out, r.body, len);
+    out[len] = '\0';
+    rc = 0;
+done:
+    rz_response_clear(&r);
+    return rc;
+}
+
+/* Adapts an rz_stream to the extractor's pull callback. */
+static int stream_read(const void **out_data, size_t *out_len, rz_error *err, void *payload)
+{
+    return rz_stream_read(payload, out_data, out_len, err);
+}
+
+/* Download url and extract it into dest (which must not exist), streaming tar formats. */
+static int fetch_tree(const char *dest, const char *url, rz_archive_format format,
+                      const char *const *headers, const rz_fetch_opts *base, const char *tmpdir,
+                      rz_error *err)
+{
+    rz_fetch_opts opts = *base;
+    rz_extract_limits limits;
+    rz_stream *stream = NULL;
+    char archive[4096];
+    int rc;
+
+    opts.headers = headers;
+    rz_extract_limits_default(&limits);
+    if (format != RZ_ARCHIVE_ZIP) {
+        if (rz_stream_open(&stream, url, &opts, err) < 0)
+            return -1;
+        rc = rz_extract_stream(stream_read, stream, url, dest, 1, &limits, err);
+        rz_stream_close(stream);
+        return rc;
+    }
+    /* zip keeps its directory at the end: it goes through a file. */
+    if (snprintf(archive, sizeof(archive), "%s/archive.zip", tmpdir) >= (int)sizeof(archive))
+        return rz_error_set(err, RZ_E_INVALID, "path too long: %s", tmpdir);
+    if (rz_fetch_to_file(url, archive, NULL, &opts, err) < 0)
+        return -1;
+    rc = rz_extract_file(archive, dest, 1, &limits, err);
+    unlink(archive);
+    return rc;
+}
+
+int rz_source_register(const rz_home *home, const rz_spec *spec, const char *spec_text,
+                       int overwrite, const rz_fetch_opts *fetch_opts, rz_error *err)
+{
+    char slug_dir[4096], tmp[4096], tree[4096], final_dir[4096], old_tree[4096];
+    char sha[64] = "", url[4096], generation[128], rel_tree[4096];
+    const char *prev_sha = NULL;
+    cJSON *entry = NULL, *manifests = NULL;
+    rz_index *idx = NULL;
+    github_headers h;
+    const char *const *headers = NULL;
+    int have_tmp = 0, lock_fd = -1, rc = -1;
+
+    if (spec->kind == RZ_SPEC_LOCAL) {
+        if (rz_source_local_entry(&entry, spec->identity, spec_text, spec->local_path, spec->slug,
+                                  err) < 0)
+            return -1;
+        return rz_registry_put_source(old_tree, sizeof(old_tree), home, entry, err);
+    }
+    /* One fetch per source at a time: a process that waited here finds the source registered
+     * by the one before it and does nothing (unless it asked to overwrite). */
+    if (snprintf(tmp, sizeof(tmp), "%s/source-%s.lock", home->locks, spec->slug) >=
+            (int)sizeof(tmp) ||
+        rz_lock_acquire(&lock_fd, tmp, err) < 0)
+        return -1;
+    if (rz_index_load(&idx, home, err) < 0)
+        goto done;
+    {
+        const cJSON *existing = rz_index_find_source(idx, spec->identity);
+        if (existing && !overwrite) {
+            rc = 0;
+            goto done;
+        }
+        if (existing)
+            prev_sha = rz_json_str(existing, "sha");
+    }
+    if (rz_fetch_offline()) {
+        rz_error_set(err, RZ_E_OFFLINE,
+                     "REMOTEZOO_OFFLINE is set: cannot fetch source %s (unset it to go online)",
+                     spec->identity);
+        rz_error_attach_source(err, spec->identity);
+        goto done;
+    }
+    if (spec->kind == RZ_SPEC_GITHUB) {
+        if (github_resolve_sha(sha, spec, fetch_opts, err) < 0)
+            goto done;
+        if (prev_sha && strcmp(prev_sha, sha) == 0) {
+            rc = 0; /* the ref still names the commit we have */
+            goto done;
+        }
+        snprintf(url, sizeof(url), "%s/repos/%s/%s/tarball/%s", github_api(), spec->user,
+                 spec->repo, sha);
+        github_headers_init(&h, "Accept: application/vnd.github+json");
+        headers = h.lines;
+    } else {
+        snprintf(url, sizeof(url), "%s", spec->url);
+    }
+    if (snprintf(slug_dir, sizeof(slug_dir), "%s/%s", home->sources, spec->slug) >=
+            (int)sizeof(slug_dir) ||
+        rz_fs_mkdirs(slug_dir, err) < 0)
+        goto done;
+    snprintf(tmp, sizeof(tmp), "%s/.tmp-XXXXXX", slug_dir);
+    if (!mkdtemp(tmp)) {
+        rz_error_os(err, errno, slug_dir, "cannot create a temporary directory in %s", slug_dir);
+        goto done;
+    }
+    have_tmp = 1;
+    snprintf(tree, sizeof(tree), "%s/tree", tmp);
+    if (fetch_tree(tree, url, spec->kind == RZ_SPEC_GITHUB ? RZ_ARCHIVE_TAR_GZ : spec->format,
+                   headers, fetch_opts, tmp, err) < 0) {
+        rz_error_attach_source(err, spec->identity);
+        goto done;
+    }
+    if (rz_source_scan(&manifests, tree, spec->identity, spec->slug, err) < 0)
+        goto done;
+    /* <sha12>-<the temp dir's random part>: unique, and says which commit it holds. */
+    snprintf(generation, sizeof(generation), "%.12s%s%s", sha, sha[0] ? "-" : "",
+             strrchr(tmp, '-') + 1);
+    snprintf(final_dir, sizeof(final_dir), "%s/%s", slug_dir, generation);
+    if (rename(tmp, final_dir) < 0) {
+        rz_error_os(err, errno, final_dir, "cannot move the new tree of %s into place",
+                    spec->identity);
+        goto done;
+    }
+    have_tmp = 0;
+    snprintf(rel_tree, sizeof(rel_tree), "sources/%s/%s/tree", spec->slug, generation);
+    entry = new_entry(spec->identity, spec_text, kind_name(spec->kind), spec->slug, rel_tree,
+                      generation, spec->ref, sha[0] ? sha : NULL, manifests);
+    manifests = NULL; /* stolen by new_entry */
+    if (!entry) {
+        rz_error_set(err, RZ_E_NOMEM, "out of memory");
+        rz_fs_remove_tree(final_dir, err);
+        goto done;
+    }
+    if (rz_registry_put_source(old_tree, sizeof(old_tree), home, entry, err) < 0) {
+        rz_error hidden;
+        rz_error_init(&hidden);
+        rz_fs_remove_tree(final_dir, &hidden); /* not referenced by the index */
+        goto done;
+    }
+    if (old_tree[0] && old_tree[0] != '/') {
+        /* "sources/<slug>/<generation>/tree": remove the generation directory. */
+        char old_dir[4096];
+        rz_error ignored;
+        rz_error_init(&ignored);
+        snprintf(old_dir, sizeof(old_dir), "%s/%s", home->root, old_tree);
+        *strrchr(old_dir, '/') = '\0';
+        rz_fs_remove_tree(old_dir, &ignored);
+    }
+    rc = 0;
+done:
+    if (have_tmp) {
+        rz_error ignored;
+        rz_error_init(&ignored);
+        rz_fs_remove_tree(tmp, &ignored);
+    }
+    cJSON_Delete(manifests);
+    rz_index_free(idx);
+    rz_lock_release(lock_fd);
+    return rc;
+}
+
+/* 1 if another source in idx (borrowed) keeps a model at models_subdir/filename. */
+static int model_shared(const rz_index *idx, const char *subdir, const char *filename)
+{
+    const cJSON *source, *manifest, *model;
+
+    cJSON_ArrayForEach(source, rz_index_sources(idx))
+    {
+        cJSON_ArrayForEach(manifest, cJSON_GetObjectItemCaseSensitive(source, "manifests"))
+        {
+            const char *other = rz_json_str(manifest, "models_subdir");
+            if (!other || strcmp(other, subdir) != 0)
+                continue;
+            cJSON_ArrayForEach(model, cJSON_GetObjectItemCaseSensitive(manifest, "models"))
+            {
+                const char *name = rz_json_str(model, "filename");
+                if (name && strcmp(name, filename) == 0)
+                    return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+int rz_source_delete(const rz_home *home, const char *identity, rz_error *err)
+{
+    cJSON *removed = NULL;
+    const cJSON *manifest, *model;
+    rz_index *idx = NULL;
+    rz_error ignored;
+    char path[4096];
+    const char *tree, *slug;
+
+    if (rz_registry_remove_source(&removed, home, identity, err) < 0)
+        return -1;
+    /* From here the source is gone for every reader; what follows is cleanup. */
+    rz_error_init(&ignored);
+    tree = rz_json_str(removed, "tree");
+    slug = rz_json_str(removed, "slug");
+    if (tree && tree[0] != '/' && slug &&
+        snprintf(path, sizeof(path), "%s/%s", home->sources, slug) < (int)sizeof(path))
+        rz_fs_remove_tree(path, &ignored);
+    if (rz_index_load(&idx, home, &ignored) == 0) {
+        cJSON_ArrayForEach(manifest, cJSON_GetObjectItemCaseSensitive(removed, "manifests"))
+        {
+            const char *subdir = rz_json_str(manifest, "models_subdir");
+            cJSON_ArrayForEach(model, cJSON_GetObjectItemCaseSensitive(manifest, "models"))
+            {
+                const char *filename = rz_json_str(model, "filename");
+                if (!subdir || !filename || model_shared(idx, subdir, filename))
+                    continue;
+                if (rz_model_path(path, sizeof(path), home, manifest, model, &ignored) == 0)
+                    rz_fs_remove_tree(path, &ignored);
+            }
+            /* Leave the models directory tidy: empty parents go (rmdir fails if not empty). */
+            if (subdir &&
+                snprintf(path, sizeof(path), "%s/%s", home->models, subdir) < (int)sizeof(path)) {
+                char *slash;
+                while (rmdir(path) == 0 && (slash = strrchr(path, '/')) &&
+                       (size_t)(slash - path) > strlen(home->models))
+                    *slash = '\0';
+            }
+        }
+    }
+    rz_index_free(idx);
+    cJSON_Delete(removed);
+    return 0;
+}

@@ -1,0 +1,58 @@
+/* source.h - what makes a fetched or local tree a source: its manifest directories.
+ *
+ * As in FiftyOne, every directory of the tree (the tree's root included) that holds a
+ * manifest.json is one source directory, and the search does not descend below it; one repo
+ * may publish several. Hidden directories, __pycache__ and symlinks are not entered.
+ */
+#ifndef RZ_SOURCE_H
+#define RZ_SOURCE_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+#include "error.h"
+
+#define RZ_SCAN_MAX_DEPTH     16
+#define RZ_SCAN_MAX_DIRS      20000
+#define RZ_SCAN_MAX_MANIFESTS 1000
+#define RZ_MODULE_PREFIX      "remotezoo._sources."
+
+/* Find and validate the manifests of tree. *out is a new cJSON array of manifest entries as
+ * registry.h describes them (caller frees with cJSON_Delete). identity names the source in
+ * messages; slug makes the module names and the default models subdirectory. No manifest.json
+ * anywhere, or an invalid one, is an error and *out stays NULL. */
+int rz_source_scan(cJSON **out, const char *tree, const char *identity, const char *slug,
+                   rz_error *err);
+
+/* "mtime.nsec:size" of st: what tells that a local source's manifest.json changed. */
+struct stat;
+void rz_file_stamp(char *out, size_t out_len, const struct stat *st);
+
+
+#endif
+
+/* Registration: make spec's source registered under home.
+ *
+ * A local source is used in place (its tree is its directory) and rescanned every time.
+ * A fetched source (GitHub, archive) is downloaded and extracted into a fresh directory
+ * <sources>/<slug>/.tmp-XXXXXX, scanned, renamed to <sources>/<slug>/<generation>, and only
+ * then recorded in the index; the previous tree is removed after the index no longer names it.
+ * A registered fetched source is not fetched again unless overwrite; with overwrite a GitHub
+ * source whose ref still resolves to the recorded sha is not downloaded again.
+ * Blocking I/O throughout: the glue releases the GIL. fetch_opts carries progress / cancel.
+ */
+struct rz_home;
+struct rz_spec;
+struct rz_fetch_opts;
+int rz_source_register(const struct rz_home *home, const struct rz_spec *spec,
+                       const char *spec_text, int overwrite, const struct rz_fetch_opts *fetch_opts,
+                       rz_error *err);
+
+/* Unregister identity: remove it from the index, then its fetched tree and the models it
+ * downloaded (those no other registered source shares). */
+int rz_source_delete(const struct rz_home *home, const char *identity, rz_error *err);
+
+/* The source entry (a new cJSON object, caller frees with cJSON_Delete) for the local directory
+ * path, rescanned: what rz_source_register records for it. */
+int rz_source_local_entry(cJSON **out, const char *identity, const char *spec_text,
+                          const char *path, const char *slug, rz_error *err);

@@ -1,0 +1,33 @@
+"""Parent package of the sources' code.
+
+The C core imports each source directory as ``remotezoo._sources.<slug>``. In a process that
+has not imported it yet (a worker unpickling an object a source defined), the finder below asks
+the registry where that source lives, so the name imports there too.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import sys
+from typing import Optional, Sequence
+
+from .. import _core
+from .._home import home
+
+_PREFIX = __name__ + "."
+
+
+class _SourceFinder(importlib.abc.MetaPathFinder):
+    """Finds ``remotezoo._sources.<slug>`` packages through the registry."""
+
+    def find_spec(
+        self, fullname: str, path: Optional[Sequence[str]] = None, target: object = None
+    ) -> Optional[importlib.machinery.ModuleSpec]:
+        if not fullname.startswith(_PREFIX) or "." in fullname[len(_PREFIX):]:
+            return None
+        return _core.module_spec(home(), fullname)
+
+
+if not any(isinstance(finder, _SourceFinder) for finder in sys.meta_path):
+    sys.meta_path.append(_SourceFinder())

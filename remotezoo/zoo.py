@@ -1,0 +1,283 @@
+"""The zoo API, with FiftyOne's names and meanings: sources and the models they publish.
+
+Everything here is a thin layer over ``remotezoo._core``, which does the fetching,
+extraction, registry, version resolution and the calls into each source's ``__init__.py``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import weakref
+from typing import Any, Callable, Optional, Union
+
+from . import _core, _requirements
+from ._core import ModelNotFoundError, SourceError
+from ._home import home
+from ._model import ZooModel
+
+logger = logging.getLogger("remotezoo")
+
+Progress = Optional[Callable[[int, Optional[int]], None]]
+StrOrList = Union[str, list[str], None]
+
+# (source, model name, kwargs) -> the live object load_zoo_model returned, while it lives.
+_loaded: "weakref.WeakValueDictionary[tuple, Any]" = weakref.WeakValueDictionary()
+
+
+def _as_list(value: StrOrList) -> Optional[list[str]]:
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _progress(progress: Progress) -> Progress:
+    if progress is not None:
+        return progress
+    from . import _progressbar  # only where a transfer happens
+
+    return _progressbar.default_progress()
+
+
+# ---- sources ----------------------------------------------------------------------------
+
+
+def register_zoo_model_source(source: str, overwrite: bool = False, *, progress: Progress = None) -> None:
+    """Register a remote source of models.
+
+    *source* is a GitHub repo (``https://github.com/<user>/<repo>``, ``.../tree/<ref>``,
+    ``.../commit/<sha>``, ``<user>/<repo>[/<ref>]``), a public archive URL (``.zip``,
+    ``.tar``, ``.tar.gz``, ``.tgz``, ``.tar.bz2``, ``.tar.xz``, ``.tar.zst``) or a local
+    directory. Registering a registered source does nothing unless *overwrite*, which
+    re-fetches it atomically (the old copy stays usable until the new one is complete).
+    """
+    identity = _core.register_source(home(), source, overwrite, _progress(progress))
+    logger.info("Registered source %s", identity)
+
+
+def list_zoo_model_sources() -> list[str]:
+    """Return the registered sources, as normalised URLs, sorted."""
+    return sorted(s["identity"] for s in _core.list_sources(home()))
+
+
+def delete_zoo_model_source(source: str) -> None:
+    """Unregister *source* and delete its files and the models downloaded from it.
+
+    Raises :class:`SourceError` (a ``ValueError``) if it is not registered.
+    """
+    _core.delete_source(home(), source)
+    logger.info("Deleted source %s", source)
+
+
+def zoo_model_sources_info() -> list[dict[str, Any]]:
+    """Return what is recorded of each source: identity, spec, kind, ref, sha, registered_at."""
+    return sorted(_core.list_sources(home()), key=lambda s: s["identity"])
+
+
+# ---- models -----------------------------------------------------------------------------
+
+
+def list_zoo_models(tags: StrOrList = None, source: Optional[str] = None, license: StrOrList = None) -> list[str]:
+    """Return the full names of the models of the registered sources, sorted.
+
+    *tags*: a tag or list of tags that must all match; *source*: only this source's models;
+    *license*: a license or list of licenses, any of which matches.
+    """
+    return _core.list_models(home(), _as_list(tags), source, _as_list(license))
+
+
+def _model(info: dict[str, Any]) -> ZooModel:
+    manifest = _core.load_manifest(info["manifest_path"], info["source"])
+    for entry in manifest["models"]:
+        if entry["name"] == info["name"]:
+            return ZooModel(entry, info["source"])
+    raise SourceError(f"manifest.json of {info['source']} no longer has model '{info['name']}'; register the source again")
+
+
+def get_zoo_model(name: str, source: Optional[str] = None) -> ZooModel:
+    """Return the :class:`ZooModel` of *name* (``base_name`` for the latest version, or
+    ``base_name@version``); *source* chooses among sources offering the same model."""
+    return _model(_core.resolve_model(home(), name, source))
+
+
+def find_zoo_model(name: str, source: Optional[str] = None) -> str:
+    """Return the path of downloaded model *name*; :class:`ModelNotFoundError` if it is not
+    downloaded."""
+    info = _core.resolve_model(home(), name, source)
+    if not _is_downloaded(info):
+        raise ModelNotFoundError(f"Model '{info['name']}' is not downloaded")
+    return info["model_path"]
+
+
+def _is_downloaded(info: dict[str, Any]) -> bool:
+    import os
+
+    return os.path.lexists(info["model_path"])
+
+
+def is_zoo_model_downloaded(name: str, source: Optional[str] = None) -> bool:
+    """Return whether model *name* has been downloaded (completely)."""
+    return _is_downloaded(_core.resolve_model(home(), name, source))
+
+
+def list_downloaded_zoo_models() -> dict[str, tuple[str, ZooModel]]:
+    """Return ``{name: (model_path, model)}`` for every downloaded model."""
+    return {info["name"]: (info["model_path"], _model(info)) for info in _core.list_downloaded(home())}
+
+
+def delete_zoo_model(name: str, source: Optional[str] = None) -> None:
+    """Delete the downloaded files of model *name* (nothing happens if it is not downloaded)."""
+    if _core.delete_model(home(), name, source):
+        logger.info("Deleted model %s", name)
+
+
+def _split(name_or_spec: str, model_name: Optional[str]) -> tuple[str, Optional[str]]:
+    """(model name, source spec or None): a source spec is registered first, as FiftyOne does."""
+    if model_name is None and "://" not in name_or_spec:
+        try:
+            _core.resolve_model(home(), name_or_spec, None)
+            return name_or_spec, None
+        except ModelNotFoundError:
+            try:
+                _core.source_identity(name_or_spec)
+            except SourceError:
+                raise ModelNotFoundError(f"no registered source has a model named '{name_or_spec}'") from None
+    register_zoo_model_source(name_or_spec)
+    if model_name is None:
+        models = list_zoo_models(source=name_or_spec)
+        if len(models) != 1:
+            raise ValueError(
+                f"source {name_or_spec} has {len(models)} models; pass model_name= to choose one of {models}"
+            )
+        model_name = models[0]
+    return model_name, name_or_spec
+
+
+def download_zoo_model(
+    name_or_spec: str, model_name: Optional[str] = None, overwrite: bool = False, *, progress: Progress = None
+) -> tuple[ZooModel, str]:
+    """Download a model unless it is downloaded already; return ``(model, model_path)``.
+
+    *name_or_spec* is a model name, or a source spec (registered first) with *model_name*
+    choosing its model (optional when the source has one model). The source's
+    ``download_model(model_name, model_path)`` runs, or for a ``manager`` model the C core
+    fetches ``config.url``; a declared ``sha256`` is verified. A failed download leaves
+    nothing behind.
+    """
+    name, source = _split(name_or_spec, model_name)
+    info, fresh = _core.download_model(home(), name, source, overwrite, _progress(progress))
+    logger.info("Model '%s' %s", info["name"], "downloaded" if fresh else "is already downloaded")
+    return _model(info), info["model_path"]
+
+
+def _requirements_of(name: str, source: Optional[str]) -> tuple[ZooModel, dict[str, Any]]:
+    info = _core.resolve_model(home(), name, source)
+    return _model(info), info
+
+
+def ensure_zoo_model_requirements(
+    name: str, error_level: Optional[int] = None, log_success: bool = True, source: Optional[str] = None
+) -> bool:
+    """Check that the packages model *name* requires are installed.
+
+    *error_level*: 0 raise :class:`RequirementsError`, 1 log a warning, 2 ignore (default
+    ``$REMOTEZOO_REQUIREMENT_ERROR_LEVEL`` or 0). Returns whether they are satisfied.
+    """
+    model, info = _requirements_of(name, source)
+    return _requirements.ensure_requirements(
+        model.name, model.requirements, info["source_dir"], error_level=error_level, log_success=log_success
+    )
+
+
+def install_zoo_model_requirements(name: str, error_level: Optional[int] = None, source: Optional[str] = None) -> None:
+    """Install the packages model *name* requires with ``pip``; *error_level* as in
+    :func:`ensure_zoo_model_requirements`."""
+    model, info = _requirements_of(name, source)
+    _requirements.install_requirements(model.name, model.requirements, info["source_dir"], error_level=error_level)
+
+
+def _cache_key(info: dict[str, Any], kwargs: dict[str, Any]) -> Optional[tuple]:
+    key = (info["source"], info["name"], tuple(sorted(kwargs.items())))
+    try:
+        hash(key)
+    except TypeError:
+        return None  # unhashable kwargs: not cached
+    return key
+
+
+def _build_from_config(model: ZooModel, model_path: str, kwargs: dict[str, Any]) -> Any:
+    """A model defined by ``default_deployment_config_dict``: through FiftyOne when it is
+    installed (exactly as FiftyOne builds it), else ``type`` imported and constructed."""
+    config_dict = dict(model.default_deployment_config_dict or {})
+    config = dict(config_dict.get("config") or {}, **kwargs)
+    try:
+        import fiftyone.core.models as fom  # type: ignore[import-not-found]
+    except ImportError:
+        fom = None
+    if fom is not None:
+        built = fom.ModelConfig.from_dict({**config_dict, "config": config})
+        built.config.model_path = model_path
+        return built.build()
+    type_path = config_dict.get("type")
+    if not isinstance(type_path, str) or "." not in type_path:
+        raise SourceError(
+            f"model '{model.name}' has a default_deployment_config_dict without a dotted 'type' "
+            "and no load_model(); it cannot be built"
+        )
+    module_name, _, attr = type_path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as err:
+        raise SourceError(
+            f"model '{model.name}' needs {type_path} (default_deployment_config_dict), which "
+            f"cannot be imported: {err}; install FiftyOne or the package that provides it"
+        ) from err
+    config["model_path"] = model_path
+    from_dict = getattr(cls, "from_dict", None)
+    return from_dict(config) if callable(from_dict) else cls(**config)
+
+
+def load_zoo_model(
+    name_or_spec: str,
+    model_name: Optional[str] = None,
+    download_if_necessary: bool = True,
+    ensure_requirements: bool = True,
+    install_requirements: bool = False,
+    error_level: Optional[int] = None,
+    cache: bool = True,
+    **kwargs: Any,
+) -> Any:
+    """Load a model, downloading it first if necessary, and return what the source's
+    ``load_model(model_name, model_path, **kwargs)`` returns.
+
+    *name_or_spec* and *model_name* are as in :func:`download_zoo_model`. Requirements are
+    checked (*ensure_requirements*) or installed (*install_requirements*) first, per
+    *error_level*. With *cache*, the same live object is returned for the same source, model
+    and keyword arguments while it is alive. Every other keyword goes to ``load_model``.
+    """
+    name, source = _split(name_or_spec, model_name)
+    info = _core.resolve_model(home(), name, source)
+    key = _cache_key(info, kwargs) if cache else None
+    if key is not None:
+        live = _loaded.get(key)
+        if live is not None:
+            return live
+    if not _is_downloaded(info):
+        if not download_if_necessary:
+            raise ModelNotFoundError(f"Model '{info['name']}' is not downloaded")
+        info, _ = _core.download_model(home(), info["name"], info["source"], False, _progress(None))
+    model = _model(info)
+    if install_requirements:
+        _requirements.install_requirements(model.name, model.requirements, info["source_dir"], error_level=error_level)
+    elif ensure_requirements:
+        _requirements.ensure_requirements(model.name, model.requirements, info["source_dir"], error_level=error_level)
+    if model.default_deployment_config_dict is not None:
+        loaded = _build_from_config(model, info["model_path"], kwargs)
+    else:
+        loaded = _core.load_model(home(), info["name"], info["source"], kwargs)
+    if key is not None:
+        try:
+            _loaded[key] = loaded
+        except TypeError:
+            pass  # not weak-referenceable: not cached
+    return loaded
