@@ -1,0 +1,153 @@
+/* py_fetch.c - Python glue for fetch.c: download_file(). */
+#include "fetch.h"
+#include "glue.h"
+
+#include <time.h>
+
+/* Calls to Python's progress callable are at most this often (plus the final one). */
+#define PROGRESS_INTERVAL_S 0.25
+
+/* The progress hook's state. The hook runs without the GIL (saved holds this thread's state
+ * while the transfer runs) and takes it back to check signals and call progress. */
+typedef struct progress_state {
+    PyObject *callable; /* borrowed from the caller's arguments, or NULL */
+    PyThreadState *saved;
+    double last_call;  /* monotonic seconds of the last Python call */
+    int64_t last_done; /* done reported by the last Python call, -1 before one */
+} progress_state;
+
+static double monotonic_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* rz_fetch_opts.progress: nonzero (stop) if a signal handler (Ctrl-C) or progress raised. */
+static int on_progress(int64_t done, int64_t total, void *payload)
+{
+    progress_state *ps = payload;
+    double now = monotonic_s();
+    int final = total >= 0 && done == total && done != ps->last_done;
+    int stop = 0;
+
+    PyEval_RestoreThread(ps->saved);
+    if (PyErr_CheckSignals() < 0) {
+        stop = 1;
+    } else if (ps->callable && (final || now - ps->last_call >= PROGRESS_INTERVAL_S)) {
+        PyObject *result = NULL;
+        if (total >= 0)
+            result = PyObject_CallFunction(ps->callable, "LL", (long long)done, (long long)total);
+        else
+            result = PyObject_CallFunction(ps->callable, "LO", (long long)done, Py_None);
+        if (!result)
+            stop = 1;
+        Py_XDECREF(result);
+        ps->last_call = now;
+        ps->last_done = done;
+    }
+    ps->saved = PyEval_SaveThread();
+    return stop;
+}
+
+/* headers (None or a mapping of str to str) -> *out_lines, a new list of "Name: value" str
+ * objects (NULL for None) and *out_array, a NULL-terminated array of their UTF-8 (borrowed from
+ * the list; caller frees the array with PyMem_Free, then drops the list). */
+static int convert_headers(PyObject *headers, PyObject **out_lines, const char ***out_array)
+{
+    PyObject *items = NULL, *lines = NULL;
+    const char **array = NULL;
+    Py_ssize_t i, n;
+
+    *out_lines = NULL;
+    *out_array = NULL;
+    if (headers == Py_None)
+        return 0;
+    if (!PyMapping_Check(headers)) {
+        PyErr_SetString(PyExc_TypeError, "headers must be a dict of str to str");
+        return -1;
+    }
+    if (!(items = PyMapping_Items(headers)))
+        return -1;
+    n = PyList_GET_SIZE(items);
+    if (!(lines = PyList_New(n)) || !(array = PyMem_Calloc((size_t)n + 1, sizeof(*array))))
+        goto fail;
+    for (i = 0; i < n; i++) {
+        PyObject *pair = PyList_GET_ITEM(items, i); /* borrowed */
+        PyObject *name = PyTuple_GET_ITEM(pair, 0), *value = PyTuple_GET_ITEM(pair, 1);
+        PyObject *line;
+        if (!PyUnicode_Check(name) || !PyUnicode_Check(value)) {
+            PyErr_SetString(PyExc_TypeError, "headers must be a dict of str to str");
+            goto fail;
+        }
+        if (!(line = PyUnicode_FromFormat("%U: %U", name, value)))
+            goto fail;
+        PyList_SET_ITEM(lines, i, line); /* steals line */
+        if (!(array[i] = PyUnicode_AsUTF8(line)))
+            goto fail;
+    }
+    Py_DECREF(items);
+    *out_lines = lines;
+    *out_array = array;
+    return 0;
+fail:
+    PyMem_Free(array);
+    Py_XDECREF(lines);
+    Py_DECREF(items);
+    return -1;
+}
+
+PyDoc_STRVAR(download_file_doc,
+             "download_file(url, path, *, sha256=None, headers=None, progress=None) -> None\n\n"
+             "Download url to path atomically (temp file + rename), with retries, resume and\n"
+             "an optional sha256 check; see remotezoo.download_file.");
+
+static PyObject *download_file(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"url", "path", "sha256", "headers", "progress", NULL};
+    const char *url = NULL, *sha256 = NULL;
+    PyObject *path = NULL, *headers = Py_None, *progress = Py_None, *lines = NULL;
+    const char **header_array = NULL;
+    progress_state ps = {NULL, NULL, 0.0, -1};
+    rz_fetch_opts opts = {NULL, on_progress, &ps};
+    rz_error err;
+    int rc;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "sO&|$zOO:download_file", keywords, &url,
+                                     PyUnicode_FSConverter, &path, &sha256, &headers, &progress))
+        return NULL;
+    if (progress != Py_None && !PyCallable_Check(progress)) {
+        PyErr_SetString(PyExc_TypeError, "progress must be callable or None");
+        goto fail;
+    }
+    if (convert_headers(headers, &lines, &header_array) < 0)
+        goto fail;
+    ps.callable = progress == Py_None ? NULL : progress;
+    ps.last_call = monotonic_s();
+    opts.headers = header_array;
+    rz_error_init(&err);
+    ps.saved = PyEval_SaveThread();
+    rc = rz_fetch_to_file(url, PyBytes_AS_STRING(path), sha256, &opts, &err);
+    PyEval_RestoreThread(ps.saved);
+    if (rc < 0) {
+        rz_py_raise(module, &err);
+        goto fail;
+    }
+    PyMem_Free(header_array);
+    Py_XDECREF(lines);
+    Py_DECREF(path);
+    if (PyErr_CheckSignals() < 0)
+        return NULL;
+    Py_RETURN_NONE;
+fail:
+    PyMem_Free(header_array);
+    Py_XDECREF(lines);
+    Py_DECREF(path);
+    return NULL;
+}
+
+PyMethodDef rz_py_fetch_methods[] = {
+    {"download_file", (PyCFunction)(void (*)(void))download_file, METH_VARARGS | METH_KEYWORDS,
+     download_file_doc},
+    {NULL, NULL, 0, NULL},
+};
