@@ -1,4 +1,5 @@
-/* py_fetch.c - Python glue for fetch.c: download_file(). */
+/* py_fetch.c - Python glue for fetch.c: download_file(), and http_get() / stream_get() for the
+ * source layer and the tests. */
 #include "fetch.h"
 #include "glue.h"
 
@@ -146,8 +147,130 @@ fail:
     return NULL;
 }
 
+PyDoc_STRVAR(
+    http_get_doc,
+    "http_get(url, *, headers=None, wanted=(), max_bytes=1048576) -> (status, body, dict)\n\n"
+    "A small GET (rz_http_get): any status is a result; wanted names response headers\n"
+    "to return (at most 8). For the source layer and tests.");
+
+static PyObject *http_get(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"url", "headers", "wanted", "max_bytes", NULL};
+    const char *url = NULL, *names[RZ_FETCH_WANTED_MAX + 1] = {NULL};
+    PyObject *headers = Py_None, *wanted = NULL, *lines = NULL, *values = NULL, *out = NULL;
+    const char **header_array = NULL;
+    Py_ssize_t max_bytes = 1 << 20, i, n = 0;
+    progress_state ps = {NULL, NULL, 0.0, -1};
+    rz_fetch_opts opts = {NULL, on_progress, &ps};
+    rz_response response = {0};
+    rz_error err;
+    int rc;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|$OOn:http_get", keywords, &url, &headers,
+                                     &wanted, &max_bytes))
+        return NULL;
+    if (wanted && !(wanted = PySequence_Fast(wanted, "wanted must be a sequence of str")))
+        return NULL;
+    n = wanted ? PySequence_Fast_GET_SIZE(wanted) : 0;
+    if (n > RZ_FETCH_WANTED_MAX || max_bytes < 0) {
+        PyErr_SetString(PyExc_ValueError, "at most 8 wanted headers, and max_bytes >= 0");
+        goto done;
+    }
+    for (i = 0; i < n; i++) /* borrowed from wanted, which lives until done */
+        if (!(names[i] = PyUnicode_AsUTF8(PySequence_Fast_GET_ITEM(wanted, i))))
+            goto done;
+    if (convert_headers(headers, &lines, &header_array) < 0)
+        goto done;
+    opts.headers = header_array;
+    rz_error_init(&err);
+    ps.saved = PyEval_SaveThread();
+    rc = rz_http_get(&response, url, &opts, names, (size_t)max_bytes, &err);
+    PyEval_RestoreThread(ps.saved);
+    if (rc < 0) {
+        rz_py_raise(module, &err);
+        goto done;
+    }
+    if (!(values = PyDict_New()))
+        goto done;
+    for (i = 0; i < n; i++) {
+        PyObject *v =
+            response.header_values[i]
+                ? PyUnicode_DecodeLatin1(response.header_values[i],
+                                         (Py_ssize_t)strlen(response.header_values[i]), NULL)
+                : Py_NewRef(Py_None);
+        if (!v || PyDict_SetItemString(values, names[i], v) < 0) {
+            Py_XDECREF(v);
+            goto done;
+        }
+        Py_DECREF(v);
+    }
+    out = Py_BuildValue("(ly#O)", response.status, response.body, (Py_ssize_t)response.body_len,
+                        values);
+done:
+    rz_response_clear(&response);
+    PyMem_Free(header_array);
+    Py_XDECREF(lines);
+    Py_XDECREF(values);
+    Py_XDECREF(wanted);
+    return out;
+}
+
+PyDoc_STRVAR(stream_get_doc, "stream_get(url) -> (status, bytes, reads)\n\n"
+                             "Read url through rz_stream (for tests of the pull stream).");
+
+static PyObject *stream_get(PyObject *module, PyObject *args)
+{
+    const char *url = NULL;
+    rz_stream *s = NULL;
+    PyObject *chunks = NULL, *out = NULL, *empty = NULL, *joined = NULL;
+    progress_state ps = {NULL, NULL, 0.0, -1};
+    rz_fetch_opts opts = {NULL, on_progress, &ps};
+    const void *data = NULL;
+    size_t len = 0;
+    Py_ssize_t reads = 0;
+    rz_error err;
+    int rc;
+
+    if (!PyArg_ParseTuple(args, "s:stream_get", &url) || !(chunks = PyList_New(0)))
+        return NULL;
+    rz_error_init(&err);
+    ps.saved = PyEval_SaveThread();
+    rc = rz_stream_open(&s, url, &opts, &err);
+    PyEval_RestoreThread(ps.saved);
+    while (rc == 0) {
+        PyObject *chunk;
+        ps.saved = PyEval_SaveThread();
+        rc = rz_stream_read(s, &data, &len, &err);
+        PyEval_RestoreThread(ps.saved);
+        if (rc < 0 || len == 0)
+            break;
+        reads++;
+        if (!(chunk = PyBytes_FromStringAndSize(data, (Py_ssize_t)len)) ||
+            PyList_Append(chunks, chunk) < 0) {
+            Py_XDECREF(chunk);
+            goto done;
+        }
+        Py_DECREF(chunk);
+    }
+    if (rc < 0) {
+        rz_py_raise(module, &err);
+        goto done;
+    }
+    if ((empty = PyBytes_FromString("")) &&
+        (joined = PyObject_CallMethod(empty, "join", "O", chunks)))
+        out = Py_BuildValue("(lOn)", rz_stream_status(s), joined, reads);
+done:
+    rz_stream_close(s);
+    Py_XDECREF(joined);
+    Py_XDECREF(empty);
+    Py_DECREF(chunks);
+    return out;
+}
+
 PyMethodDef rz_py_fetch_methods[] = {
     {"download_file", (PyCFunction)(void (*)(void))download_file, METH_VARARGS | METH_KEYWORDS,
      download_file_doc},
+    {"http_get", (PyCFunction)(void (*)(void))http_get, METH_VARARGS | METH_KEYWORDS, http_get_doc},
+    {"stream_get", stream_get, METH_VARARGS, stream_get_doc},
     {NULL, NULL, 0, NULL},
 };
