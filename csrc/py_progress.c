@@ -19,8 +19,9 @@ static int report(rz_py_progress *p)
 {
     PyObject *res;
 
-    if (p->callback == Py_None || p->last_done < 0)
+    if (p->callback == Py_None || p->last_done < 0 || p->last_done == p->reported_done)
         return 0;
+    p->reported_done = p->last_done;
     if (p->last_total >= 0)
         res = PyObject_CallFunction(p->callback, "LL", (long long)p->last_done,
                                     (long long)p->last_total);
@@ -62,6 +63,7 @@ void rz_py_progress_begin(rz_py_progress *p, rz_fetch_opts *opts, PyObject *call
     p->callback = callback ? callback : Py_None;
     p->last_done = -1;
     p->last_total = -1;
+    p->reported_done = -1;
     p->last_signals = p->last_report = now_seconds();
     opts->progress = on_progress;
     opts->payload = p;

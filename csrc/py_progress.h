@@ -17,6 +17,7 @@ typedef struct rz_py_progress {
     double last_report;   /* ... and of the last call of callback */
     int64_t last_done;
     int64_t last_total;
+    int64_t reported_done; /* done as the callback last saw it */
     int stopped; /* an exception is pending */
 } rz_py_progress;
 

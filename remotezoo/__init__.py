@@ -10,7 +10,7 @@ registry, the plugin calls) is done by the C extension ``remotezoo._core``.
 from __future__ import annotations
 
 import os
-from typing import Optional, Union
+from typing import Callable, Mapping, Optional, Union
 
 from . import _core
 from ._core import (
@@ -52,7 +52,7 @@ __all__ = [
     "ArchiveError", "ChecksumError", "DownloadError", "HTTPStatusError", "ManifestError",
     "Manifest", "ModelNotFoundError", "OfflineError", "RateLimitError", "RemoteZooError",
     "RequirementsError", "SourceError", "UnsafeArchiveError", "ZooModel",
-    "compare_versions", "library_versions", "load_manifest", "parse_manifest", "home",
+    "compare_versions", "download_file", "library_versions", "load_manifest", "parse_manifest", "home",
     "delete_zoo_model", "delete_zoo_model_source", "download_zoo_model",
     "ensure_zoo_model_requirements", "find_zoo_model", "get_zoo_model",
     "install_zoo_model_requirements", "is_zoo_model_downloaded", "list_downloaded_zoo_models",
@@ -87,3 +87,41 @@ def compare_versions(a: Optional[str], b: Optional[str]) -> int:
     raise (a number against letters) numbers sort first. ``None`` counts as ``"0.0.0"``.
     """
     return _core.version_compare(a, b)
+
+
+def download_file(
+    url: str,
+    path: Union[str, "os.PathLike[str]"],
+    *,
+    sha256: Optional[str] = None,
+    headers: Optional[Mapping[str, str]] = None,
+    progress: Optional[Callable[[int, Optional[int]], object]] = None,
+) -> str:
+    """Download *url* to *path* and return *path* (as a str).
+
+    The bytes go to a temporary file beside *path* (``.<name>.part-XXXXXX``) that is renamed
+    over *path* only when the transfer is complete and, if *sha256* (hex) is given, verified;
+    on any failure *path* is left as it was. Connection errors, broken transfers, 5xx and 429
+    answers are retried with exponential backoff (``Retry-After`` is honoured), and a broken
+    transfer resumes where it stopped when the server offers an ETag or Last-Modified.
+    Redirects (at most 10, http/https only) are followed; an ``Authorization`` header in
+    *headers* is only sent to the original scheme, host and port.
+
+    *progress*, if given, is called as ``progress(done, total)`` at most about four times a
+    second and once at the end (*total* is ``None`` while unknown). An exception it raises, or
+    Ctrl-C, stops the download and propagates.
+
+    Raises :class:`HTTPStatusError` (``.http_status``; :class:`RateLimitError` for 429),
+    :class:`ChecksumError`, :class:`OfflineError` when ``REMOTEZOO_OFFLINE`` is set, or
+    :class:`DownloadError` with libcurl's message; ``.url`` never carries credentials.
+
+    Environment: ``SSL_CERT_FILE``, ``CURL_CA_BUNDLE``, ``REQUESTS_CA_BUNDLE`` (the first set
+    is the CA bundle) and ``SSL_CERT_DIR``; the usual ``*_proxy`` variables;
+    ``REMOTEZOO_MAX_ATTEMPTS`` (default 5), ``REMOTEZOO_RETRY_BASE_MS`` (first backoff, 500),
+    ``REMOTEZOO_CONNECT_TIMEOUT`` (seconds, 30), ``REMOTEZOO_LOW_SPEED_LIMIT`` and
+    ``REMOTEZOO_LOW_SPEED_TIME`` (an attempt fails below 1024 bytes/s for 60 s).
+    """
+    target = os.fsdecode(os.fspath(path))
+    _core.download_file(url, target, sha256=sha256, headers=dict(headers) if headers else None,
+                        progress=progress)
+    return target
