@@ -1,27 +1,50 @@
-/* fsutil.h - small filesystem helpers shared by the C core. Blocking I/O: callers release the
- * GIL. None follows a symlink it did not mean to. */
+/* fsutil.h - small file-system helpers shared by the C core (extraction, registry, downloads).
+ *
+ * Each returns 0 or -1 with err set (RZ_E_OS naming the path, or RZ_E_NOMEM). None follows a
+ * symbolic link where that could reach outside the path it was given. Blocking I/O: glue code
+ * releases the GIL around calls that may take long (rz_rmtree of a big tree).
+ */
 #ifndef RZ_FSUTIL_H
 #define RZ_FSUTIL_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "error.h"
 
-/* mkdir -p path (mode 0755). Existing directories are fine. */
-int rz_fs_mkdirs(const char *path, rz_error *err);
+/* Deepest directory nesting rz_rmtree descends into before giving up. */
+#define RZ_RMTREE_MAX_DEPTH 65536
 
-/* Read all of fd (at most max bytes; more is an error) into *out (caller frees with free(); it
- * is NUL-terminated, *out_len excludes the NUL). path names fd in messages. */
-int rz_fs_read_fd(char **out, size_t *out_len, int fd, size_t max, const char *path, rz_error *err);
+/* Remove path and, if it is a directory, everything below it. Symbolic links are removed, never
+ * followed; the walk holds one directory descriptor at a time (so any depth works within
+ * RZ_RMTREE_MAX_DEPTH), never crosses into another file system, and stops with an error if a
+ * directory is moved while it runs. A path that does not exist is success. */
+int rz_rmtree(const char *path, rz_error *err);
+
+/* mkdir -p: create path and its missing parents with mode (before umask). Existing
+ * directories are fine; an existing non-directory is an error. */
+int rz_mkdirs(const char *path, mode_t mode, rz_error *err);
+
+/* fsync the directory path, making renames and creations in it durable. */
+int rz_fsync_dir(const char *path, rz_error *err);
+
+/* Create a fresh, private (0700) directory beside target, on the same file system, named
+ * ".<basename of target>.tmp-XXXXXX" in the canonical (realpath) form of target's parent, which
+ * must exist. *out is the new directory's absolute path; caller frees with free(). */
+int rz_mkdtemp_beside(char **out, const char *target, rz_error *err);
+
+/* The canonical absolute path of target's parent directory joined with target's last
+ * component (trailing slashes dropped); the parent must exist, target need not. *out is
+ * malloc'd; caller frees with free(). */
+int rz_path_beside(char **out, const char *target, rz_error *err);
+
+/* Read all of fd (at most max bytes; more is an error) into *out, NUL-terminated (caller frees
+ * with free(); *out_len excludes the NUL). path names fd in messages. */
+int rz_read_fd(char **out, size_t *out_len, int fd, size_t max, const char *path,
+               rz_error *err);
 
 /* Write data to path atomically: a temp file beside it, fsync, rename, fsync of the directory.
  * Readers see the old content or the new, never a mix. */
-int rz_fs_write_atomic(const char *path, const void *data, size_t len, rz_error *err);
-
-/* rm -rf path without following symlinks. A missing path is fine. */
-int rz_fs_remove_tree(const char *path, rz_error *err);
-
-/* fsync the directory that holds path (after a rename into it). */
-int rz_fs_sync_parent(const char *path, rz_error *err);
+int rz_write_atomic(const char *path, const void *data, size_t len, rz_error *err);
 
 #endif

@@ -531,7 +531,7 @@ static void remove_stale_temps(const char *dir, const char *prefix)
         if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
             continue;
         if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) < (int)sizeof(path))
-            rz_fs_remove_tree(path, &ignored);
+            rz_rmtree(path, &ignored);
     }
     closedir(d);
 }
@@ -660,7 +660,7 @@ static PyObject *download_model(PyObject *module, PyObject *args)
     if (lstat(info.model_path, &st) == 0 && !overwrite)
         goto done; /* downloaded before (perhaps by a process we waited for) */
     Py_BEGIN_ALLOW_THREADS
-        rc = rz_fs_mkdirs(dir, &err);
+        rc = rz_mkdirs(dir, 0755, &err);
         if (rc == 0) {
             remove_stale_temps(dir, prefix);
             snprintf(tmp, sizeof(tmp), "%s/%sXXXXXX", dir, prefix);
@@ -731,7 +731,7 @@ cleanup:
         rz_error ignored;
         rz_error_init(&ignored);
         Py_BEGIN_ALLOW_THREADS
-            rz_fs_remove_tree(tmp, &ignored);
+            rz_rmtree(tmp, &ignored);
         Py_END_ALLOW_THREADS
     }
     rz_lock_release(lock_fd);
@@ -796,7 +796,7 @@ static PyObject *delete_model(PyObject *module, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
         existed = lstat(info.model_path, &st) == 0;
         if (existed)
-            rc = rz_fs_remove_tree(info.model_path, &err);
+            rc = rz_rmtree(info.model_path, &err);
     Py_END_ALLOW_THREADS
     rz_lock_release(lock_fd);
     if (rc < 0)

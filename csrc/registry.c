@@ -34,8 +34,8 @@ int rz_home_init(rz_home *out, const char *root, rz_error *err)
         join(out->index, sizeof(out->index), root, "registry.json", err) < 0 ||
         join(out->lock, sizeof(out->lock), root, ".lock", err) < 0)
         return -1;
-    if (rz_fs_mkdirs(out->sources, err) < 0 || rz_fs_mkdirs(out->models, err) < 0 ||
-        rz_fs_mkdirs(out->locks, err) < 0)
+    if (rz_mkdirs(out->sources, 0755, err) < 0 || rz_mkdirs(out->models, 0755, err) < 0 ||
+        rz_mkdirs(out->locks, 0755, err) < 0)
         return -1;
     return 0;
 }
@@ -132,7 +132,7 @@ int rz_index_load(rz_index **out, const rz_home *home, rz_error *err)
         goto fail;
     }
     record_stat(idx, &st);
-    if (rz_fs_read_fd(&data, &len, fd, (size_t)st.st_size, home->index, err) < 0)
+    if (rz_read_fd(&data, &len, fd, (size_t)st.st_size, home->index, err) < 0)
         goto fail;
     idx->root = cJSON_ParseWithLength(data, len);
     if (!idx->root || !cJSON_IsArray(rz_index_sources(idx))) {
@@ -191,7 +191,7 @@ static int save_index(const rz_home *home, const cJSON *root, rz_error *err)
 
     if (!text)
         return rz_error_set(err, RZ_E_NOMEM, "out of memory");
-    rc = rz_fs_write_atomic(home->index, text, strlen(text), err);
+    rc = rz_write_atomic(home->index, text, strlen(text), err);
     free(text);
     return rc;
 }

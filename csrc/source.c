@@ -496,7 +496,7 @@ int rz_source_register(const rz_home *home, const rz_spec *spec, const char *spe
     }
     if (snprintf(slug_dir, sizeof(slug_dir), "%s/%s", home->sources, spec->slug) >=
             (int)sizeof(slug_dir) ||
-        rz_fs_mkdirs(slug_dir, err) < 0)
+        rz_mkdirs(slug_dir, 0755, err) < 0)
         goto done;
     snprintf(tmp, sizeof(tmp), "%s/.tmp-XXXXXX", slug_dir);
     if (!mkdtemp(tmp)) {
@@ -528,13 +528,13 @@ int rz_source_register(const rz_home *home, const rz_spec *spec, const char *spe
     manifests = NULL; /* stolen by new_entry */
     if (!entry) {
         rz_error_set(err, RZ_E_NOMEM, "out of memory");
-        rz_fs_remove_tree(final_dir, err);
+        rz_rmtree(final_dir, err);
         goto done;
     }
     if (rz_registry_put_source(old_tree, sizeof(old_tree), home, entry, err) < 0) {
         rz_error hidden;
         rz_error_init(&hidden);
-        rz_fs_remove_tree(final_dir, &hidden); /* not referenced by the index */
+        rz_rmtree(final_dir, &hidden); /* not referenced by the index */
         goto done;
     }
     if (old_tree[0] && old_tree[0] != '/') {
@@ -544,14 +544,14 @@ int rz_source_register(const rz_home *home, const rz_spec *spec, const char *spe
         rz_error_init(&ignored);
         snprintf(old_dir, sizeof(old_dir), "%s/%s", home->root, old_tree);
         *strrchr(old_dir, '/') = '\0';
-        rz_fs_remove_tree(old_dir, &ignored);
+        rz_rmtree(old_dir, &ignored);
     }
     rc = 0;
 done:
     if (have_tmp) {
         rz_error ignored;
         rz_error_init(&ignored);
-        rz_fs_remove_tree(tmp, &ignored);
+        rz_rmtree(tmp, &ignored);
     }
     cJSON_Delete(manifests);
     rz_index_free(idx);
@@ -599,7 +599,7 @@ int rz_source_delete(const rz_home *home, const char *identity, rz_error *err)
     slug = rz_json_str(removed, "slug");
     if (tree && tree[0] != '/' && slug &&
         snprintf(path, sizeof(path), "%s/%s", home->sources, slug) < (int)sizeof(path))
-        rz_fs_remove_tree(path, &ignored);
+        rz_rmtree(path, &ignored);
     if (rz_index_load(&idx, home, &ignored) == 0) {
         cJSON_ArrayForEach(manifest, cJSON_GetObjectItemCaseSensitive(removed, "manifests"))
         {
@@ -610,7 +610,7 @@ int rz_source_delete(const rz_home *home, const char *identity, rz_error *err)
                 if (!subdir || !filename || model_shared(idx, subdir, filename))
                     continue;
                 if (rz_model_path(path, sizeof(path), home, manifest, model, &ignored) == 0)
-                    rz_fs_remove_tree(path, &ignored);
+                    rz_rmtree(path, &ignored);
             }
             /* Leave the models directory tidy: empty parents go (rmdir fails if not empty). */
             if (subdir &&

@@ -52,7 +52,7 @@ __all__ = [
     "ArchiveError", "ChecksumError", "DownloadError", "HTTPStatusError", "ManifestError",
     "Manifest", "ModelNotFoundError", "OfflineError", "RateLimitError", "RemoteZooError",
     "RequirementsError", "SourceError", "UnsafeArchiveError", "ZooModel",
-    "compare_versions", "download_file", "library_versions", "load_manifest", "parse_manifest", "home",
+    "compare_versions", "download_file", "extract_archive", "library_versions", "load_manifest", "parse_manifest", "home",
     "delete_zoo_model", "delete_zoo_model_source", "download_zoo_model",
     "ensure_zoo_model_requirements", "find_zoo_model", "get_zoo_model",
     "install_zoo_model_requirements", "is_zoo_model_downloaded", "list_downloaded_zoo_models",
@@ -125,3 +125,27 @@ def download_file(
     _core.download_file(url, target, sha256=sha256, headers=dict(headers) if headers else None,
                         progress=progress)
     return target
+def extract_archive(
+    archive_path: Union[str, "os.PathLike[str]"],
+    dest_dir: Union[str, "os.PathLike[str]"],
+    *,
+    strip_top_level: bool = True,
+) -> str:
+    """Safely extract a tar (raw, .gz, .bz2, .xz, .zst) or zip archive into *dest_dir*.
+
+    *dest_dir* must not exist, or be an empty directory; its parent must exist. The archive is
+    extracted into a temporary directory beside it that is renamed into place once complete,
+    so *dest_dir* either holds the whole tree or is left as it was. With *strip_top_level*, an
+    archive whose only top-level entry is a directory (as GitHub's tarballs) has that
+    directory's content become *dest_dir*.
+
+    Entries that would escape *dest_dir* (absolute or ``..`` names, symbolic links leading
+    outside, hard links to anything but a file extracted before), special files, duplicate
+    names and archives over the size caps raise :class:`UnsafeArchiveError` (``.path`` names
+    the entry); setuid/setgid bits and group/other write permission are dropped. A corrupt or
+    unsupported archive raises :class:`ArchiveError`, a file-system failure :class:`OSError`.
+    Returns *dest_dir*.
+    """
+    dest = os.fspath(dest_dir)
+    _core.extract_archive(os.fspath(archive_path), dest, strip_top_level)
+    return os.fsdecode(dest)
