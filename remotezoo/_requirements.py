@@ -144,9 +144,10 @@ class Version:
         return self if self.local is None else Version(str(self).split("+", 1)[0])
 
     @property
-    def base(self) -> tuple[int, tuple[int, ...]]:
-        """Epoch and release with trailing zeros removed: 1.0rc1 and 1.0.post2 share a base."""
-        return self._key[0], self._key[1]
+    def without_post(self) -> "Version":
+        """This version without its post, dev and local parts: 1.0rc1.post2.dev3 → 1.0rc1."""
+        text = str(self).split("+", 1)[0]
+        return Version(re.sub(r"(\.post[0-9]+)?(\.dev[0-9]+)?$", "", text))
 
     @property
     def is_prerelease(self) -> bool:
@@ -275,16 +276,18 @@ class Specifier:
         if op == "<=":
             return candidate <= target
         if op == "<":
-            # <3.0 excludes 3.0rc1 unless the clause itself names a pre-release.
+            # <3.0 excludes the pre-releases of 3.0 (3.0.dev0 up to 3.0rc9) unless the clause
+            # itself names a pre-release.
             if (not target.is_prerelease and candidate.is_prerelease
-                    and candidate.base == target.base):
+                    and candidate >= Version(f"{target}.dev0")):
                 return False
             return candidate < target
-        # op == ">": >1.0 excludes 1.0.post1 unless the clause names a post-release, and
-        # 1.0+local.
-        if target.post is None and candidate.post is not None and candidate.base == target.base:
+        # op == ">": >1.0 excludes the post-releases of 1.0 unless the clause names a
+        # post-release, and the local versions of 1.0.
+        if target.post is None and candidate.post is not None and \
+                candidate.without_post == target:
             return False
-        if version.local is not None and version.base == target.base:
+        if version.local is not None and candidate == target:
             return False
         return candidate > target
 
@@ -446,8 +449,8 @@ def _walk_marker(marker: str, lookup: Callable[[str], str],
 # Requirements (PEP 508, the parts that matter here)
 
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
-_REQUIREMENT_RE = re.compile(rf"^\s*(?P<name>{_NAME})\s*(?:\[(?P<extras>[^\]]*)\])?\s*(?P<rest>.*)$",
-                             re.DOTALL)
+_REQUIREMENT_RE = re.compile(
+    rf"^\s*(?P<name>{_NAME})\s*(?:\[(?P<extras>[^\]]*)\])?\s*(?P<rest>.*)$", re.DOTALL)
 _EXTRA_RE = re.compile(rf"^\s*{_NAME}\s*$")
 
 
@@ -459,7 +462,8 @@ def normalize_name(name: str) -> str:
 class Requirement:
     """One parsed requirement: ``name[extras] specifiers ; marker`` or ``name @ url``.
 
-    ``text`` is the requirement as written, without its marker (what pip is given).
+    ``text`` is the requirement as written, without its marker and with runs of white space
+    made one space (what pip is given).
     Raises :class:`ValueError` when the text is malformed.
     """
 
@@ -477,7 +481,7 @@ class Requirement:
         m = _REQUIREMENT_RE.match(body)
         if not body or not m:
             raise ValueError(f"{text.strip()!r} does not start with a package name")
-        self.text = body
+        self.text = " ".join(body.split())
         self.name = m["name"]
         self.marker = marker
         self.extras: tuple[str, ...] = ()
@@ -512,7 +516,8 @@ class Requirement:
         """``None`` when an installed distribution satisfies this requirement, else why not."""
         found = installed_version(self.name)
         if found is None:
-            return f"The requested operation requires that '{self.text}' is installed on your machine"
+            return (f"The requested operation requires that '{self.text}' is installed on "
+                    f"your machine")
         if all(spec.contains(found) for spec in self.specifiers):
             return None
         valid = _is_pep440(found)
@@ -693,7 +698,8 @@ def _plan(model_name: str, requirements: Optional[dict[str, Any]],
                 alternatives = [Requirement(alt) for alt in string.split("|")]
                 entry = tuple(r for r in alternatives if r.applies())
             except ValueError as exc:
-                plan.problems.append(f"model '{model_name}': invalid requirement in {field}: {exc}")
+                plan.problems.append(f"model '{model_name}': invalid requirement '{string}' "
+                                     f"in {field}: {exc}")
                 continue
             if entry:
                 plan.entries.append(entry)
