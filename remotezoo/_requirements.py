@@ -1,0 +1,868 @@
+"""Model package requirements: check them against installed distributions, install with pip.
+
+A model's manifest entry may declare ``requirements`` as FiftyOne (eta's ``ModelRequirements``)
+does::
+
+    {"packages": [...] | "a,b" | "path/to/requirements.txt",
+     "cpu": {"support": bool, "packages": ...},
+     "gpu": {"support": bool, "packages": ...}}
+
+Every key may be absent. Each requirement is a PEP 508 string (``torch>=1.8``, ``pkg[extra]>=1``,
+``name @ url``, with an optional ``; marker``), or alternatives ``a|b`` of which one suffices.
+The packages of the current device (see :func:`current_device`) are added to the base packages.
+
+Deliberate simplifications, checked against what pip would do:
+
+- Installed distributions are found with :mod:`importlib.metadata`, names compared as PEP 503
+  normalises them; nothing is imported. Extras are accepted but not checked (the extra's own
+  dependencies are not looked up). ``name @ url`` is satisfied by any installed version.
+- Versions follow PEP 440 (epoch, release, pre, post, dev, local; the usual spellings such as
+  ``1.0-alpha.1``, ``1.0-1`` or a leading ``v`` are normalised). Installed pre-releases satisfy
+  a specifier like any other version (as ``pkg_resources`` did). An installed version that is
+  not PEP 440 satisfies only a bare name or ``===``.
+- Environment markers are respected: a requirement whose marker is false for this interpreter
+  is dropped (``extra`` is the empty string). Marker comparisons use PEP 440 when both sides are
+  versions and plain string comparison otherwise.
+- A requirements file may hold requirement lines, ``#`` comments, blank lines and ``\\``
+  continuations; pip options (``-r``, ``-e``, ``--index-url``, ...) are refused.
+
+Every problem — an unmet or malformed requirement, an unreadable requirements file, an
+unsupported device, a failed install — is handled by ``error_level``: 0 raises
+:class:`RequirementsError`, 1 logs a warning on the ``remotezoo`` logger, 2 ignores it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import json
+import logging
+import os
+import platform
+import re
+import subprocess
+import sys
+from typing import Any, Callable, Optional, Union
+
+from ._core import RequirementsError
+
+logger = logging.getLogger("remotezoo")
+
+ERROR_LEVEL_ENV = "REMOTEZOO_REQUIREMENT_ERROR_LEVEL"
+DEVICE_ENV = "REMOTEZOO_DEVICE"
+PIP_ENV = "REMOTEZOO_PIP"
+
+_MAX_REQUIREMENTS_FILE = 1 << 20  # bytes; a requirements file is a few lines
+_STDERR_TAIL_LINES = 3
+
+__all__ = [
+    "Requirement", "Specifier", "Version", "current_device", "ensure_requirements",
+    "install_requirements", "requirements_summary", "resolve_error_level",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Versions (PEP 440)
+
+_VERSION_RE = re.compile(
+    r"""
+    ^\s*v?
+    (?:(?P<epoch>[0-9]+)!)?
+    (?P<release>[0-9]+(?:\.[0-9]+)*)
+    (?:[-_.]?(?P<pre_l>alpha|a|beta|b|preview|pre|c|rc)[-_.]?(?P<pre_n>[0-9]+)?)?
+    (?:-(?P<post_implicit>[0-9]+)|[-_.]?(?P<post_l>post|rev|r)[-_.]?(?P<post_n>[0-9]+)?)?
+    (?:[-_.]?(?P<dev_l>dev)[-_.]?(?P<dev_n>[0-9]+)?)?
+    (?:\+(?P<local>[a-z0-9]+(?:[-_.][a-z0-9]+)*))?
+    \s*$
+    """,
+    re.VERBOSE | re.IGNORECASE,
+)
+_PRE_LABELS = {"a": "a", "alpha": "a", "b": "b", "beta": "b", "c": "rc", "rc": "rc",
+               "pre": "rc", "preview": "rc"}
+_PRE_ORDER = {"a": 0, "b": 1, "rc": 2}
+
+
+class Version:
+    """A PEP 440 version, normalised and ordered as PEP 440 orders versions.
+
+    ``Version("1.0-Alpha.1")`` is ``1.0a1``; ``str()`` gives the normal form. Raises
+    :class:`ValueError` for text that is not a PEP 440 version.
+    """
+
+    __slots__ = ("epoch", "release", "pre", "post", "dev", "local", "_key")
+
+    epoch: int
+    release: tuple[int, ...]
+    pre: Optional[tuple[str, int]]
+    post: Optional[int]
+    dev: Optional[int]
+    local: Optional[tuple[Union[int, str], ...]]
+
+    def __init__(self, text: str) -> None:
+        m = _VERSION_RE.match(text)
+        if not m:
+            raise ValueError(f"{text!r} is not a PEP 440 version")
+        self.epoch = int(m["epoch"] or 0)
+        self.release = tuple(int(p) for p in m["release"].split("."))
+        self.pre = None
+        if m["pre_l"]:
+            self.pre = (_PRE_LABELS[m["pre_l"].lower()], int(m["pre_n"] or 0))
+        self.post = None
+        if m["post_implicit"] is not None:
+            self.post = int(m["post_implicit"])
+        elif m["post_l"]:
+            self.post = int(m["post_n"] or 0)
+        self.dev = int(m["dev_n"] or 0) if m["dev_l"] else None
+        self.local = None
+        if m["local"]:
+            self.local = tuple(int(p) if p.isdigit() else p.lower()
+                               for p in re.split(r"[-_.]", m["local"]))
+        self._key = self._sort_key()
+
+    def _sort_key(self) -> tuple[Any, ...]:
+        release = list(self.release)
+        while len(release) > 1 and release[-1] == 0:
+            release.pop()
+        # A bare dev release (1.0.dev0) sorts before every pre-release of 1.0; a final release
+        # after all of them.
+        if self.pre is None and self.post is None and self.dev is not None:
+            pre: tuple[int, ...] = (-1,)
+        elif self.pre is None:
+            pre = (3,)
+        else:
+            pre = (_PRE_ORDER[self.pre[0]], self.pre[1])
+        post = -1 if self.post is None else self.post
+        dev: tuple[int, ...] = (1,) if self.dev is None else (0, self.dev)
+        # Local labels: absent sorts first; numeric parts sort after alphanumeric ones.
+        local = () if self.local is None else tuple(
+            (1, p, "") if isinstance(p, int) else (0, 0, p) for p in self.local)
+        return (self.epoch, tuple(release), pre, post, dev, local)
+
+    @property
+    def public(self) -> "Version":
+        """This version without its local label."""
+        return self if self.local is None else Version(str(self).split("+", 1)[0])
+
+    @property
+    def without_post(self) -> "Version":
+        """This version without its post, dev and local parts: 1.0rc1.post2.dev3 → 1.0rc1."""
+        text = str(self).split("+", 1)[0]
+        return Version(re.sub(r"(\.post[0-9]+)?(\.dev[0-9]+)?$", "", text))
+
+    @property
+    def is_prerelease(self) -> bool:
+        return self.pre is not None or self.dev is not None
+
+    def __str__(self) -> str:
+        text = ".".join(str(p) for p in self.release)
+        if self.epoch:
+            text = f"{self.epoch}!{text}"
+        if self.pre is not None:
+            text += f"{self.pre[0]}{self.pre[1]}"
+        if self.post is not None:
+            text += f".post{self.post}"
+        if self.dev is not None:
+            text += f".dev{self.dev}"
+        if self.local is not None:
+            text += "+" + ".".join(str(p) for p in self.local)
+        return text
+
+    def __repr__(self) -> str:
+        return f"Version({str(self)!r})"
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Version) and self._key == other._key
+
+    def __lt__(self, other: "Version") -> bool:
+        return self._key < other._key
+
+    def __le__(self, other: "Version") -> bool:
+        return self._key <= other._key
+
+    def __gt__(self, other: "Version") -> bool:
+        return self._key > other._key
+
+    def __ge__(self, other: "Version") -> bool:
+        return self._key >= other._key
+
+
+# --------------------------------------------------------------------------------------------
+# Specifiers
+
+_SPECIFIER_RE = re.compile(r"^\s*(===|~=|==|!=|<=|>=|<|>)\s*([^\s,;]+)\s*$")
+
+
+def _prefix_match(version: Version, epoch: int, release: tuple[int, ...]) -> bool:
+    """Whether *version* is ``epoch!release.*`` (the release zero-padded as needed)."""
+    if version.epoch != epoch:
+        return False
+    padded = version.release + (0,) * (len(release) - len(version.release))
+    return padded[:len(release)] == release
+
+
+class Specifier:
+    """One version clause such as ``>=1.8``, ``==1.2.*``, ``~=2.2`` or ``===foo``.
+
+    Raises :class:`ValueError` when the clause is malformed.
+    """
+
+    __slots__ = ("operator", "version", "_target", "_prefix")
+
+    operator: str
+    version: str
+
+    def __init__(self, text: str) -> None:
+        m = _SPECIFIER_RE.match(text)
+        if not m:
+            raise ValueError(f"{text.strip()!r} is not a version clause such as '>=1.0'")
+        self.operator, self.version = m[1], m[2]
+        self._target: Optional[Version] = None
+        self._prefix: Optional[Version] = None
+        if self.operator == "===":
+            return
+        if self.version.endswith(".*"):
+            if self.operator not in ("==", "!="):
+                raise ValueError(f"{text.strip()!r}: a '.*' suffix needs '==' or '!='")
+            prefix = Version(self.version[:-2])
+            if prefix.pre or prefix.post is not None or prefix.dev is not None or prefix.local:
+                raise ValueError(f"{text.strip()!r}: '.*' may only follow a release number")
+            self._prefix = prefix
+            return
+        target = Version(self.version)
+        if target.local is not None and self.operator not in ("==", "!="):
+            raise ValueError(f"{text.strip()!r}: a local version label needs '==' or '!='")
+        if self.operator == "~=" and len(target.release) < 2:
+            raise ValueError(f"{text.strip()!r}: '~=' needs at least two release numbers")
+        self._target = target
+
+    def __str__(self) -> str:
+        return f"{self.operator}{self.version}"
+
+    def __repr__(self) -> str:
+        return f"Specifier({str(self)!r})"
+
+    def contains(self, version: Union[str, Version]) -> bool:
+        """Whether *version* satisfies this clause (pre-releases included).
+
+        A string that is not a PEP 440 version satisfies only ``===`` with the same text.
+        """
+        if self.operator == "===":
+            return str(version).strip().lower() == self.version.lower()
+        if isinstance(version, str):
+            try:
+                version = Version(version)
+            except ValueError:
+                return False
+        op = self.operator
+        if self._prefix is not None:
+            matched = _prefix_match(version, self._prefix.epoch, self._prefix.release)
+            return matched if op == "==" else not matched
+        target = self._target
+        assert target is not None
+        if op in ("==", "!="):
+            # A target without a local label matches every local variant of the candidate.
+            candidate = version if target.local is not None else version.public
+            return (candidate == target) == (op == "==")
+        candidate = version.public
+        if op == "~=":
+            # ~=2.2.1 means >=2.2.1 and ==2.2.*
+            return candidate >= target and _prefix_match(candidate, target.epoch,
+                                                         target.release[:-1])
+        if op == ">=":
+            return candidate >= target
+        if op == "<=":
+            return candidate <= target
+        if op == "<":
+            # <3.0 excludes the pre-releases of 3.0 (3.0.dev0 up to 3.0rc9) unless the clause
+            # itself names a pre-release.
+            if (not target.is_prerelease and candidate.is_prerelease
+                    and candidate >= Version(f"{target}.dev0")):
+                return False
+            return candidate < target
+        # op == ">": >1.0 excludes the post-releases of 1.0 unless the clause names a
+        # post-release, and the local versions of 1.0.
+        if target.post is None and candidate.post is not None and \
+                candidate.without_post == target:
+            return False
+        if version.local is not None and candidate == target:
+            return False
+        return candidate > target
+
+
+# --------------------------------------------------------------------------------------------
+# Environment markers (PEP 508)
+
+_MARKER_TOKEN_RE = re.compile(
+    r"""\s*(?:
+        (?P<str>'[^']*'|"[^"]*")
+      | (?P<op>===|==|!=|<=|>=|~=|<|>|not\s+in\b|in\b)
+      | (?P<kw>and\b|or\b)
+      | (?P<paren>[()])
+      | (?P<var>[A-Za-z_][A-Za-z0-9_.]*)
+    )""",
+    re.VERBOSE,
+)
+_MARKER_VARS = {
+    "implementation_name", "implementation_version", "os_name", "platform_machine",
+    "platform_release", "platform_system", "platform_version", "python_full_version",
+    "platform_python_implementation", "python_version", "sys_platform", "extra",
+    # legacy spellings pip still accepts
+    "os.name", "sys.platform", "platform.version", "platform.machine",
+    "platform.python_implementation", "python_implementation",
+}
+
+
+def _marker_environment() -> dict[str, str]:
+    info = sys.implementation.version
+    impl_version = f"{info.major}.{info.minor}.{info.micro}"
+    if info.releaselevel != "final":
+        impl_version += f"{info.releaselevel[0]}{info.serial}"
+    env = {
+        "implementation_name": sys.implementation.name,
+        "implementation_version": impl_version,
+        "os_name": os.name,
+        "platform_machine": platform.machine(),
+        "platform_release": platform.release(),
+        "platform_system": platform.system(),
+        "platform_version": platform.version(),
+        "python_full_version": platform.python_version(),
+        "platform_python_implementation": platform.python_implementation(),
+        "python_version": ".".join(platform.python_version_tuple()[:2]),
+        "sys_platform": sys.platform,
+        "extra": "",
+    }
+    env.update({"os.name": env["os_name"], "sys.platform": env["sys_platform"],
+                "platform.version": env["platform_version"],
+                "platform.machine": env["platform_machine"],
+                "platform.python_implementation": env["platform_python_implementation"],
+                "python_implementation": env["platform_python_implementation"]})
+    return env
+
+
+def _marker_compare(lhs: str, op: str, rhs: str) -> bool:
+    """PEP 508: PEP 440 rules when both sides are versions, else Python's string operators."""
+    if op == "in":
+        return lhs in rhs
+    if op.startswith("not"):
+        return lhs not in rhs
+    try:
+        return Specifier(op + rhs).contains(Version(lhs))
+    except ValueError:
+        pass
+    if op == "===":
+        return lhs == rhs
+    string_ops: dict[str, Callable[[str, str], bool]] = {
+        "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+        "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+    }
+    if op not in string_ops:
+        raise ValueError(f"'{op}' needs versions on both sides, not {lhs!r} and {rhs!r}")
+    return string_ops[op](lhs, rhs)
+
+
+def evaluate_marker(marker: str, environment: Optional[dict[str, str]] = None) -> bool:
+    """Evaluate a PEP 508 environment marker such as ``python_version >= "3.8"``.
+
+    *environment* overrides the marker variables of this interpreter. Raises
+    :class:`ValueError` when the marker is malformed.
+    """
+    env = _marker_environment() if environment is None else environment
+    return _walk_marker(marker, lambda var: env.get(var, ""), _marker_compare)
+
+
+def _check_marker(marker: str) -> None:
+    """Raise ValueError if *marker* does not parse; evaluate nothing."""
+    _walk_marker(marker, lambda var: "", lambda lhs, op, rhs: False)
+
+
+def _walk_marker(marker: str, lookup: Callable[[str], str],
+                 compare: Callable[[str, str, str], bool]) -> bool:
+    tokens: list[tuple[str, str]] = []
+    pos, text = 0, marker.rstrip()
+    while pos < len(text):
+        m = _MARKER_TOKEN_RE.match(text, pos)
+        if not m or m.end() == pos:
+            raise ValueError(f"cannot read marker {marker!r} at {text[pos:].strip()!r}")
+        kind = m.lastgroup
+        assert kind is not None
+        value = m[kind]
+        if kind == "var" and value not in _MARKER_VARS:
+            raise ValueError(f"unknown marker variable {value!r} in {marker!r}")
+        tokens.append((kind, " ".join(value.split()) if kind == "op" else value))
+        pos = m.end()
+    index = 0
+
+    def peek() -> tuple[str, str]:
+        return tokens[index] if index < len(tokens) else ("end", "")
+
+    def take() -> tuple[str, str]:
+        nonlocal index
+        token = peek()
+        index += 1
+        return token
+
+    def value() -> str:
+        kind, val = take()
+        if kind == "str":
+            return val[1:-1]
+        if kind == "var":
+            return lookup(val)
+        raise ValueError(f"expected a marker variable or a quoted string in {marker!r}")
+
+    def atom() -> bool:
+        if peek() == ("paren", "("):
+            take()
+            result = disjunction()
+            if take() != ("paren", ")"):
+                raise ValueError(f"unbalanced parentheses in marker {marker!r}")
+            return result
+        lhs = value()
+        kind, op = take()
+        if kind != "op":
+            raise ValueError(f"expected a comparison in marker {marker!r}")
+        return compare(lhs, op, value())
+
+    def conjunction() -> bool:
+        result = atom()
+        while peek() == ("kw", "and"):
+            take()
+            result = atom() and result
+        return result
+
+    def disjunction() -> bool:
+        result = conjunction()
+        while peek() == ("kw", "or"):
+            take()
+            result = conjunction() or result
+        return result
+
+    result = disjunction()
+    if index != len(tokens):
+        raise ValueError(f"unexpected {peek()[1]!r} in marker {marker!r}")
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Requirements (PEP 508, the parts that matter here)
+
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
+_REQUIREMENT_RE = re.compile(
+    rf"^\s*(?P<name>{_NAME})\s*(?:\[(?P<extras>[^\]]*)\])?\s*(?P<rest>.*)$", re.DOTALL)
+_EXTRA_RE = re.compile(rf"^\s*{_NAME}\s*$")
+
+
+def normalize_name(name: str) -> str:
+    """A distribution name as PEP 503 normalises it (``Foo_Bar.baz`` → ``foo-bar-baz``)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+class Requirement:
+    """One parsed requirement: ``name[extras] specifiers ; marker`` or ``name @ url``.
+
+    ``text`` is the requirement as written, without its marker and with runs of white space
+    made one space (what pip is given).
+    Raises :class:`ValueError` when the text is malformed.
+    """
+
+    __slots__ = ("text", "name", "extras", "specifiers", "url", "marker")
+
+    def __init__(self, text: str) -> None:
+        body, marker = text.strip(), None
+        url_form = re.match(rf"^\s*{_NAME}\s*(?:\[[^\]]*\])?\s*@", body)
+        # A URL may hold ';', so a URL requirement's marker must follow whitespace (PEP 508).
+        split = re.search(r"\s;" if url_form else ";", body)
+        if split:
+            body, marker = body[:split.start()].strip(), body[split.end():].strip()
+            if not marker:
+                raise ValueError(f"{text.strip()!r} has an empty marker after ';'")
+        m = _REQUIREMENT_RE.match(body)
+        if not body or not m:
+            raise ValueError(f"{text.strip()!r} does not start with a package name")
+        self.text = " ".join(body.split())
+        self.name = m["name"]
+        self.marker = marker
+        self.extras: tuple[str, ...] = ()
+        if m["extras"] is not None and m["extras"].strip():
+            extras = m["extras"].split(",")
+            if not all(_EXTRA_RE.match(e) for e in extras):
+                raise ValueError(f"{text.strip()!r} has malformed extras [{m['extras']}]")
+            self.extras = tuple(e.strip() for e in extras)
+        rest = m["rest"].strip()
+        self.url: Optional[str] = None
+        self.specifiers: tuple[Specifier, ...] = ()
+        if rest.startswith("@"):
+            self.url = rest[1:].strip()
+            if not self.url or any(c.isspace() for c in self.url):
+                raise ValueError(f"{text.strip()!r} has no usable URL after '@'")
+            return
+        if rest.startswith("(") and rest.endswith(")"):
+            rest = rest[1:-1].strip()
+        if rest:
+            self.specifiers = tuple(Specifier(clause) for clause in rest.split(","))
+        if marker is not None:
+            _check_marker(marker)
+
+    def __repr__(self) -> str:
+        return f"Requirement({self.text!r})"
+
+    def applies(self) -> bool:
+        """Whether the marker (if any) is true for this interpreter."""
+        return self.marker is None or evaluate_marker(self.marker)
+
+    def unmet_reason(self) -> Optional[str]:
+        """``None`` when an installed distribution satisfies this requirement, else why not."""
+        found = installed_version(self.name)
+        if found is None:
+            return (f"The requested operation requires that '{self.text}' is installed on "
+                    f"your machine")
+        if all(spec.contains(found) for spec in self.specifiers):
+            return None
+        valid = _is_pep440(found)
+        return (f"The requested operation requires that '{self.text}' is installed on your "
+                f"machine, but version {found}{'' if valid else ' (not a PEP 440 version)'} "
+                f"was found")
+
+
+def _is_pep440(text: str) -> bool:
+    return _VERSION_RE.match(text) is not None
+
+
+def installed_version(name: str) -> Optional[str]:
+    """The version of the installed distribution *name* (PEP 503 normalised), or ``None``.
+
+    The first match on ``sys.path`` wins, as for imports. Nothing is imported.
+    """
+    try:
+        version = importlib.metadata.version(name)
+        if version is not None:
+            return version
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    # Older Pythons do not normalise '.', and egg-info directories may be spelled oddly.
+    wanted = normalize_name(name)
+    for dist in importlib.metadata.distributions():
+        dist_name = dist.metadata["Name"]
+        if dist_name and normalize_name(dist_name) == wanted and dist.version is not None:
+            return str(dist.version)
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# The manifest's requirements for this machine
+
+Entry = tuple[Requirement, ...]  # alternatives: any one satisfies the entry
+
+
+class _Plan:
+    """What a model requires on this machine, and what could not be understood."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.entries: list[Entry] = []
+        self.problems: list[str] = []  # malformed input, unreadable requirements files
+        self.unsupported: Optional[str] = None  # set when the model does not run on device
+
+
+def current_device() -> str:
+    """``"gpu"`` or ``"cpu"``: the device a model would run on.
+
+    ``$REMOTEZOO_DEVICE`` (``cpu`` or ``gpu``) decides when set. Otherwise ``"gpu"`` when
+    ``torch`` is already imported and ``torch.cuda.is_available()``; torch is never imported
+    just to find out.
+    """
+    forced = os.environ.get(DEVICE_ENV, "").strip().lower()
+    if forced:
+        if forced not in ("cpu", "gpu"):
+            raise ValueError(f"{DEVICE_ENV}={forced!r} is not a device; use 'cpu' or 'gpu'")
+        return forced
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        try:
+            if torch.cuda.is_available():
+                return "gpu"
+        except Exception as exc:  # a broken torch install is not our error to raise
+            logger.debug("torch.cuda.is_available() failed: %s", exc)
+    return "cpu"
+
+
+def _looks_like_path(text: str) -> bool:
+    return (not any(c in text for c in ",|@; ") and
+            (text.endswith(".txt") or "/" in text or os.sep in text))
+
+
+def _split_commas(text: str) -> list[str]:
+    """``"torch>=1,<2, numpy"`` → ``["torch>=1,<2", "numpy"]``: a piece that starts with a
+    version operator continues the previous requirement."""
+    pieces: list[str] = []
+    for piece in text.split(","):
+        piece = piece.strip()
+        if pieces and piece[:1] in ("<", ">", "=", "!", "~"):
+            pieces[-1] += "," + piece
+        elif piece:
+            pieces.append(piece)
+    return pieces
+
+
+def _read_requirements_file(path: str, shown: str) -> list[str]:
+    """Requirement lines of *path*; raises ValueError with a message naming *shown*."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(_MAX_REQUIREMENTS_FILE + 1)
+    except OSError as exc:
+        raise ValueError(f"cannot read requirements file '{shown}': {exc.strerror}") from None
+    if len(data) > _MAX_REQUIREMENTS_FILE:
+        raise ValueError(f"requirements file '{shown}' is larger than "
+                         f"{_MAX_REQUIREMENTS_FILE} bytes")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValueError(f"requirements file '{shown}' is not UTF-8") from None
+    lines: list[str] = []
+    pending, start = "", 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = re.sub(r"(^|\s)#.*$", "", raw)
+        if not pending:
+            start = number
+        if line.endswith("\\"):
+            pending += line[:-1]
+            continue
+        line, pending = (pending + line).strip(), ""
+        if not line:
+            continue
+        if line.startswith("-"):
+            option = line.split()[0]
+            raise ValueError(f"requirements file '{shown}' line {start}: pip option '{option}' "
+                             f"is not supported; list the packages themselves")
+        lines.append(line)
+    if pending.strip():
+        lines.append(pending.strip())
+    return lines
+
+
+def _package_strings(packages: Any, source_dir: Optional[str], field: str) -> list[str]:
+    """The requirement strings of one ``packages`` value; raises ValueError."""
+    if packages is None:
+        return []
+    if isinstance(packages, list):
+        if not all(isinstance(p, str) for p in packages):
+            raise ValueError(f"{field} must be a list of strings")
+        return [p.strip() for p in packages if p.strip()]
+    if not isinstance(packages, str):
+        raise ValueError(f"{field} must be a list of strings or a string")
+    text = packages.strip()
+    if os.path.isabs(text):
+        path: Optional[str] = text
+    elif source_dir is not None and text:
+        path = os.path.join(source_dir, text)
+    else:
+        path = None
+    if path is not None and os.path.isfile(path):
+        return _read_requirements_file(path, text)
+    if _looks_like_path(text):
+        where = f" in {source_dir}" if source_dir is not None and not os.path.isabs(text) else ""
+        raise ValueError(f"{field}: requirements file '{text}' not found{where}")
+    return _split_commas(text)
+
+
+def _plan(model_name: str, requirements: Optional[dict[str, Any]],
+          source_dir: Optional[str]) -> _Plan:
+    plan = _Plan(current_device())
+    if requirements is None:
+        return plan
+    if not isinstance(requirements, dict):
+        plan.problems.append(f"requirements of model '{model_name}' must be an object")
+        return plan
+    sections = [("requirements.packages", requirements.get("packages"))]
+    device = requirements.get(plan.device)
+    field = f"requirements.{plan.device}"
+    if isinstance(device, dict):
+        support = device.get("support", True)
+        if not isinstance(support, bool):
+            plan.problems.append(f"{field}.support of model '{model_name}' must be true or false")
+        elif not support:
+            plan.unsupported = f"Model '{model_name}' does not support {plan.device.upper()}"
+        sections.append((f"{field}.packages", device.get("packages")))
+    elif device is not None:
+        plan.problems.append(f"{field} of model '{model_name}' must be an object")
+    for field, packages in sections:
+        try:
+            strings = _package_strings(packages, source_dir, field)
+        except ValueError as exc:
+            plan.problems.append(f"model '{model_name}': {exc}")
+            continue
+        for string in strings:
+            try:
+                alternatives = [Requirement(alt) for alt in string.split("|")]
+                entry = tuple(r for r in alternatives if r.applies())
+            except ValueError as exc:
+                plan.problems.append(f"model '{model_name}': invalid requirement '{string}' "
+                                     f"in {field}: {exc}")
+                continue
+            if entry:
+                plan.entries.append(entry)
+    return plan
+
+
+def _unmet(entry: Entry) -> Optional[str]:
+    """``None`` when one alternative of *entry* is satisfied, else the reason."""
+    reasons = []
+    for requirement in entry:
+        reason = requirement.unmet_reason()
+        if reason is None:
+            return None
+        reasons.append(reason)
+    if len(entry) == 1:
+        return reasons[0]
+    versions = [(r.name, installed_version(r.name)) for r in entry]
+    found = [f"{name} {version}" for name, version in versions if version is not None]
+    text = "|".join(r.text for r in entry)
+    return (f"The requested operation requires that '{text}' is installed on your machine"
+            + (f", but only {', '.join(found)} was found" if found else ""))
+
+
+# --------------------------------------------------------------------------------------------
+# The public functions
+
+
+def resolve_error_level(error_level: Optional[int]) -> int:
+    """*error_level*, or ``$REMOTEZOO_REQUIREMENT_ERROR_LEVEL`` when ``None`` (default 0).
+
+    Raises :class:`ValueError` unless the level is 0 (raise), 1 (warn) or 2 (ignore).
+    """
+    source = "error_level"
+    if error_level is None:
+        raw = os.environ.get(ERROR_LEVEL_ENV, "").strip()
+        if not raw:
+            return 0
+        source = f"${ERROR_LEVEL_ENV}"
+        try:
+            error_level = int(raw)
+        except ValueError:
+            raise ValueError(f"{source}={raw!r} is not an error level; use 0 (raise), "
+                             f"1 (warn) or 2 (ignore)") from None
+    if isinstance(error_level, bool) or not isinstance(error_level, int) or \
+            error_level not in (0, 1, 2):
+        raise ValueError(f"{source}={error_level!r} is not an error level; use 0 (raise), "
+                         f"1 (warn) or 2 (ignore)")
+    return error_level
+
+
+def _report(level: int, model_name: str, problems: list[str], hint: str = "",
+            returncode: Optional[int] = None) -> None:
+    """Raise, warn about or ignore *problems*, as *level* says."""
+    if level == 0:
+        exc = RequirementsError("; ".join(problems) + hint)
+        exc.model = model_name
+        if returncode is not None:
+            exc.returncode = returncode
+        raise exc
+    log: Callable[..., None] = logger.warning if level == 1 else logger.debug
+    for problem in problems:
+        log("%s", problem)
+
+
+def _install_hint(model_name: str) -> str:
+    return (f" (model '{model_name}'; install with `remotezoo models requirements "
+            f"{model_name} --install`)")
+
+
+def ensure_requirements(model_name: str, requirements: Optional[dict[str, Any]],
+                        source_dir: Optional[str] = None, error_level: Optional[int] = None,
+                        log_success: bool = True) -> bool:
+    """Check that the installed packages meet a model's ``requirements``.
+
+    *requirements* is the manifest's ``requirements`` object (``None`` means none);
+    relative requirements files are looked up in *source_dir*. Returns ``True`` when every
+    requirement is met (each logged at INFO when *log_success*), ``False`` otherwise unless
+    *error_level* (default ``$REMOTEZOO_REQUIREMENT_ERROR_LEVEL``, else 0) is 0, in which case
+    :class:`RequirementsError` is raised naming every unmet requirement. Level 1 logs each
+    problem as a warning, level 2 ignores it; any other level is a :class:`ValueError`.
+    """
+    level = resolve_error_level(error_level)
+    plan = _plan(model_name, requirements, source_dir)
+    unmet: list[str] = []
+    for entry in plan.entries:
+        reason = _unmet(entry)
+        if reason is not None:
+            unmet.append(reason)
+        elif log_success:
+            logger.info("Requirement satisfied: %s", "|".join(r.text for r in entry))
+    problems = plan.problems + ([plan.unsupported] if plan.unsupported else []) + unmet
+    if not problems:
+        return True
+    _report(level, model_name, problems, _install_hint(model_name) if unmet else "")
+    return False
+
+
+def installer_command() -> list[str]:
+    """The argv prefix that installs packages: ``$REMOTEZOO_PIP`` (a JSON list of strings)
+    or ``[sys.executable, "-m", "pip", "install"]``."""
+    raw = os.environ.get(PIP_ENV, "").strip()
+    if not raw:
+        return [sys.executable, "-m", "pip", "install"]
+    try:
+        argv = json.loads(raw)
+    except ValueError:
+        argv = None
+    if not isinstance(argv, list) or not argv or \
+            not all(isinstance(a, str) and a for a in argv):
+        raise ValueError(f"${PIP_ENV} must be a JSON list of strings such as "
+                         f'["/usr/bin/python3", "-m", "pip", "install"]')
+    return argv
+
+
+def install_requirements(model_name: str, requirements: Optional[dict[str, Any]],
+                         source_dir: Optional[str] = None,
+                         error_level: Optional[int] = None) -> None:
+    """Install a model's ``requirements`` with ``python -m pip install`` (no shell).
+
+    All requirements for the current device go to one pip run; of alternatives ``a|b`` the
+    first is installed unless one is already satisfied. A failed run, an unsupported device or
+    a malformed requirement is handled by *error_level* as in :func:`ensure_requirements`: the
+    :class:`RequirementsError` names pip's exit code (also ``.returncode``) and the last lines
+    of its error output. ``$REMOTEZOO_PIP`` replaces the installer command.
+    """
+    level = resolve_error_level(error_level)
+    plan = _plan(model_name, requirements, source_dir)
+    problems = plan.problems + ([plan.unsupported] if plan.unsupported else [])
+    if problems:
+        _report(level, model_name, problems)
+    args = [entry[0].text for entry in plan.entries
+            if len(entry) == 1 or _unmet(entry) is not None]
+    if not args:
+        logger.info("Model '%s' has no requirements to install", model_name)
+        return
+    argv = installer_command() + args
+    logger.info("Installing requirements of model '%s': %s", model_name, " ".join(args))
+    try:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, errors="replace", check=False)
+    except OSError as exc:
+        _report(level, model_name, [f"Cannot run the installer '{argv[0]}' for the requirements "
+                                    f"of model '{model_name}': {exc.strerror}"])
+        return
+    for line in (proc.stdout + proc.stderr).splitlines():
+        logger.debug("pip: %s", line)
+    importlib.invalidate_caches()
+    if proc.returncode == 0:
+        logger.info("Installed requirements of model '%s'", model_name)
+        return
+    tail = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
+    detail = " | ".join(tail[-_STDERR_TAIL_LINES:]) or "no error output"
+    _report(level, model_name,
+            [f"Installing the requirements of model '{model_name}' ({' '.join(args)}) failed: "
+             f"pip exited with code {proc.returncode}: {detail}"], returncode=proc.returncode)
+
+
+def requirements_summary(requirements: Optional[dict[str, Any]], source_dir: Optional[str] = None,
+                         model_name: str = "<model>") -> list[str]:
+    """The requirement strings that apply on this machine and device, alternatives as
+    ``a|b``, in manifest order. Raises :class:`RequirementsError` for malformed requirements
+    (an unsupported device is not an error here)."""
+    plan = _plan(model_name, requirements, source_dir)
+    if plan.problems:
+        _report(0, model_name, plan.problems)
+    return ["|".join(r.text for r in entry) for entry in plan.entries]
