@@ -37,5 +37,6 @@ PyObject *rz_py_raise(PyObject *module, const rz_error *err);
 
 /* The method tables of the glue files. */
 extern PyMethodDef rz_py_manifest_methods[];
+extern PyMethodDef rz_py_spec_methods[];
 
 #endif

@@ -202,7 +202,7 @@ static int add_exceptions(PyObject *module, rz_state *st)
 static int module_exec(PyObject *module)
 {
     rz_state *st = rz_get_state(module);
-    PyMethodDef *tables[] = {rz_py_manifest_methods};
+    PyMethodDef *tables[] = {rz_py_manifest_methods, rz_py_spec_methods};
     size_t i;
 
     /* Not thread-safe by libcurl's contract; exec runs with the GIL held and curl reference
