@@ -40,8 +40,7 @@ int rz_path_beside(char **out, const char *target, rz_error *err);
 
 /* Read all of fd (at most max bytes; more is an error) into *out, NUL-terminated (caller frees
  * with free(); *out_len excludes the NUL). path names fd in messages. */
-int rz_read_fd(char **out, size_t *out_len, int fd, size_t max, const char *path,
-               rz_error *err);
+int rz_read_fd(char **out, size_t *out_len, int fd, size_t max, const char *path, rz_error *err);
 
 /* Write data to path atomically: a temp file beside it, fsync, rename, fsync of the directory.
  * Readers see the old content or the new, never a mix. */

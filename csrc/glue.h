@@ -39,6 +39,7 @@ PyObject *rz_py_raise(PyObject *module, const rz_error *err);
 
 /* The method tables of the glue files. */
 extern PyMethodDef rz_py_manifest_methods[];
+extern PyMethodDef rz_py_spec_methods[];
 extern PyMethodDef rz_py_extract_methods[];
 extern PyMethodDef rz_py_fetch_methods[];
 extern PyMethodDef rz_py_registry_methods[];

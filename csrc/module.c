@@ -203,7 +203,7 @@ static int module_exec(PyObject *module)
 {
     rz_state *st = rz_get_state(module);
     PyMethodDef *tables[] = {rz_py_manifest_methods, rz_py_fetch_methods, rz_py_extract_methods,
-                             rz_py_registry_methods};
+                             rz_py_spec_methods, rz_py_registry_methods};
     size_t i;
 
     /* Not thread-safe by libcurl's contract; exec runs with the GIL held and curl reference

@@ -150,8 +150,10 @@ PyObject *rz_plugin_import(PyObject *core, const char *module_name, const char *
     if (!parent)
         goto fail;
     spec = rz_plugin_spec(core, module_name, source_dir, generation, identity);
+    if (!spec)
+        goto fail;
     util = PyImport_ImportModule("importlib.util");
-    if (!spec || !util)
+    if (!util)
         goto fail;
     module = PyObject_CallMethod(util, "module_from_spec", "O", spec);
     if (!module || PyDict_SetItemString(modules, module_name, module) < 0)

@@ -18,7 +18,7 @@ typedef struct rz_py_progress {
     int64_t last_done;
     int64_t last_total;
     int64_t reported_done; /* done as the callback last saw it */
-    int stopped; /* an exception is pending */
+    int stopped;           /* an exception is pending */
 } rz_py_progress;
 
 /* Fill opts (everything zero but the progress hook) and release the GIL. Between begin and end

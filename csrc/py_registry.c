@@ -7,12 +7,12 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "extract.h"
 #include "fetch.h"
 #include "fsutil.h"
 #include "manifest.h"
@@ -650,11 +650,14 @@ static PyObject *download_model(PyObject *module, PyObject *args)
                      info.identity, info.name);
         goto fail;
     }
-    snprintf(dir, sizeof(dir), "%s", info.model_path);
-    snprintf(base, sizeof(base), "%s", info.model_path);
-    snprintf(dir, sizeof(dir), "%s", dirname(dir));
-    snprintf(base, sizeof(base), "%s", basename(base));
-    snprintf(prefix, sizeof(prefix), ".rz-%08llx-", rz_fnv1a64(info.model_path, strlen(info.model_path)) & 0xffffffffULL);
+    {
+        /* model_path is <models>/<subdir>/<filename>: it always has a '/' */
+        const char *slash = strrchr(info.model_path, '/');
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - info.model_path), info.model_path);
+        snprintf(base, sizeof(base), "%s", slash + 1);
+    }
+    snprintf(prefix, sizeof(prefix), ".rz-%08llx-",
+             rz_fnv1a64(info.model_path, strlen(info.model_path)) & 0xffffffffULL);
     if (lock_model(&lock_fd, &home, info.model_path, &err) < 0)
         goto fail;
     if (lstat(info.model_path, &st) == 0 && !overwrite)

@@ -25,9 +25,6 @@ void rz_file_stamp(char *out, size_t out_len, const struct stat *st)
              (long)st->st_mtim.tv_nsec, (long long)st->st_size);
 }
 
-    return h;
-}
-
 typedef struct scan_state {
     const char *tree;
     const char *identity;
@@ -264,7 +261,6 @@ int rz_source_local_entry(cJSON **out, const char *identity, const char *spec_te
     *out = new_entry(identity, spec_text, "local", slug, path, "local", NULL, NULL, manifests);
     return *out ? 0 : rz_error_set(err, RZ_E_NOMEM, "out of memory");
 }
-
 
 /* Percent-encodes what a URL path segment cannot hold, keeping '/' (refs may contain it). */
 static int encode_ref(char *out, size_t out_len, const char *ref)

@@ -28,7 +28,6 @@ int rz_source_scan(cJSON **out, const char *tree, const char *identity, const ch
 struct stat;
 void rz_file_stamp(char *out, size_t out_len, const struct stat *st);
 
-
 #endif
 
 /* Registration: make spec's source registered under home.

@@ -1,0 +1,128 @@
+/* py_spec.c - Python glue for spec.c. */
+#include "glue.h"
+#include "spec.h"
+
+#include <stdlib.h>
+
+/* A new str for s (NULL -> None). Paths may hold bytes that are not UTF-8 (from getcwd):
+ * they come back as surrogates, as os.fsdecode does. */
+static PyObject *str_or_none(const char *s)
+{
+    if (!s)
+        return Py_NewRef(Py_None);
+    return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "surrogateescape");
+}
+
+static PyObject *spec_to_python(const rz_spec *s)
+{
+    const struct {
+        const char *key;
+        const char *value;
+    } fields[] = {
+        {"kind", rz_spec_kind_name(s->kind)},
+        {"identity", s->identity},
+        {"user", s->user},
+        {"repo", s->repo},
+        {"ref", s->ref},
+        {"url", s->url},
+        {"format", rz_archive_format_name(s->format)},
+        {"local_path", s->local_path},
+        {"slug", s->slug},
+    };
+    PyObject *out = NULL, *value = NULL;
+    size_t i;
+
+    out = PyDict_New();
+    if (!out)
+        return NULL;
+    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        value = str_or_none(fields[i].value);
+        if (!value || PyDict_SetItemString(out, fields[i].key, value) < 0)
+            goto fail;
+        Py_CLEAR(value);
+    }
+    if (PyDict_SetItemString(out, "ref_is_commit", s->ref_is_commit ? Py_True : Py_False) < 0)
+        goto fail;
+    return out;
+fail:
+    Py_XDECREF(value);
+    Py_DECREF(out);
+    return NULL;
+}
+
+PyDoc_STRVAR(parse_source_spec_doc,
+             "parse_source_spec(spec, github_server_url=<$GITHUB_SERVER_URL>, cwd=None, "
+             "home=None) -> dict\n\n"
+             "Parse and normalise a source spec (str or os.PathLike). github_server_url defaults\n"
+             "to $GITHUB_SERVER_URL (None or '' = https://github.com); relative paths are\n"
+             "relative to cwd (default os.getcwd()) and '~' is home (default $HOME).\n"
+             "Returns {'kind': 'github'|'archive'|'local', 'identity', 'user', 'repo', 'ref',\n"
+             "'ref_is_commit', 'url', 'format', 'local_path', 'slug'}, None where a field does\n"
+             "not apply. Raises SourceError for a malformed spec.");
+
+static PyObject *parse_source_spec(PyObject *module, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"spec", "github_server_url", "cwd", "home", NULL};
+    PyObject *spec_obj, *server_obj = NULL, *text = NULL, *out = NULL;
+    const char *spec, *cwd = NULL, *home = NULL;
+    rz_spec_context ctx = {NULL, NULL, NULL};
+    rz_spec parsed = {0};
+    Py_ssize_t len;
+    rz_error err;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|Ozz:parse_source_spec", kwlist, &spec_obj,
+                                     &server_obj, &cwd, &home))
+        return NULL;
+    rz_error_init(&err);
+    text = PyOS_FSPath(spec_obj); /* new reference: str or bytes */
+    if (!text)
+        return NULL;
+    if (!PyUnicode_Check(text)) {
+        PyErr_Format(PyExc_TypeError, "source spec must be str or os.PathLike[str], not %.80s",
+                     Py_TYPE(spec_obj)->tp_name);
+        goto done;
+    }
+    spec = PyUnicode_AsUTF8AndSize(text, &len); /* borrowed from text */
+    if (!spec) {
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError))
+            goto done;
+        PyErr_Clear();
+        rz_error_set(&err, RZ_E_SOURCE,
+                     "source spec is not valid text (it holds lone "
+                     "surrogates); write the path or URL in UTF-8");
+        rz_py_raise(module, &err);
+        goto done;
+    }
+    if ((size_t)len != strlen(spec)) {
+        rz_error_set(&err, RZ_E_SOURCE, "source spec contains a NUL character");
+        rz_py_raise(module, &err);
+        goto done;
+    }
+    if (!server_obj) {
+        ctx.github_server_url = getenv("GITHUB_SERVER_URL"); /* borrowed from the environment */
+    } else if (server_obj != Py_None) {
+        if (!PyUnicode_Check(server_obj)) {
+            PyErr_SetString(PyExc_TypeError, "github_server_url must be str or None");
+            goto done;
+        }
+        ctx.github_server_url = PyUnicode_AsUTF8(server_obj); /* borrowed from server_obj */
+        if (!ctx.github_server_url)
+            goto done;
+    }
+    ctx.cwd = cwd;
+    ctx.home = home;
+    if (rz_spec_parse_in(&parsed, spec, &ctx, &err) < 0)
+        rz_py_raise(module, &err);
+    else
+        out = spec_to_python(&parsed);
+done:
+    rz_spec_clear(&parsed);
+    Py_DECREF(text);
+    return out;
+}
+
+PyMethodDef rz_py_spec_methods[] = {
+    {"parse_source_spec", (PyCFunction)(void (*)(void))parse_source_spec,
+     METH_VARARGS | METH_KEYWORDS, parse_source_spec_doc},
+    {NULL, NULL, 0, NULL},
+};
