@@ -18,6 +18,7 @@ LoopbackServer API
                                    body=b"", headers=None)``, ``request.send_body(...)``,
                                    ``request.query`` as a dict). Routes match the path without
                                    the query string; unknown paths answer 404.
+``server.route_prefix(prefix, handler)``  a handler for every path under prefix.
 ``server.serve_bytes(path, data, **faults)`` -> :class:`ByteRoute`: serves *data* with
                                    Range/If-Range support, an ETag and Last-Modified; *faults*
                                    (also settable as attributes later) are listed on ByteRoute.
@@ -163,6 +164,8 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         self.server.owner._record(self, path)
         handler = self.server.owner._routes.get(path)
         if handler is None:
+            handler = next((h for prefix, h in self.server.owner._prefix_routes if path.startswith(prefix)), None)
+        if handler is None:
             self.respond(404, b"not found\n", {"Content-Type": "text/plain"})
         elif isinstance(handler, Response):
             self.respond(handler.status, handler.body, handler.headers)
@@ -239,6 +242,7 @@ class LoopbackServer:
 
     def __init__(self, host: str = "127.0.0.1") -> None:
         self._routes: dict[str, Handler] = {}
+        self._prefix_routes: list[tuple[str, Handler]] = []
         self._lock = threading.Lock()
         self.requests: list[Recorded] = []
         self._httpd = _Server((host, 0), RequestHandler)
@@ -254,6 +258,11 @@ class LoopbackServer:
 
     def route(self, path: str, handler: Handler) -> Handler:
         self._routes[path] = handler
+        return handler
+
+    def route_prefix(self, prefix: str, handler: Handler) -> Handler:
+        """Answer every path starting with prefix (exact routes win; first prefix added wins)."""
+        self._prefix_routes.append((prefix, handler))
         return handler
 
     def serve_bytes(self, path: str, data: bytes, **faults: object) -> ByteRoute:
@@ -316,3 +325,14 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.02)
     return predicate()
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test gets its own empty REMOTEZOO_HOME and no GitHub settings from the machine."""
+    home = str(tmp_path_factory.mktemp("rzhome"))
+    monkeypatch.setenv("REMOTEZOO_HOME", home)
+    monkeypatch.setenv("REMOTEZOO_NO_PROGRESS", "1")
+    for name in ("GITHUB_TOKEN", "GITHUB_API_URL", "GITHUB_SERVER_URL", "REMOTEZOO_REQUIREMENT_ERROR_LEVEL"):
+        monkeypatch.delenv(name, raising=False)
+    return home
