@@ -26,7 +26,8 @@
 #define LA_ERRNO_FILE_FORMAT EILSEQ
 #define LA_ERRNO_PROGRAMMER  EINVAL
 
-/* libarchive's flags for every entry; NO_OVERWRITE is added for all but directories. */
+/* libarchive's flags for every entry; NO_OVERWRITE is added for all but directories (a directory
+ * may come again, or after files inside it). No SECURE_NOABSOLUTEPATHS: see extract.h. */
 #define DISK_FLAGS                                                                                 \
     (ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_SYMLINKS |               \
      ARCHIVE_EXTRACT_SECURE_NODOTDOT)
