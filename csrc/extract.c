@@ -26,7 +26,8 @@
 #define LA_ERRNO_FILE_FORMAT EILSEQ
 #define LA_ERRNO_PROGRAMMER  EINVAL
 
-/* libarchive's flags for every entry; NO_OVERWRITE is added for all but directories. */
+/* libarchive's flags for every entry; NO_OVERWRITE is added for all but directories (a directory
+ * may come again, or after files inside it). No SECURE_NOABSOLUTEPATHS: see extract.h. */
 #define DISK_FLAGS                                                                                 \
     (ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_SYMLINKS |               \
      ARCHIVE_EXTRACT_SECURE_NODOTDOT)
@@ -57,6 +58,7 @@ typedef struct extract_ctx {
     char *link; /* owned: PATH_MAX buffer for tmp + "/" + hard link target */
     char *name; /* owned: the current entry's normalised name (max_path + 1 bytes) */
     char *aux;  /* owned: scratch of the same size (normalised hard link target) */
+    char *raw;  /* owned: the current entry's name as in the archive (same size) */
     node_map map;
     uint64_t bytes;   /* file data so far */
     uint64_t entries; /* entries so far */
@@ -168,13 +170,25 @@ static void map_free(node_map *map)
 
 /* ---- checks ---------------------------------------------------------------------------- */
 
+/* The entry's name for a message: long names are shortened to their start and end, so the
+ * reason still fits in the message (err->path has the name in full). */
+static const char *short_name(char *out, size_t outlen, const char *entry)
+{
+    size_t len = strlen(entry);
+
+    if (len <= 160)
+        return entry;
+    snprintf(out, outlen, "%.100s...%s", entry, entry + len - 50);
+    return out;
+}
+
 static int unsafe(extract_ctx *ctx, const char *entry, const char *fmt, const char *detail)
 {
-    char why[512];
+    char why[512], shortened[160];
 
     snprintf(why, sizeof(why), fmt, detail ? detail : "");
-    rz_error_set(ctx->err, RZ_E_UNSAFE_ARCHIVE, "%s: refusing entry '%s': %s", ctx->label, entry,
-                 why);
+    rz_error_set(ctx->err, RZ_E_UNSAFE_ARCHIVE, "%s: refusing entry '%s': %s", ctx->label,
+                 short_name(shortened, sizeof(shortened), entry), why);
     rz_error_attach_path(ctx->err, entry);
     return -1;
 }
@@ -434,6 +448,9 @@ static int extract_entry(extract_ctx *ctx, struct archive *in, struct archive *d
         snprintf(cap, sizeof(cap), "%zu", ctx->limits.max_path);
         return unsafe(ctx, raw, "its name is longer than %s bytes", cap);
     }
+    /* The entry's own name storage is about to be replaced by the destination path. */
+    memcpy(ctx->raw, raw, strlen(raw) + 1);
+    raw = ctx->raw;
     r = normalise(name, raw);
     if (r == 1)
         return unsafe(ctx, raw, "absolute path%s", NULL);
@@ -656,9 +673,10 @@ static int extract_archive(struct archive *in, open_fn open_in, void *open_arg, 
     ctx.link = malloc(PATH_MAX);
     ctx.name = malloc(ctx.limits.max_path + 1);
     ctx.aux = malloc(ctx.limits.max_path + 1);
+    ctx.raw = malloc(ctx.limits.max_path + 1);
     cur = malloc(sizeof(*cur));
     disk = archive_write_disk_new();
-    if (!ctx.path || !ctx.link || !ctx.name || !ctx.aux || !cur || !disk) {
+    if (!ctx.path || !ctx.link || !ctx.name || !ctx.aux || !ctx.raw || !cur || !disk) {
         rz_error_set(err, RZ_E_NOMEM, "out of memory extracting %s", label);
         goto done;
     }
@@ -712,6 +730,7 @@ done:
     free(ctx.link);
     free(ctx.name);
     free(ctx.aux);
+    free(ctx.raw);
     free(cur);
     free(dest);
     return rc;

@@ -23,7 +23,12 @@
  * are always readable and writable by their owner and keep their execute bits only when the
  * owner may execute them; directories always have owner rwx. Owners, ACLs, extended
  * attributes and file flags are never restored; modification times are. libarchive's own checks
- * (SECURE_SYMLINKS, SECURE_NODOTDOT, NO_OVERWRITE) stay on as a second line.
+ * (SECURE_SYMLINKS, SECURE_NODOTDOT, NO_OVERWRITE for all but directories) stay on as a second
+ * line. Its SECURE_NOABSOLUTEPATHS cannot be: archive_write_disk writes relative to the process's
+ * working directory, which a library must not change, so entries are written as the absolute,
+ * canonical temporary directory + "/" + the checked relative name (absolute names are refused
+ * above, before that). Full paths stay below PATH_MAX, so libarchive never chdir()s either.
+ * Caveat: archive_write_disk briefly sets the process umask to 0 for each entry.
  *
  * Atomicity: dest_dir must not exist, or be an empty directory (which is replaced); anything
  * else is an RZ_E_OS error (EEXIST / ENOTEMPTY) before the archive is read. Its parent must
@@ -58,9 +63,10 @@ typedef struct rz_extract_limits {
     uint64_t max_bytes;   /* total bytes of file data */
     uint64_t max_entries; /* entries of every kind */
     size_t max_path;      /* bytes of one entry name, as stored in the archive */
-    /* Optional: called with check_payload about every 64 entries and every MiB of data;
-     * returning nonzero stops the extraction with RZ_E_CALLBACK (everything is removed). The
-     * glue uses it to look for Ctrl-C. NULL: never called. */
+    /* Optional: called with check_payload every 64 entries, every MiB of data and once more
+     * before the tree is moved into place; returning nonzero stops the extraction with
+     * RZ_E_CALLBACK (everything is removed). The glue uses it to look for Ctrl-C. NULL: never
+     * called. */
     int (*check)(void *payload);
     void *check_payload;
 } rz_extract_limits;
