@@ -35,7 +35,10 @@ static int on_progress(int64_t done, int64_t total, void *payload)
 {
     rz_py_progress *p = payload;
     double now = now_seconds();
-    int due_report = p->callback != Py_None && now - p->last_report >= REPORT_INTERVAL;
+    /* The final numbers are reported at once: fetch.c reports them before it renames the
+     * file into place, so an exception there still leaves the target as it was. */
+    int final = total >= 0 && done == total && done != p->reported_done;
+    int due_report = p->callback != Py_None && (final || now - p->last_report >= REPORT_INTERVAL);
 
     p->last_done = done;
     p->last_total = total;

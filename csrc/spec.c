@@ -450,7 +450,34 @@ fail:
     return -1;
 }
 
-/* %XX-decodes s[0..n) onto out; refuses bad escapes and escaped control characters. */
+/* 1 if s[0..n) is well-formed UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
+static int valid_utf8(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        unsigned char c = s[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        unsigned long cp;
+        size_t k;
+        if (len == 0 || i + len > n)
+            return 0;
+        cp = len == 1 ? c : c & (0x7F >> len);
+        for (k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
+/* %XX-decodes s[0..n) onto out; refuses bad escapes, escaped control characters, and a result
+ * that is not UTF-8 (it could not be named back in Python or in the identity). */
 static int percent_decode(parser *ps, sbuf *out, const char *s, size_t n)
 {
     size_t i;
@@ -470,6 +497,8 @@ static int percent_decode(parser *ps, sbuf *out, const char *s, size_t n)
         if (sb_add(out, &c, 1, ps->err) < 0)
             return -1;
     }
+    if (!valid_utf8((const unsigned char *)out->data, out->len))
+        return invalid(ps, "the path decodes to bytes that are not UTF-8");
     return 0;
 }
 
