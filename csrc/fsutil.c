@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -412,4 +413,18 @@ fail:
         close(fd);
     unlink(tmp);
     return -1;
+}
+
+int rz_pathf(char *out, size_t out_len, rz_error *err, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(out, out_len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= out_len)
+        return rz_error_set(err, RZ_E_INVALID, "path too long (over %zu bytes): %.200s...",
+                            out_len - 1, out);
+    return 0;
 }

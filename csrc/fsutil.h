@@ -38,6 +38,11 @@ int rz_mkdtemp_beside(char **out, const char *target, rz_error *err);
  * malloc'd; caller frees with free(). */
 int rz_path_beside(char **out, const char *target, rz_error *err);
 
+/* snprintf for paths: formats into out (out_len bytes) and fails with an RZ_E_INVALID
+ * "path too long" error instead of truncating. */
+int rz_pathf(char *out, size_t out_len, rz_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* Read all of fd (at most max bytes; more is an error) into *out, NUL-terminated (caller frees
  * with free(); *out_len excludes the NUL). path names fd in messages. */
 int rz_read_fd(char **out, size_t *out_len, int fd, size_t max, const char *path, rz_error *err);

@@ -291,15 +291,18 @@ static int fill_info(model_info *out, const rz_home *home, const rz_model_ref *r
         rz_model_path(out->model_path, sizeof(out->model_path), home, ref->manifest, ref->model,
                       err) < 0)
         return -1;
-    snprintf(out->source_dir, sizeof(out->source_dir), "%s%s%s", tree, dir && dir[0] ? "/" : "",
-             dir ? dir : "");
-    snprintf(out->manifest_path, sizeof(out->manifest_path), "%s/manifest.json", out->source_dir);
+    if (rz_pathf(out->source_dir, sizeof(out->source_dir), err, "%s%s%s", tree,
+                 dir && dir[0] ? "/" : "", dir ? dir : "") < 0 ||
+        rz_pathf(out->manifest_path, sizeof(out->manifest_path), err, "%s/manifest.json",
+                 out->source_dir) < 0)
+        return -1;
     snprintf(out->generation, sizeof(out->generation), "%s", generation ? generation : "");
     if (strcmp(out->kind, "local") == 0) {
         /* Used in place: the code's own files say when it changed. */
         char init[RZ_PATH_MAX];
         struct stat st;
-        snprintf(init, sizeof(init), "%s/__init__.py", out->source_dir);
+        if (rz_pathf(init, sizeof(init), err, "%s/__init__.py", out->source_dir) < 0)
+            return -1;
         if (stat(init, &st) == 0)
             rz_file_stamp(out->generation, sizeof(out->generation), &st);
     }
@@ -497,18 +500,15 @@ static PyObject *list_downloaded(PyObject *module, PyObject *args)
 
 /* ---- download ---- */
 
-/* The lock file of a model path: <locks>/model-<hash>.lock. */
-static void model_lock_path(char *out, size_t out_len, const rz_home *home, const char *path)
-{
-    snprintf(out, out_len, "%s/model-%016llx.lock", home->locks, rz_fnv1a64(path, strlen(path)));
-}
-
+/* Locks the model at model_path: flock of <locks>/model-<hash>.lock. */
 static int lock_model(int *out_fd, const rz_home *home, const char *model_path, rz_error *err)
 {
     char lock[RZ_PATH_MAX];
     int rc;
 
-    model_lock_path(lock, sizeof(lock), home, model_path);
+    if (rz_pathf(lock, sizeof(lock), err, "%s/model-%016llx.lock", home->locks,
+                 rz_fnv1a64(model_path, strlen(model_path))) < 0)
+        return -1;
     Py_BEGIN_ALLOW_THREADS
         rc = rz_lock_acquire(out_fd, lock, err);
     Py_END_ALLOW_THREADS
@@ -557,11 +557,15 @@ static int move_into_place(const char *content_dir, const char *dest_dir, const 
             if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
                 is_last != (pass == 1) || strcmp(de->d_name, ".rz-trash") == 0)
                 continue;
-            snprintf(from, sizeof(from), "%s/%s", content_dir, de->d_name);
-            snprintf(to, sizeof(to), "%s/%s", dest_dir, de->d_name);
+            if (rz_pathf(from, sizeof(from), err, "%s/%s", content_dir, de->d_name) < 0 ||
+                rz_pathf(to, sizeof(to), err, "%s/%s", dest_dir, de->d_name) < 0) {
+                rc = -1;
+                break;
+            }
             if (lstat(to, &st) == 0 && S_ISDIR(st.st_mode)) {
-                snprintf(trash, sizeof(trash), "%s/%s", trash_dir, de->d_name);
-                if (rename(to, trash) < 0)
+                if (rz_pathf(trash, sizeof(trash), err, "%s/%s", trash_dir, de->d_name) < 0)
+                    rc = -1;
+                else if (rename(to, trash) < 0)
                     rc = rz_error_os(err, errno, to, "cannot replace %s", to);
             }
             if (rc == 0 && rename(from, to) < 0)
@@ -593,12 +597,14 @@ static int manager_download(char *content_dir, size_t content_len, const rz_mode
         return -1;
     }
     if (!cJSON_IsTrue(extract)) {
-        snprintf(content_dir, content_len, "%s", tmp);
-        snprintf(target, sizeof(target), "%s/%s", tmp, basename_);
+        if (rz_pathf(content_dir, content_len, err, "%s", tmp) < 0 ||
+            rz_pathf(target, sizeof(target), err, "%s/%s", tmp, basename_) < 0)
+            return -1;
         return rz_fetch_to_file(url, target, model->sha256, opts, err);
     }
-    snprintf(target, sizeof(target), "%s/.rz-archive", tmp);
-    snprintf(content_dir, content_len, "%s/.rz-content", tmp);
+    if (rz_pathf(target, sizeof(target), err, "%s/.rz-archive", tmp) < 0 ||
+        rz_pathf(content_dir, content_len, err, "%s/.rz-content", tmp) < 0)
+        return -1;
     if (rz_fetch_to_file(url, target, model->sha256, opts, err) < 0)
         return -1;
     {
@@ -666,8 +672,8 @@ static PyObject *download_model(PyObject *module, PyObject *args)
         rc = rz_mkdirs(dir, 0755, &err);
         if (rc == 0) {
             remove_stale_temps(dir, prefix);
-            snprintf(tmp, sizeof(tmp), "%s/%sXXXXXX", dir, prefix);
-            if (!mkdtemp(tmp))
+            rc = rz_pathf(tmp, sizeof(tmp), &err, "%s/%sXXXXXX", dir, prefix);
+            if (rc == 0 && !mkdtemp(tmp))
                 rc =
                     rz_error_os(&err, errno, dir, "cannot create a temporary directory in %s", dir);
         }
@@ -685,7 +691,8 @@ static PyObject *download_model(PyObject *module, PyObject *args)
         if (rc < 0)
             goto fail;
     } else {
-        snprintf(target, sizeof(target), "%s/%s", tmp, base);
+        if (rz_pathf(target, sizeof(target), &err, "%s/%s", tmp, base) < 0)
+            goto fail;
         plugin = rz_plugin_import(module, info.module_name, info.source_dir, info.generation,
                                   info.identity);
         if (!plugin)
@@ -695,7 +702,8 @@ static PyObject *download_model(PyObject *module, PyObject *args)
         if (!res)
             goto fail_raised;
     }
-    snprintf(target, sizeof(target), "%s/%s", content, base);
+    if (rz_pathf(target, sizeof(target), &err, "%s/%s", content, base) < 0)
+        goto fail;
     if (lstat(target, &st) < 0) {
         rz_error_set(&err, RZ_E_SOURCE,
                      "download of model '%s' from source %s finished without creating %s",
@@ -711,7 +719,8 @@ static PyObject *download_model(PyObject *module, PyObject *args)
     }
     {
         char trash[RZ_PATH_MAX];
-        snprintf(trash, sizeof(trash), "%s/.rz-trash", tmp);
+        if (rz_pathf(trash, sizeof(trash), &err, "%s/.rz-trash", tmp) < 0)
+            goto fail;
         Py_BEGIN_ALLOW_THREADS
             rc = mkdir(trash, 0700) < 0 ? rz_error_os(&err, errno, trash, "cannot create %s", trash)
                                         : move_into_place(content, dir, base, trash, &err);

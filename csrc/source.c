@@ -490,17 +490,17 @@ int rz_source_register(const rz_home *home, const rz_spec *spec, const char *spe
     } else {
         snprintf(url, sizeof(url), "%s", spec->url);
     }
-    if (snprintf(slug_dir, sizeof(slug_dir), "%s/%s", home->sources, spec->slug) >=
-            (int)sizeof(slug_dir) ||
-        rz_mkdirs(slug_dir, 0755, err) < 0)
+    if (rz_pathf(slug_dir, sizeof(slug_dir), err, "%s/%s", home->sources, spec->slug) < 0 ||
+        rz_mkdirs(slug_dir, 0755, err) < 0 ||
+        rz_pathf(tmp, sizeof(tmp), err, "%s/.tmp-XXXXXX", slug_dir) < 0)
         goto done;
-    snprintf(tmp, sizeof(tmp), "%s/.tmp-XXXXXX", slug_dir);
     if (!mkdtemp(tmp)) {
         rz_error_os(err, errno, slug_dir, "cannot create a temporary directory in %s", slug_dir);
         goto done;
     }
     have_tmp = 1;
-    snprintf(tree, sizeof(tree), "%s/tree", tmp);
+    if (rz_pathf(tree, sizeof(tree), err, "%s/tree", tmp) < 0)
+        goto done;
     if (fetch_tree(tree, url, spec->kind == RZ_SPEC_GITHUB ? RZ_ARCHIVE_TAR_GZ : spec->format,
                    headers, fetch_opts, tmp, err) < 0) {
         rz_error_attach_source(err, spec->identity);
@@ -511,7 +511,8 @@ int rz_source_register(const rz_home *home, const rz_spec *spec, const char *spe
     /* <sha12>-<the temp dir's random part>: unique, and says which commit it holds. */
     snprintf(generation, sizeof(generation), "%.12s%s%s", sha, sha[0] ? "-" : "",
              strrchr(tmp, '-') + 1);
-    snprintf(final_dir, sizeof(final_dir), "%s/%s", slug_dir, generation);
+    if (rz_pathf(final_dir, sizeof(final_dir), err, "%s/%s", slug_dir, generation) < 0)
+        goto done;
     if (rename(tmp, final_dir) < 0) {
         rz_error_os(err, errno, final_dir, "cannot move the new tree of %s into place",
                     spec->identity);
@@ -538,9 +539,10 @@ int rz_source_register(const rz_home *home, const rz_spec *spec, const char *spe
         char old_dir[4096];
         rz_error ignored;
         rz_error_init(&ignored);
-        snprintf(old_dir, sizeof(old_dir), "%s/%s", home->root, old_tree);
-        *strrchr(old_dir, '/') = '\0';
-        rz_rmtree(old_dir, &ignored);
+        if (rz_pathf(old_dir, sizeof(old_dir), &ignored, "%s/%s", home->root, old_tree) == 0) {
+            *strrchr(old_dir, '/') = '\0';
+            rz_rmtree(old_dir, &ignored);
+        }
     }
     rc = 0;
 done:
