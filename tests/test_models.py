@@ -354,3 +354,79 @@ def test_several_manifests_in_one_tree(home, tmp_path):
     assert rz.list_zoo_models() == ["alpha-model", "beta-model"]
     assert rz.load_zoo_model("beta-model").predict(1) == 3
     assert rz.load_zoo_model("alpha-model").predict(2) == 6
+
+
+def test_manager_models_are_fetched_by_the_core(home, tmp_path, http_server):
+    import hashlib
+    import io
+    import tarfile
+
+    weights = os.urandom(300_000)
+    http_server.serve_bytes("/w/weights.bin", weights)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for rel, data in (("bundle/config.json", b"{}"), ("bundle/weights.bin", weights)):
+            info = tarfile.TarInfo(rel)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    http_server.serve_bytes("/w/bundle.tar.gz", buf.getvalue())
+    good = hashlib.sha256(weights).hexdigest()
+    models = [
+        model("plain", base_filename="weights.bin", sha256=good,
+              manager={"type": "fiftyone.core.models.ModelManager", "config": {"url": http_server.url("/w/weights.bin")}}),
+        model("corrupt", base_filename="corrupt.bin", sha256="0" * 64,
+              manager={"config": {"url": http_server.url("/w/weights.bin")}}),
+        model("bundle", base_filename="bundle",
+              manager={"config": {"url": http_server.url("/w/bundle.tar.gz"), "extract_archive": True}}),
+        model("nourl", manager={"config": {"google_drive_id": "abc"}}),
+    ]
+    init = "def load_model(model_name, model_path, **kwargs):\n    return model_path\n"
+    src = write_source(tmp_path / "src", models, init=init, name="acme/managed")
+    rz.register_zoo_model_source(str(src))
+
+    _, path = rz.download_zoo_model("plain")
+    assert Path(path).read_bytes() == weights
+    assert rz.load_zoo_model("plain") == path
+
+    with pytest.raises(rz.ChecksumError) as info:
+        rz.download_zoo_model("corrupt")
+    assert good in str(info.value) and "0" * 64 in str(info.value)
+    assert not rz.is_zoo_model_downloaded("corrupt")
+
+    _, bundle = rz.download_zoo_model("bundle")
+    assert (Path(bundle) / "weights.bin").read_bytes() == weights
+    assert (Path(bundle) / "config.json").exists()
+
+    with pytest.raises(rz.SourceError, match="config.url"):
+        rz.download_zoo_model("nourl")
+    assert leftovers(home) == []
+
+
+def test_declared_sha256_checks_what_download_model_wrote(home, tmp_path):
+    import hashlib
+
+    body = b'{"scale": 3}'
+    init = f"""
+def download_model(model_name, model_path):
+    with open(model_path, "wb") as f:
+        f.write({body!r} if model_name == "good" else b"tampered")
+def load_model(model_name, model_path, **kwargs):
+    return open(model_path, "rb").read()
+"""
+    digest = hashlib.sha256(body).hexdigest()
+    src = write_source(tmp_path / "src", [model("good", sha256=digest), model("bad", sha256=digest)], init=init)
+    rz.register_zoo_model_source(str(src))
+    assert rz.load_zoo_model("good") == body
+    with pytest.raises(rz.ChecksumError):
+        rz.download_zoo_model("bad")
+    assert not rz.is_zoo_model_downloaded("bad") and leftovers(home) == []
+
+
+def test_overwrite_replaces_a_downloaded_model(home, tmp_path, log):
+    src = write_source(tmp_path / "src", [model("ow")])
+    rz.register_zoo_model_source(str(src))
+    _, path = rz.download_zoo_model("ow")
+    Path(path).write_text('{"scale": 1}')
+    rz.download_zoo_model("ow", overwrite=True)
+    assert rz.load_zoo_model("ow", cache=False).predict(1) == 3
+    assert calls(log).count("download:ow") == 2
