@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "version.h"
 
 /* JSON numbers are doubles: integers are exact up to 2^53, which is where size_bytes stops. */
@@ -419,23 +420,8 @@ int rz_manifest_load(rz_manifest **out, const char *path, const char *source, rz
         rz_error_attach_path(err, path);
         goto done;
     }
-    data = malloc((size_t)st.st_size + 1);
-    if (!data) {
-        rz_error_set(err, RZ_E_NOMEM, "out of memory");
+    if (rz_read_fd(&data, &len, fd, RZ_MANIFEST_MAX_BYTES, path, err) < 0)
         goto done;
-    }
-    while (len < (size_t)st.st_size) {
-        ssize_t n = read(fd, data + len, (size_t)st.st_size - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rz_error_os(err, errno, path, "cannot read %s", path);
-            goto done;
-        }
-        if (n == 0)
-            break; /* the file shrank: parse what is there */
-        len += (size_t)n;
-    }
     rc = rz_manifest_parse(out, data, len, source ? source : path, err);
 done:
     free(data);

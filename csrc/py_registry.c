@@ -346,6 +346,13 @@ static int resolve(model_info *out, PyObject *module, const rz_home *home, const
     return rc < 0 ? -1 : fill_info(out, home, &ref, err);
 }
 
+/* open_home + resolve: what every per-model function starts with. */
+static int open_and_resolve(model_info *out, rz_home *home, PyObject *module, const char *root,
+                            const char *name, const char *source, rz_error *err)
+{
+    return open_home(home, root, err) < 0 ? -1 : resolve(out, module, home, name, source, err);
+}
+
 PyDoc_STRVAR(resolve_model_doc, "resolve_model(home, name, source) -> dict\n\nWhere model name "
                                 "(latest version if unversioned) comes from and lives.");
 
@@ -359,7 +366,7 @@ static PyObject *resolve_model(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "ssz:resolve_model", &root, &name, &source))
         return NULL;
     rz_error_init(&err);
-    if (open_home(&home, root, &err) < 0 || resolve(&info, module, &home, name, source, &err) < 0)
+    if (open_and_resolve(&info, &home, module, root, name, source, &err) < 0)
         return rz_py_raise(module, &err);
     return info_to_python(&info);
 }
@@ -642,7 +649,7 @@ static PyObject *download_model(PyObject *module, PyObject *args)
                           &progress))
         return NULL;
     rz_error_init(&err);
-    if (open_home(&home, root, &err) < 0 || resolve(&info, module, &home, name, source, &err) < 0)
+    if (open_and_resolve(&info, &home, module, root, name, source, &err) < 0)
         return rz_py_raise(module, &err);
     Py_BEGIN_ALLOW_THREADS
         rc = rz_manifest_load(&manifest, info.manifest_path, info.identity, &err);
@@ -769,7 +776,7 @@ static PyObject *load_model(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "sszO!:load_model", &root, &name, &source, &PyDict_Type, &kwargs))
         return NULL;
     rz_error_init(&err);
-    if (open_home(&home, root, &err) < 0 || resolve(&info, module, &home, name, source, &err) < 0)
+    if (open_and_resolve(&info, &home, module, root, name, source, &err) < 0)
         return rz_py_raise(module, &err);
     if (stat(info.model_path, &st) < 0) {
         rz_error_set(&err, RZ_E_MODEL_NOT_FOUND,
@@ -802,7 +809,7 @@ static PyObject *delete_model(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "ssz:delete_model", &root, &name, &source))
         return NULL;
     rz_error_init(&err);
-    if (open_home(&home, root, &err) < 0 || resolve(&info, module, &home, name, source, &err) < 0 ||
+    if (open_and_resolve(&info, &home, module, root, name, source, &err) < 0 ||
         lock_model(&lock_fd, &home, info.model_path, &err) < 0)
         return rz_py_raise(module, &err);
     Py_BEGIN_ALLOW_THREADS
