@@ -135,63 +135,18 @@ PyObject *rz_plugin_import(PyObject *core, const char *module_name, const char *
                            const char *generation, const char *identity)
 {
     PyObject *modules = PyImport_GetModuleDict(); /* borrowed */
-    PyObject *module = NULL, *spec = NULL, *parent = NULL, *loader = NULL, *res = NULL;
-    PyObject *util = NULL;
-    const char *short_name = strrchr(module_name, '.') + 1;
+    PyObject *module = PyDict_GetItemString(modules, module_name); /* borrowed */
 
-    module = PyDict_GetItemString(modules, module_name); /* borrowed */
-    if (module && is_generation(module, generation))
-        return Py_NewRef(module);
-    module = NULL;
-    if (forget_modules(modules, module_name) < 0)
+    if (module && !is_generation(module, generation) && forget_modules(modules, module_name) < 0)
         return NULL;
-    /* The parent package first, so the name is importable (and picklable) as a whole. */
-    parent = PyImport_ImportModule("remotezoo._sources");
-    if (!parent)
-        goto fail;
-    spec = rz_plugin_spec(core, module_name, source_dir, generation, identity);
-    if (!spec)
-        goto fail;
-    util = PyImport_ImportModule("importlib.util");
-    if (!util)
-        goto fail;
-    module = PyObject_CallMethod(util, "module_from_spec", "O", spec);
-    if (!module || PyDict_SetItemString(modules, module_name, module) < 0)
-        goto fail;
-    loader = PyObject_GetAttrString(spec, "loader");
-    if (!loader)
-        goto fail;
-    res = PyObject_CallMethod(loader, "exec_module", "O", module);
-    if (!res) {
+    /* Through the import system, not around it, even when the module is in sys.modules: its
+     * per-module locks make a second thread wait for the first one's import instead of seeing
+     * a half-executed module, and the finder of remotezoo._sources (which calls
+     * rz_plugin_spec) supplies the spec. For a module already imported this is a lookup. */
+    module = PyImport_ImportModule(module_name);
+    if (!module)
         add_note_to_pending("raised while importing %s of source %s", source_dir, identity);
-        goto fail;
-    }
-    if (PyObject_SetAttrString(parent, short_name, module) < 0)
-        goto fail;
-    Py_DECREF(res);
-    Py_DECREF(loader);
-    Py_DECREF(util);
-    Py_DECREF(spec);
-    Py_DECREF(parent);
     return module;
-fail:
-    if (module && !PyErr_Occurred())
-        PyErr_SetString(PyExc_RuntimeError, "import failed");
-    if (module) {
-        /* A half-executed module must not stay importable. */
-        PyObject *type, *exc, *tb;
-        PyErr_Fetch(&type, &exc, &tb);
-        forget_modules(modules, module_name);
-        PyErr_Clear();
-        PyErr_Restore(type, exc, tb);
-    }
-    Py_XDECREF(res);
-    Py_XDECREF(loader);
-    Py_XDECREF(module);
-    Py_XDECREF(util);
-    Py_XDECREF(spec);
-    Py_XDECREF(parent);
-    return NULL;
 }
 
 PyObject *rz_plugin_call(PyObject *core, PyObject *module, const char *function,

@@ -78,8 +78,9 @@ static int refresh_local_sources(const rz_home *home, const rz_index *idx, rz_er
     return changed;
 }
 
-/* The current index of home, from the module's cache when registry.json did not change.
- * Borrowed from the state: valid until the next call into this file. NULL with err set. */
+/* The current index of home, from the module's cache when registry.json did not change. A new
+ * reference (caller drops it with rz_index_free): the cache may be replaced by another thread
+ * whenever the GIL is released, and the caller's index must stay alive. NULL with err set. */
 static rz_index *current_index(PyObject *module, const rz_home *home, rz_error *err)
 {
     rz_state *st = rz_get_state(module);
@@ -87,28 +88,35 @@ static rz_index *current_index(PyObject *module, const rz_home *home, rz_error *
     int attempt, rc;
 
     for (attempt = 0; attempt < 2; attempt++) {
+        rz_index_free(idx);
+        idx = NULL;
         if (st->index && st->index_home && strcmp(st->index_home, home->root) == 0 &&
             rz_index_is_current(st->index, home)) {
-            idx = st->index;
+            idx = rz_index_ref(st->index);
         } else {
-            Py_BEGIN_ALLOW_THREADS
-                rc = rz_index_load(&idx, home, err);
-            Py_END_ALLOW_THREADS
-            if (rc < 0)
-                return NULL;
-            rz_py_registry_clear(st);
-            st->index = idx;
-            st->index_home = strdup(home->root);
-            if (!st->index_home) {
+            char *home_copy = strdup(home->root);
+            if (!home_copy) {
                 rz_error_set(err, RZ_E_NOMEM, "out of memory");
                 return NULL;
             }
+            Py_BEGIN_ALLOW_THREADS
+                rc = rz_index_load(&idx, home, err);
+            Py_END_ALLOW_THREADS
+            if (rc < 0) {
+                free(home_copy);
+                return NULL;
+            }
+            rz_py_registry_clear(st);
+            st->index = rz_index_ref(idx);
+            st->index_home = home_copy;
         }
         Py_BEGIN_ALLOW_THREADS
             rc = refresh_local_sources(home, idx, err);
         Py_END_ALLOW_THREADS
-        if (rc < 0)
+        if (rc < 0) {
+            rz_index_free(idx);
             return NULL;
+        }
         if (rc == 0)
             return idx;
     }
@@ -237,7 +245,7 @@ static PyObject *list_sources(PyObject *module, PyObject *args)
         return rz_py_raise(module, &err);
     out = PyList_New(0);
     if (!out)
-        return NULL;
+        goto fail;
     cJSON_ArrayForEach(source, rz_index_sources(idx))
     {
         size_t i;
@@ -257,10 +265,12 @@ static PyObject *list_sources(PyObject *module, PyObject *args)
             goto fail;
         Py_CLEAR(entry);
     }
+    rz_index_free(idx);
     return out;
 fail:
+    rz_index_free(idx);
     Py_XDECREF(entry);
-    Py_DECREF(out);
+    Py_XDECREF(out);
     return NULL;
 }
 
@@ -268,6 +278,7 @@ fail:
 
 /* What a resolved model is, as C strings (paths absolute). */
 typedef struct model_info {
+    rz_index *index; /* a reference held while the strings below are in use, or NULL */
     const char *name, *identity, *kind, *module_name; /* borrowed from the index */
     char source_dir[RZ_PATH_MAX];
     char model_path[RZ_PATH_MAX];
@@ -322,28 +333,38 @@ static PyObject *info_to_python(const model_info *info)
 static int resolve(model_info *out, PyObject *module, const rz_home *home, const char *name,
                    const char *source_spec, rz_error *err)
 {
-    rz_spec spec;
+    rz_spec spec = {0};
     rz_model_ref ref;
-    rz_index *idx;
-    int rc;
+    int rc = -1;
 
     memset(out, 0, sizeof(*out));
-    if (!(idx = current_index(module, home, err)))
-        return -1;
-    if (!source_spec)
-        return rz_index_resolve(&ref, idx, name, NULL, err) < 0 ? -1
-                                                                : fill_info(out, home, &ref, err);
-    if (parse_spec(&spec, source_spec, err) < 0)
-        return -1;
-    if (!rz_index_find_source(idx, spec.identity)) {
+    if (source_spec && parse_spec(&spec, source_spec, err) < 0)
+        goto done;
+    /* out->index keeps what out borrows alive until info_clear. */
+    if (!(out->index = current_index(module, home, err)))
+        goto done;
+    if (source_spec && !rz_index_find_source(out->index, spec.identity)) {
         rz_error_set(err, RZ_E_SOURCE, "source %s is not registered", spec.identity);
         rz_error_attach_source(err, spec.identity);
-        rz_spec_clear(&spec);
-        return -1;
+        goto done;
     }
-    rc = rz_index_resolve(&ref, idx, name, spec.identity, err);
+    if (rz_index_resolve(&ref, out->index, name, source_spec ? spec.identity : NULL, err) < 0)
+        goto done;
+    rc = fill_info(out, home, &ref, err);
+done:
     rz_spec_clear(&spec);
-    return rc < 0 ? -1 : fill_info(out, home, &ref, err);
+    if (rc < 0) {
+        rz_index_free(out->index);
+        out->index = NULL;
+    }
+    return rc;
+}
+
+/* Drops what resolve() took; the info's borrowed strings are invalid afterwards. */
+static void info_clear(model_info *info)
+{
+    rz_index_free(info->index);
+    info->index = NULL;
 }
 
 /* open_home + resolve: what every per-model function starts with. */
@@ -366,9 +387,13 @@ static PyObject *resolve_model(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "ssz:resolve_model", &root, &name, &source))
         return NULL;
     rz_error_init(&err);
+    PyObject *out;
+
     if (open_and_resolve(&info, &home, module, root, name, source, &err) < 0)
         return rz_py_raise(module, &err);
-    return info_to_python(&info);
+    out = info_to_python(&info);
+    info_clear(&info);
+    return out;
 }
 
 typedef struct list_payload {
@@ -420,7 +445,7 @@ static PyObject *list_models(PyObject *module, PyObject *args)
     rz_spec spec = {0};
     int have_spec = 0;
     list_payload p = {NULL};
-    rz_index *idx;
+    rz_index *idx = NULL;
     rz_home home;
     rz_error err;
     PyObject *out = NULL;
@@ -449,6 +474,7 @@ static PyObject *list_models(PyObject *module, PyObject *args)
         goto done;
     out = Py_NewRef(p.names);
 done:
+    rz_index_free(idx);
     Py_XDECREF(p.names);
     PyMem_Free((void *)q.tags);
     PyMem_Free((void *)q.licenses);
@@ -498,10 +524,9 @@ static PyObject *list_downloaded(PyObject *module, PyObject *args)
         return rz_py_raise(module, &err);
     p.home = &home;
     p.out = PyList_New(0);
-    if (!p.out || rz_index_each_model(idx, NULL, collect_downloaded, &p) != 0) {
-        Py_XDECREF(p.out);
-        return NULL;
-    }
+    if (p.out && rz_index_each_model(idx, NULL, collect_downloaded, &p) != 0)
+        Py_CLEAR(p.out);
+    rz_index_free(idx);
     return p.out;
 }
 
@@ -757,6 +782,7 @@ cleanup:
     rz_manifest_free(manifest);
     Py_XDECREF(res);
     Py_XDECREF(plugin);
+    info_clear(&info);
     return out;
 }
 
@@ -782,15 +808,16 @@ static PyObject *load_model(PyObject *module, PyObject *args)
         rz_error_set(&err, RZ_E_MODEL_NOT_FOUND,
                      "model '%s' is not downloaded; download_zoo_model() fetches it", info.name);
         rz_error_attach_model(&err, info.name);
+        info_clear(&info);
         return rz_py_raise(module, &err);
     }
     plugin =
         rz_plugin_import(module, info.module_name, info.source_dir, info.generation, info.identity);
-    if (!plugin)
-        return NULL;
-    out = rz_plugin_call(module, plugin, "load_model", info.identity, info.name, info.model_path,
-                         kwargs);
-    Py_DECREF(plugin);
+    out = plugin ? rz_plugin_call(module, plugin, "load_model", info.identity, info.name,
+                                  info.model_path, kwargs)
+                 : NULL;
+    Py_XDECREF(plugin);
+    info_clear(&info);
     return out;
 }
 
@@ -809,15 +836,19 @@ static PyObject *delete_model(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "ssz:delete_model", &root, &name, &source))
         return NULL;
     rz_error_init(&err);
-    if (open_and_resolve(&info, &home, module, root, name, source, &err) < 0 ||
-        lock_model(&lock_fd, &home, info.model_path, &err) < 0)
+    if (open_and_resolve(&info, &home, module, root, name, source, &err) < 0)
         return rz_py_raise(module, &err);
+    if (lock_model(&lock_fd, &home, info.model_path, &err) < 0) {
+        info_clear(&info);
+        return rz_py_raise(module, &err);
+    }
     Py_BEGIN_ALLOW_THREADS
         existed = lstat(info.model_path, &st) == 0;
         if (existed)
             rc = rz_rmtree(info.model_path, &err);
     Py_END_ALLOW_THREADS
     rz_lock_release(lock_fd);
+    info_clear(&info);
     if (rc < 0)
         return rz_py_raise(module, &err);
     return PyBool_FromLong(existed);
@@ -831,6 +862,7 @@ static PyObject *module_spec(PyObject *module, PyObject *args)
 {
     const char *root, *module_name;
     const cJSON *source, *manifest, *model;
+    PyObject *spec;
     rz_index *idx;
     rz_home home;
     rz_error err;
@@ -853,11 +885,15 @@ static PyObject *module_spec(PyObject *module, PyObject *args)
             model = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(manifest, "models"), 0);
             ref.model = model;
             if (!model || fill_info(&info, &home, &ref, &err) < 0)
-                Py_RETURN_NONE;
-            return rz_plugin_spec(module, module_name, info.source_dir, info.generation,
+                goto none;
+            spec = rz_plugin_spec(module, module_name, info.source_dir, info.generation,
                                   info.identity);
+            rz_index_free(idx);
+            return spec;
         }
     }
+none:
+    rz_index_free(idx);
     Py_RETURN_NONE;
 }
 

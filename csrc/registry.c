@@ -83,9 +83,15 @@ static cJSON *empty_index(void)
     return root;
 }
 
+rz_index *rz_index_ref(rz_index *idx)
+{
+    idx->refs++;
+    return idx;
+}
+
 void rz_index_free(rz_index *idx)
 {
-    if (!idx)
+    if (!idx || --idx->refs > 0)
         return;
     cJSON_Delete(idx->root);
     free(idx);
@@ -112,6 +118,7 @@ int rz_index_load(rz_index **out, const rz_home *home, rz_error *err)
     idx = calloc(1, sizeof(*idx));
     if (!idx)
         return rz_error_set(err, RZ_E_NOMEM, "out of memory");
+    idx->refs = 1;
     fd = open(home->index, O_RDONLY | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT) {
         idx->root = empty_index();

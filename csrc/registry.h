@@ -46,6 +46,7 @@ void rz_lock_release(int fd);
 
 /* A parsed registry.json and the stat() identity of the file it came from. */
 typedef struct rz_index {
+    int refs;    /* rz_index_load returns 1; rz_index_ref adds, rz_index_free drops */
     cJSON *root; /* owned */
     int exists;
     dev_t dev;
@@ -56,6 +57,13 @@ typedef struct rz_index {
 
 /* Read registry.json (a missing file is an empty index). Caller frees with rz_index_free. */
 int rz_index_load(rz_index **out, const rz_home *home, rz_error *err);
+
+/* Another reference to idx, for a holder that outlives the one it got idx from (the glue's
+ * cache is replaced while a call still uses the old index). Not atomic: the glue calls both
+ * with the GIL held. Returns idx. */
+rz_index *rz_index_ref(rz_index *idx);
+
+/* Drop a reference; the last one frees idx. NULL is fine. */
 void rz_index_free(rz_index *idx);
 
 /* 1 if registry.json is still the file idx was read from, else 0. One stat(). */

@@ -430,3 +430,33 @@ def test_overwrite_replaces_a_downloaded_model(home, tmp_path, log):
     rz.download_zoo_model("ow", overwrite=True)
     assert rz.load_zoo_model("ow", cache=False).predict(1) == 3
     assert calls(log).count("download:ow") == 2
+
+
+def test_threads_share_the_index_cache_safely(home, tmp_path, log):
+    import threading
+
+    sources = [write_source(tmp_path / f"s{i}", [model(f"m{i}")]) for i in range(4)]
+    for src in sources:
+        rz.register_zoo_model_source(str(src))
+    rz.download_zoo_model("m0")
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            for j in range(60):
+                src = sources[(k + j) % 4]
+                if j % 5 == 0:
+                    # Rewriting a manifest makes every thread reload the index.
+                    write_source(src, [model(f"m{(k + j) % 4}", tags=[str(j)])])
+                assert len(rz.list_zoo_models()) == 4
+                assert rz.get_zoo_model(f"m{(k + j) % 4}").name == f"m{(k + j) % 4}"
+                assert rz.load_zoo_model("m0", cache=False).predict(1) == 3
+        except BaseException as err:  # collected for the main thread
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import textwrap
 from pathlib import Path
 from typing import Any, Optional
@@ -44,7 +46,11 @@ def write_source(root: Path, models: list[dict[str, Any]], init: Optional[str] =
     manifest: dict[str, Any] = {"models": models}
     if name:
         manifest["name"] = name
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    # Atomically, as editors save: readers in other threads never see a half-written file.
+    fd, tmp = tempfile.mkstemp(dir=root, prefix=".manifest-")
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(manifest, indent=2))
+    os.replace(tmp, root / "manifest.json")
     if init is not None:
         (root / "__init__.py").write_text(textwrap.dedent(init))
     for rel, text in (files or {}).items():
