@@ -388,7 +388,35 @@ def scenario_register(base: str, out: str, size: int, runs: int, ref: dict[str, 
     log(f"  remotezoo kept {rz_files} files")
 
 
-def scenario_list(data: str, out: str, n_sources: int, n_models: int, runs: int, calls: int, ref: dict[str, Row]) -> None:
+def fiftyone_list(python: str, paths: list[str], out: str, runs: int, calls: int, name: str) -> None:
+    """FiftyOne's list_zoo_models over the same sources, laid out as its registration leaves
+    them: each source copied under the model zoo dir with its URL written into manifest.json."""
+    zoo = os.path.join(out, "fo-zoo")
+    for i, path in enumerate(paths):
+        dest = os.path.join(zoo, f"bench/src{i:03d}")
+        shutil.copytree(path, dest)
+        with open(os.path.join(dest, "manifest.json")) as f:
+            manifest = json.load(f)
+        manifest["url"] = f"https://example.invalid/src{i:03d}.tar.gz"
+        with open(os.path.join(dest, "manifest.json"), "w") as f:
+            json.dump(manifest, f)
+    env = child_env(FIFTYONE_MODEL_ZOO_DIR=zoo, FIFTYONE_DO_NOT_TRACK="true",
+                    FIFTYONE_DATABASE_ADMIN="false")
+    cold_code = ("import time; t = time.perf_counter(); import fiftyone.zoo as foz; n = len(foz.list_zoo_models()); "
+                 "t = time.perf_counter() - t; print('{\"seconds\": %f, \"models\": %d}' % (t, n))")
+    try:
+        bench(name, "fiftyone cold (import + 1 call)", runs,
+              lambda: run_child([python, "-c", cold_code], env=env, json_out=True))
+        bench(name, "fiftyone warm (per call)", runs, lambda: run_child(
+            [python, WORKERS, "fiftyone.list_zoo_models warm", json.dumps({"calls": max(5, calls // 20)})],
+            env=env, json_out=True))
+    except RuntimeError as e:
+        log(f"  fiftyone skipped: {str(e)[-300:]}")
+    remove(zoo)
+
+
+def scenario_list(data: str, out: str, n_sources: int, n_models: int, runs: int, calls: int, ref: dict[str, Row],
+                  fiftyone_python: Optional[str] = None) -> None:
     name = "3 list_zoo_models"
     home = os.path.join(out, "home3")
     remove(home)
@@ -406,6 +434,8 @@ def scenario_list(data: str, out: str, n_sources: int, n_models: int, runs: int,
     warm = bench(name, "remotezoo warm (per call)", runs, lambda: run_worker("remotezoo.list_zoo_models warm", home=home, calls=calls))
     models = warm.samples[0].extra.get("models")
     verdict(models == n_sources * n_models, f"list_zoo_models returned {models} models (want {n_sources * n_models})")
+    if fiftyone_python:
+        fiftyone_list(fiftyone_python, paths, out, runs, calls, name)
     verdict(cold.median < 0.020, f"list_zoo_models cold {fmt_time(cold.median)} (bar < 20 ms)")
     verdict(warm.median < 0.002, f"list_zoo_models warm {fmt_time(warm.median)} per call (bar < 2 ms)")
     remove(home)
@@ -490,6 +520,8 @@ def main() -> None:
     ap.add_argument("--data-dir", help="keep generated data here and reuse it (default: a temp dir, removed)")
     ap.add_argument("--only", help="comma-separated scenario numbers, e.g. 1,3")
     ap.add_argument("--markdown", help="also write the table and verdicts to this file")
+    ap.add_argument("--fiftyone-python", help="a Python with fiftyone installed (e.g. a venv: "
+                    "python3 -m venv /tmp/fo && /tmp/fo/bin/pip install fiftyone) to compare list_zoo_models")
     args = ap.parse_args()
     runs = args.runs or (1 if args.quick else 3)
     only = {int(x) for x in args.only.split(",")} if args.only else {1, 2, 3, 4, 5}
@@ -527,7 +559,8 @@ def main() -> None:
             if 5 in only:
                 scenario_parallel(slow_base, out, mid, runs, connections, ref)
         if 3 in only:
-            scenario_list(data, out, 20 if args.quick else 200, 50, runs, 50 if args.quick else 200, ref)
+            scenario_list(data, out, 20 if args.quick else 200, 50, runs, 50 if args.quick else 200, ref,
+                          args.fiftyone_python)
         if 4 in only:
             scenario_import_load(out, runs, 200 if args.quick else 2000, ref)
     finally:
