@@ -638,6 +638,29 @@ static mode_t file_mode(void)
     return 0666 & ~mask;
 }
 
+/* Start the kernel's write-back of what was written so far, every RZ_FETCH_WRITEBACK_STEP
+ * bytes, and wait for the step before that: the disk writes while the network delivers, dirty
+ * pages stay bounded, and the final fsync has only the last steps left to flush (without this,
+ * the fsync of a 1 GiB download took as long as the transfer itself). *flushed is the offset
+ * up to which write-back was started. Advisory only: errors are left to the final fsync. */
+static void start_writeback(int fd, int64_t written, int64_t *flushed)
+{
+#if defined(__linux__) && defined(SYNC_FILE_RANGE_WRITE)
+    while (written - *flushed >= RZ_FETCH_WRITEBACK_STEP) {
+        if (*flushed >= RZ_FETCH_WRITEBACK_STEP)
+            (void)sync_file_range(fd, *flushed - RZ_FETCH_WRITEBACK_STEP, RZ_FETCH_WRITEBACK_STEP,
+                                  SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                      SYNC_FILE_RANGE_WAIT_AFTER);
+        (void)sync_file_range(fd, *flushed, RZ_FETCH_WRITEBACK_STEP, SYNC_FILE_RANGE_WRITE);
+        *flushed += RZ_FETCH_WRITEBACK_STEP;
+    }
+#else
+    (void)fd;
+    (void)written;
+    (void)flushed;
+#endif
+}
+
 static int write_all(int fd, const void *data, size_t len, const char *path, rz_error *err)
 {
     const char *p = data;
@@ -662,7 +685,7 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
     rz_sha256 *hash = NULL;
     const void *data = NULL;
     size_t n = 0;
-    int64_t written = 0;
+    int64_t written = 0, flushed = 0;
     int fd = -1, have_tmp = 0;
 
     if (sha256_hex && !rz_sha256_is_hex(sha256_hex)) {
@@ -692,7 +715,7 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
             goto fail;
         if (s->restarted) {
             s->restarted = 0;
-            written = 0;
+            written = flushed = 0;
             if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
                 rz_error_os(err, errno, tmp, "cannot truncate %s", tmp);
                 goto fail;
@@ -706,6 +729,7 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
             (hash && rz_sha256_update(hash, data, n, err) < 0))
             goto fail;
         written += (int64_t)n;
+        start_writeback(fd, written, &flushed);
     }
     if (hash) {
         if (rz_sha256_final_hex(hash, actual, err) < 0)

@@ -55,6 +55,7 @@
 #define RZ_FETCH_BUFFER_SIZE       (1024 * 1024)      /* a stream's buffer */
 #define RZ_FETCH_BUFFER_MAX        (16 * 1024 * 1024) /* its hard cap (one libcurl write) */
 #define RZ_FETCH_TICK_MS           100
+#define RZ_FETCH_WRITEBACK_STEP    (8 * 1024 * 1024) /* rz_fetch_to_file flushes as it goes */
 #define RZ_FETCH_HEADER_VALUE_MAX  1024 /* longer response header values are not kept */
 #define RZ_FETCH_MAX_HEADERS       64   /* caller headers per request */
 #define RZ_FETCH_WANTED_MAX        8    /* rz_http_get: response headers a caller may ask for */

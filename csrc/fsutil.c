@@ -337,9 +337,19 @@ int rz_read_fd(char **out, size_t *out_len, int fd, size_t max, const char *path
         return rz_error_set(err, RZ_E_NOMEM, "out of memory");
     for (;;) {
         ssize_t n;
+
         if (len == cap) {
             if (cap >= max) {
+                /* Exactly max bytes is fine: only a byte past it is too many. */
+                char probe;
+                do
+                    n = read(fd, &probe, 1);
+                while (n < 0 && errno == EINTR);
+                if (n == 0)
+                    break;
                 free(data);
+                if (n < 0)
+                    return rz_error_os(err, errno, path, "cannot read %s", path);
                 return rz_error_set(err, RZ_E_INVALID, "%s is larger than %zu bytes", path, max);
             }
             cap = cap * 2 > max ? max : cap * 2;
