@@ -11,7 +11,7 @@ import logging
 import weakref
 from typing import Any, Callable, Optional, Union
 
-from . import _core, _requirements
+from . import _core
 from ._core import ModelNotFoundError, SourceError
 from ._home import home
 from ._model import ZooModel
@@ -23,6 +23,14 @@ StrOrList = Union[str, list[str], None]
 
 # (source, model name, kwargs) -> the live object load_zoo_model returned, while it lives.
 _loaded: "weakref.WeakValueDictionary[tuple, Any]" = weakref.WeakValueDictionary()
+
+
+def _requirements() -> Any:
+    """The requirements module, imported on first use: importlib.metadata, which it needs, is
+    slow to import, and most calls never check requirements."""
+    from . import _requirements as module
+
+    return module
 
 
 def _as_list(value: StrOrList) -> Optional[list[str]]:
@@ -184,7 +192,7 @@ def ensure_zoo_model_requirements(
     ``$REMOTEZOO_REQUIREMENT_ERROR_LEVEL`` or 0). Returns whether they are satisfied.
     """
     model, info = _requirements_of(name, source)
-    return _requirements.ensure_requirements(
+    return _requirements().ensure_requirements(
         model.name, model.requirements, info["source_dir"], error_level=error_level, log_success=log_success
     )
 
@@ -193,7 +201,7 @@ def install_zoo_model_requirements(name: str, error_level: Optional[int] = None,
     """Install the packages model *name* requires with ``pip``; *error_level* as in
     :func:`ensure_zoo_model_requirements`."""
     model, info = _requirements_of(name, source)
-    _requirements.install_requirements(model.name, model.requirements, info["source_dir"], error_level=error_level)
+    _requirements().install_requirements(model.name, model.requirements, info["source_dir"], error_level=error_level)
 
 
 def _cache_key(info: dict[str, Any], kwargs: dict[str, Any]) -> Optional[tuple]:
@@ -267,10 +275,12 @@ def load_zoo_model(
             raise ModelNotFoundError(f"Model '{info['name']}' is not downloaded")
         info, _ = _core.download_model(home(), info["name"], info["source"], False, _progress(None))
     model = _model(info)
-    if install_requirements:
-        _requirements.install_requirements(model.name, model.requirements, info["source_dir"], error_level=error_level)
+    if model.requirements is None:
+        pass  # nothing to check or install
+    elif install_requirements:
+        _requirements().install_requirements(model.name, model.requirements, info["source_dir"], error_level=error_level)
     elif ensure_requirements:
-        _requirements.ensure_requirements(model.name, model.requirements, info["source_dir"], error_level=error_level)
+        _requirements().ensure_requirements(model.name, model.requirements, info["source_dir"], error_level=error_level)
     if model.default_deployment_config_dict is not None:
         loaded = _build_from_config(model, info["model_path"], kwargs)
     else:
