@@ -9,16 +9,16 @@ from __future__ import annotations
 import importlib
 import logging
 import weakref
-from typing import Any, Callable, Optional, Union
+from typing import Any, Optional, Union
 
 from . import _core, _requirements
 from ._core import ModelNotFoundError, SourceError
 from ._home import home
 from ._model import ZooModel
+from ._progressbar import Progress, progress_for
 
 logger = logging.getLogger("remotezoo")
 
-Progress = Optional[Callable[[int, Optional[int]], None]]
 StrOrList = Union[str, list[str], None]
 
 # (source, model name, kwargs) -> the live object load_zoo_model returned, while it lives.
@@ -29,14 +29,6 @@ def _as_list(value: StrOrList) -> Optional[list[str]]:
     if value is None:
         return None
     return [value] if isinstance(value, str) else list(value)
-
-
-def _progress(progress: Progress) -> Progress:
-    if progress is not None:
-        return progress
-    from . import _progressbar  # only where a transfer happens
-
-    return _progressbar.default_progress()
 
 
 # ---- sources ----------------------------------------------------------------------------
@@ -50,8 +42,13 @@ def register_zoo_model_source(source: str, overwrite: bool = False, *, progress:
     ``.tar``, ``.tar.gz``, ``.tgz``, ``.tar.bz2``, ``.tar.xz``, ``.tar.zst``) or a local
     directory. Registering a registered source does nothing unless *overwrite*, which
     re-fetches it atomically (the old copy stays usable until the new one is complete).
+
+    *progress*: ``None`` or ``True`` shows a bar while the source is fetched when someone can
+    see it (a terminal or Jupyter; not with ``REMOTEZOO_NO_PROGRESS=1``), ``False`` never; a
+    callable is called as ``progress(done, total)`` instead.
     """
-    identity = _core.register_source(home(), source, overwrite, _progress(progress))
+    with progress_for(progress, desc=source) as callback:
+        identity = _core.register_source(home(), source, overwrite, callback)
     logger.info("Registered source %s", identity)
 
 
@@ -162,10 +159,12 @@ def download_zoo_model(
     choosing its model (optional when the source has one model). The source's
     ``download_model(model_name, model_path)`` runs, or for a ``manager`` model the C core
     fetches ``config.url``; a declared ``sha256`` is verified. A failed download leaves
-    nothing behind.
+    nothing behind. *progress* is as in :func:`register_zoo_model_source` (a ``manager``
+    download reports it; a source's own ``download_model`` reports what it reports).
     """
     name, source = _split(name_or_spec, model_name)
-    info, fresh = _core.download_model(home(), name, source, overwrite, _progress(progress))
+    with progress_for(progress, desc=name) as callback:
+        info, fresh = _core.download_model(home(), name, source, overwrite, callback)
     logger.info("Model '%s' %s", info["name"], "downloaded" if fresh else "is already downloaded")
     return _model(info), info["model_path"]
 
@@ -265,7 +264,8 @@ def load_zoo_model(
     if not _is_downloaded(info):
         if not download_if_necessary:
             raise ModelNotFoundError(f"Model '{info['name']}' is not downloaded")
-        info, _ = _core.download_model(home(), info["name"], info["source"], False, _progress(None))
+        with progress_for(None, desc=info["name"]) as callback:
+            info, _ = _core.download_model(home(), info["name"], info["source"], False, callback)
     model = _model(info)
     if install_requirements:
         _requirements.install_requirements(model.name, model.requirements, info["source_dir"], error_level=error_level)
