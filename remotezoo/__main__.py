@@ -21,7 +21,7 @@ import sys
 import traceback
 from typing import Any, Callable, NoReturn, Optional, Sequence
 
-from . import RemoteZooError, __version__, _core, _progressbar, _requirements, library_versions, zoo
+from . import RemoteZooError, SourceError, __version__, _core, _progressbar, _requirements, library_versions, zoo
 from ._home import home
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -142,7 +142,11 @@ def _model_dict(model: Any, downloaded: bool, path: Optional[str]) -> dict[str, 
 
 
 def _models_list(args: argparse.Namespace) -> None:
-    sources = [args.source] if args.source else zoo.list_zoo_model_sources()
+    registered = zoo.list_zoo_model_sources()
+    sources = [args.source] if args.source else registered
+    if args.source and _core.source_identity(args.source) not in registered:
+        raise SourceError(f"source {_core.source_identity(args.source)} is not registered; "
+                          "'remotezoo sources list' shows those that are")
     downloaded = {(m.zoo_source, name) for name, (_, m) in zoo.list_downloaded_zoo_models().items()}
     entries: list[dict[str, Any]] = []
     for source in sources:
@@ -317,14 +321,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(verbosity: int) -> None:
+def _configure_logging(verbosity: int) -> Callable[[], None]:
+    """Send the ``remotezoo`` logger to stderr at the level -v asks for; return what undoes it
+    (main() may run inside a larger program, or a test)."""
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("remotezoo: %(message)s"))
-    root = logging.getLogger("remotezoo")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
+
+    def restore() -> None:
+        logger.handlers[:], level_, logger.propagate = saved[0], saved[1], saved[2]
+        logger.setLevel(level_)
+
+    return restore
 
 
 def _fail(message: str, code: int) -> int:
@@ -339,11 +351,12 @@ def _fail(message: str, code: int) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line with *argv* (default ``sys.argv[1:]``); return the exit code."""
     verbosity = 0
+    restore_logging: Optional[Callable[[], None]] = None
     try:
         args = build_parser().parse_args(argv)
         verbosity = args.verbose or 0
-        _configure_logging(verbosity)
-        _progressbar.enable_download_file_bars()
+        restore_logging = _configure_logging(verbosity)
+        _progressbar.enable_download_file_bars(True)
         args.run(args)
         sys.stdout.flush()
     except UsageError as err:
@@ -367,6 +380,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if verbosity >= 2:
             traceback.print_exc()
         return _fail(f"unexpected {type(err).__name__}: {err} (run with -vv for the traceback)", EXIT_FAILURE)
+    finally:
+        _progressbar.enable_download_file_bars(False)
+        if restore_logging is not None:
+            restore_logging()
     return EXIT_OK
 
 
