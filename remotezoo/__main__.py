@@ -19,10 +19,13 @@ import logging
 import os
 import sys
 import traceback
-from typing import Any, Callable, NoReturn, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional, Sequence
 
 from . import RemoteZooError, SourceError, __version__, _core, _progressbar, _requirements, library_versions, zoo
 from ._home import home
+
+if TYPE_CHECKING:
+    from ._core import _ModelInfo
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -168,7 +171,7 @@ def _models_list(args: argparse.Namespace) -> None:
     _emit(args, entries, lambda: _table(rows, headers) if rows else "No models.")
 
 
-def _resolve(args: argparse.Namespace) -> dict[str, Any]:
+def _resolve(args: argparse.Namespace) -> _ModelInfo:
     return _core.resolve_model(home(), args.name, args.source)
 
 
@@ -231,8 +234,9 @@ def _models_requirements(args: argparse.Namespace) -> None:
 
 def _models_list_downloaded(args: argparse.Namespace) -> None:
     models = zoo.list_downloaded_zoo_models()
-    data = [{"name": name, "source": model.zoo_source, "model_path": path, "size_bytes": _disk_usage(path)}
-            for name, (path, model) in sorted(models.items())]
+    data: list[dict[str, Any]] = [
+        {"name": name, "source": model.zoo_source, "model_path": path, "size_bytes": _disk_usage(path)}
+        for name, (path, model) in sorted(models.items())]
     rows = [[d["name"], _size(d["size_bytes"]), d["model_path"]] for d in data]
     _emit(args, data, lambda: _table(rows, ["model", "size", "path"]) if rows else "No models downloaded.")
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 import importlib
 import logging
 import weakref
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from . import _core, _requirements
 from ._core import ModelNotFoundError, SourceError
 from ._home import home
 from ._model import ZooModel
 from ._progressbar import Progress, progress_for
+
+if TYPE_CHECKING:
+    from ._core import _ModelInfo
 
 logger = logging.getLogger("remotezoo")
 
@@ -68,7 +71,7 @@ def delete_zoo_model_source(source: str) -> None:
 
 def zoo_model_sources_info() -> list[dict[str, Any]]:
     """Return what is recorded of each source: identity, spec, kind, ref, sha, registered_at."""
-    return sorted(_core.list_sources(home()), key=lambda s: s["identity"])
+    return [dict(s) for s in sorted(_core.list_sources(home()), key=lambda s: s["identity"])]
 
 
 # ---- models -----------------------------------------------------------------------------
@@ -83,7 +86,7 @@ def list_zoo_models(tags: StrOrList = None, source: Optional[str] = None, licens
     return _core.list_models(home(), _as_list(tags), source, _as_list(license))
 
 
-def _model(info: dict[str, Any]) -> ZooModel:
+def _model(info: _ModelInfo) -> ZooModel:
     manifest = _core.load_manifest(info["manifest_path"], info["source"])
     for entry in manifest["models"]:
         if entry["name"] == info["name"]:
@@ -106,7 +109,7 @@ def find_zoo_model(name: str, source: Optional[str] = None) -> str:
     return info["model_path"]
 
 
-def _is_downloaded(info: dict[str, Any]) -> bool:
+def _is_downloaded(info: _ModelInfo) -> bool:
     import os
 
     return os.path.lexists(info["model_path"])
@@ -169,7 +172,7 @@ def download_zoo_model(
     return _model(info), info["model_path"]
 
 
-def _requirements_of(name: str, source: Optional[str]) -> tuple[ZooModel, dict[str, Any]]:
+def _requirements_of(name: str, source: Optional[str]) -> tuple[ZooModel, _ModelInfo]:
     info = _core.resolve_model(home(), name, source)
     return _model(info), info
 
@@ -195,7 +198,7 @@ def install_zoo_model_requirements(name: str, error_level: Optional[int] = None,
     _requirements.install_requirements(model.name, model.requirements, info["source_dir"], error_level=error_level)
 
 
-def _cache_key(info: dict[str, Any], kwargs: dict[str, Any]) -> Optional[tuple]:
+def _cache_key(info: _ModelInfo, kwargs: dict[str, Any]) -> Optional[tuple]:
     key = (info["source"], info["name"], tuple(sorted(kwargs.items())))
     try:
         hash(key)
