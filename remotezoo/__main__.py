@@ -1,9 +1,11 @@
 """The remotezoo command line: ``remotezoo`` or ``python -m remotezoo``.
 
     remotezoo sources list | register SPEC [--overwrite] | delete SPEC
-    remotezoo models list [--tags T,..] [--source SPEC] [--license L,..] [--names-only]
+    remotezoo models list [-t TAGS] [-s SPEC] [-l LICENSES] [-d] [-n]
     remotezoo models info NAME | download NAME [--overwrite] | delete NAME
-    remotezoo models requirements NAME [--install | --ensure] | list-downloaded
+    remotezoo models requirements NAME [--install | --ensure] [--error-level N] | list-downloaded
+
+The verbs follow FiftyOne's ``fiftyone zoo models ...`` (with its short options).
 
 Tables for people; ``--json`` (anywhere on the line) prints one JSON document on stdout for
 scripts, everything else (logs, progress bars, errors) goes to stderr. An error is one line on
@@ -159,6 +161,8 @@ def _models_list(args: argparse.Namespace) -> None:
             entries.append({"name": name, "source": identity, "version": model.version,
                             "tags": model.tags, "license": model.license,
                             "downloaded": (identity, name) in downloaded})
+    if args.downloaded_only:
+        entries = [e for e in entries if e["downloaded"]]
     entries.sort(key=lambda e: (e["name"], e["source"]))
     if args.names_only:
         names = [e["name"] for e in entries]
@@ -223,9 +227,9 @@ def _models_requirements(args: argparse.Namespace) -> None:
     name, source = info["name"], info["source"]
     model = zoo.get_zoo_model(name, source=source)
     if args.install:
-        zoo.install_zoo_model_requirements(name, error_level=0, source=source)
-    ok = zoo.ensure_zoo_model_requirements(name, error_level=0 if args.ensure else 2, log_success=False,
-                                           source=source)
+        zoo.install_zoo_model_requirements(name, error_level=args.error_level, source=source)
+    ok = zoo.ensure_zoo_model_requirements(name, error_level=args.error_level if args.ensure else 2,
+                                           log_success=False, source=source)
     reqs = _requirements.requirements_summary(model.requirements, info["source_dir"], name)
     _emit(args, {"name": name, "source": source, "requirements": reqs, "satisfied": ok},
           lambda: "\n".join([*(f"  {r}" for r in reqs or ["(no requirements)"]),
@@ -280,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "USER/REPO[/REF], an archive URL (.zip, .tar[.gz|.bz2|.xz|.zst], .tgz) or a "
                          "local directory. GITHUB_TOKEN is sent to the GitHub API when set.")
     p.add_argument("spec", metavar="SPEC", help="the source spec")
-    p.add_argument("--overwrite", action="store_true", help="fetch it again (the old copy stays usable until then)")
+    p.add_argument("-o", "--overwrite", action="store_true", help="fetch it again (the old copy stays usable until then)")
     p.set_defaults(run=_sources_register)
     p = verbs.add_parser("delete", parents=[common], help="delete a source and its downloaded models",
                          description="Unregister a source and delete its files and downloaded models.")
@@ -293,9 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
         dest="verb", required=True, metavar="{list,info,download,delete,requirements,list-downloaded}")
     p = verbs.add_parser("list", parents=[common], help="list available models",
                          description="List the models of the registered sources.")
-    p.add_argument("--tags", metavar="T[,T..]", help="comma-separated tags that must all match")
-    p.add_argument("--source", metavar="SPEC", help="only this source's models")
-    p.add_argument("--license", metavar="L[,L..]", help="comma-separated licenses, any of which matches")
+    p.add_argument("-t", "--tags", metavar="T[,T..]", help="comma-separated tags that must all match")
+    p.add_argument("-s", "--source", metavar="SPEC", help="only this source's models")
+    p.add_argument("-l", "--license", metavar="L[,L..]", help="comma-separated licenses, any of which matches")
+    p.add_argument("-d", "--downloaded-only", action="store_true", help="only the downloaded models")
     p.add_argument("-n", "--names-only", action="store_true", help="only the model names, one a line")
     p.set_defaults(run=_models_list)
     name_help = "base_name (latest version) or base_name@version"
@@ -310,14 +315,16 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = verbs.add_parser(verb, parents=[common], help=short, description=long)
         p.add_argument("name", metavar="NAME", help=name_help)
-        p.add_argument("--source", metavar="SPEC",
+        p.add_argument("-s", "--source", metavar="SPEC",
                        help="take the model from this source" + (" (registered first if needed)" if verb == "download" else ""))
         if verb == "download":
-            p.add_argument("--overwrite", action="store_true", help="download it again")
+            p.add_argument("-o", "--overwrite", action="store_true", help="download it again")
         if verb == "requirements":
             mode = p.add_mutually_exclusive_group()
-            mode.add_argument("--install", action="store_true", help="install them with pip")
-            mode.add_argument("--ensure", action="store_true", help="exit with an error unless they are satisfied")
+            mode.add_argument("-i", "--install", action="store_true", help="install them with pip")
+            mode.add_argument("-e", "--ensure", action="store_true", help="exit with an error unless they are satisfied")
+            p.add_argument("--error-level", type=int, choices=(0, 1, 2), default=0,
+                           help="with --install or --ensure: 0 fail (default), 1 warn, 2 ignore")
         p.set_defaults(run=run)
     verbs.add_parser("list-downloaded", parents=[common], help="list downloaded models",
                      description="List the downloaded models, their size and path.").set_defaults(

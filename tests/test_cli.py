@@ -199,7 +199,8 @@ def test_models_list_filters_and_json(source: Path, tmp_path: Path) -> None:
     assert ok("models", "list", "-n", "--tags", "vision").out.split() == ["alpha@1.0", "alpha@2.0"]
     assert ok("models", "list", "-n", "--tags", "vision,small").out.split() == ["alpha@1.0"]
     assert ok("models", "list", "-n", "--license", "Apache-2.0,GPL").out.split() == ["beta"]
-    assert ok("models", "list", "-n", "--json", "--tags", "text").json() == ["beta"]
+    assert ok("models", "list", "-n", "--json", "-t", "text").json() == ["beta"]
+    assert ok("models", "list", "-n", "-d").out == "\n"  # nothing downloaded yet
     entries = ok("models", "list", "--json", "--source", str(source)).json()
     assert [e["name"] for e in entries] == ["alpha@1.0", "alpha@2.0", "beta"]
     assert entries[0] == {"name": "alpha@1.0", "source": f"file://{source}", "version": "1.0",
@@ -244,6 +245,7 @@ def test_models_download_list_downloaded_delete(source: Path, log: Path) -> None
     table = ok("models", "list-downloaded").out.splitlines()
     assert table[0].split() == ["model", "size", "path"] and table[2].split()[0] == "alpha@2.0"
     assert "yes" in next(line for line in ok("models", "list").out.splitlines() if "alpha@2.0" in line)
+    assert ok("models", "list", "--downloaded-only", "-n").out.split() == ["alpha@2.0"]
 
     assert ok("models", "delete", "alpha", "--json").json() == {
         "name": "alpha@2.0", "source": f"file://{source}", "deleted": True}
@@ -341,6 +343,9 @@ def test_requirements(tmp_path: Path) -> None:
     assert json.loads(record.read_text()) == ["surely-not-installed-pkg-0xyz"]
     assert_one_line_error(rz("models", "requirements", "needs-fail", "--install", env=env), 1,
                           "pip exited with code 3")
+    # --error-level 1: warn (on stderr) and go on; the summary says it is not satisfied.
+    run = ok("models", "requirements", "needs-missing", "-e", "--error-level", "1", "--json")
+    assert run.json()["satisfied"] is False and "surely-not-installed-pkg-0xyz" in run.err
 
 
 # ---- output discipline, logging, Ctrl-C ------------------------------------------------------
