@@ -50,17 +50,18 @@ def test_build_wheel_script(tmp_path: Path) -> None:
 # ---- the shipped types and docs -------------------------------------------------------------
 
 
-def _run_tool(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True,
+def _run_tool(cache: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, MYPY_CACHE_DIR=str(cache))
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=900)
 
 
 @pytest.mark.slow
 def test_stubs_match_the_extension_and_mypy_passes(tmp_path: Path) -> None:
-    cache = ["--cache-dir", str(tmp_path / "mypy-cache")]
-    stubtest = _run_tool("mypy.stubtest", "--mypy-config-file", "pyproject.toml", *cache, "remotezoo._core")
+    cache = tmp_path / "mypy-cache"
+    stubtest = _run_tool(cache, "mypy.stubtest", "--mypy-config-file", "pyproject.toml", "remotezoo._core")
     assert stubtest.returncode == 0, stubtest.stdout + stubtest.stderr
-    mypy = _run_tool("mypy", *cache, "remotezoo")
+    mypy = _run_tool(cache, "mypy", "remotezoo")
     assert mypy.returncode == 0, mypy.stdout + mypy.stderr
 
 
