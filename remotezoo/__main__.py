@@ -101,7 +101,9 @@ def _emit(args: argparse.Namespace, data: Any, text: Callable[[], str]) -> None:
     if args.json:
         print(json.dumps(data, indent=2, default=str))
     else:
-        print(text())
+        shown = text()
+        if shown:  # an empty --names-only list prints nothing, not a blank line
+            print(shown)
 
 
 # ---- sources ----------------------------------------------------------------------------

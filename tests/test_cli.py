@@ -200,7 +200,7 @@ def test_models_list_filters_and_json(source: Path, tmp_path: Path) -> None:
     assert ok("models", "list", "-n", "--tags", "vision,small").out.split() == ["alpha@1.0"]
     assert ok("models", "list", "-n", "--license", "Apache-2.0,GPL").out.split() == ["beta"]
     assert ok("models", "list", "-n", "--json", "-t", "text").json() == ["beta"]
-    assert ok("models", "list", "-n", "-d").out == "\n"  # nothing downloaded yet
+    assert ok("models", "list", "-n", "-d").out == ""  # nothing downloaded yet
     entries = ok("models", "list", "--json", "--source", str(source)).json()
     assert [e["name"] for e in entries] == ["alpha@1.0", "alpha@2.0", "beta"]
     assert entries[0] == {"name": "alpha@1.0", "source": f"file://{source}", "version": "1.0",
