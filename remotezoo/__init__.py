@@ -10,9 +10,9 @@ registry, the plugin calls) is done by the C extension ``remotezoo._core``.
 from __future__ import annotations
 
 import os
-from typing import Callable, Mapping, Optional, Union
+from typing import Mapping, Optional, Union
 
-from . import _core
+from . import _core, _progressbar
 from ._core import (
     ArchiveError,
     ChecksumError,
@@ -29,6 +29,7 @@ from ._core import (
 )
 from ._home import home
 from ._model import Manifest, ZooModel
+from ._progressbar import Progress, ProgressCallback
 from .zoo import (
     delete_zoo_model,
     delete_zoo_model_source,
@@ -95,7 +96,7 @@ def download_file(
     *,
     sha256: Optional[str] = None,
     headers: Optional[Mapping[str, str]] = None,
-    progress: Optional[Callable[[int, Optional[int]], object]] = None,
+    progress: Progress = None,
 ) -> str:
     """Download *url* to *path* and return *path* (as a str).
 
@@ -107,9 +108,13 @@ def download_file(
     Redirects (at most 10, http/https only) are followed; an ``Authorization`` header in
     *headers* is only sent to the original scheme, host and port.
 
-    *progress*, if given, is called as ``progress(done, total)`` at most about four times a
-    second and once at the end (*total* is ``None`` while unknown). An exception it raises, or
-    Ctrl-C, stops the download and propagates.
+    *progress*: a callable is called as ``progress(done, total)`` at most about four times a
+    second and once at the end (*total* is ``None`` while unknown); an exception it raises, or
+    Ctrl-C, stops the download and propagates. ``True`` draws a tqdm bar when someone can see
+    it (stderr on a terminal, or Jupyter; never with ``REMOTEZOO_NO_PROGRESS=1``), ``False``
+    never. ``None``, the default, means no bar for library use, but a bar (as ``True``) when
+    running under the ``remotezoo`` command line, so a source's ``download_model`` that calls
+    this shows its progress there.
 
     Raises :class:`HTTPStatusError` (``.http_status``; :class:`RateLimitError` for 429),
     :class:`ChecksumError`, :class:`OfflineError` when ``REMOTEZOO_OFFLINE`` is set, or
@@ -122,9 +127,13 @@ def download_file(
     ``REMOTEZOO_LOW_SPEED_TIME`` (an attempt fails below 1024 bytes/s for 60 s).
     """
     target = os.fsdecode(os.fspath(path))
-    _core.download_file(url, target, sha256=sha256, headers=dict(headers) if headers else None,
-                        progress=progress)
+    default = _progressbar.download_file_default()
+    with _progressbar.progress_for(progress, desc=os.path.basename(target), default=default) as callback:
+        _core.download_file(url, target, sha256=sha256, headers=dict(headers) if headers else None,
+                            progress=callback)
     return target
+
+
 def extract_archive(
     archive_path: Union[str, "os.PathLike[str]"],
     dest_dir: Union[str, "os.PathLike[str]"],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 
 class ZooModel:
@@ -41,7 +41,7 @@ class ZooModel:
     default_deployment_config_dict: Optional[dict[str, Any]]
     sha256: Optional[str]
 
-    def __init__(self, entry: dict[str, Any], zoo_source: Optional[str] = None) -> None:
+    def __init__(self, entry: Mapping[str, Any], zoo_source: Optional[str] = None) -> None:
         self.name = entry["name"]
         self.filename = entry["filename"]
         self.manifest = entry["manifest"]
@@ -78,7 +78,7 @@ class ZooModel:
 class Manifest:
     """A parsed manifest.json: its ``name``, ``url`` and ``models`` (a list of ZooModel)."""
 
-    def __init__(self, parsed: dict[str, Any], zoo_source: Optional[str] = None) -> None:
+    def __init__(self, parsed: Mapping[str, Any], zoo_source: Optional[str] = None) -> None:
         self.name: Optional[str] = parsed["name"]
         self.url: Optional[str] = parsed["url"]
         self.models: list[ZooModel] = [ZooModel(m, zoo_source) for m in parsed["models"]]

@@ -388,10 +388,10 @@ def _walk_marker(marker: str, lookup: Callable[[str], str],
             raise ValueError(f"cannot read marker {marker!r} at {text[pos:].strip()!r}")
         kind = m.lastgroup
         assert kind is not None
-        value = m[kind]
-        if kind == "var" and value not in _MARKER_VARS:
-            raise ValueError(f"unknown marker variable {value!r} in {marker!r}")
-        tokens.append((kind, " ".join(value.split()) if kind == "op" else value))
+        word = m[kind]
+        if kind == "var" and word not in _MARKER_VARS:
+            raise ValueError(f"unknown marker variable {word!r} in {marker!r}")
+        tokens.append((kind, " ".join(word.split()) if kind == "op" else word))
         pos = m.end()
     index = 0
 

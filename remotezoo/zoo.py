@@ -9,16 +9,19 @@ from __future__ import annotations
 import importlib
 import logging
 import weakref
-from typing import Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from . import _core
 from ._core import ModelNotFoundError, SourceError
 from ._home import home
 from ._model import ZooModel
+from ._progressbar import Progress, progress_for
+
+if TYPE_CHECKING:
+    from ._core import _ModelInfo
 
 logger = logging.getLogger("remotezoo")
 
-Progress = Optional[Callable[[int, Optional[int]], None]]
 StrOrList = Union[str, list[str], None]
 
 # (source, model name, kwargs) -> the live object load_zoo_model returned, while it lives.
@@ -39,14 +42,6 @@ def _as_list(value: StrOrList) -> Optional[list[str]]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def _progress(progress: Progress) -> Progress:
-    if progress is not None:
-        return progress
-    from . import _progressbar  # only where a transfer happens
-
-    return _progressbar.default_progress()
-
-
 # ---- sources ----------------------------------------------------------------------------
 
 
@@ -58,8 +53,13 @@ def register_zoo_model_source(source: str, overwrite: bool = False, *, progress:
     ``.tar``, ``.tar.gz``, ``.tgz``, ``.tar.bz2``, ``.tar.xz``, ``.tar.zst``) or a local
     directory. Registering a registered source does nothing unless *overwrite*, which
     re-fetches it atomically (the old copy stays usable until the new one is complete).
+
+    *progress*: ``None`` or ``True`` shows a bar while the source is fetched when someone can
+    see it (a terminal or Jupyter; not with ``REMOTEZOO_NO_PROGRESS=1``), ``False`` never; a
+    callable is called as ``progress(done, total)`` instead.
     """
-    identity = _core.register_source(home(), source, overwrite, _progress(progress))
+    with progress_for(progress, desc=source) as callback:
+        identity = _core.register_source(home(), source, overwrite, callback)
     logger.info("Registered source %s", identity)
 
 
@@ -79,7 +79,7 @@ def delete_zoo_model_source(source: str) -> None:
 
 def zoo_model_sources_info() -> list[dict[str, Any]]:
     """Return what is recorded of each source: identity, spec, kind, ref, sha, registered_at."""
-    return sorted(_core.list_sources(home()), key=lambda s: s["identity"])
+    return [dict(s) for s in sorted(_core.list_sources(home()), key=lambda s: s["identity"])]
 
 
 # ---- models -----------------------------------------------------------------------------
@@ -94,7 +94,7 @@ def list_zoo_models(tags: StrOrList = None, source: Optional[str] = None, licens
     return _core.list_models(home(), _as_list(tags), source, _as_list(license))
 
 
-def _model(info: dict[str, Any]) -> ZooModel:
+def _model(info: _ModelInfo) -> ZooModel:
     manifest = _core.load_manifest(info["manifest_path"], info["source"])
     for entry in manifest["models"]:
         if entry["name"] == info["name"]:
@@ -117,7 +117,7 @@ def find_zoo_model(name: str, source: Optional[str] = None) -> str:
     return info["model_path"]
 
 
-def _is_downloaded(info: dict[str, Any]) -> bool:
+def _is_downloaded(info: _ModelInfo) -> bool:
     import os
 
     return os.path.lexists(info["model_path"])
@@ -170,15 +170,17 @@ def download_zoo_model(
     choosing its model (optional when the source has one model). The source's
     ``download_model(model_name, model_path)`` runs, or for a ``manager`` model the C core
     fetches ``config.url``; a declared ``sha256`` is verified. A failed download leaves
-    nothing behind.
+    nothing behind. *progress* is as in :func:`register_zoo_model_source` (a ``manager``
+    download reports it; a source's own ``download_model`` reports what it reports).
     """
     name, source = _split(name_or_spec, model_name)
-    info, fresh = _core.download_model(home(), name, source, overwrite, _progress(progress))
+    with progress_for(progress, desc=name) as callback:
+        info, fresh = _core.download_model(home(), name, source, overwrite, callback)
     logger.info("Model '%s' %s", info["name"], "downloaded" if fresh else "is already downloaded")
     return _model(info), info["model_path"]
 
 
-def _requirements_of(name: str, source: Optional[str]) -> tuple[ZooModel, dict[str, Any]]:
+def _requirements_of(name: str, source: Optional[str]) -> tuple[ZooModel, _ModelInfo]:
     info = _core.resolve_model(home(), name, source)
     return _model(info), info
 
@@ -204,7 +206,7 @@ def install_zoo_model_requirements(name: str, error_level: Optional[int] = None,
     _requirements().install_requirements(model.name, model.requirements, info["source_dir"], error_level=error_level)
 
 
-def _cache_key(info: dict[str, Any], kwargs: dict[str, Any]) -> Optional[tuple]:
+def _cache_key(info: _ModelInfo, kwargs: dict[str, Any]) -> Optional[tuple]:
     key = (info["source"], info["name"], tuple(sorted(kwargs.items())))
     try:
         hash(key)
@@ -273,7 +275,8 @@ def load_zoo_model(
     if not _is_downloaded(info):
         if not download_if_necessary:
             raise ModelNotFoundError(f"Model '{info['name']}' is not downloaded")
-        info, _ = _core.download_model(home(), info["name"], info["source"], False, _progress(None))
+        with progress_for(None, desc=info["name"]) as callback:
+            info, _ = _core.download_model(home(), info["name"], info["source"], False, callback)
     model = _model(info)
     if model.requirements is None:
         pass  # nothing to check or install

@@ -1,0 +1,227 @@
+"""Type stubs for ``remotezoo._core``, the C extension (csrc/*.c).
+
+The public face is ``remotezoo`` and ``remotezoo.zoo``; these are the building blocks they
+call. Functions taking ``home`` want the remotezoo home directory (``remotezoo.home()``).
+Every function raises the exceptions below, never a bare ``Exception``; ``OSError`` for
+file-system failures and ``MemoryError`` as usual.
+"""
+
+import os
+from importlib.machinery import ModuleSpec
+from typing import Any, Callable, Iterable, Literal, Mapping, Optional, Sequence, TypedDict, Union
+
+_Path = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+_Progress = Optional[Callable[[int, Optional[int]], object]]
+
+# ---- exceptions (csrc/module.c) --------------------------------------------------------------
+
+class RemoteZooError(Exception):
+    """Base class of every error remotezoo raises.
+
+    The attributes are ``None`` unless the C core knew them: ``url`` (credentials and query
+    values removed), ``http_status``, ``path`` (a file or archive entry), ``field`` (a
+    manifest field such as ``models[2].version``), ``model`` and ``source``.
+    """
+
+    url: Optional[str]
+    http_status: Optional[int]
+    path: Optional[str]
+    field: Optional[str]
+    model: Optional[str]
+    source: Optional[str]
+
+class SourceError(RemoteZooError, ValueError):
+    """A source spec is malformed, unknown, or does not hold a valid source."""
+
+class ManifestError(RemoteZooError, ValueError):
+    """A manifest.json is malformed; ``.field`` and ``.model`` say where."""
+
+class ModelNotFoundError(RemoteZooError, ValueError):
+    """No registered source has a model of that name."""
+
+class DownloadError(RemoteZooError):
+    """A transfer failed; ``.url`` (credentials removed) says which."""
+
+class HTTPStatusError(DownloadError):
+    """The server answered with an error status (``.http_status``)."""
+
+class RateLimitError(HTTPStatusError):
+    """The server (GitHub) refused because of its rate limit."""
+
+class ChecksumError(DownloadError):
+    """Downloaded bytes do not match the declared sha256."""
+
+class OfflineError(DownloadError):
+    """``REMOTEZOO_OFFLINE`` is set and the call needs the network."""
+
+class ArchiveError(RemoteZooError):
+    """An archive cannot be read or extracted."""
+
+class UnsafeArchiveError(ArchiveError):
+    """An archive entry would escape the destination or is not a plain file, dir or link."""
+
+class RequirementsError(RemoteZooError):
+    """A model's package requirements are not met.
+
+    ``returncode`` is pip's exit code, set only when installing them failed."""
+
+    returncode: int
+
+# ---- results ---------------------------------------------------------------------------------
+
+class _ModelEntry(TypedDict):
+    """One model of a parsed manifest."""
+
+    name: str
+    """The full name, ``base_name`` or ``<stem>@<version><ext>``."""
+    filename: Optional[str]
+    """The version-aware filename (``None`` without ``base_filename``)."""
+    manifest: dict[str, Any]
+    """The model's manifest entry, unknown fields included."""
+
+class _ParsedManifest(TypedDict):
+    name: Optional[str]
+    url: Optional[str]
+    models: list[_ModelEntry]
+
+class _SourceInfo(TypedDict):
+    """What the registry recorded of a source."""
+
+    identity: str
+    spec: str
+    kind: str
+    ref: Optional[str]
+    sha: Optional[str]
+    registered_at: Optional[str]
+
+class _ModelInfo(TypedDict):
+    """Where a model comes from and lives."""
+
+    name: str
+    source: str
+    kind: str
+    module: str
+    source_dir: str
+    model_path: str
+    manifest_path: str
+
+class _SourceSpec(TypedDict):
+    """A parsed source spec; ``None`` where a field does not apply."""
+
+    kind: Literal["github", "archive", "local"]
+    identity: str
+    user: Optional[str]
+    repo: Optional[str]
+    ref: Optional[str]
+    ref_is_commit: bool
+    url: Optional[str]
+    format: Optional[str]
+    local_path: Optional[str]
+    slug: str
+
+# ---- module (csrc/module.c) ------------------------------------------------------------------
+
+def library_versions() -> dict[str, str]:
+    """The runtime versions of the C libraries remotezoo is linked with:
+    ``{'libcurl': ..., 'libarchive': ..., 'cjson': ...}``."""
+
+# ---- manifests and versions (csrc/py_manifest.c) ---------------------------------------------
+
+def parse_manifest(data: Union[str, bytes, bytearray, memoryview], source: str, /) -> _ParsedManifest:
+    """Validate manifest.json text (str or bytes); *source* names it in errors.
+
+    Raises :class:`ManifestError` naming the model and field at fault."""
+
+def load_manifest(path: _Path, source: Optional[str] = None, /) -> _ParsedManifest:
+    """Read and validate a manifest.json file; *source* names it in errors (default: the path)."""
+
+def version_compare(a: Optional[str], b: Optional[str], /) -> Literal[-1, 0, 1]:
+    """-1, 0 or 1 as version *a* is older than, equal to or newer than *b* (LooseVersion order;
+    numbers before letters where LooseVersion fails; ``None`` is ``'0.0.0'``)."""
+
+def model_names(base_name: str, version: Optional[str], base_filename: Optional[str], /) -> tuple[str, Optional[str]]:
+    """The full model name and the version-aware filename (``None`` without *base_filename*)."""
+
+# ---- transfers (csrc/py_fetch.c) -------------------------------------------------------------
+
+def download_file(url: str, path: _Path, *, sha256: Optional[str] = None,
+                  headers: Optional[Mapping[str, str]] = None, progress: _Progress = None) -> None:
+    """Download *url* to *path* atomically (temp file + rename), with retries, resume and an
+    optional sha256 check; see :func:`remotezoo.download_file`. *progress* is called as
+    ``progress(done, total)`` about four times a second and once at the end."""
+
+def http_get(url: str, *, headers: Optional[Mapping[str, str]] = None, wanted: Sequence[str] = (),
+             max_bytes: int = 1048576) -> tuple[int, bytes, dict[str, Optional[str]]]:
+    """A small GET: any status is a result. *wanted* names response headers to return (at most
+    8). Returns ``(status, body, headers)``. For the source layer and tests."""
+
+def stream_get(url: str, /) -> tuple[int, bytes, int]:
+    """Read *url* through the pull stream; ``(status, body, reads)``. For tests."""
+
+# ---- archives (csrc/py_extract.c) ------------------------------------------------------------
+
+def extract_archive(archive_path: _Path, dest_dir: _Path, strip_top_level: bool = True, *,
+                    max_bytes: Optional[int] = None, max_entries: Optional[int] = None,
+                    max_path: Optional[int] = None, check_interval: float = 0.1) -> None:
+    """Safely extract a tar(.gz/.bz2/.xz/.zst) or zip file into *dest_dir*, which must not
+    exist or be empty; see :func:`remotezoo.extract_archive`. The caps default to 32 GiB,
+    1,000,000 entries and 4096 bytes of path; *check_interval* is how often (seconds) signals
+    are looked at."""
+
+def _extract_from_chunks(chunks: Iterable[Union[bytes, bytearray, memoryview]], dest_dir: _Path,
+                         strip_top_level: bool = True, *, label: str = "<chunks>",
+                         max_bytes: Optional[int] = None, max_entries: Optional[int] = None,
+                         max_path: Optional[int] = None, check_interval: float = 0.1) -> None:
+    """For tests: extract a tar stream read from an iterable of bytes-like chunks, as downloads
+    are extracted. An exception raised by the iterable propagates unchanged."""
+
+# ---- source specs (csrc/py_spec.c) -----------------------------------------------------------
+
+def parse_source_spec(spec: Union[str, "os.PathLike[str]"], github_server_url: Optional[str] = ...,
+                      cwd: Optional[str] = None, home: Optional[str] = None) -> _SourceSpec:
+    """Parse and normalise a source spec. *github_server_url* defaults to
+    ``$GITHUB_SERVER_URL`` (``None`` or ``''`` = https://github.com); relative paths are
+    relative to *cwd* (default ``os.getcwd()``) and ``~`` is *home* (default ``$HOME``).
+    Raises :class:`SourceError` for a malformed spec."""
+
+# ---- registry, models, plugins (csrc/py_registry.c) ------------------------------------------
+
+def source_identity(spec: str, /) -> str:
+    """The normalised identity of a source spec (raises :class:`SourceError` if malformed)."""
+
+def register_source(home: str, spec: str, overwrite: bool, progress: _Progress, /) -> str:
+    """Register a source; returns its identity. With *overwrite* it is fetched again,
+    atomically."""
+
+def delete_source(home: str, spec: str, /) -> None:
+    """Unregister a source and delete its tree and downloaded models."""
+
+def list_sources(home: str, /) -> list[_SourceInfo]:
+    """The registered sources, sorted by identity."""
+
+def resolve_model(home: str, name: str, source: Optional[str], /) -> _ModelInfo:
+    """Where model *name* (the latest version if unversioned) comes from and lives; *source*
+    chooses among sources. Raises :class:`ModelNotFoundError`."""
+
+def list_models(home: str, tags: Optional[Sequence[str]], source: Optional[str],
+                licenses: Optional[Sequence[str]], /) -> list[str]:
+    """Sorted full names; all *tags* must match, any of *licenses*."""
+
+def list_downloaded(home: str, /) -> list[_ModelInfo]:
+    """The models whose download completed, as :func:`resolve_model` describes them."""
+
+def download_model(home: str, name: str, source: Optional[str], overwrite: bool,
+                   progress: _Progress, /) -> tuple[_ModelInfo, bool]:
+    """Download a model unless it is downloaded; returns its info and whether it was
+    downloaded now."""
+
+def load_model(home: str, name: str, source: Optional[str], kwargs: dict[str, Any], /) -> Any:
+    """Call the source's ``load_model(model_name, model_path, **kwargs)`` for a downloaded
+    model and return what it returns."""
+
+def delete_model(home: str, name: str, source: Optional[str], /) -> bool:
+    """Delete a downloaded model; ``False`` if it was not downloaded."""
+
+def module_spec(home: str, module_name: str, /) -> Optional[ModuleSpec]:
+    """The import spec of a registered source's package (for the finder of
+    ``remotezoo._sources``)."""
