@@ -287,6 +287,35 @@ static int check_duplicates_per_model(const cJSON *models, const cJSON *root, co
     return check_duplicate_keys(root, source, err);
 }
 
+/* Offset of the first byte of data[0..len) that is not well-formed UTF-8 (overlongs,
+ * surrogates and code points above U+10FFFF included), or len. JSON text is UTF-8 (RFC 8259),
+ * and every string of a manifest must become a Python str. */
+static size_t utf8_error_offset(const char *data, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)data;
+    size_t i = 0;
+
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        unsigned long cp;
+
+        if (n == 0 || i + n > len)
+            return i;
+        cp = n == 1 ? c : c & (0x7Fu >> n);
+        for (size_t k = 1; k < n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return i;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return i;
+        i += n;
+    }
+    return len;
+}
+
 /* cJSON decodes "\u0000" into a C string that silently ends there, so two different keys
  * or names could become one: refuse the escape outright (no manifest needs a NUL). */
 static int has_escaped_nul(const char *data, size_t len)
@@ -331,6 +360,12 @@ int rz_manifest_parse(rz_manifest **out, const char *data, size_t len, const cha
     if (len > RZ_MANIFEST_MAX_BYTES)
         return rz_error_set(err, RZ_E_MANIFEST, "manifest.json of %s is larger than %u MiB", source,
                             RZ_MANIFEST_MAX_BYTES >> 20);
+    if (utf8_error_offset(data, len) < len) {
+        rz_error_set(err, RZ_E_MANIFEST, "manifest.json of %s is not UTF-8 (near byte %zu)", source,
+                     utf8_error_offset(data, len));
+        rz_error_attach_source(err, source);
+        return -1;
+    }
     if (has_escaped_nul(data, len)) {
         rz_error_set(err, RZ_E_MANIFEST, "manifest.json of %s contains \\u0000, which is refused",
                      source);

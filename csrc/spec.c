@@ -1071,6 +1071,11 @@ int rz_spec_parse_in(rz_spec *out, const char *spec, const rz_spec_context *ctx,
             invalid(&ps, "it contains a control character");
             goto done;
         }
+    if (!valid_utf8((const unsigned char *)s, strlen(s))) {
+        /* Its identity could not be parsed back nor named in Python. */
+        invalid(&ps, "it is not UTF-8");
+        goto done;
+    }
     scheme_len = scheme_length(s);
     if (scheme_len) {
         if (equals_nocase(s, scheme_len, "file"))
