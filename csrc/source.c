@@ -165,7 +165,8 @@ static int scan_dir(scan_state *s, const char *dir, const char *rel, int depth)
             goto nomem;
         n++;
     }
-    qsort(names, n, sizeof(*names), compare_names); /* a stable order of manifests */
+    if (n > 1) /* qsort(NULL, 0, ...) is undefined: an empty directory has no array */
+        qsort(names, n, sizeof(*names), compare_names); /* a stable order of manifests */
     for (i = 0; i < n; i++) {
         int len = snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
         if (len < 0 || (size_t)len >= sizeof(path) || lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
