@@ -217,7 +217,9 @@ static void quote(char *out, size_t outlen, const char *s, size_t n)
     assert(outlen >= RZ_QUOTE_MAX + 16);
     for (i = 0; i < n && s[i]; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (pos >= RZ_QUOTE_MAX && (c & 0xC0) != 0x80) {
+        /* Past the cap, finish the character at hand: at most 3 continuation bytes (a longer
+         * run is not UTF-8 and must not run past out). */
+        if (pos >= RZ_QUOTE_MAX && ((c & 0xC0) != 0x80 || pos >= RZ_QUOTE_MAX + 3)) {
             memcpy(out + pos, "...", 3);
             pos += 3;
             break;
