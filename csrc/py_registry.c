@@ -104,9 +104,10 @@ static rz_index *current_index(PyObject *module, const rz_home *home, rz_error *
                 return NULL;
             }
         }
-        Py_BEGIN_ALLOW_THREADS
-            rc = refresh_local_sources(home, idx, err);
-        Py_END_ALLOW_THREADS
+        /* Under the GIL: idx is the state's cached index, which another thread would free if
+         * it replaced it meanwhile. This is a stat() per local manifest (a rescan only when
+         * one changed). */
+        rc = refresh_local_sources(home, idx, err);
         if (rc < 0)
             return NULL;
         if (rc == 0)
@@ -267,8 +268,13 @@ fail:
 /* ---- models ---- */
 
 /* What a resolved model is, as C strings (paths absolute). */
+/* Copies, not pointers into the cached index: another thread may replace (and free) that
+ * index whenever this one releases the GIL or runs Python code (a source's download_model). */
 typedef struct model_info {
-    const char *name, *identity, *kind, *module_name; /* borrowed from the index */
+    char name[1024];
+    char identity[3 * RZ_SPEC_MAX_LEN + 64]; /* a local identity %XX-encodes some bytes */
+    char kind[16];
+    char module_name[512];
     char source_dir[RZ_PATH_MAX];
     char model_path[RZ_PATH_MAX];
     char manifest_path[RZ_PATH_MAX];
@@ -281,12 +287,21 @@ static int fill_info(model_info *out, const rz_home *home, const rz_model_ref *r
     const char *dir = rz_json_str(ref->manifest, "dir");
     const char *generation = rz_json_str(ref->source, "generation");
 
-    out->name = rz_json_str(ref->model, "name");
-    out->identity = rz_json_str(ref->source, "identity");
-    out->kind = rz_json_str(ref->source, "kind");
-    out->module_name = rz_json_str(ref->manifest, "module");
-    if (!out->name || !out->identity || !out->kind || !out->module_name)
+    const char *name = rz_json_str(ref->model, "name");
+    const char *identity = rz_json_str(ref->source, "identity");
+    const char *kind = rz_json_str(ref->source, "kind");
+    const char *module_name = rz_json_str(ref->manifest, "module");
+
+    if (!name || !identity || !kind || !module_name)
         return rz_error_set(err, RZ_E_SOURCE, "the registry entry of a model is incomplete");
+    if (snprintf(out->name, sizeof(out->name), "%s", name) >= (int)sizeof(out->name) ||
+        snprintf(out->identity, sizeof(out->identity), "%s", identity) >=
+            (int)sizeof(out->identity) ||
+        snprintf(out->kind, sizeof(out->kind), "%s", kind) >= (int)sizeof(out->kind) ||
+        snprintf(out->module_name, sizeof(out->module_name), "%s", module_name) >=
+            (int)sizeof(out->module_name))
+        return rz_error_set(err, RZ_E_SOURCE, "the registry entry of model '%.200s' is too long",
+                            name);
     if (rz_source_tree_path(tree, sizeof(tree), home, ref->source, err) < 0 ||
         rz_model_path(out->model_path, sizeof(out->model_path), home, ref->manifest, ref->model,
                       err) < 0)
@@ -636,11 +651,27 @@ static PyObject *download_model(PyObject *module, PyObject *args)
                           &progress))
         return NULL;
     rz_error_init(&err);
-    if (open_home(&home, root, &err) < 0 || resolve(&info, module, &home, name, source, &err) < 0)
-        return rz_py_raise(module, &err);
-    Py_BEGIN_ALLOW_THREADS
-        rc = rz_manifest_load(&manifest, info.manifest_path, info.identity, &err);
-    Py_END_ALLOW_THREADS
+    for (int attempt = 0;; attempt++) {
+        if (open_home(&home, root, &err) < 0 ||
+            resolve(&info, module, &home, name, source, &err) < 0)
+            return rz_py_raise(module, &err);
+        Py_BEGIN_ALLOW_THREADS
+            rc = rz_manifest_load(&manifest, info.manifest_path, info.identity, &err);
+        Py_END_ALLOW_THREADS
+        if (rc == 0 || err.kind != RZ_E_OS || err.sys_errno != ENOENT)
+            break;
+        /* Another process replaced (overwrite) or deleted the source between resolve and
+         * now: resolve again once, then say so. */
+        rz_error_init(&err);
+        if (attempt > 0) {
+            rz_error_set(&err, RZ_E_MODEL_NOT_FOUND,
+                         "source %s of model '%s' was replaced or deleted while it was being "
+                         "read; try again",
+                         info.identity, info.name);
+            rz_error_attach_model(&err, info.name);
+            break;
+        }
+    }
     if (rc < 0)
         goto fail;
     model = rz_manifest_find(manifest, info.name);
@@ -663,13 +694,21 @@ static PyObject *download_model(PyObject *module, PyObject *args)
     if (lstat(info.model_path, &st) == 0 && !overwrite)
         goto done; /* downloaded before (perhaps by a process we waited for) */
     Py_BEGIN_ALLOW_THREADS
-        rc = rz_mkdirs(dir, 0755, &err);
-        if (rc == 0) {
+        /* A concurrent delete of another source removes empty parent directories under
+         * models/: when dir vanishes between mkdirs and mkdtemp, make it again (a few times). */
+        for (int attempt = 0;; attempt++) {
+            rc = rz_mkdirs(dir, 0755, &err);
+            if (rc < 0)
+                break;
             remove_stale_temps(dir, prefix);
             snprintf(tmp, sizeof(tmp), "%s/%sXXXXXX", dir, prefix);
-            if (!mkdtemp(tmp))
+            if (mkdtemp(tmp))
+                break;
+            if (errno != ENOENT || attempt == 4) {
                 rc =
                     rz_error_os(&err, errno, dir, "cannot create a temporary directory in %s", dir);
+                break;
+            }
         }
     Py_END_ALLOW_THREADS
     if (rc < 0)
