@@ -408,3 +408,20 @@ def test_fuzz_corpus_extract(tmp_path):
         else:
             assert dest.is_dir()
         assert temp_leftovers(tmp_path) == []
+
+
+# ---- denial of service ----------------------------------------------------------------------
+
+def test_huge_manifest_duplicate_checks_are_not_quadratic():
+    """Duplicate keys and duplicate model names are found by sorting: a quadratic scan of these
+    (400k keys, 200k models; a few MB each) would take minutes to hours."""
+    keys = ",".join(f'"k{i}": 0' for i in range(400_000))
+    text = '{"models": [{"base_name": "m", "extra": {%s, "k7": 1}}]}' % keys
+    with pytest.raises(rz.ManifestError) as info:
+        rz.parse_manifest(text)
+    assert info.value.field == "k7" and info.value.model == "m"
+    models = ",".join(f'{{"base_name": "m{i}"}}' for i in range(200_000))
+    with pytest.raises(rz.ManifestError) as info:
+        rz.parse_manifest('{"models": [%s, {"base_name": "m5"}]}' % models)
+    assert "m5" in str(info.value) and info.value.model == "m5"
+    assert len(rz.parse_manifest('{"models": [%s]}' % models).models) == 200_000
