@@ -425,3 +425,35 @@ def test_huge_manifest_duplicate_checks_are_not_quadratic():
         rz.parse_manifest('{"models": [%s, {"base_name": "m5"}]}' % models)
     assert "m5" in str(info.value) and info.value.model == "m5"
     assert len(rz.parse_manifest('{"models": [%s]}' % models).models) == 200_000
+
+
+# ---- found by fuzzing: links that escape only once the top-level directory is stripped ------
+
+STRIP_ESCAPES = {
+    "up_to_root": [Entry("top", "dir", mode=0o755), Entry("top/up", "symlink", target="..", mode=0o777)],
+    "through_root": [Entry("top", "dir", mode=0o755), file("top/x"),
+                     Entry("top/l", "symlink", target="../top/x", mode=0o777)],
+    "chained": [Entry("top", "dir", mode=0o755), Entry("top/a", "symlink", target=".", mode=0o777),
+                Entry("top/b", "symlink", target="a/..", mode=0o777)],
+}
+
+
+@pytest.mark.parametrize("name", sorted(STRIP_ESCAPES))
+@pytest.mark.parametrize("kind", ["tar.gz", "zip"])
+def test_link_escaping_the_stripped_tree(name, kind, tmp_path, http_server):
+    entries = STRIP_ESCAPES[name]
+    data = zip_bytes(entries) if kind == "zip" else compress(tar_bytes(entries), kind)
+    archive = tmp_path / f"a.{kind}"
+    archive.write_bytes(data)
+    with pytest.raises(rz.UnsafeArchiveError):
+        rz.extract_archive(archive, tmp_path / "stripped")
+    assert not (tmp_path / "stripped").exists()
+    # Unstripped, the same links stay inside the tree: they are fine.
+    rz.extract_archive(archive, tmp_path / "whole", strip_top_level=False)
+    assert (tmp_path / "whole" / "top").is_dir()
+    # A source archive (always stripped, as GitHub's tarballs) is refused too.
+    entries = entries + [file("top/manifest.json", MANIFEST.encode())]
+    http_server.serve_bytes(f"/s.{kind}", zip_bytes(entries) if kind == "zip" else compress(tar_bytes(entries), kind))
+    with pytest.raises(rz.UnsafeArchiveError):
+        rz.register_zoo_model_source(http_server.url(f"/s.{kind}"))
+    assert rz.list_zoo_model_sources() == []
