@@ -15,6 +15,15 @@ static void copy_truncated(char *dst, size_t dstlen, const char *src)
     snprintf(dst, dstlen, "%s", src ? src : "");
 }
 
+/* Messages are one line whatever the names they quote hold (a manifest's base_name may carry a
+ * raw newline, an archive entry an escape sequence): ASCII control characters become '?'. */
+static void one_line(char *message)
+{
+    for (unsigned char *p = (unsigned char *)message; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            *p = '?';
+}
+
 int rz_error_set(rz_error *err, rz_errkind kind, const char *fmt, ...)
 {
     va_list ap;
@@ -25,6 +34,7 @@ int rz_error_set(rz_error *err, rz_errkind kind, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err->message, sizeof(err->message), fmt, ap);
     va_end(ap);
+    one_line(err->message);
     return -1;
 }
 
@@ -42,6 +52,7 @@ int rz_error_os(rz_error *err, int errnum, const char *path, const char *fmt, ..
     va_end(ap);
     used = strlen(err->message);
     snprintf(err->message + used, sizeof(err->message) - used, ": %s", strerror(errnum));
+    one_line(err->message);
     if (path)
         copy_truncated(err->path, sizeof(err->path), path);
     return -1;

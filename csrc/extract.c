@@ -6,6 +6,7 @@
 #include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,6 +233,10 @@ static int normalise(char *out, const char *raw)
 typedef struct pathbuf {
     char s[RESOLVE_MAX];
     size_t len;
+    /* The directory that becomes the root when the tree's only top-level directory is
+     * stripped (recheck_symlinks), or "" (floor_len 0): ".." from it leaves the final tree. */
+    char floor[NAME_MAX + 1];
+    size_t floor_len;
 } pathbuf;
 
 enum { RESOLVE_INSIDE = 0, RESOLVE_ESCAPES = 1, RESOLVE_LOOPS = 2, RESOLVE_TOO_LONG = 3 };
@@ -250,7 +255,8 @@ static int walk(pathbuf *cur, const node_map *map, const char *path, int *hops)
         size_t n = (size_t)(end - p);
         if (n == 2 && p[0] == '.' && p[1] == '.') {
             char *slash;
-            if (cur->len == 0)
+            if (cur->len == 0 || (cur->floor_len > 0 && cur->len == cur->floor_len &&
+                                  memcmp(cur->s, cur->floor, cur->floor_len) == 0))
                 return RESOLVE_ESCAPES;
             slash = strrchr(cur->s, '/');
             cur->len = slash ? (size_t)(slash - cur->s) : 0;
@@ -548,10 +554,44 @@ static int extract_entry(extract_ctx *ctx, struct archive *in, struct archive *d
     return 0;
 }
 
-/* After the last entry: every link, resolved through all the others, must stay inside. */
-static int recheck_symlinks(extract_ctx *ctx, pathbuf *cur)
+/* The name of the only top-level entry of the extracted tree when it is a directory (what
+ * finish() strips), in out; "" otherwise. */
+static int single_top_dir(extract_ctx *ctx, char *out, size_t outlen)
+{
+    DIR *dir = opendir(ctx->tmp);
+    struct dirent *de;
+    size_t count = 0;
+    struct stat st;
+    int fd;
+
+    out[0] = '\0';
+    if (!dir)
+        return rz_error_os(ctx->err, errno, ctx->tmp, "cannot read %s", ctx->tmp);
+    while ((de = readdir(dir)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (++count > 1)
+            break;
+        snprintf(out, outlen, "%s", de->d_name);
+    }
+    fd = dirfd(dir);
+    if (count != 1 || fstatat(fd, out, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+        out[0] = '\0';
+    closedir(dir);
+    return 0;
+}
+
+/* After the last entry: every link, resolved through all the others, must stay inside -- inside
+ * the top-level directory when that is what becomes the tree (strip_top_level): a link "top/up"
+ * to ".." is harmless in the archive's tree but would lead out of the stripped one. */
+static int recheck_symlinks(extract_ctx *ctx, pathbuf *cur, int strip_top_level)
 {
     size_t i;
+
+    cur->floor[0] = '\0';
+    if (strip_top_level && single_top_dir(ctx, cur->floor, sizeof(cur->floor)) < 0)
+        return -1;
+    cur->floor_len = strlen(cur->floor);
 
     for (i = 0; i < ctx->map.cap; i++) {
         const node *n = &ctx->map.slots[i];
@@ -674,7 +714,7 @@ static int extract_archive(struct archive *in, open_fn open_in, void *open_arg, 
     ctx.name = malloc(ctx.limits.max_path + 1);
     ctx.aux = malloc(ctx.limits.max_path + 1);
     ctx.raw = malloc(ctx.limits.max_path + 1);
-    cur = malloc(sizeof(*cur));
+    cur = calloc(1, sizeof(*cur));
     disk = archive_write_disk_new();
     if (!ctx.path || !ctx.link || !ctx.name || !ctx.aux || !ctx.raw || !cur || !disk) {
         rz_error_set(err, RZ_E_NOMEM, "out of memory extracting %s", label);
@@ -702,7 +742,7 @@ static int extract_archive(struct archive *in, open_fn open_in, void *open_arg, 
         if (extract_entry(&ctx, in, disk, entry, cur) < 0)
             goto done;
     }
-    if (recheck_symlinks(&ctx, cur) < 0 || run_check(&ctx) < 0)
+    if (recheck_symlinks(&ctx, cur, strip_top_level) < 0 || run_check(&ctx) < 0)
         goto done;
     if (archive_write_close(disk) < ARCHIVE_WARN) { /* directory modes and times */
         disk_error(&ctx, disk, ctx.tmp);

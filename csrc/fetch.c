@@ -6,6 +6,7 @@
 
 #include <assert.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -620,6 +622,67 @@ static int temp_path_for(char *out, size_t outlen, const char *path, rz_error *e
     return 0;
 }
 
+/* Removes the temporary files that downloads to the same path killed before they could clean
+ * up (SIGKILL, power loss) left: tmp's siblings named like it ("." base ".part-" and 6
+ * characters) whose flock(2) can be taken. A live download holds the lock on its temporary
+ * file from creation to rename (create_temp), so it is never touched. Best effort. */
+static void remove_stale_parts(const char *tmp)
+{
+    char dir[PATH_MAX], path[PATH_MAX];
+    const char *slash = strrchr(tmp, '/');
+    const char *name = slash ? slash + 1 : tmp;
+    size_t prefix_len = strlen(name) - 6; /* without the XXXXXX */
+    struct dirent *de = NULL;
+    DIR *d = NULL;
+
+    if (snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - tmp) : 1, slash ? tmp : ".") >=
+        (int)sizeof(dir))
+        return;
+    d = opendir(dir[0] ? dir : "/");
+    if (!d)
+        return;
+    while ((de = readdir(d))) {
+        struct stat by_fd, by_name;
+        int fd;
+        if (strlen(de->d_name) != prefix_len + 6 || strncmp(de->d_name, name, prefix_len) != 0 ||
+            strcmp(de->d_name, name) == 0)
+            continue;
+        if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path))
+            continue;
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0)
+            continue;
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &by_fd) == 0 &&
+            lstat(path, &by_name) == 0 && by_fd.st_ino == by_name.st_ino &&
+            by_fd.st_dev == by_name.st_dev && S_ISREG(by_name.st_mode))
+            unlink(path);
+        close(fd); /* releases the lock */
+    }
+    closedir(d);
+}
+
+/* Creates the temporary file for path (template in tmp, filled in) and takes its flock, so
+ * remove_stale_parts of another download leaves it alone; retries if such a sweep removed it
+ * between creation and locking. Returns the descriptor or -1 with errno set. */
+static int create_temp(char *tmp)
+{
+    size_t len = strlen(tmp);
+
+    for (int attempt = 0; attempt < 8; attempt++) {
+        struct stat st;
+        int fd;
+        memcpy(tmp + len - 6, "XXXXXX", 6);
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+            return -1;
+        if (flock(fd, LOCK_EX) == 0 && fstat(fd, &st) == 0 && st.st_nlink > 0)
+            return fd;
+        close(fd);
+    }
+    errno = EAGAIN;
+    return -1;
+}
+
 /* 0666 minus the process umask, read without changing it (umask(2) would race threads). */
 static mode_t file_mode(void)
 {
@@ -696,12 +759,13 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
         goto fail;
     if (temp_path_for(tmp, sizeof(tmp), path, err) < 0)
         goto fail;
-    fd = mkostemp(tmp, O_CLOEXEC);
+    fd = create_temp(tmp);
     if (fd < 0) {
         rz_error_os(err, errno, path, "cannot create a temporary file beside %s", path);
         goto fail;
     }
     have_tmp = 1;
+    remove_stale_parts(tmp);
     if (fchmod(fd, file_mode()) < 0) {
         rz_error_os(err, errno, tmp, "cannot set the mode of %s", tmp);
         goto fail;
@@ -741,20 +805,18 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
         rz_error_os(err, errno, tmp, "cannot flush %s", tmp);
         goto fail;
     }
-    if (close(fd) < 0) {
-        fd = -1;
-        rz_error_os(err, errno, tmp, "cannot write %s", tmp);
-        goto fail;
-    }
-    fd = -1;
     if (opts && opts->progress && opts->progress(written, written, opts->payload) != 0) {
         rz_error_set(err, RZ_E_CALLBACK, "download of %s was stopped", s->shown_url);
         goto fail;
     }
+    /* The descriptor (and its lock, see remove_stale_parts) is kept until the rename; its data
+     * is on disk already (fsync above), so a late close error is not one. */
     if (rename(tmp, path) < 0) {
         rz_error_os(err, errno, path, "cannot move the download into place at %s", path);
         goto fail;
     }
+    close(fd);
+    fd = -1;
     rz_stream_close(s);
     rz_sha256_free(hash);
     return 0;

@@ -240,24 +240,80 @@ static int check_model(rz_model *model, const cJSON *json, long index, const cha
     return 0;
 }
 
+typedef struct rz_named {
+    const char *name; /* borrowed */
+    size_t index;     /* position in input order */
+} rz_named;
+
+static int compare_named(const void *pa, const void *pb)
+{
+    const rz_named *a = pa, *b = pb;
+    int c = strcmp(a->name, b->name);
+
+    return c ? c : (a->index > b->index) - (a->index < b->index);
+}
+
+/* The first repeat among v[0..n) (names in input order, index = position), in O(n log n), so
+ * a 64 MiB manifest of a million keys or models cannot stall the parse. With by_first, the
+ * repeated name whose first occurrence comes first; else the one whose second occurrence
+ * does. Returns 1 and sets *out_first and *out_second (positions), or 0. Sorts v. */
+static int first_repeat(size_t *out_first, size_t *out_second, rz_named *v, size_t n, int by_first)
+{
+    size_t start, best_key = (size_t)-1;
+    int found = 0;
+
+    qsort(v, n, sizeof(*v), compare_named);
+    for (start = 0; start + 1 < n;) {
+        size_t end = start + 1;
+        while (end < n && strcmp(v[end].name, v[start].name) == 0)
+            end++;
+        if (end - start >= 2) {
+            size_t key = by_first ? v[start].index : v[start + 1].index;
+            if (!found || key < best_key) {
+                found = 1;
+                best_key = key;
+                *out_first = v[start].index;
+                *out_second = v[start + 1].index;
+            }
+        }
+        start = end;
+    }
+    return found;
+}
+
 /* JSON objects with a repeated key are refused: cJSON keeps both and lookups would see only
- * the first, silently. Object sizes here are small, so a quadratic scan is the simple choice;
- * depth is bounded by cJSON's nesting limit. */
+ * the first, silently. Depth is bounded by cJSON's nesting limit. */
 static int check_duplicate_keys(const cJSON *node, const char *source, rz_error *err)
 {
-    const cJSON *a, *b;
+    const cJSON *a;
 
-    if (cJSON_IsObject(node)) {
+    if (cJSON_IsObject(node) && node->child && node->child->next) {
+        rz_named stack[32], *v = stack;
+        size_t n = 0, first = 0, second = 0;
+        const char *repeated = NULL;
         for (a = node->child; a; a = a->next)
-            for (b = a->next; b; b = b->next)
-                if (a->string && b->string && strcmp(a->string, b->string) == 0) {
-                    rz_error_set(err, RZ_E_MANIFEST,
-                                 "manifest.json of %s: duplicate key '%s' in one object", source,
-                                 a->string);
-                    rz_error_attach_field(err, a->string);
-                    rz_error_attach_source(err, source);
-                    return -1;
-                }
+            n++;
+        if (n > sizeof(stack) / sizeof(stack[0]) && !(v = malloc(n * sizeof(*v))))
+            return rz_error_set(err, RZ_E_NOMEM, "out of memory");
+        n = 0;
+        for (a = node->child; a; a = a->next)
+            if (a->string) {
+                v[n] = (rz_named){a->string, n};
+                n++;
+            }
+        if (first_repeat(&first, &second, v, n, 1))
+            for (size_t i = 0; i < n && !repeated; i++)
+                if (v[i].index == first)
+                    repeated = v[i].name;
+        if (v != stack)
+            free(v);
+        if (repeated) {
+            rz_error_set(err, RZ_E_MANIFEST,
+                         "manifest.json of %s: duplicate key '%s' in one object", source, repeated);
+            rz_error_attach_field(err, repeated);
+            rz_error_attach_source(err, source);
+            return -1;
+        }
     }
     if (cJSON_IsObject(node) || cJSON_IsArray(node))
         for (a = node->child; a; a = a->next)
@@ -286,6 +342,35 @@ static int check_duplicates_per_model(const cJSON *models, const cJSON *root, co
         index++;
     }
     return check_duplicate_keys(root, source, err);
+}
+
+/* Offset of the first byte of data[0..len) that is not well-formed UTF-8 (overlongs,
+ * surrogates and code points above U+10FFFF included), or len. JSON text is UTF-8 (RFC 8259),
+ * and every string of a manifest must become a Python str. */
+static size_t utf8_error_offset(const char *data, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)data;
+    size_t i = 0;
+
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        unsigned long cp;
+
+        if (n == 0 || i + n > len)
+            return i;
+        cp = n == 1 ? c : c & (0x7Fu >> n);
+        for (size_t k = 1; k < n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return i;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return i;
+        i += n;
+    }
+    return len;
 }
 
 /* cJSON decodes "\u0000" into a C string that silently ends there, so two different keys
@@ -332,6 +417,12 @@ int rz_manifest_parse(rz_manifest **out, const char *data, size_t len, const cha
     if (len > RZ_MANIFEST_MAX_BYTES)
         return rz_error_set(err, RZ_E_MANIFEST, "manifest.json of %s is larger than %u MiB", source,
                             RZ_MANIFEST_MAX_BYTES >> 20);
+    if (utf8_error_offset(data, len) < len) {
+        rz_error_set(err, RZ_E_MANIFEST, "manifest.json of %s is not UTF-8 (near byte %zu)", source,
+                     utf8_error_offset(data, len));
+        rz_error_attach_source(err, source);
+        return -1;
+    }
     if (has_escaped_nul(data, len)) {
         rz_error_set(err, RZ_E_MANIFEST, "manifest.json of %s contains \\u0000, which is refused",
                      source);
@@ -381,14 +472,26 @@ int rz_manifest_parse(rz_manifest **out, const char *data, size_t len, const cha
         m->n_models = i + 1; /* so rz_manifest_free frees what check_model allocated */
         if (check_model(&m->models[i], child, (long)i, source, err) < 0)
             goto fail;
-        for (j = 0; j < i; j++)
-            if (strcmp(m->models[j].name, m->models[i].name) == 0) {
-                where mw = {source, (long)i, m->models[i].base_name, err};
-                fail_at(&mw, m->models[i].version ? "version" : "base_name",
-                        "repeats the name '%s' of model %zu", m->models[i].name, j);
-                goto fail;
-            }
         i++;
+    }
+    if (count > 1) { /* two models with one full name */
+        rz_named *v = malloc(count * sizeof(*v));
+        size_t first = 0, second = 0;
+        int repeat;
+        if (!v) {
+            rz_error_set(err, RZ_E_NOMEM, "out of memory");
+            goto fail;
+        }
+        for (j = 0; j < count; j++)
+            v[j] = (rz_named){m->models[j].name, j};
+        repeat = first_repeat(&first, &second, v, count, 0);
+        free(v);
+        if (repeat) {
+            where mw = {source, (long)second, m->models[second].base_name, err};
+            fail_at(&mw, m->models[second].version ? "version" : "base_name",
+                    "repeats the name '%s' of model %zu", m->models[second].name, first);
+            goto fail;
+        }
     }
     *out = m;
     return 0;

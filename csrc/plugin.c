@@ -134,7 +134,7 @@ static int forget_modules(PyObject *modules, const char *module_name)
 PyObject *rz_plugin_import(PyObject *core, const char *module_name, const char *source_dir,
                            const char *generation, const char *identity)
 {
-    PyObject *modules = PyImport_GetModuleDict(); /* borrowed */
+    PyObject *modules = PyImport_GetModuleDict();                  /* borrowed */
     PyObject *module = PyDict_GetItemString(modules, module_name); /* borrowed */
 
     if (module && !is_generation(module, generation) && forget_modules(modules, module_name) < 0)

@@ -674,11 +674,28 @@ static PyObject *download_model(PyObject *module, PyObject *args)
                           &progress))
         return NULL;
     rz_error_init(&err);
-    if (open_and_resolve(&info, &home, module, root, name, source, &err) < 0)
-        return rz_py_raise(module, &err);
-    Py_BEGIN_ALLOW_THREADS
-        rc = rz_manifest_load(&manifest, info.manifest_path, info.identity, &err);
-    Py_END_ALLOW_THREADS
+    for (int attempt = 0;; attempt++) {
+        if (open_and_resolve(&info, &home, module, root, name, source, &err) < 0)
+            return rz_py_raise(module, &err);
+        Py_BEGIN_ALLOW_THREADS
+            rc = rz_manifest_load(&manifest, info.manifest_path, info.identity, &err);
+        Py_END_ALLOW_THREADS
+        if (rc == 0 || err.kind != RZ_E_OS || err.sys_errno != ENOENT)
+            break;
+        /* Another process replaced (overwrite) or deleted the source between resolve and
+         * now: resolve again once, then say so. */
+        rz_error_init(&err);
+        if (attempt > 0) {
+            rz_error_set(&err, RZ_E_MODEL_NOT_FOUND,
+                         "source %s of model '%s' was replaced or deleted while it was being "
+                         "read; try again",
+                         info.identity, info.name);
+            rz_error_attach_model(&err, info.name);
+            rc = -1;
+            break;
+        }
+        info_clear(&info);
+    }
     if (rc < 0)
         goto fail;
     model = rz_manifest_find(manifest, info.name);
@@ -701,13 +718,21 @@ static PyObject *download_model(PyObject *module, PyObject *args)
     if (lstat(info.model_path, &st) == 0 && !overwrite)
         goto done; /* downloaded before (perhaps by a process we waited for) */
     Py_BEGIN_ALLOW_THREADS
-        rc = rz_mkdirs(dir, 0755, &err);
-        if (rc == 0) {
+        /* A concurrent delete of another source removes empty parent directories under
+         * models/: when dir vanishes between mkdirs and mkdtemp, make it again (a few times). */
+        for (int attempt = 0;; attempt++) {
+            rc = rz_mkdirs(dir, 0755, &err);
+            if (rc < 0)
+                break;
             remove_stale_temps(dir, prefix);
             rc = rz_pathf(tmp, sizeof(tmp), &err, "%s/%sXXXXXX", dir, prefix);
-            if (rc == 0 && !mkdtemp(tmp))
+            if (rc < 0 || mkdtemp(tmp))
+                break;
+            if (errno != ENOENT || attempt == 4) {
                 rc =
                     rz_error_os(&err, errno, dir, "cannot create a temporary directory in %s", dir);
+                break;
+            }
         }
     Py_END_ALLOW_THREADS
     if (rc < 0)

@@ -165,7 +165,8 @@ static int scan_dir(scan_state *s, const char *dir, const char *rel, int depth)
             goto nomem;
         n++;
     }
-    qsort(names, n, sizeof(*names), compare_names); /* a stable order of manifests */
+    if (n > 1) /* qsort(NULL, 0, ...) is undefined: an empty directory has no array */
+        qsort(names, n, sizeof(*names), compare_names); /* a stable order of manifests */
     for (i = 0; i < n; i++) {
         int len = snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
         if (len < 0 || (size_t)len >= sizeof(path) || lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
@@ -434,6 +435,25 @@ static int fetch_tree(const char *dest, const char *url, rz_archive_format forma
     return rc;
 }
 
+/* Removes the ".tmp-*" trees that registrations killed midway (SIGKILL, power loss) left in
+ * slug_dir. Called under the source's registration lock, so no live registration owns them. */
+static void remove_stale_tmp(const char *slug_dir)
+{
+    DIR *d = opendir(slug_dir);
+    struct dirent *de = NULL;
+    rz_error ignored;
+    char path[4096];
+
+    if (!d)
+        return;
+    rz_error_init(&ignored);
+    while ((de = readdir(d)))
+        if (strncmp(de->d_name, ".tmp-", 5) == 0 &&
+            snprintf(path, sizeof(path), "%s/%s", slug_dir, de->d_name) < (int)sizeof(path))
+            rz_rmtree(path, &ignored);
+    closedir(d);
+}
+
 int rz_source_register(const rz_home *home, const rz_spec *spec, const char *spec_text,
                        int overwrite, const rz_fetch_opts *fetch_opts, rz_error *err)
 {
@@ -494,6 +514,7 @@ int rz_source_register(const rz_home *home, const rz_spec *spec, const char *spe
         rz_mkdirs(slug_dir, 0755, err) < 0 ||
         rz_pathf(tmp, sizeof(tmp), err, "%s/.tmp-XXXXXX", slug_dir) < 0)
         goto done;
+    remove_stale_tmp(slug_dir);
     if (!mkdtemp(tmp)) {
         rz_error_os(err, errno, slug_dir, "cannot create a temporary directory in %s", slug_dir);
         goto done;
@@ -588,6 +609,7 @@ int rz_source_delete(const rz_home *home, const char *identity, rz_error *err)
     rz_error ignored;
     char path[4096];
     const char *tree, *slug;
+    int lock_fd = -1;
 
     if (rz_registry_remove_source(&removed, home, identity, err) < 0)
         return -1;
@@ -595,9 +617,21 @@ int rz_source_delete(const rz_home *home, const char *identity, rz_error *err)
     rz_error_init(&ignored);
     tree = rz_json_str(removed, "tree");
     slug = rz_json_str(removed, "slug");
+    /* Under the source's registration lock, so a registration of the same source in progress
+     * (its temporary tree lives in the same directory) finishes first instead of losing its
+     * tree under it. Registered again by then, it stays registered: that one came last. */
+    if (slug &&
+        snprintf(path, sizeof(path), "%s/source-%s.lock", home->locks, slug) < (int)sizeof(path))
+        rz_lock_acquire(&lock_fd, path, &ignored);
     if (tree && tree[0] != '/' && slug &&
-        snprintf(path, sizeof(path), "%s/%s", home->sources, slug) < (int)sizeof(path))
-        rz_rmtree(path, &ignored);
+        snprintf(path, sizeof(path), "%s/%s", home->sources, slug) < (int)sizeof(path)) {
+        rz_index *now = NULL;
+        /* Keep the directory if the source was registered again meanwhile. */
+        if (rz_index_load(&now, home, &ignored) == 0 && !rz_index_find_source(now, identity))
+            rz_rmtree(path, &ignored);
+        rz_index_free(now);
+    }
+    rz_lock_release(lock_fd);
     if (rz_index_load(&idx, home, &ignored) == 0) {
         cJSON_ArrayForEach(manifest, cJSON_GetObjectItemCaseSensitive(removed, "manifests"))
         {

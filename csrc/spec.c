@@ -217,7 +217,9 @@ static void quote(char *out, size_t outlen, const char *s, size_t n)
     assert(outlen >= RZ_QUOTE_MAX + 16);
     for (i = 0; i < n && s[i]; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (pos >= RZ_QUOTE_MAX && (c & 0xC0) != 0x80) {
+        /* Past the cap, finish the character at hand: at most 3 continuation bytes (a longer
+         * run is not UTF-8 and must not run past out). */
+        if (pos >= RZ_QUOTE_MAX && ((c & 0xC0) != 0x80 || pos >= RZ_QUOTE_MAX + 3)) {
             memcpy(out + pos, "...", 3);
             pos += 3;
             break;
@@ -1071,6 +1073,11 @@ int rz_spec_parse_in(rz_spec *out, const char *spec, const rz_spec_context *ctx,
             invalid(&ps, "it contains a control character");
             goto done;
         }
+    if (!valid_utf8((const unsigned char *)s, strlen(s))) {
+        /* Its identity could not be parsed back nor named in Python. */
+        invalid(&ps, "it is not UTF-8");
+        goto done;
+    }
     scheme_len = scheme_length(s);
     if (scheme_len) {
         if (equals_nocase(s, scheme_len, "file"))

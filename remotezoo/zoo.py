@@ -95,7 +95,17 @@ def list_zoo_models(tags: StrOrList = None, source: Optional[str] = None, licens
 
 
 def _model(info: _ModelInfo) -> ZooModel:
-    manifest = _core.load_manifest(info["manifest_path"], info["source"])
+    try:
+        manifest = _core.load_manifest(info["manifest_path"], info["source"])
+    except FileNotFoundError:
+        # Another process replaced (overwrite) or deleted the source since info was resolved:
+        # resolve again (ModelNotFoundError if it is gone), once.
+        info = _core.resolve_model(home(), info["name"], info["source"])
+        try:
+            manifest = _core.load_manifest(info["manifest_path"], info["source"])
+        except FileNotFoundError:
+            raise ModelNotFoundError(f"source {info['source']} of model '{info['name']}' was replaced or "
+                                     f"deleted while it was being read; try again") from None
     for entry in manifest["models"]:
         if entry["name"] == info["name"]:
             return ZooModel(entry, info["source"])
