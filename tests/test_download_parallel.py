@@ -7,13 +7,19 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import signal
+import subprocess
+import sys
+import textwrap
 import threading
 from pathlib import Path
 
 import pytest
 
 import remotezoo
-from conftest import ByteRoute, LoopbackServer, leftovers
+from conftest import ByteRoute, LoopbackServer, leftovers, wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SIZE = 8 * 1024 * 1024 + 5  # not a multiple of the connection count
 DATA = random.Random(99).randbytes(SIZE)
@@ -240,4 +246,33 @@ def test_range_failing_for_good_is_an_error(http_server: LoopbackServer, tmp_pat
     with pytest.raises(remotezoo.HTTPStatusError) as info:
         remotezoo.download_file(http_server.url("/m"), tmp_path / "m")
     assert info.value.http_status == 503
+    assert os.listdir(tmp_path) == []
+
+
+def test_first_connection_broken_resumes(http_server: LoopbackServer, tmp_path: Path) -> None:
+    http_server.serve_bytes("/m", DATA, drop_after=500_000)  # the first request only
+    remotezoo.download_file(http_server.url("/m"), tmp_path / "m", sha256=sha(DATA))
+    assert (tmp_path / "m").read_bytes() == DATA
+    found = ranges(http_server, "/m")
+    assert "bytes=500000-" in found and len(found) == 4
+
+
+def test_ctrl_c_stops_parallel_download(http_server: LoopbackServer, tmp_path: Path) -> None:
+    http_server.serve_bytes("/m", DATA, trickle=(16 * 1024, 0.05))
+    target = tmp_path / "m"
+    code = textwrap.dedent(f"""
+        import remotezoo
+        try:
+            remotezoo.download_file({http_server.url('/m')!r}, {str(target)!r})
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+            raise
+    """)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    assert wait_until(lambda: len(ranges(http_server, "/m")) == 3, timeout=30)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=30)
+    assert "interrupted" in out and "KeyboardInterrupt" in err
     assert os.listdir(tmp_path) == []
