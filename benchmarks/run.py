@@ -93,8 +93,8 @@ def run_child(cmd: list[str], env: Optional[dict[str, str]] = None, json_out: bo
     return Sample(data.pop("seconds", wall), wall, peak_kib, data)
 
 
-def run_worker(name: str, **args: Any) -> Sample:
-    return run_child([sys.executable, WORKERS, name, json.dumps(args)], json_out=True)
+def run_worker(name: str, env: Optional[dict[str, str]] = None, **args: Any) -> Sample:
+    return run_child([sys.executable, WORKERS, name, json.dumps(args)], env=env, json_out=True)
 
 
 # ---- nginx -------------------------------------------------------------------------------
@@ -497,8 +497,13 @@ def scenario_parallel(slow_base: str, out: str, size: int, runs: int, connection
     dest = os.path.join(out, "mid.bin")
     clean = lambda: remove(dest)  # noqa: E731
     log(f"scenario 5: {size // MiB} MiB from a server limited to {RATE}B/s per connection")
-    rz = bench(name, "remotezoo.download_file", runs, lambda: run_worker("remotezoo.download_file", url=url, dest=dest), size, clean)
+    par_env = child_env(REMOTEZOO_CONNECTIONS=str(connections))
+    rz = bench(name, f"remotezoo.download_file ({connections} connections)", runs,
+               lambda: run_worker("remotezoo.download_file", env=par_env, url=url, dest=dest), size, clean)
     ref[name] = rz
+    one_env = child_env(REMOTEZOO_CONNECTIONS="1")
+    bench(name, "remotezoo.download_file (1 connection)", runs,
+          lambda: run_worker("remotezoo.download_file", env=one_env, url=url, dest=dest), size, clean)
     one = bench(name, "curl -o (1 connection)", runs, lambda: run_child(["curl", "-sS", "-o", dest, url]), size, clean)
 
     def ranges() -> Sample:
@@ -517,6 +522,9 @@ def scenario_parallel(slow_base: str, out: str, size: int, runs: int, connection
     got = os.path.exists(dest)
     clean()
     log(f"  parallel ranges gain over one stream: {one.median / par.median:.2f}× (file complete: {got or 'checked per run'})")
+    verdict(rz.median <= par.median * 1.1,
+            f"remotezoo with {connections} connections {fmt_time(rz.median)} vs curl -Z {fmt_time(par.median)} "
+            f"(bar ≤ 1.1×), {one.median / rz.median:.2f}× faster than one connection")
 
 
 def main() -> None:

@@ -38,6 +38,9 @@ struct rz_stream {
     struct curl_slist *attempt_headers; /* headers + If-Range for this attempt, or NULL; owned */
     int (*progress)(int64_t done, int64_t total, void *payload);
     void *payload;
+    /* fetch_parallel.c: told when another easy handle in multi is done (see rz_stream_hooks). */
+    void (*other_done)(void *easy, int result, void *payload);
+    void *other_payload;
     fetch_config cfg;
     restart_mode restart;
     int accept_any_status; /* rz_http_get: any final status is a result */
@@ -276,13 +279,12 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *payload)
     return n;
 }
 
-static int setup_easy(rz_stream *s, rz_error *err)
+static int setup_easy(rz_stream *s, CURL *e, rz_error *err)
 {
     const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
     const char *cainfo = NULL, *capath = getenv("SSL_CERT_DIR");
     const char *ca_vars[] = {"SSL_CERT_FILE", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE"};
     char agent[128];
-    CURL *e = s->easy;
     size_t i;
     int bad = 0;
 
@@ -468,9 +470,17 @@ static int pump(rz_stream *s, int want_headers, rz_error *err)
             continue;
         }
         mc = curl_multi_perform(s->multi, &running);
-        while (mc == CURLM_OK && (msg = curl_multi_info_read(s->multi, &left)))
-            if (msg->msg == CURLMSG_DONE && finish_attempt(s, msg->data.result, err) < 0)
+        while (mc == CURLM_OK && (msg = curl_multi_info_read(s->multi, &left))) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            if (msg->easy_handle != s->easy) { /* a range of fetch_parallel.c */
+                if (s->other_done)
+                    s->other_done(msg->easy_handle, (int)msg->data.result, s->other_payload);
+                continue;
+            }
+            if (finish_attempt(s, msg->data.result, err) < 0)
                 return -1;
+        }
         if (mc == CURLM_OK && s->in_flight && s->len == 0)
             mc = curl_multi_poll(s->multi, NULL, 0, RZ_FETCH_TICK_MS, NULL);
         if (mc != CURLM_OK)
@@ -537,7 +547,7 @@ static int stream_open(rz_stream **out, const char *url, const rz_fetch_opts *op
     read_config(&s->cfg);
     if (!(s->multi = curl_multi_init()) || !(s->easy = curl_easy_init()))
         goto nomem;
-    if (setup_easy(s, err) < 0 || pump(s, 1, err) < 0)
+    if (setup_easy(s, s->easy, err) < 0 || pump(s, 1, err) < 0)
         goto fail;
     *out = s;
     return 0;
@@ -604,6 +614,69 @@ void rz_stream_close(rz_stream *s)
     free(s->buf);
     free(s->url);
     free(s);
+}
+
+/* ---- Hooks for fetch_parallel.c (see fetch.h) ---- */
+
+void rz_stream_view_get(rz_stream *s, rz_stream_view *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->multi = s->multi;
+    out->headers = s->headers;
+    out->url = s->url;
+    out->shown_url = s->shown_url;
+    out->validator = s->etag[0] ? s->etag : s->lastmod;
+    out->validator_is_etag = s->etag[0] != '\0';
+    /* rz_fetch_to_file asks for Accept-Ranges as the one wanted header */
+    out->accept_ranges = s->cur.wanted && s->cur.wanted_seen[0] ? s->cur.wanted_values[0] : "";
+    out->status = s->accepted ? s->status : 0;
+    out->total = s->total;
+    out->max_attempts = s->cfg.max_attempts;
+    out->retry_base_ms = s->cfg.retry_base_ms;
+}
+
+int rz_stream_new_easy(rz_stream *s, void **out, rz_error *err)
+{
+    CURL *e = curl_easy_init();
+
+    *out = NULL;
+    if (!e)
+        return rz_error_set(err, RZ_E_NOMEM, "out of memory requesting %s", s->shown_url);
+    if (setup_easy(s, e, err) < 0) {
+        curl_easy_cleanup(e);
+        return -1;
+    }
+    *out = e;
+    return 0;
+}
+
+void rz_stream_hooks(rz_stream *s, int (*progress)(int64_t done, int64_t total, void *payload),
+                     void (*other_done)(void *easy, int result, void *payload), void *payload)
+{
+    s->progress = progress;
+    s->payload = payload;
+    s->other_done = other_done;
+    s->other_payload = payload;
+}
+
+int rz_stream_restarted(const rz_stream *s)
+{
+    return s->restarted;
+}
+
+void rz_stream_halt(rz_stream *s)
+{
+    if (s->in_flight)
+        curl_multi_remove_handle(s->multi, s->easy);
+    s->in_flight = 0;
+    s->paused = 0;
+    s->len = s->handed = 0;
+    s->eof = 1;
+}
+
+int rz_fetch_transient_curl_error(int rc)
+{
+    return transient_curl_error((CURLcode)rc);
 }
 
 /* path's directory (with the trailing '/', or "" for the current one) and base name. */
@@ -743,13 +816,14 @@ static int write_all(int fd, const void *data, size_t len, const char *path, rz_
 int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
                      const rz_fetch_opts *opts, rz_error *err)
 {
+    static const char *const want_accept_ranges[] = {"Accept-Ranges", NULL};
     char tmp[PATH_MAX], actual[RZ_SHA256_HEX_LEN + 1];
     rz_stream *s = NULL;
     rz_sha256 *hash = NULL;
     const void *data = NULL;
     size_t n = 0;
     int64_t written = 0, flushed = 0;
-    int fd = -1, have_tmp = 0;
+    int fd = -1, have_tmp = 0, par = RZ_PARALLEL_NOT_USED;
 
     if (sha256_hex && !rz_sha256_is_hex(sha256_hex)) {
         rz_error_set(err, RZ_E_INVALID, "sha256 for %s must be 64 hex digits", path);
@@ -772,9 +846,25 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
     }
     if (sha256_hex && rz_sha256_new(&hash, err) < 0)
         goto fail;
-    if (stream_open(&s, url, opts, RESTART_TRUNCATE, 0, NULL, err) < 0)
+    if (stream_open(&s, url, opts, RESTART_TRUNCATE, 0, want_accept_ranges, err) < 0)
         goto fail;
-    for (;;) {
+    par = rz_fetch_parallel(s, fd, tmp, hash, opts, &written, err);
+    if (par < 0)
+        goto fail;
+    if (par == RZ_PARALLEL_FALLBACK) { /* start over, on one connection */
+        rz_stream_close(s);
+        s = NULL;
+        written = 0;
+        if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+            rz_error_os(err, errno, tmp, "cannot truncate %s", tmp);
+            goto fail;
+        }
+        if (hash && rz_sha256_reset(hash, err) < 0)
+            goto fail;
+        if (stream_open(&s, url, opts, RESTART_TRUNCATE, 0, NULL, err) < 0)
+            goto fail;
+    }
+    while (par != RZ_PARALLEL_DONE) {
         if (rz_stream_read(s, &data, &n, err) < 0)
             goto fail;
         if (s->restarted) {

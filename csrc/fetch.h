@@ -124,4 +124,73 @@ int rz_http_get(rz_response *out, const char *url, const rz_fetch_opts *opts,
                 const char *const *wanted_headers, size_t max_bytes, rz_error *err);
 void rz_response_clear(rz_response *r); /* frees what rz_http_get filled; r itself is kept */
 
+/* ---- Parallel range downloads (fetch_parallel.c), used by rz_fetch_to_file only ----------
+ *
+ * When the first answer is a 200 with a Content-Length of at least RZ_FETCH_PARALLEL_MIN_BYTES
+ * ($REMOTEZOO_PARALLEL_MIN_BYTES), "Accept-Ranges: bytes" and a validator (strong ETag or
+ * Last-Modified), rz_fetch_to_file splits the file over $REMOTEZOO_CONNECTIONS connections
+ * (default RZ_FETCH_CONNECTIONS, at most RZ_FETCH_CONNECTIONS_MAX; 1 turns this off): the first
+ * request keeps streaming the first part, the other parts are "Range: bytes=a-b" requests with
+ * "If-Range: <validator>" to the final (post-redirect) URL, each on its own easy handle in the
+ * stream's multi handle, written with pwrite() at their offsets. The caller's Authorization and
+ * Cookie headers go to those requests only if the final URL has the original scheme, host and
+ * port. A range answered with anything but the matching 206 (a 200, another Content-Range or
+ * validator, a redirect, a 4xx) abandons parallel mode: the file restarts on one connection. A
+ * broken range resumes from its last written byte (same retry budget and backoff as one
+ * stream). sha256 is fed the contiguous prefix of written bytes, read back from the temp file
+ * (the page cache) a few MiB per tick, the rest once all parts are in. Progress is the sum of
+ * written bytes. Known cost: while the first connection waits out a retry backoff, the others
+ * are not driven either. */
+#define RZ_FETCH_PARALLEL_MIN_BYTES (64LL * 1024 * 1024)
+#define RZ_FETCH_CONNECTIONS        4
+#define RZ_FETCH_CONNECTIONS_MAX    16
+
+enum { RZ_PARALLEL_DONE = 0, RZ_PARALLEL_NOT_USED = 1, RZ_PARALLEL_FALLBACK = 2 };
+
+/* After the stream s (of rz_fetch_to_file, opened with the wanted header "Accept-Ranges")
+ * accepted its first answer: if parallel mode applies, download the whole resource into fd
+ * (the temp file tmp_path, empty), feed hash (may be NULL) every byte in order, set *out_written
+ * to the size and return RZ_PARALLEL_DONE (connection #1 of s is then halted). Returns
+ * RZ_PARALLEL_NOT_USED with s untouched if it does not apply, RZ_PARALLEL_FALLBACK if it was
+ * abandoned (the caller closes s, empties fd and hash, and starts over on one connection), or -1
+ * with err set. opts as given to rz_fetch_to_file (may be NULL). Every handle it made is freed
+ * on every path. */
+#include "sha256.h"
+int rz_fetch_parallel(rz_stream *s, int fd, const char *tmp_path, rz_sha256 *hash,
+                      const rz_fetch_opts *opts, int64_t *out_written, rz_error *err);
+
+/* Internal hooks of the stream for fetch_parallel.c only. */
+typedef struct rz_stream_view {
+    void *multi;               /* CURLM *, borrowed: the stream's multi handle */
+    const void *headers;       /* const struct curl_slist *: the caller's headers, borrowed */
+    const char *url;           /* the caller's URL (may carry credentials), borrowed */
+    const char *shown_url;     /* ... without credentials */
+    const char *validator;     /* strong ETag of the accepted 200, else Last-Modified, or "" */
+    int validator_is_etag;     /* 1 if validator is the ETag */
+    const char *accept_ranges; /* its Accept-Ranges value, or "" */
+    long status;               /* the accepted status, or 0 */
+    int64_t total;             /* the resource size, or -1 */
+    long max_attempts, retry_base_ms;
+} rz_stream_view;
+
+void rz_stream_view_get(rz_stream *s, rz_stream_view *out); /* pointers valid while s lives */
+
+/* A fresh CURL * (in *out) with the engine's options (TLS, timeouts, protocols, user agent)
+ * and s's callbacks, which the caller replaces. Caller frees it with curl_easy_cleanup. */
+int rz_stream_new_easy(rz_stream *s, void **out, rz_error *err);
+
+/* Replace s's progress hook, and be told (other_done) when an easy handle other than s's own
+ * finishes in s's multi handle (result is its CURLcode; the callee removes it). */
+void rz_stream_hooks(rz_stream *s, int (*progress)(int64_t done, int64_t total, void *payload),
+                     void (*other_done)(void *easy, int result, void *payload), void *payload);
+
+/* 1 if the last rz_stream_read's bytes restart the resource at 0 (a 200 to a resume). */
+int rz_stream_restarted(const rz_stream *s);
+
+/* Stop s's transfer where it is: the stream is at its end, its multi handle stays usable. */
+void rz_stream_halt(rz_stream *s);
+
+/* 1 for the libcurl errors (CURLcode) worth a retry: connection trouble, broken transfers. */
+int rz_fetch_transient_curl_error(int rc);
+
 #endif

@@ -80,6 +80,10 @@ class ByteRoute:
       after sending what there is (for the first ``wrong_length_times`` requests, default 1).
     - ``trickle``: ``(chunk_bytes, interval_s)``: send the body that slowly.
     - ``etag`` / ``last_modified``: validators (``None`` to send none).
+    - ``range_drop_after``/``range_drop_times``: like ``drop_after``, but only for the first
+      ``range_drop_times`` requests answered with 206 whose range starts after byte 0.
+
+    Ranges: ``bytes=FIRST-`` and ``bytes=FIRST-LAST`` (one range; anything else gets a 200).
     """
 
     data: bytes
@@ -95,6 +99,8 @@ class ByteRoute:
     wrong_length_times: int = 1
     trickle: Optional[tuple[int, float]] = None
     content_type: str = "application/octet-stream"
+    range_drop_after: Optional[int] = None
+    range_drop_times: int = 1
 
     @property
     def sha256(self) -> str:
@@ -182,18 +188,19 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             return
         data = route.data
         size = len(data)
-        start, status = 0, 200
+        start, end, status = 0, size, 200
         range_header = self.headers.get("Range")
         if_range = self.headers.get("If-Range")
         if range_header and not route.ignore_range:
             validator_ok = if_range is None or if_range in (route.etag, route.last_modified)
             spec = range_header.removeprefix("bytes=")
             first, _, last = spec.partition("-")
-            if validator_ok and first.isdigit() and not last:
+            if validator_ok and first.isdigit() and (not last or last.isdigit()):
                 start = int(first)
-                if start >= size:
+                if start >= size or (last and int(last) < start):
                     self.respond(416, b"", {"Content-Range": f"bytes */{size}"})
                     return
+                end = min(int(last) + 1, size) if last else size
                 status = 206
         self.send_response(status)
         self.send_header("Content-Type", route.content_type)
@@ -203,8 +210,8 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         if route.last_modified is not None:
             self.send_header("Last-Modified", route.last_modified)
         if status == 206:
-            self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
-        body = memoryview(data)[start:]
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
+        body = memoryview(data)[start:end]
         length = len(body)
         if route.content_length is not None and route.wrong_length_times > 0:
             route.wrong_length_times -= 1
@@ -219,10 +226,25 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             self.send_body(body[: route.drop_after])
             self.drop()
             return
+        if status == 206 and start > 0 and route.range_drop_after is not None and self._take_range_drop(route):
+            self.send_body(body[: route.range_drop_after])
+            self.drop()
+            return
         if len(body) > length:
             body = body[:length]
         if self.send_body(body, route.trickle) and length != len(body):
             self.drop()
+
+
+    _knob_lock = threading.Lock()
+
+    @classmethod
+    def _take_range_drop(cls, route: ByteRoute) -> bool:
+        with cls._knob_lock:  # ranges arrive on parallel connections
+            if route.range_drop_times <= 0:
+                return False
+            route.range_drop_times -= 1
+            return True
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -305,7 +327,7 @@ def fast_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """No proxies, online, short backoff: network tests stay on loopback and quick."""
     for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
                  "REMOTEZOO_OFFLINE", "REMOTEZOO_MAX_ATTEMPTS", "REMOTEZOO_LOW_SPEED_TIME",
-                 "REMOTEZOO_LOW_SPEED_LIMIT"):
+                 "REMOTEZOO_LOW_SPEED_LIMIT", "REMOTEZOO_CONNECTIONS", "REMOTEZOO_PARALLEL_MIN_BYTES"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,127.0.0.2,localhost")
     monkeypatch.setenv("REMOTEZOO_RETRY_BASE_MS", "20")
