@@ -124,7 +124,9 @@ def download_file(
     is the CA bundle) and ``SSL_CERT_DIR``; the usual ``*_proxy`` variables;
     ``REMOTEZOO_MAX_ATTEMPTS`` (default 5), ``REMOTEZOO_RETRY_BASE_MS`` (first backoff, 500),
     ``REMOTEZOO_CONNECT_TIMEOUT`` (seconds, 30), ``REMOTEZOO_LOW_SPEED_LIMIT`` and
-    ``REMOTEZOO_LOW_SPEED_TIME`` (an attempt fails below 1024 bytes/s for 60 s).
+    ``REMOTEZOO_LOW_SPEED_TIME`` (an attempt fails below 1024 bytes/s for 60 s);
+    ``REMOTEZOO_CONNECTIONS`` (default 4; 1 disables) parallel range requests for files of at
+    least ``REMOTEZOO_PARALLEL_MIN_BYTES`` (64 MiB) when the server offers ranges and a validator.
     """
     target = os.fsdecode(os.fspath(path))
     default = _progressbar.download_file_default()
