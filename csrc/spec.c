@@ -1093,6 +1093,10 @@ int rz_spec_parse_in(rz_spec *out, const char *spec, const rz_spec_context *ctx,
     } else {
         rc = parse_short(&ps, out, s);
     }
+    /* The identity is a spec too and must parse back: %XX-encoding (local paths) or a
+     * configured server can make it longer than the spec it came from. */
+    if (rc == 0 && strlen(out->identity) > RZ_SPEC_MAX_LEN)
+        rc = invalid(&ps, "its normalised form is longer than %d bytes", RZ_SPEC_MAX_LEN);
     if (rc == 0)
         rc = make_slug(out, err);
 done:

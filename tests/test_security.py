@@ -457,3 +457,12 @@ def test_link_escaping_the_stripped_tree(name, kind, tmp_path, http_server):
     with pytest.raises(rz.UnsafeArchiveError):
         rz.register_zoo_model_source(http_server.url(f"/s.{kind}"))
     assert rz.list_zoo_model_sources() == []
+
+
+def test_spec_whose_identity_would_not_parse_back_is_refused():
+    """Found by fuzz/fuzz_spec.c: '%XX'-encoding made a local identity longer than a spec may
+    be, so it could not be parsed back (a registered source that could not be named)."""
+    with pytest.raises(rz.SourceError, match="normalised form is longer"):
+        _core.parse_source_spec("./" + "?" * 1500, None, "/work", "/home/u")
+    spec = _core.parse_source_spec("./" + "?" * 1300, None, "/work", "/home/u")
+    assert _core.parse_source_spec(spec["identity"], None, "/work", "/home/u")["identity"] == spec["identity"]
