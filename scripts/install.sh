@@ -8,6 +8,8 @@ PYTHON=${PYTHON:-python3}
 # Build: compiler, pkg-config and the -dev packages setup.py links. Tests: zstd (tar.zst
 # archives), curl (the CLI some tests compare with).
 APT_PACKAGES=(gcc pkg-config libcurl4-openssl-dev libarchive-dev libcjson-dev libssl-dev zstd)
+# --ci: also clang, for the libFuzzer harnesses (scripts/fuzz.sh).
+[ "${1:-}" = "--ci" ] && APT_PACKAGES+=(clang)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
