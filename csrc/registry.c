@@ -229,11 +229,95 @@ typedef struct put_payload {
     size_t old_tree_len;
 } put_payload;
 
+/* 1 if models directories a and b overlap: equal, or one is a directory above the other. */
+static int subdirs_overlap(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+
+    if (la == lb)
+        return strcmp(a, b) == 0;
+    if (la > lb)
+        return subdirs_overlap(b, a);
+    return strncmp(a, b, la) == 0 && b[la] == '/';
+}
+
+/* The models_subdir of the manifest of source (borrowed) in directory dir, or NULL. */
+static const char *subdir_of(const cJSON *source, const char *dir)
+{
+    const cJSON *manifest;
+
+    cJSON_ArrayForEach(manifest, cJSON_GetObjectItemCaseSensitive(source, "manifests"))
+    {
+        const char *other = rz_json_str(manifest, "dir");
+        if (other && dir && strcmp(other, dir) == 0)
+            return rz_json_str(manifest, "models_subdir");
+    }
+    return NULL;
+}
+
+/* 1 if a source other than identity keeps models in a directory overlapping subdir. */
+static int subdir_taken(const rz_index *idx, const char *identity, const char *subdir)
+{
+    const cJSON *source, *manifest;
+
+    cJSON_ArrayForEach(source, rz_index_sources(idx))
+    {
+        const char *id = rz_json_str(source, "identity");
+        if (id && strcmp(id, identity) == 0)
+            continue;
+        cJSON_ArrayForEach(manifest, cJSON_GetObjectItemCaseSensitive(source, "manifests"))
+        {
+            const char *other = rz_json_str(manifest, "models_subdir");
+            if (other && subdirs_overlap(other, subdir))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* Models live in models/<manifest name>/ as in FiftyOne, but two sources must never share
+ * files: a manifest whose directory another source already uses (two branches of one repo,
+ * or names like "acme" and "acme/zoo") gets "<name>-<slug>" instead. A source registered again
+ * keeps the directories it had, so its downloads stay where they are. */
+static int assign_subdirs(const rz_index *idx, const cJSON *old, cJSON *entry, rz_error *err)
+{
+    const char *identity = rz_json_str(entry, "identity"), *slug = rz_json_str(entry, "slug");
+    cJSON *manifest;
+
+    cJSON_ArrayForEach(manifest, cJSON_GetObjectItemCaseSensitive(entry, "manifests"))
+    {
+        const char *wanted = rz_json_str(manifest, "models_subdir");
+        const char *kept = old ? subdir_of(old, rz_json_str(manifest, "dir")) : NULL;
+        char unique[1024];
+        cJSON *value;
+
+        if (kept)
+            wanted = kept;
+        else if (wanted && subdir_taken(idx, identity, wanted)) {
+            if (snprintf(unique, sizeof(unique), "%s-%s", wanted, slug ? slug : "source") >=
+                (int)sizeof(unique))
+                return rz_error_set(err, RZ_E_SOURCE, "manifest name of %s is too long", identity);
+            wanted = unique;
+        }
+        if (!wanted)
+            continue;
+        value = cJSON_CreateString(wanted);
+        if (!value || !cJSON_ReplaceItemInObjectCaseSensitive(manifest, "models_subdir", value)) {
+            cJSON_Delete(value);
+            return rz_error_set(err, RZ_E_NOMEM, "out of memory");
+        }
+    }
+    return 0;
+}
+
 static int put_edit(rz_index *idx, void *payload, rz_error *err)
 {
     put_payload *p = payload;
     cJSON *sources = rz_index_sources(idx);
     cJSON *old = rz_index_find_source(idx, rz_json_str(p->entry, "identity"));
+
+    if (assign_subdirs(idx, old, p->entry, err) < 0)
+        return -1;
 
     if (old) {
         const char *tree = rz_json_str(old, "tree");
