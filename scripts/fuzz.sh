@@ -25,7 +25,7 @@ CFLAGS=(-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer
 LIBS=($(pkg-config --libs libcurl libarchive libcjson libcrypto))
 
 declare -A SOURCES=(
-    [manifest]="csrc/manifest.c csrc/version.c csrc/error.c"
+    [manifest]="csrc/manifest.c csrc/version.c csrc/error.c csrc/fsutil.c"
     [spec]="csrc/spec.c csrc/error.c"
     [version]="csrc/version.c"
     [extract]="csrc/extract.c csrc/fsutil.c csrc/error.c"
