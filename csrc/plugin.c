@@ -136,16 +136,56 @@ PyObject *rz_plugin_import(PyObject *core, const char *module_name, const char *
 {
     PyObject *modules = PyImport_GetModuleDict();                  /* borrowed */
     PyObject *module = PyDict_GetItemString(modules, module_name); /* borrowed */
+    PyObject *package = NULL, *pending = NULL, *spec = NULL;
 
-    if (module && !is_generation(module, generation) && forget_modules(modules, module_name) < 0)
-        return NULL;
     /* Through the import system, not around it, even when the module is in sys.modules: its
      * per-module locks make a second thread wait for the first one's import instead of seeing
-     * a half-executed module, and the finder of remotezoo._sources (which calls
-     * rz_plugin_spec) supplies the spec. For a module already imported this is a lookup. */
+     * a half-executed module. For a module already imported this is a lookup. */
+    if (module && is_generation(module, generation))
+        goto do_import;
+    if (module && forget_modules(modules, module_name) < 0)
+        return NULL;
+    /* The finder of remotezoo._sources takes this spec from _pending before it asks the
+     * registry, so the import uses the source directory resolved by the caller even if another
+     * process changes the registry meanwhile. */
+    spec = rz_plugin_spec(core, module_name, source_dir, generation, identity);
+    if (!spec)
+        return NULL;
+    package = PyImport_ImportModule("remotezoo._sources");
+    pending = package ? PyObject_GetAttrString(package, "_pending") : NULL;
+    if (!pending || PyDict_SetItemString(pending, module_name, spec) < 0)
+        goto done;
+do_import:
     module = PyImport_ImportModule(module_name);
-    if (!module)
-        add_note_to_pending("raised while importing %s of source %s", source_dir, identity);
+    if (!module) {
+        struct stat st;
+        if (stat(source_dir, &st) < 0) {
+            /* Another process deleted or replaced (overwrite) the source since the caller
+             * resolved it: that, not the import error it caused, is what happened. */
+            rz_error err;
+            PyErr_Clear();
+            rz_error_init(&err);
+            rz_error_set(&err, RZ_E_MODEL_NOT_FOUND,
+                         "source %s was replaced or deleted while it was being imported; try "
+                         "again",
+                         identity);
+            rz_error_attach_source(&err, identity);
+            rz_py_raise(core, &err);
+        } else {
+            add_note_to_pending("raised while importing %s of source %s", source_dir, identity);
+        }
+    }
+done:
+    if (pending && PyDict_GetItemString(pending, module_name) == spec && spec) {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        if (PyDict_DelItemString(pending, module_name) < 0)
+            PyErr_Clear();
+        PyErr_Restore(type, value, tb);
+    }
+    Py_XDECREF(pending);
+    Py_XDECREF(package);
+    Py_XDECREF(spec);
     return module;
 }
 

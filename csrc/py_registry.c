@@ -719,9 +719,14 @@ static PyObject *download_model(PyObject *module, PyObject *args)
         goto done; /* downloaded before (perhaps by a process we waited for) */
     Py_BEGIN_ALLOW_THREADS
         /* A concurrent delete of another source removes empty parent directories under
-         * models/: when dir vanishes between mkdirs and mkdtemp, make it again (a few times). */
+         * models/: when a directory vanishes between mkdirs and mkdtemp, or between two of
+         * mkdirs' mkdir()s, make it again (a few times). */
         for (int attempt = 0;; attempt++) {
             rc = rz_mkdirs(dir, 0755, &err);
+            if (rc < 0 && err.kind == RZ_E_OS && err.sys_errno == ENOENT && attempt < 4) {
+                rz_error_init(&err); /* a parent vanished between two mkdir()s: again */
+                continue;
+            }
             if (rc < 0)
                 break;
             remove_stale_temps(dir, prefix);

@@ -17,6 +17,10 @@ from .._home import home
 
 _PREFIX = __name__ + "."
 
+# Specs the C core is importing right now (plugin.c): name -> ModuleSpec. They win over the
+# registry, which another process may change between the core's resolve and the import.
+_pending: dict[str, importlib.machinery.ModuleSpec] = {}
+
 
 class _SourceFinder(importlib.abc.MetaPathFinder):
     """Finds ``remotezoo._sources.<slug>`` packages through the registry."""
@@ -26,7 +30,8 @@ class _SourceFinder(importlib.abc.MetaPathFinder):
     ) -> Optional[importlib.machinery.ModuleSpec]:
         if not fullname.startswith(_PREFIX) or "." in fullname[len(_PREFIX):]:
             return None
-        return _core.module_spec(home(), fullname)
+        spec = _pending.get(fullname)
+        return spec if spec is not None else _core.module_spec(home(), fullname)
 
 
 if not any(isinstance(finder, _SourceFinder) for finder in sys.meta_path):
