@@ -20,7 +20,11 @@ PyObject *rz_plugin_spec(PyObject *core, const char *module_name, const char *so
                          const char *generation, const char *identity);
 
 /* The module of a source directory: sys.modules' entry when it is of this generation, else a
- * fresh import (the stale module and its submodules are dropped first). New reference. */
+ * fresh import (the stale module and its submodules are dropped first). Always through the
+ * import system (its per-module locks keep other threads from seeing a half-run __init__.py),
+ * with the spec for source_dir handed to the finder through remotezoo._sources._pending. A
+ * source directory deleted meanwhile by another process is a ModelNotFoundError. New
+ * reference. */
 PyObject *rz_plugin_import(PyObject *core, const char *module_name, const char *source_dir,
                            const char *generation, const char *identity);
 
