@@ -105,6 +105,22 @@ static int is_generation(PyObject *module, const char *generation)
     return same;
 }
 
+/* 1 if module (borrowed) is still being executed by an import (spec._initializing). */
+static int is_initializing(PyObject *module)
+{
+    PyObject *spec = PyObject_GetAttrString(module, "__spec__"), *flag = NULL;
+    int initializing;
+
+    if (spec)
+        flag = PyObject_GetAttrString(spec, "_initializing");
+    PyErr_Clear();
+    initializing = flag && PyObject_IsTrue(flag) == 1;
+    PyErr_Clear();
+    Py_XDECREF(flag);
+    Py_XDECREF(spec);
+    return initializing;
+}
+
 /* Drop module_name and its submodules from sys.modules (borrowed dict). */
 static int forget_modules(PyObject *modules, const char *module_name)
 {
@@ -141,8 +157,8 @@ PyObject *rz_plugin_import(PyObject *core, const char *module_name, const char *
     /* Through the import system, not around it, even when the module is in sys.modules: its
      * per-module locks make a second thread wait for the first one's import instead of seeing
      * a half-executed module. For a module already imported this is a lookup. */
-    if (module && is_generation(module, generation))
-        goto do_import;
+    if (module && (is_generation(module, generation) || is_initializing(module)))
+        goto do_import; /* a module being imported by another thread is never pulled away */
     if (module && forget_modules(modules, module_name) < 0)
         return NULL;
     /* The finder of remotezoo._sources takes this spec from _pending before it asks the

@@ -447,7 +447,7 @@ def test_threads_share_the_index_cache_safely(home, tmp_path, log):
                 src = sources[(k + j) % 4]
                 if j % 5 == 0:
                     # Rewriting a manifest makes every thread reload the index.
-                    write_source(src, [model(f"m{(k + j) % 4}", tags=[str(j)])])
+                    write_source(src, [model(f"m{(k + j) % 4}", tags=[str(j)])], init=None)
                 assert len(rz.list_zoo_models()) == 4
                 assert rz.get_zoo_model(f"m{(k + j) % 4}").name == f"m{(k + j) % 4}"
                 assert rz.load_zoo_model("m0", cache=False).predict(1) == 3
