@@ -637,37 +637,19 @@ static int check_dest(const char *dest, rz_error *err)
 /* Rename the finished tree (or its only top-level directory) onto dest. */
 static int finish(extract_ctx *ctx, const char *dest, int strip_top_level)
 {
-    DIR *dir = NULL;
-    struct dirent *de;
     char only[NAME_MAX + 1] = "";
     char *src = NULL;
-    size_t count = 0, size;
-    struct stat st;
+    size_t size;
     int rc = -1;
 
-    if (strip_top_level) {
-        dir = opendir(ctx->tmp);
-        if (!dir)
-            return rz_error_os(ctx->err, errno, ctx->tmp, "cannot read %s", ctx->tmp);
-        while ((de = readdir(dir)) != NULL) {
-            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                continue;
-            if (++count > 1)
-                break;
-            snprintf(only, sizeof(only), "%s", de->d_name);
-        }
-        closedir(dir);
-    }
-    if (count == 1) {
+    if (strip_top_level && single_top_dir(ctx, only, sizeof(only)) < 0)
+        return -1;
+    if (only[0]) {
         size = strlen(ctx->tmp) + strlen(only) + 2;
         src = malloc(size);
         if (!src)
             return rz_error_set(ctx->err, RZ_E_NOMEM, "out of memory while extracting");
         snprintf(src, size, "%s/%s", ctx->tmp, only);
-        if (lstat(src, &st) < 0 || !S_ISDIR(st.st_mode)) {
-            free(src);
-            src = NULL;
-        }
     }
     if (!src && chmod(ctx->tmp, 0755) < 0) {
         rz_error_os(ctx->err, errno, ctx->tmp, "cannot set the mode of %s", ctx->tmp);
