@@ -506,29 +506,31 @@ static int percent_decode(parser *ps, sbuf *out, const char *s, size_t n)
 
 /* ---- GitHub ---- */
 
-static int valid_user(const char *s, size_t n)
+/* 1 if s[0..n) holds only what GitHub allows in user and repo names: letters, digits, '-',
+ * '_' and '.'. */
+static int github_name_chars(const char *s, size_t n)
 {
     size_t i;
 
-    if (n == 0 || n > RZ_USER_MAX || !(is_alnum((unsigned char)s[0]) || s[0] == '_'))
-        return 0;
     for (i = 0; i < n; i++)
         if (!is_alnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
             return 0;
     return 1;
 }
 
+static int valid_user(const char *s, size_t n)
+{
+    if (n == 0 || n > RZ_USER_MAX || !(is_alnum((unsigned char)s[0]) || s[0] == '_'))
+        return 0;
+    return github_name_chars(s, n);
+}
+
 static int valid_repo(const char *s, size_t n)
 {
-    size_t i;
-
     if (n == 0 || n > RZ_REPO_MAX || (n == 1 && s[0] == '.') ||
         (n == 2 && s[0] == '.' && s[1] == '.'))
         return 0;
-    for (i = 0; i < n; i++)
-        if (!is_alnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
-            return 0;
-    return 1;
+    return github_name_chars(s, n);
 }
 
 /* The length of the repo name repo[0..n) without trailing ".git"s (all of them, so that the
