@@ -295,6 +295,25 @@ int rz_path_beside(char **out, const char *target, rz_error *err)
     return *out ? 0 : -1;
 }
 
+int rz_mkdtemp_in(char *out, size_t out_len, const char *dir, const char *prefix, rz_error *err)
+{
+    for (int attempt = 0;; attempt++) {
+        if (rz_mkdirs(dir, 0755, err) < 0) {
+            if (err->kind == RZ_E_OS && err->sys_errno == ENOENT && attempt < 4) {
+                rz_error_init(err); /* a parent vanished between two mkdir()s */
+                continue;
+            }
+            return -1;
+        }
+        if (rz_pathf(out, out_len, err, "%s/%sXXXXXX", dir, prefix) < 0)
+            return -1;
+        if (mkdtemp(out))
+            return 0;
+        if (errno != ENOENT || attempt == 4)
+            return rz_error_os(err, errno, dir, "cannot create a temporary directory in %s", dir);
+    }
+}
+
 int rz_mkdtemp_beside(char **out, const char *target, rz_error *err)
 {
     char *parent = NULL, *copy = NULL, *path = NULL;

@@ -33,6 +33,11 @@ int rz_fsync_dir(const char *path, rz_error *err);
  * must exist. *out is the new directory's absolute path; caller frees with free(). */
 int rz_mkdtemp_beside(char **out, const char *target, rz_error *err);
 
+/* mkdir -p dir, then a fresh private directory in it named <dir>/<prefix>XXXXXX, written into
+ * out (out_len bytes). A concurrent cleanup may remove dir (or a parent) while it is empty:
+ * when the directory vanishes between the two steps they are done again, a few times. */
+int rz_mkdtemp_in(char *out, size_t out_len, const char *dir, const char *prefix, rz_error *err);
+
 /* The canonical absolute path of target's parent directory joined with target's last
  * component (trailing slashes dropped); the parent must exist, target need not. *out is
  * malloc'd; caller frees with free(). */

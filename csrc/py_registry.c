@@ -15,6 +15,7 @@
 #include "extract.h"
 #include "fetch.h"
 #include "fsutil.h"
+#include "generation.h"
 #include "manifest.h"
 #include "plugin.h"
 #include "py_progress.h"
@@ -66,11 +67,10 @@ static int refresh_local_sources(const rz_home *home, const rz_index *idx, rz_er
         }
         if (stale) {
             cJSON *entry = NULL;
-            char old_tree[RZ_PATH_MAX];
             if (rz_source_local_entry(&entry, rz_json_str(source, "identity"),
                                       rz_json_str(source, "spec"), tree,
                                       rz_json_str(source, "slug"), err) < 0 ||
-                rz_registry_put_source(old_tree, sizeof(old_tree), home, entry, err) < 0)
+                rz_registry_put_source(home, entry, err) < 0)
                 return -1;
             changed = 1;
         }
@@ -284,6 +284,7 @@ typedef struct model_info {
     char model_path[RZ_PATH_MAX];
     char manifest_path[RZ_PATH_MAX];
     char generation[128];
+    char generation_dir[RZ_PATH_MAX]; /* a fetched source's <slug>/<generation>, else "" */
 } model_info;
 
 static int fill_info(model_info *out, const rz_home *home, const rz_model_ref *ref, rz_error *err)
@@ -308,7 +309,12 @@ static int fill_info(model_info *out, const rz_home *home, const rz_model_ref *r
                  out->source_dir) < 0)
         return -1;
     snprintf(out->generation, sizeof(out->generation), "%s", generation ? generation : "");
-    if (strcmp(out->kind, "local") == 0) {
+    out->generation_dir[0] = '\0';
+    if (strcmp(out->kind, "local") != 0) {
+        /* tree is <sources>/<slug>/<generation>/tree */
+        snprintf(out->generation_dir, sizeof(out->generation_dir), "%s", tree);
+        *strrchr(out->generation_dir, '/') = '\0';
+    } else {
         /* Used in place: the code's own files say when it changed. */
         char init[RZ_PATH_MAX];
         struct stat st;
@@ -532,19 +538,56 @@ static PyObject *list_downloaded(PyObject *module, PyObject *args)
 
 /* ---- download ---- */
 
-/* Locks the model at model_path: flock of <locks>/model-<hash>.lock. */
-static int lock_model(int *out_fd, const rz_home *home, const char *model_path, rz_error *err)
+/* rz_model_lock with the GIL released. */
+static int lock_model(int *out_fd, const rz_home *home, const char *model_path, int operation,
+                      rz_error *err)
 {
-    char lock[RZ_PATH_MAX];
     int rc;
 
-    if (rz_pathf(lock, sizeof(lock), err, "%s/model-%016llx.lock", home->locks,
-                 rz_fnv1a64(model_path, strlen(model_path))) < 0)
-        return -1;
     Py_BEGIN_ALLOW_THREADS
-        rc = rz_lock_acquire(out_fd, lock, err);
+        rc = rz_model_lock(out_fd, home, model_path, operation, err);
     Py_END_ALLOW_THREADS
     return rc;
+}
+
+/* resolve, then pin the generation of a fetched source (a local one needs no pin), so that the
+ * tree the model's code and manifest come from stays until rz_generation_unpin. A generation
+ * retired between reading the index and pinning it means the source was registered again or
+ * deleted: resolve again, against the index as it is now. */
+static int resolve_pinned(model_info *out, rz_pin *pin, rz_home *home, PyObject *module,
+                          const char *root, const char *name, const char *source, rz_error *err)
+{
+    pin->fd = -1;
+    for (int attempt = 0; attempt < 8; attempt++) {
+        int rc;
+        if (open_and_resolve(out, home, module, root, name, source, err) < 0)
+            return -1;
+        if (!out->generation_dir[0])
+            return 0;
+        Py_BEGIN_ALLOW_THREADS
+            rc = rz_generation_pin(pin, out->generation_dir, err);
+        Py_END_ALLOW_THREADS
+        if (rc != 0) {
+            if (rc < 0)
+                info_clear(out);
+            return rc < 0 ? -1 : 0;
+        }
+        info_clear(out);
+    }
+    rz_error_set(err, RZ_E_SOURCE,
+                 "source of model '%s' is being registered again too often to be read; try again",
+                 name);
+    rz_error_attach_model(err, name);
+    return -1;
+}
+
+/* Drops what resolve_pinned took. */
+static void info_unpin(model_info *info, rz_pin *pin)
+{
+    Py_BEGIN_ALLOW_THREADS
+        rz_generation_unpin(pin);
+    Py_END_ALLOW_THREADS
+    info_clear(info);
 }
 
 /* Removes what crashed downloads of this model left: <dir>/.rz-<hash>-*. Under the model
@@ -668,34 +711,18 @@ static PyObject *download_model(PyObject *module, PyObject *args)
     rz_home home;
     rz_error err;
     struct stat st;
+    rz_pin pin;
     int have_tmp = 0;
 
     if (!PyArg_ParseTuple(args, "sszpO:download_model", &root, &name, &source, &overwrite,
                           &progress))
         return NULL;
     rz_error_init(&err);
-    for (int attempt = 0;; attempt++) {
-        if (open_and_resolve(&info, &home, module, root, name, source, &err) < 0)
-            return rz_py_raise(module, &err);
-        Py_BEGIN_ALLOW_THREADS
-            rc = rz_manifest_load(&manifest, info.manifest_path, info.identity, &err);
-        Py_END_ALLOW_THREADS
-        if (rc == 0 || err.kind != RZ_E_OS || err.sys_errno != ENOENT)
-            break;
-        /* Another process replaced (overwrite) or deleted the source between resolve and
-         * now: resolve again once, then say so. */
-        rz_error_init(&err);
-        if (attempt > 0) {
-            rz_error_set(&err, RZ_E_MODEL_NOT_FOUND,
-                         "source %s of model '%s' was replaced or deleted while it was being "
-                         "read; try again",
-                         info.identity, info.name);
-            rz_error_attach_model(&err, info.name);
-            rc = -1;
-            break;
-        }
-        info_clear(&info);
-    }
+    if (resolve_pinned(&info, &pin, &home, module, root, name, source, &err) < 0)
+        return rz_py_raise(module, &err);
+    Py_BEGIN_ALLOW_THREADS
+        rc = rz_manifest_load(&manifest, info.manifest_path, info.identity, &err);
+    Py_END_ALLOW_THREADS
     if (rc < 0)
         goto fail;
     model = rz_manifest_find(manifest, info.name);
@@ -713,32 +740,14 @@ static PyObject *download_model(PyObject *module, PyObject *args)
     }
     snprintf(prefix, sizeof(prefix), ".rz-%08llx-",
              rz_fnv1a64(info.model_path, strlen(info.model_path)) & 0xffffffffULL);
-    if (lock_model(&lock_fd, &home, info.model_path, &err) < 0)
+    if (lock_model(&lock_fd, &home, info.model_path, LOCK_EX, &err) < 0)
         goto fail;
     if (lstat(info.model_path, &st) == 0 && !overwrite)
         goto done; /* downloaded before (perhaps by a process we waited for) */
     Py_BEGIN_ALLOW_THREADS
-        /* A concurrent delete of another source removes empty parent directories under
-         * models/: when a directory vanishes between mkdirs and mkdtemp, or between two of
-         * mkdirs' mkdir()s, make it again (a few times). */
-        for (int attempt = 0;; attempt++) {
-            rc = rz_mkdirs(dir, 0755, &err);
-            if (rc < 0 && err.kind == RZ_E_OS && err.sys_errno == ENOENT && attempt < 4) {
-                rz_error_init(&err); /* a parent vanished between two mkdir()s: again */
-                continue;
-            }
-            if (rc < 0)
-                break;
-            remove_stale_temps(dir, prefix);
-            rc = rz_pathf(tmp, sizeof(tmp), &err, "%s/%sXXXXXX", dir, prefix);
-            if (rc < 0 || mkdtemp(tmp))
-                break;
-            if (errno != ENOENT || attempt == 4) {
-                rc =
-                    rz_error_os(&err, errno, dir, "cannot create a temporary directory in %s", dir);
-                break;
-            }
-        }
+        remove_stale_temps(dir, prefix);
+        /* dir may vanish meanwhile: a delete of another source removes empty directories. */
+        rc = rz_mkdtemp_in(tmp, sizeof(tmp), dir, prefix, &err);
     Py_END_ALLOW_THREADS
     if (rc < 0)
         goto fail;
@@ -812,7 +821,7 @@ cleanup:
     rz_manifest_free(manifest);
     Py_XDECREF(res);
     Py_XDECREF(plugin);
-    info_clear(&info);
+    info_unpin(&info, &pin);
     return out;
 }
 
@@ -823,31 +832,40 @@ PyDoc_STRVAR(load_model_doc,
 static PyObject *load_model(PyObject *module, PyObject *args)
 {
     const char *root, *name, *source;
-    PyObject *kwargs, *plugin, *out;
+    PyObject *kwargs, *plugin = NULL, *out = NULL;
     model_info info;
     rz_home home;
     rz_error err;
     struct stat st;
+    rz_pin pin;
+    int lock_fd = -1;
 
     if (!PyArg_ParseTuple(args, "sszO!:load_model", &root, &name, &source, &PyDict_Type, &kwargs))
         return NULL;
     rz_error_init(&err);
-    if (open_and_resolve(&info, &home, module, root, name, source, &err) < 0)
+    if (resolve_pinned(&info, &pin, &home, module, root, name, source, &err) < 0)
         return rz_py_raise(module, &err);
+    /* Shared: loads run together, while a delete or a re-download of the model waits for them. */
+    if (lock_model(&lock_fd, &home, info.model_path, LOCK_SH, &err) < 0)
+        goto fail;
     if (stat(info.model_path, &st) < 0) {
         rz_error_set(&err, RZ_E_MODEL_NOT_FOUND,
                      "model '%s' is not downloaded; download_zoo_model() fetches it", info.name);
         rz_error_attach_model(&err, info.name);
-        info_clear(&info);
-        return rz_py_raise(module, &err);
+        goto fail;
     }
     plugin =
         rz_plugin_import(module, info.module_name, info.source_dir, info.generation, info.identity);
     out = plugin ? rz_plugin_call(module, plugin, "load_model", info.identity, info.name,
                                   info.model_path, kwargs)
                  : NULL;
+    goto done;
+fail:
+    rz_py_raise(module, &err);
+done:
+    rz_lock_release(lock_fd);
     Py_XDECREF(plugin);
-    info_clear(&info);
+    info_unpin(&info, &pin);
     return out;
 }
 
@@ -868,7 +886,7 @@ static PyObject *delete_model(PyObject *module, PyObject *args)
     rz_error_init(&err);
     if (open_and_resolve(&info, &home, module, root, name, source, &err) < 0)
         return rz_py_raise(module, &err);
-    if (lock_model(&lock_fd, &home, info.model_path, &err) < 0) {
+    if (lock_model(&lock_fd, &home, info.model_path, LOCK_EX, &err) < 0) {
         info_clear(&info);
         return rz_py_raise(module, &err);
     }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "spec.h"
 #include "version.h"
 
 #define INDEX_FORMAT 1
@@ -40,14 +41,14 @@ int rz_home_init(rz_home *out, const char *root, rz_error *err)
     return 0;
 }
 
-int rz_lock_acquire(int *out_fd, const char *path, rz_error *err)
+int rz_lock_acquire(int *out_fd, const char *path, int operation, rz_error *err)
 {
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 
     *out_fd = -1;
     if (fd < 0)
         return rz_error_os(err, errno, path, "cannot open lock file %s", path);
-    while (flock(fd, LOCK_EX) < 0) {
+    while (flock(fd, operation) < 0) {
         if (errno == EINTR)
             continue;
         rz_error_os(err, errno, path, "cannot lock %s", path);
@@ -211,7 +212,7 @@ static int locked_edit(const rz_home *home, edit_fn edit, void *payload, rz_erro
     rz_index *idx = NULL;
     int fd = -1, rc = -1;
 
-    if (rz_lock_acquire(&fd, home->lock, err) < 0)
+    if (rz_lock_acquire(&fd, home->lock, LOCK_EX, err) < 0)
         return -1;
     if (rz_index_load(&idx, home, err) < 0 || edit(idx, payload, err) < 0 ||
         save_index(home, idx->root, err) < 0)
@@ -225,8 +226,6 @@ done:
 
 typedef struct put_payload {
     cJSON *entry; /* owned until inserted */
-    char *old_tree;
-    size_t old_tree_len;
 } put_payload;
 
 /* 1 if models directories a and b overlap: equal, or one is a directory above the other. */
@@ -320,8 +319,6 @@ static int put_edit(rz_index *idx, void *payload, rz_error *err)
         return -1;
 
     if (old) {
-        const char *tree = rz_json_str(old, "tree");
-        snprintf(p->old_tree, p->old_tree_len, "%s", tree ? tree : "");
         if (!cJSON_ReplaceItemViaPointer(sources, old, p->entry))
             return rz_error_set(err, RZ_E_NOMEM, "out of memory");
     } else if (!cJSON_AddItemToArray(sources, p->entry)) {
@@ -331,17 +328,15 @@ static int put_edit(rz_index *idx, void *payload, rz_error *err)
     return 0;
 }
 
-int rz_registry_put_source(char *out_old_tree, size_t out_len, const rz_home *home, cJSON *entry,
-                           rz_error *err)
+int rz_registry_put_source(const rz_home *home, cJSON *entry, rz_error *err)
 {
-    put_payload p = {entry, out_old_tree, out_len};
+    put_payload p = {entry};
     int rc;
 
     if (!rz_json_str(entry, "identity")) {
         cJSON_Delete(entry);
         return rz_error_set(err, RZ_E_INVALID, "source entry without identity");
     }
-    out_old_tree[0] = '\0';
     rc = locked_edit(home, put_edit, &p, err);
     cJSON_Delete(p.entry); /* NULL when it was inserted */
     return rc;
@@ -395,6 +390,18 @@ int rz_source_tree_path(char *out, size_t out_len, const rz_home *home, const cJ
         return 0;
     }
     return join(out, out_len, home->root, tree, err);
+}
+
+int rz_model_lock(int *out_fd, const rz_home *home, const char *model_path, int operation,
+                  rz_error *err)
+{
+    char lock[RZ_PATH_MAX];
+
+    *out_fd = -1;
+    if (snprintf(lock, sizeof(lock), "%s/model-%016llx.lock", home->locks,
+                 rz_fnv1a64(model_path, strlen(model_path))) >= (int)sizeof(lock))
+        return rz_error_set(err, RZ_E_INVALID, "path too long: %s", home->locks);
+    return rz_lock_acquire(out_fd, lock, operation, err);
 }
 
 int rz_model_path(char *out, size_t out_len, const rz_home *home, const cJSON *manifest,

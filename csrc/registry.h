@@ -5,7 +5,7 @@
  *          <root>/.lock              flock()ed by every writer of the index
  *          <root>/sources/<slug>/<generation>/   fetched source trees
  *          <root>/models/<manifest name>/<model filename>   downloaded models
- *          <root>/locks/             per-model download locks
+ *          <root>/locks/             per-source registration and per-model locks
  * Readers never lock: rename() makes every version of registry.json they open complete.
  *
  * The index is cJSON: {"format": 1, "sources": [source, ...]} where a source is
@@ -20,6 +20,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdint.h>
+#include <sys/file.h> /* LOCK_EX, LOCK_SH */
 #include <sys/types.h>
 
 #include "error.h"
@@ -39,9 +40,9 @@ typedef struct rz_home {
 /* Fill out with the paths under root and create the directories. Blocking I/O. */
 int rz_home_init(rz_home *out, const char *root, rz_error *err);
 
-/* flock(LOCK_EX) path, creating it; *out_fd is the descriptor to pass to rz_lock_release.
- * Blocks until the lock is free: callers release the GIL. */
-int rz_lock_acquire(int *out_fd, const char *path, rz_error *err);
+/* flock(operation: LOCK_EX or LOCK_SH) path, creating it; *out_fd is the descriptor to pass
+ * to rz_lock_release. Blocks until the lock is free: callers release the GIL. */
+int rz_lock_acquire(int *out_fd, const char *path, int operation, rz_error *err);
 void rz_lock_release(int fd);
 
 /* A parsed registry.json and the stat() identity of the file it came from. */
@@ -76,10 +77,8 @@ cJSON *rz_index_find_source(const rz_index *idx, const char *identity);
 cJSON *rz_index_sources(const rz_index *idx);
 
 /* Under the home lock, replace (or add) the entry of entry's identity and save the index.
- * entry is stolen (freed on failure too). When an entry was replaced, its "tree" value is
- * copied into out_old_tree (else out_old_tree is ""), so the caller can remove the old tree. */
-int rz_registry_put_source(char *out_old_tree, size_t out_len, const rz_home *home, cJSON *entry,
-                           rz_error *err);
+ * entry is stolen (freed on failure too). */
+int rz_registry_put_source(const rz_home *home, cJSON *entry, rz_error *err);
 
 /* Under the home lock, remove the entry of identity and save; *out is the removed entry
  * (caller frees with cJSON_Delete). A missing source is an RZ_E_SOURCE error. */
@@ -89,6 +88,11 @@ int rz_registry_remove_source(cJSON **out, const rz_home *home, const char *iden
 /* Absolute path of a source's tree: "tree" joined to root when relative. */
 int rz_source_tree_path(char *out, size_t out_len, const rz_home *home, const cJSON *source,
                         rz_error *err);
+
+/* Lock the model at model_path (<locks>/model-<hash>.lock): LOCK_EX to download or delete it,
+ * LOCK_SH to run code that reads it. Blocks: callers release the GIL. */
+int rz_model_lock(int *out_fd, const rz_home *home, const char *model_path, int operation,
+                  rz_error *err);
 
 /* Absolute path of a model: <models>/<models_subdir>/<filename>. */
 int rz_model_path(char *out, size_t out_len, const rz_home *home, const cJSON *manifest,

@@ -15,6 +15,7 @@
 #include "extract.h"
 #include "fetch.h"
 #include "fsutil.h"
+#include "generation.h"
 #include "manifest.h"
 #include "registry.h"
 #include "spec.h"
@@ -435,31 +436,12 @@ static int fetch_tree(const char *dest, const char *url, rz_archive_format forma
     return rc;
 }
 
-/* Removes the ".tmp-*" trees that registrations killed midway (SIGKILL, power loss) left in
- * slug_dir. Called under the source's registration lock, so no live registration owns them. */
-static void remove_stale_tmp(const char *slug_dir)
-{
-    DIR *d = opendir(slug_dir);
-    struct dirent *de = NULL;
-    rz_error ignored;
-    char path[4096];
-
-    if (!d)
-        return;
-    rz_error_init(&ignored);
-    while ((de = readdir(d)))
-        if (strncmp(de->d_name, ".tmp-", 5) == 0 &&
-            snprintf(path, sizeof(path), "%s/%s", slug_dir, de->d_name) < (int)sizeof(path))
-            rz_rmtree(path, &ignored);
-    closedir(d);
-}
-
 int rz_source_register(const rz_home *home, const rz_spec *spec, const char *spec_text,
                        int overwrite, const rz_fetch_opts *fetch_opts, rz_error *err)
 {
-    char slug_dir[4096], tmp[4096], tree[4096], final_dir[4096], old_tree[4096];
+    char slug_dir[4096], tmp[4096], tree[4096], final_dir[4096];
     char sha[64] = "", url[4096], generation[128], rel_tree[4096];
-    const char *prev_sha = NULL;
+    const char *prev_sha = NULL, *current = NULL;
     cJSON *entry = NULL, *manifests = NULL;
     rz_index *idx = NULL;
     github_headers h;
@@ -470,13 +452,13 @@ int rz_source_register(const rz_home *home, const rz_spec *spec, const char *spe
         if (rz_source_local_entry(&entry, spec->identity, spec_text, spec->local_path, spec->slug,
                                   err) < 0)
             return -1;
-        return rz_registry_put_source(old_tree, sizeof(old_tree), home, entry, err);
+        return rz_registry_put_source(home, entry, err);
     }
     /* One fetch per source at a time: a process that waited here finds the source registered
      * by the one before it and does nothing (unless it asked to overwrite). */
     if (snprintf(tmp, sizeof(tmp), "%s/source-%s.lock", home->locks, spec->slug) >=
             (int)sizeof(tmp) ||
-        rz_lock_acquire(&lock_fd, tmp, err) < 0)
+        rz_lock_acquire(&lock_fd, tmp, LOCK_EX, err) < 0)
         return -1;
     if (rz_index_load(&idx, home, err) < 0)
         goto done;
@@ -486,8 +468,10 @@ int rz_source_register(const rz_home *home, const rz_spec *spec, const char *spe
             rc = 0;
             goto done;
         }
-        if (existing)
+        if (existing) {
             prev_sha = rz_json_str(existing, "sha");
+            current = rz_json_str(existing, "generation");
+        }
     }
     if (rz_fetch_offline()) {
         rz_error_set(err, RZ_E_OFFLINE,
@@ -510,15 +494,13 @@ int rz_source_register(const rz_home *home, const rz_spec *spec, const char *spe
     } else {
         snprintf(url, sizeof(url), "%s", spec->url);
     }
-    if (rz_pathf(slug_dir, sizeof(slug_dir), err, "%s/%s", home->sources, spec->slug) < 0 ||
-        rz_mkdirs(slug_dir, 0755, err) < 0 ||
-        rz_pathf(tmp, sizeof(tmp), err, "%s/.tmp-XXXXXX", slug_dir) < 0)
+    if (rz_pathf(slug_dir, sizeof(slug_dir), err, "%s/%s", home->sources, spec->slug) < 0)
         goto done;
-    remove_stale_tmp(slug_dir);
-    if (!mkdtemp(tmp)) {
-        rz_error_os(err, errno, slug_dir, "cannot create a temporary directory in %s", slug_dir);
+    /* What killed registrations left, and old generations whose last users have gone. */
+    rz_generation_retire_others(slug_dir, current);
+    /* slug_dir may vanish meanwhile: the last user of a deleted source's tree removes it. */
+    if (rz_mkdtemp_in(tmp, sizeof(tmp), slug_dir, ".tmp-", err) < 0)
         goto done;
-    }
     have_tmp = 1;
     if (rz_pathf(tree, sizeof(tree), err, "%s/tree", tmp) < 0)
         goto done;
@@ -549,22 +531,14 @@ int rz_source_register(const rz_home *home, const rz_spec *spec, const char *spe
         rz_rmtree(final_dir, err);
         goto done;
     }
-    if (rz_registry_put_source(old_tree, sizeof(old_tree), home, entry, err) < 0) {
+    if (rz_registry_put_source(home, entry, err) < 0) {
         rz_error hidden;
         rz_error_init(&hidden);
         rz_rmtree(final_dir, &hidden); /* not referenced by the index */
         goto done;
     }
-    if (old_tree[0] && old_tree[0] != '/') {
-        /* "sources/<slug>/<generation>/tree": remove the generation directory. */
-        char old_dir[4096];
-        rz_error ignored;
-        rz_error_init(&ignored);
-        if (rz_pathf(old_dir, sizeof(old_dir), &ignored, "%s/%s", home->root, old_tree) == 0) {
-            *strrchr(old_dir, '/') = '\0';
-            rz_rmtree(old_dir, &ignored);
-        }
-    }
+    /* The index names the new generation only: the old one goes when its users have. */
+    rz_generation_retire_others(slug_dir, generation);
     rc = 0;
 done:
     if (have_tmp) {
@@ -622,13 +596,15 @@ int rz_source_delete(const rz_home *home, const char *identity, rz_error *err)
      * tree under it. Registered again by then, it stays registered: that one came last. */
     if (slug &&
         snprintf(path, sizeof(path), "%s/source-%s.lock", home->locks, slug) < (int)sizeof(path))
-        rz_lock_acquire(&lock_fd, path, &ignored);
+        rz_lock_acquire(&lock_fd, path, LOCK_EX, &ignored);
     if (tree && tree[0] != '/' && slug &&
         snprintf(path, sizeof(path), "%s/%s", home->sources, slug) < (int)sizeof(path)) {
         rz_index *now = NULL;
         /* Keep the directory if the source was registered again meanwhile. */
-        if (rz_index_load(&now, home, &ignored) == 0 && !rz_index_find_source(now, identity))
-            rz_rmtree(path, &ignored);
+        if (rz_index_load(&now, home, &ignored) == 0 && !rz_index_find_source(now, identity)) {
+            rz_generation_retire_others(path, NULL);
+            rmdir(path); /* fails while a pinned generation waits for its last user */
+        }
         rz_index_free(now);
     }
     rz_lock_release(lock_fd);
@@ -641,8 +617,12 @@ int rz_source_delete(const rz_home *home, const char *identity, rz_error *err)
                 const char *filename = rz_json_str(model, "filename");
                 if (!subdir || !filename || model_shared(idx, subdir, filename))
                     continue;
-                if (rz_model_path(path, sizeof(path), home, manifest, model, &ignored) == 0)
-                    rz_rmtree(path, &ignored);
+                int model_fd;
+                if (rz_model_path(path, sizeof(path), home, manifest, model, &ignored) < 0 ||
+                    rz_model_lock(&model_fd, home, path, LOCK_EX, &ignored) < 0)
+                    continue;
+                rz_rmtree(path, &ignored); /* after any load of it running now */
+                rz_lock_release(model_fd);
             }
             /* Leave the models directory tidy: empty parents go (rmdir fails if not empty). */
             if (subdir &&

@@ -35,7 +35,8 @@ void rz_file_stamp(char *out, size_t out_len, const struct stat *st);
  * A local source is used in place (its tree is its directory) and rescanned every time.
  * A fetched source (GitHub, archive) is downloaded and extracted into a fresh directory
  * <sources>/<slug>/.tmp-XXXXXX, scanned, renamed to <sources>/<slug>/<generation>, and only
- * then recorded in the index; the previous tree is removed after the index no longer names it.
+ * then recorded in the index; the previous generation is then retired (generation.h): removed
+ * once no process runs code from it.
  * A registered fetched source is not fetched again unless overwrite; with overwrite a GitHub
  * source whose ref still resolves to the recorded sha is not downloaded again.
  * Blocking I/O throughout: the glue releases the GIL. fetch_opts carries progress / cancel.

@@ -306,14 +306,6 @@ LOAD_WORKER = """
             except allowed as exc:
                 with lock:
                     counts["expected"] += 1
-            except FileNotFoundError as exc:
-                # Known race (reported): a concurrent delete_zoo_model removes the model between
-                # remotezoo's check and the source's own load_model opening it. Allowed only when
-                # it is the source's code (its __init__.py) that finds its file gone.
-                where = traceback.extract_tb(exc.__traceback__)[-1].filename
-                if op != "load" or not where.endswith("__init__.py") or "/remotezoo/" in where:
-                    with lock:
-                        failures.append(op + ": " + traceback.format_exc())
             except Exception:
                 with lock:
                     failures.append(op + ": " + traceback.format_exc())
