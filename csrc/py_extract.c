@@ -1,48 +1,29 @@
 /* py_extract.c - Python glue for extract.c: extract_archive and, for tests, _extract_from_chunks.
  *
- * The extraction runs with the GIL released. Its check callback re-takes the GIL at most every
- * check_interval seconds (default 0.1) to run PyErr_CheckSignals, so Ctrl-C stops a long
- * extraction (which then removes what it wrote) with KeyboardInterrupt.
+ * The extraction runs with the GIL released, through py_progress.h's bridge: its check callback
+ * re-takes the GIL at most every check_interval seconds (default 0.1) to run signal handlers,
+ * so Ctrl-C stops a long extraction (which then removes what it wrote) with KeyboardInterrupt.
  */
 #include "extract.h"
 #include "glue.h"
-
-#include <time.h>
+#include "py_progress.h"
 
 #define DEFAULT_CHECK_INTERVAL 0.1 /* seconds between two looks for signals */
 
-/* Shared by the callbacks of one extraction; saved is the thread state while the GIL is
- * released, swapped back and forth by the callbacks that need Python. */
+/* Shared by the callbacks of one extraction. */
 typedef struct glue_ctx {
-    PyThreadState *saved;
-    double interval;
-    double last_check;
-    PyObject *iter;    /* _extract_from_chunks: the chunks iterator (borrowed) */
-    PyObject *current; /* the chunk being read (owned) */
-    Py_buffer view;    /* a view of current, valid while current is set */
+    rz_py_progress bridge; /* the GIL and Ctrl-C, as for transfers */
+    double interval;       /* the caller's check_interval */
+    PyObject *iter;        /* _extract_from_chunks: the chunks iterator (borrowed) */
+    PyObject *current;     /* the chunk being read (owned) */
+    Py_buffer view;        /* a view of current, valid while current is set */
 } glue_ctx;
 
-static double monotonic_seconds(void)
+/* Release the GIL for the extraction; Ctrl-C is looked for every g->interval seconds. */
+static void begin(glue_ctx *g)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* rz_extract_limits.check: runs Python's signal handlers (with the GIL) now and then. */
-static int check_signals(void *payload)
-{
-    glue_ctx *g = payload;
-    double now = monotonic_seconds();
-    int rc;
-
-    if (now - g->last_check < g->interval)
-        return 0;
-    g->last_check = now;
-    PyEval_RestoreThread(g->saved);
-    rc = PyErr_CheckSignals();
-    g->saved = PyEval_SaveThread();
-    return rc < 0;
+    rz_py_progress_begin(&g->bridge, NULL, NULL);
+    g->bridge.signal_interval = g->interval;
 }
 
 /* Drop the current chunk. Needs the GIL. */
@@ -63,7 +44,7 @@ static int read_chunk(const void **out_data, size_t *out_len, rz_error *err, voi
 
     *out_data = NULL;
     *out_len = 0;
-    PyEval_RestoreThread(g->saved);
+    PyEval_RestoreThread(g->bridge.saved);
     release_chunk(g);
     for (;;) {
         item = PyIter_Next(g->iter);
@@ -87,7 +68,7 @@ static int read_chunk(const void **out_data, size_t *out_len, rz_error *err, voi
         *out_len = (size_t)g->view.len;
         break;
     }
-    g->saved = PyEval_SaveThread();
+    g->bridge.saved = PyEval_SaveThread();
     return rc;
 }
 
@@ -124,8 +105,8 @@ static int parse_limits(rz_extract_limits *limits, glue_ctx *g, PyObject *max_by
         return -1;
     }
     limits->max_path = (size_t)path_cap;
-    limits->check = check_signals;
-    limits->check_payload = g;
+    limits->check = rz_py_progress_check;
+    limits->check_payload = &g->bridge;
     g->interval = interval < 0 ? 0 : interval;
     return 0;
 }
@@ -157,13 +138,12 @@ static PyObject *extract_archive(PyObject *module, PyObject *args, PyObject *kwa
     if (parse_limits(&limits, &g, max_bytes, max_entries, max_path, interval) < 0)
         goto done;
     rz_error_init(&err);
-    g.saved = PyEval_SaveThread();
+    begin(&g);
     rc = rz_extract_file(PyBytes_AS_STRING(archive), PyBytes_AS_STRING(dest), strip, &limits, &err);
-    PyEval_RestoreThread(g.saved);
-    if (rc < 0)
-        rz_py_raise(module, &err);
-    else
+    if (rz_py_progress_end(&g.bridge) == 0 && rc == 0)
         out = Py_NewRef(Py_None);
+    else if (rc < 0)
+        rz_py_raise(module, &err);
 done:
     Py_XDECREF(archive);
     Py_XDECREF(dest);
@@ -201,14 +181,13 @@ static PyObject *extract_from_chunks(PyObject *module, PyObject *args, PyObject 
     if (!g.iter)
         goto done;
     rz_error_init(&err);
-    g.saved = PyEval_SaveThread();
+    begin(&g);
     rc = rz_extract_stream(read_chunk, &g, label, PyBytes_AS_STRING(dest), strip, &limits, &err);
-    PyEval_RestoreThread(g.saved);
-    release_chunk(&g);
-    if (rc < 0)
-        rz_py_raise(module, &err);
-    else
+    if (rz_py_progress_end(&g.bridge) == 0 && rc == 0)
         out = Py_NewRef(Py_None);
+    else if (rc < 0)
+        rz_py_raise(module, &err);
+    release_chunk(&g);
 done:
     Py_XDECREF(g.iter);
     Py_XDECREF(dest);

@@ -44,7 +44,7 @@ static int on_progress(int64_t done, int64_t total, void *payload)
     p->last_total = total;
     if (p->stopped)
         return 1;
-    if (!due_report && now - p->last_signals < SIGNAL_INTERVAL)
+    if (!due_report && now - p->last_signals < p->signal_interval)
         return 0;
     PyEval_RestoreThread(p->saved);
     p->last_signals = now;
@@ -59,17 +59,25 @@ static int on_progress(int64_t done, int64_t total, void *payload)
     return p->stopped;
 }
 
+int rz_py_progress_check(void *p)
+{
+    return on_progress(-1, -1, p);
+}
+
 void rz_py_progress_begin(rz_py_progress *p, rz_fetch_opts *opts, PyObject *callback)
 {
     memset(p, 0, sizeof(*p));
-    memset(opts, 0, sizeof(*opts));
     p->callback = callback ? callback : Py_None;
+    p->signal_interval = SIGNAL_INTERVAL;
     p->last_done = -1;
     p->last_total = -1;
     p->reported_done = -1;
     p->last_signals = p->last_report = now_seconds();
-    opts->progress = on_progress;
-    opts->payload = p;
+    if (opts) {
+        memset(opts, 0, sizeof(*opts));
+        opts->progress = on_progress;
+        opts->payload = p;
+    }
     p->saved = PyEval_SaveThread();
 }
 
