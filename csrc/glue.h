@@ -28,6 +28,8 @@ typedef struct rz_state {
     PyObject *RequirementsError;
     struct rz_index *index; /* owned: the last registry.json read (py_registry.c), or NULL */
     char *index_home;       /* owned (malloc): the home index was read from */
+    PyObject *all_names;    /* owned: tuple of every model's full name, sorted, ... */
+    struct rz_index *all_names_index; /* ... of this index (a reference held), or NULL */
 } rz_state;
 
 /* The state of module (the functions' `self`). Borrowed; never NULL for remotezoo._core. */
@@ -44,7 +46,7 @@ extern PyMethodDef rz_py_extract_methods[];
 extern PyMethodDef rz_py_fetch_methods[];
 extern PyMethodDef rz_py_registry_methods[];
 
-/* Frees the cached index of the state (py_registry.c); for module_free. */
+/* Frees the cached index and name list of the state (py_registry.c); for module_free. */
 void rz_py_registry_clear(rz_state *st);
 
 #endif

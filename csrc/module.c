@@ -237,6 +237,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->ArchiveError);
     Py_VISIT(st->UnsafeArchiveError);
     Py_VISIT(st->RequirementsError);
+    Py_VISIT(st->all_names);
     return 0;
 }
 

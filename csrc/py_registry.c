@@ -26,8 +26,17 @@
 
 /* ---- the cached index ---- */
 
+/* Forget the cached list of all names. */
+static void forget_all_names(rz_state *st)
+{
+    Py_CLEAR(st->all_names);
+    rz_index_free(st->all_names_index);
+    st->all_names_index = NULL;
+}
+
 void rz_py_registry_clear(rz_state *st)
 {
+    forget_all_names(st);
     rz_index_free(st->index);
     st->index = NULL;
     free(st->index_home);
@@ -452,6 +461,8 @@ static PyObject *list_models(PyObject *module, PyObject *args)
     int have_spec = 0;
     list_payload p = {NULL};
     rz_index *idx = NULL;
+    rz_state *st = rz_get_state(module);
+    int everything;
     rz_home home;
     rz_error err;
     PyObject *out = NULL;
@@ -472,12 +483,26 @@ static PyObject *list_models(PyObject *module, PyObject *args)
         rz_py_raise(module, &err);
         goto done;
     }
+    /* Unfiltered, the answer changes only with the index: kept with it, a call is a copy. */
+    everything = !source_spec && tags == Py_None && licenses == Py_None;
+    if (everything && st->all_names && st->all_names_index == idx) {
+        out = PySequence_List(st->all_names);
+        goto done;
+    }
     if (string_array((const char ***)&q.tags, &q.n_tags, tags) < 0 ||
         string_array((const char ***)&q.licenses, &q.n_licenses, licenses) < 0)
         goto done;
     p.names = PyList_New(0);
     if (!p.names || rz_index_each_model(idx, &q, collect_name, &p) != 0 || PyList_Sort(p.names) < 0)
         goto done;
+    if (everything) {
+        PyObject *all = PyList_AsTuple(p.names);
+        if (!all)
+            goto done;
+        forget_all_names(st);
+        st->all_names = all;
+        st->all_names_index = rz_index_ref(idx); /* held: no other index can reuse its address */
+    }
     out = Py_NewRef(p.names);
 done:
     rz_index_free(idx);

@@ -229,6 +229,22 @@ def test_listing_filters(home, tmp_path):
     assert rz.list_zoo_models(tags="x", source=str(src), license="Apache-2.0") == ["b"]
 
 
+def test_the_full_listing_is_remembered_only_while_the_registry_is_unchanged(home, tmp_path):
+    # list_zoo_models() with no filter is kept with the parsed index: each call returns a fresh
+    # list, and any change to the registry (this process or another) is seen.
+    one = write_source(tmp_path / "one", [model("a"), model("b")], name="one")
+    rz.register_zoo_model_source(str(one))
+    first = rz.list_zoo_models()
+    first.append("mutated")
+    assert rz.list_zoo_models() == ["a", "b"] and rz.list_zoo_models() is not rz.list_zoo_models()
+    two = write_source(tmp_path / "two", [model("c")], name="two")
+    subprocess.run([sys.executable, "-c", f"import remotezoo as rz; rz.register_zoo_model_source({str(two)!r})"],
+                   check=True, cwd=Path(__file__).resolve().parent.parent)
+    assert rz.list_zoo_models() == ["a", "b", "c"]
+    rz.delete_zoo_model_source(str(one))
+    assert rz.list_zoo_models() == ["c"] and rz.list_zoo_models(tags="none") == []
+
+
 def test_listing_never_imports_source_code(home, tmp_path):
     src = write_source(tmp_path / "src", [model("quiet")], init="raise RuntimeError('imported!')\n")
     rz.register_zoo_model_source(str(src))
