@@ -1,4 +1,11 @@
-"""Build remotezoo._core against the system libcurl, libarchive, cJSON and libcrypto.
+"""Build remotezoo's two C extensions against the system libraries:
+
+  remotezoo._core  manifests, versions, specs, registry, plugin calls   (cJSON)
+  remotezoo._net   downloads and extraction, imported on first use      (libcurl, libarchive,
+                                                                          libcrypto, cJSON)
+
+so that importing remotezoo, listing and loading downloaded models never map libcurl and the
+~40 libraries behind it (csrc/net.h says why).
 
 Environment switches:
   RZ_DEBUG=1     -O0 -g3, asserts on
@@ -32,23 +39,31 @@ def pkg_config(*args: str) -> list[str]:
     return shlex.split(out)
 
 
-def find_libraries() -> tuple[list[str], list[str]]:
+def find_libraries(names: list[str]) -> tuple[list[str], list[str]]:
     cflags: list[str] = []
     libs: list[str] = []
-    for name, debian in LIBRARIES.items():
+    for name in names:
         if subprocess.run(["pkg-config", "--exists", name]).returncode != 0:
-            sys.exit(f"remotezoo: {name} not found by pkg-config; install it: apt-get install {debian}")
+            sys.exit(f"remotezoo: {name} not found by pkg-config; install it: apt-get install {LIBRARIES[name]}")
         cflags += pkg_config("--cflags", name)
         libs += pkg_config("--libs", name)
     return cflags, libs
+
+
+# Compiled into both extensions: errors, file-system helpers, and the Python glue they share.
+SHARED = ["csrc/error.c", "csrc/fsutil.c", "csrc/py_error.c", "csrc/py_progress.c"]
+# remotezoo._net: the engines behind csrc/net.h.
+NET = ["csrc/extract.c", "csrc/fetch.c", "csrc/fetch_parallel.c", "csrc/fetch_tree.c",
+       "csrc/http_headers.c", "csrc/net_module.c", "csrc/py_extract.c", "csrc/py_fetch.c",
+       "csrc/sha256.c"]
 
 
 def flag(name: str) -> bool:
     return os.environ.get(name, "") not in ("", "0")
 
 
-def extension() -> Extension:
-    cflags, libs = find_libraries()
+def extension(name: str, sources: list[str], libraries: list[str]) -> Extension:
+    cflags, libs = find_libraries(libraries)
     compile_args = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Wno-unused-parameter",
                     "-Wno-missing-field-initializers", "-fvisibility=hidden"]
     link_args: list[str] = []
@@ -63,8 +78,8 @@ def extension() -> Extension:
         compile_args += sanitize
         link_args += sanitize
     return Extension(
-        "remotezoo._core",
-        sources=sorted(glob("csrc/*.c")),
+        name,
+        sources=sorted(sources),
         depends=sorted(glob("csrc/*.h")),
         extra_compile_args=compile_args + cflags,
         extra_link_args=link_args + libs,
@@ -72,4 +87,8 @@ def extension() -> Extension:
     )
 
 
-setup(ext_modules=[extension()])
+core = sorted(set(glob("csrc/*.c")) - set(NET))
+setup(ext_modules=[
+    extension("remotezoo._core", core, ["libcjson"]),
+    extension("remotezoo._net", NET + SHARED, list(LIBRARIES)),
+])

@@ -1,8 +1,11 @@
-/* glue.h - what the Python-facing files (py_*.c, module.c) share. Only these files include
- * Python.h; the plain-C core (error, manifest, version, fetch, archive, ...) never does.
+/* glue.h - what the Python-facing files (py_*.c, module.c, net_module.c) share. Only these
+ * files include Python.h; the plain-C core (error, manifest, version, fetch, archive, ...)
+ * never does.
  *
  * Each py_<area>.c defines one NULL-terminated PyMethodDef array, rz_py_<area>_methods, that
- * module.c adds to remotezoo._core in its exec slot.
+ * module.c adds to remotezoo._core (manifest, spec, registry) or net_module.c to
+ * remotezoo._net (fetch, extract) in its exec slot. Errors are raised with _core's exception
+ * types from both modules: rz_py_raise takes the _core module.
  */
 #ifndef RZ_GLUE_H
 #define RZ_GLUE_H
@@ -30,21 +33,31 @@ typedef struct rz_state {
     char *index_home;       /* owned (malloc): the home index was read from */
     PyObject *all_names;    /* owned: tuple of every model's full name, sorted, ... */
     struct rz_index *all_names_index; /* ... of this index (a reference held), or NULL */
+    const struct rz_net_api *net;     /* remotezoo._net's engines once imported, or NULL */
 } rz_state;
 
 /* The state of module (the functions' `self`). Borrowed; never NULL for remotezoo._core. */
 rz_state *rz_get_state(PyObject *module);
 
-/* Raise the Python exception for err (which must be set) and return NULL. RZ_E_CALLBACK means
+/* The engines of remotezoo._net (net.h), importing it on the first call; NULL with an
+ * exception set if it cannot be imported. Needs the GIL. */
+const struct rz_net_api *rz_net(PyObject *module);
+
+/* Raise the Python exception for err (which must be set) and return NULL. module is
+ * remotezoo._core (from _net: rz_net_core). RZ_E_CALLBACK means
  * a callback already left a Python exception pending: it is kept as it is. */
 PyObject *rz_py_raise(PyObject *module, const rz_error *err);
 
-/* The method tables of the glue files. */
+/* The method tables of the glue files: remotezoo._core's ... */
 extern PyMethodDef rz_py_manifest_methods[];
 extern PyMethodDef rz_py_spec_methods[];
+extern PyMethodDef rz_py_registry_methods[];
+/* ... and remotezoo._net's. */
 extern PyMethodDef rz_py_extract_methods[];
 extern PyMethodDef rz_py_fetch_methods[];
-extern PyMethodDef rz_py_registry_methods[];
+
+/* The remotezoo._core module that remotezoo._net (module) raises errors with. Borrowed. */
+PyObject *rz_net_core(PyObject *module);
 
 /* Frees the cached index and name list of the state (py_registry.c); for module_free. */
 void rz_py_registry_clear(rz_state *st);

@@ -1,128 +1,30 @@
 /* module.c - remotezoo._core: module init (PEP 489 multi-phase), module state, the exception
- * tree, and the one function that turns an rz_error into a Python exception. */
+ * tree, and the lazy link to remotezoo._net (net.h). */
 #include "glue.h"
 
-#include <archive.h>
-#include <cjson/cJSON.h>
-#include <curl/curl.h>
 #include <stddef.h>
 
-rz_state *rz_get_state(PyObject *module)
-{
-    void *state = PyModule_GetState(module);
-    assert(state != NULL);
-    return (rz_state *)state;
-}
+#include "net.h"
 
-/* Sets exc.<name> = value (a new str, or None when value is empty). 0 or -1. */
-static int set_str_attr(PyObject *exc, const char *name, const char *value)
-{
-    PyObject *obj =
-        value[0] ? PyUnicode_DecodeUTF8(value, strlen(value), "replace") : Py_NewRef(Py_None);
-    int rc;
-
-    if (!obj)
-        return -1;
-    rc = PyObject_SetAttrString(exc, name, obj);
-    Py_DECREF(obj);
-    return rc;
-}
-
-static PyObject *exception_type(rz_state *st, rz_errkind kind)
-{
-    switch (kind) {
-    case RZ_E_SOURCE:
-        return st->SourceError;
-    case RZ_E_MANIFEST:
-        return st->ManifestError;
-    case RZ_E_MODEL_NOT_FOUND:
-        return st->ModelNotFoundError;
-    case RZ_E_DOWNLOAD:
-        return st->DownloadError;
-    case RZ_E_HTTP_STATUS:
-        return st->HTTPStatusError;
-    case RZ_E_RATE_LIMIT:
-        return st->RateLimitError;
-    case RZ_E_CHECKSUM:
-        return st->ChecksumError;
-    case RZ_E_OFFLINE:
-        return st->OfflineError;
-    case RZ_E_ARCHIVE:
-        return st->ArchiveError;
-    case RZ_E_UNSAFE_ARCHIVE:
-        return st->UnsafeArchiveError;
-    case RZ_E_REQUIREMENTS:
-        return st->RequirementsError;
-    default:
-        return st->RemoteZooError;
-    }
-}
-
-PyObject *rz_py_raise(PyObject *module, const rz_error *err)
+/* The engines of remotezoo._net (net.h), imported on first use and kept in the state. */
+const rz_net_api *rz_net(PyObject *module)
 {
     rz_state *st = rz_get_state(module);
-    PyObject *exc = NULL;
 
-    assert(err->kind != RZ_E_NONE);
-    switch (err->kind) {
-    case RZ_E_CALLBACK:
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_KeyboardInterrupt, err->message);
-        return NULL;
-    case RZ_E_NOMEM:
-        return PyErr_NoMemory();
-    case RZ_E_INVALID:
-        PyErr_SetString(PyExc_ValueError, err->message);
-        return NULL;
-    case RZ_E_OS:
-        /* OSError(errno, message, filename): picks FileNotFoundError etc. by errno. */
-        exc = PyObject_CallFunction(PyExc_OSError, "isz", err->sys_errno, err->message,
-                                    err->path[0] ? err->path : NULL);
-        if (exc) {
-            PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-            Py_DECREF(exc);
-        }
-        return NULL;
-    default:
-        break;
-    }
-    exc = PyObject_CallFunction(exception_type(st, err->kind), "s", err->message);
-    if (!exc)
-        return NULL;
-    if (set_str_attr(exc, "url", err->url) < 0 || set_str_attr(exc, "path", err->path) < 0 ||
-        set_str_attr(exc, "field", err->field) < 0 || set_str_attr(exc, "model", err->model) < 0 ||
-        set_str_attr(exc, "source", err->source) < 0)
-        goto done;
-    if (err->http_status) {
-        PyObject *status = PyLong_FromLong(err->http_status);
-        if (!status || PyObject_SetAttrString(exc, "http_status", status) < 0) {
-            Py_XDECREF(status);
-            goto done;
-        }
-        Py_DECREF(status);
-    }
-    PyErr_SetObject(exception_type(st, err->kind), exc);
-done:
-    Py_DECREF(exc);
-    return NULL;
+    PyObject *net_module, *capsule;
+
+    if (st->net)
+        return st->net;
+    /* Not PyCapsule_Import: it imports only the top-level package, then looks up "_net" as an
+     * attribute, which exists only once something imported the submodule. */
+    net_module = PyImport_ImportModule("remotezoo._net");
+    capsule = net_module ? PyObject_GetAttrString(net_module, "_api") : NULL;
+    if (capsule)
+        st->net = PyCapsule_GetPointer(capsule, RZ_NET_CAPSULE);
+    Py_XDECREF(capsule);
+    Py_XDECREF(net_module);
+    return st->net;
 }
-
-PyDoc_STRVAR(library_versions_doc,
-             "library_versions() -> dict\n\n"
-             "The runtime versions of the C libraries remotezoo is linked with:\n"
-             "{'libcurl': ..., 'libarchive': ..., 'cjson': ...}.");
-
-static PyObject *library_versions(PyObject *module, PyObject *Py_UNUSED(ignored))
-{
-    const curl_version_info_data *curl = curl_version_info(CURLVERSION_NOW);
-    return Py_BuildValue("{s:s,s:s,s:s}", "libcurl", curl->version, "libarchive",
-                         archive_version_string(), "cjson", cJSON_Version());
-}
-
-static PyMethodDef module_methods[] = {
-    {"library_versions", library_versions, METH_NOARGS, library_versions_doc},
-    {NULL, NULL, 0, NULL},
-};
 
 /* One row of the exception tree: where it lives in the state, its name, its bases. */
 typedef struct exception_spec {
@@ -202,16 +104,9 @@ static int add_exceptions(PyObject *module, rz_state *st)
 static int module_exec(PyObject *module)
 {
     rz_state *st = rz_get_state(module);
-    PyMethodDef *tables[] = {rz_py_manifest_methods, rz_py_fetch_methods, rz_py_extract_methods,
-                             rz_py_spec_methods, rz_py_registry_methods};
+    PyMethodDef *tables[] = {rz_py_manifest_methods, rz_py_spec_methods, rz_py_registry_methods};
     size_t i;
 
-    /* Not thread-safe by libcurl's contract; exec runs with the GIL held and curl reference
-     * counts the calls, so one per module instance is right. */
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        PyErr_SetString(PyExc_ImportError, "remotezoo: curl_global_init failed");
-        return -1;
-    }
     if (add_exceptions(module, st) < 0)
         return -1;
     for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
@@ -267,7 +162,6 @@ static void module_free(void *module)
     if (st)
         rz_py_registry_clear(st);
     module_clear((PyObject *)module);
-    curl_global_cleanup();
 }
 
 static PyModuleDef_Slot module_slots[] = {
@@ -278,10 +172,9 @@ static PyModuleDef_Slot module_slots[] = {
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
     .m_name = "remotezoo._core",
-    .m_doc =
-        "The C core of remotezoo: fetching, extraction, manifests, versions, registry, plugins.",
+    .m_doc = "The C core of remotezoo: manifests, versions, source specs, the registry and the "
+             "plugin calls; fetching and extraction are in remotezoo._net.",
     .m_size = sizeof(rz_state),
-    .m_methods = module_methods,
     .m_slots = module_slots,
     .m_traverse = module_traverse,
     .m_clear = module_clear,

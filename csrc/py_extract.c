@@ -143,7 +143,7 @@ static PyObject *extract_archive(PyObject *module, PyObject *args, PyObject *kwa
     if (rz_py_progress_end(&g.bridge) == 0 && rc == 0)
         out = Py_NewRef(Py_None);
     else if (rc < 0)
-        rz_py_raise(module, &err);
+        rz_py_raise(rz_net_core(module), &err);
 done:
     Py_XDECREF(archive);
     Py_XDECREF(dest);
@@ -186,7 +186,7 @@ static PyObject *extract_from_chunks(PyObject *module, PyObject *args, PyObject 
     if (rz_py_progress_end(&g.bridge) == 0 && rc == 0)
         out = Py_NewRef(Py_None);
     else if (rc < 0)
-        rz_py_raise(module, &err);
+        rz_py_raise(rz_net_core(module), &err);
     release_chunk(&g);
 done:
     Py_XDECREF(g.iter);

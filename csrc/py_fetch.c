@@ -83,7 +83,7 @@ static PyObject *download_file(PyObject *module, PyObject *args, PyObject *kwarg
     if (rz_py_progress_end(&prog) < 0)
         goto fail;
     if (rc < 0) {
-        rz_py_raise(module, &err);
+        rz_py_raise(rz_net_core(module), &err);
         goto fail;
     }
     PyMem_Free(header_array);
@@ -138,7 +138,7 @@ static PyObject *http_get(PyObject *module, PyObject *args, PyObject *kwargs)
     if (rz_py_progress_end(&prog) < 0)
         goto done;
     if (rc < 0) {
-        rz_py_raise(module, &err);
+        rz_py_raise(rz_net_core(module), &err);
         goto done;
     }
     if (!(values = PyDict_New()))
@@ -206,7 +206,7 @@ static PyObject *stream_get(PyObject *module, PyObject *args)
         Py_DECREF(chunk);
     }
     if (rc < 0) {
-        rz_py_raise(module, &err);
+        rz_py_raise(rz_net_core(module), &err);
         goto done;
     }
     if ((empty = PyBytes_FromString("")) &&

@@ -12,15 +12,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "extract.h"
-#include "fetch.h"
 #include "fsutil.h"
 #include "generation.h"
 #include "manifest.h"
+#include "net.h"
 #include "plugin.h"
 #include "py_progress.h"
 #include "registry.h"
-#include "sha256.h"
 #include "source.h"
 #include "spec.h"
 
@@ -179,6 +177,7 @@ static PyObject *register_source(PyObject *module, PyObject *args)
     const char *root, *text;
     int overwrite, rc;
     PyObject *progress;
+    const rz_net_api *net = NULL;
     rz_py_progress prog;
     rz_fetch_opts opts;
     rz_home home;
@@ -193,8 +192,10 @@ static PyObject *register_source(PyObject *module, PyObject *args)
         return rz_py_raise(module, &err);
     if (open_home(&home, root, &err) < 0)
         goto done;
+    if (spec.kind != RZ_SPEC_LOCAL && !(net = rz_net(module)))
+        goto done_raised;
     rz_py_progress_begin(&prog, &opts, progress);
-    rc = rz_source_register(&home, &spec, text, overwrite, &opts, &err);
+    rc = rz_source_register(&home, net, &spec, text, overwrite, &opts, &err);
     if (rz_py_progress_end(&prog) < 0)
         goto done_raised;
     if (rc == 0)
@@ -678,9 +679,9 @@ static int move_into_place(const char *content_dir, const char *dest_dir, const 
 
 /* Fetch a model with a "manager": config.url, extracted when config.extract_archive. The
  * content lands in content_dir (created by the caller or by extraction). */
-static int manager_download(char *content_dir, size_t content_len, const rz_model *model,
-                            const char *tmp, const char *basename_, const rz_fetch_opts *opts,
-                            const char *identity, rz_error *err)
+static int manager_download(char *content_dir, size_t content_len, const rz_net_api *net,
+                            const rz_model *model, const char *tmp, const char *basename_,
+                            const rz_fetch_opts *opts, const char *identity, rz_error *err)
 {
     const cJSON *manager = cJSON_GetObjectItemCaseSensitive(model->json, "manager");
     const cJSON *config = cJSON_GetObjectItemCaseSensitive(manager, "config");
@@ -700,18 +701,15 @@ static int manager_download(char *content_dir, size_t content_len, const rz_mode
         if (rz_pathf(content_dir, content_len, err, "%s", tmp) < 0 ||
             rz_pathf(target, sizeof(target), err, "%s/%s", tmp, basename_) < 0)
             return -1;
-        return rz_fetch_to_file(url, target, model->sha256, opts, err);
+        return net->fetch_to_file(url, target, model->sha256, opts, err);
     }
     if (rz_pathf(target, sizeof(target), err, "%s/.rz-archive", tmp) < 0 ||
         rz_pathf(content_dir, content_len, err, "%s/.rz-content", tmp) < 0)
         return -1;
-    if (rz_fetch_to_file(url, target, model->sha256, opts, err) < 0)
+    if (net->fetch_to_file(url, target, model->sha256, opts, err) < 0)
         return -1;
     {
-        rz_extract_limits limits;
-        int rc;
-        rz_extract_limits_default(&limits);
-        rc = rz_extract_file(target, content_dir, 0, &limits, err);
+        int rc = net->extract_file(target, content_dir, 0, NULL, err); /* default limits */
         unlink(target);
         return rc;
     }
@@ -730,6 +728,7 @@ static PyObject *download_model(PyObject *module, PyObject *args)
     char content[RZ_PATH_MAX], target[RZ_PATH_MAX];
     rz_manifest *manifest = NULL;
     const rz_model *model;
+    const rz_net_api *net;
     rz_py_progress prog;
     rz_fetch_opts opts;
     model_info info;
@@ -779,8 +778,10 @@ static PyObject *download_model(PyObject *module, PyObject *args)
     have_tmp = 1;
     snprintf(content, sizeof(content), "%s", tmp);
     if (cJSON_GetObjectItemCaseSensitive(model->json, "manager")) {
+        if (!(net = rz_net(module)))
+            goto fail_raised;
         rz_py_progress_begin(&prog, &opts, progress);
-        rc = manager_download(content, sizeof(content), model, tmp, base, &opts, info.identity,
+        rc = manager_download(content, sizeof(content), net, model, tmp, base, &opts, info.identity,
                               &err);
         if (rz_py_progress_end(&prog) < 0)
             goto fail_raised;
@@ -807,8 +808,10 @@ static PyObject *download_model(PyObject *module, PyObject *args)
         goto fail;
     }
     if (model->sha256 && S_ISREG(st.st_mode)) {
+        if (!(net = rz_net(module)))
+            goto fail_raised;
         Py_BEGIN_ALLOW_THREADS
-            rc = rz_sha256_verify_file(target, model->sha256, &err);
+            rc = net->sha256_verify_file(target, model->sha256, &err);
         Py_END_ALLOW_THREADS
         if (rc < 0)
             goto fail;

@@ -12,11 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "extract.h"
-#include "fetch.h"
 #include "fsutil.h"
 #include "generation.h"
 #include "manifest.h"
+#include "net.h"
 #include "registry.h"
 #include "spec.h"
 
@@ -357,8 +356,8 @@ static int github_status_error(const rz_spec *spec, const char *url, const rz_re
 }
 
 /* Resolve spec's ref (or the default branch) to a commit sha (40 hex digits) in out. */
-static int github_resolve_sha(char out[64], const rz_spec *spec, const rz_fetch_opts *base,
-                              rz_error *err)
+static int github_resolve_sha(char out[64], const rz_net_api *net, const rz_spec *spec,
+                              const rz_fetch_opts *base, rz_error *err)
 {
     static const char *const wanted[] = {"x-ratelimit-remaining", "x-ratelimit-reset", NULL};
     char url[4096], ref[2048];
@@ -376,7 +375,7 @@ static int github_resolve_sha(char out[64], const rz_spec *spec, const rz_fetch_
         return rz_error_set(err, RZ_E_SOURCE, "URL too long for %s", spec->identity);
     github_headers_init(&h, "Accept: application/vnd.github.sha");
     opts.headers = h.lines;
-    if (rz_http_get(&r, url, &opts, wanted, 4096, err) < 0)
+    if (net->http_get(&r, url, &opts, wanted, 4096, err) < 0)
         goto done;
     if (r.status != 200) {
         github_status_error(spec, url, &r, err);
@@ -396,48 +395,13 @@ static int github_resolve_sha(char out[64], const rz_spec *spec, const rz_fetch_
     out[len] = '\0';
     rc = 0;
 done:
-    rz_response_clear(&r);
+    net->response_clear(&r);
     return rc;
 }
 
-/* Adapts an rz_stream to the extractor's pull callback. */
-static int stream_read(const void **out_data, size_t *out_len, rz_error *err, void *payload)
-{
-    return rz_stream_read(payload, out_data, out_len, err);
-}
-
-/* Download url and extract it into dest (which must not exist), streaming tar formats. */
-static int fetch_tree(const char *dest, const char *url, rz_archive_format format,
-                      const char *const *headers, const rz_fetch_opts *base, const char *tmpdir,
-                      rz_error *err)
-{
-    rz_fetch_opts opts = *base;
-    rz_extract_limits limits;
-    rz_stream *stream = NULL;
-    char archive[4096];
-    int rc;
-
-    opts.headers = headers;
-    rz_extract_limits_default(&limits);
-    if (format != RZ_ARCHIVE_ZIP) {
-        if (rz_stream_open(&stream, url, &opts, err) < 0)
-            return -1;
-        rc = rz_extract_stream(stream_read, stream, url, dest, 1, &limits, err);
-        rz_stream_close(stream);
-        return rc;
-    }
-    /* zip keeps its directory at the end: it goes through a file. */
-    if (snprintf(archive, sizeof(archive), "%s/archive.zip", tmpdir) >= (int)sizeof(archive))
-        return rz_error_set(err, RZ_E_INVALID, "path too long: %s", tmpdir);
-    if (rz_fetch_to_file(url, archive, NULL, &opts, err) < 0)
-        return -1;
-    rc = rz_extract_file(archive, dest, 1, &limits, err);
-    unlink(archive);
-    return rc;
-}
-
-int rz_source_register(const rz_home *home, const rz_spec *spec, const char *spec_text,
-                       int overwrite, const rz_fetch_opts *fetch_opts, rz_error *err)
+int rz_source_register(const rz_home *home, const rz_net_api *net, const rz_spec *spec,
+                       const char *spec_text, int overwrite, const rz_fetch_opts *fetch_opts,
+                       rz_error *err)
 {
     char slug_dir[4096], tmp[4096], tree[4096], final_dir[4096];
     char sha[64] = "", url[4096], generation[128], rel_tree[4096];
@@ -473,7 +437,7 @@ int rz_source_register(const rz_home *home, const rz_spec *spec, const char *spe
             current = rz_json_str(existing, "generation");
         }
     }
-    if (rz_fetch_offline()) {
+    if (net->offline()) {
         rz_error_set(err, RZ_E_OFFLINE,
                      "REMOTEZOO_OFFLINE is set: cannot fetch source %s (unset it to go online)",
                      spec->identity);
@@ -481,7 +445,7 @@ int rz_source_register(const rz_home *home, const rz_spec *spec, const char *spe
         goto done;
     }
     if (spec->kind == RZ_SPEC_GITHUB) {
-        if (github_resolve_sha(sha, spec, fetch_opts, err) < 0)
+        if (github_resolve_sha(sha, net, spec, fetch_opts, err) < 0)
             goto done;
         if (prev_sha && strcmp(prev_sha, sha) == 0) {
             rc = 0; /* the ref still names the commit we have */
@@ -504,8 +468,8 @@ int rz_source_register(const rz_home *home, const rz_spec *spec, const char *spe
     have_tmp = 1;
     if (rz_pathf(tree, sizeof(tree), err, "%s/tree", tmp) < 0)
         goto done;
-    if (fetch_tree(tree, url, spec->kind == RZ_SPEC_GITHUB ? RZ_ARCHIVE_TAR_GZ : spec->format,
-                   headers, fetch_opts, tmp, err) < 0) {
+    if (net->fetch_tree(tree, url, spec->kind == RZ_SPEC_GITHUB ? RZ_ARCHIVE_TAR_GZ : spec->format,
+                        headers, fetch_opts, tmp, err) < 0) {
         rz_error_attach_source(err, spec->identity);
         goto done;
     }

@@ -39,14 +39,16 @@ void rz_file_stamp(char *out, size_t out_len, const struct stat *st);
  * once no process runs code from it.
  * A registered fetched source is not fetched again unless overwrite; with overwrite a GitHub
  * source whose ref still resolves to the recorded sha is not downloaded again.
- * Blocking I/O throughout: the glue releases the GIL. fetch_opts carries progress / cancel.
+ * Blocking I/O throughout: the glue releases the GIL. fetch_opts carries progress / cancel; net
+ * (net.h) is needed for fetched sources only (NULL is fine for a local one).
  */
 struct rz_home;
 struct rz_spec;
 struct rz_fetch_opts;
-int rz_source_register(const struct rz_home *home, const struct rz_spec *spec,
-                       const char *spec_text, int overwrite, const struct rz_fetch_opts *fetch_opts,
-                       rz_error *err);
+struct rz_net_api;
+int rz_source_register(const struct rz_home *home, const struct rz_net_api *net,
+                       const struct rz_spec *spec, const char *spec_text, int overwrite,
+                       const struct rz_fetch_opts *fetch_opts, rz_error *err);
 
 /* Unregister identity: remove it from the index, then its fetched tree and the models it
  * downloaded (those no other registered source shares). */

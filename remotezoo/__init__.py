@@ -4,7 +4,10 @@ A source is a directory with ``manifest.json`` (metadata of one or more models) 
 ``__init__.py`` (``download_model(model_name, model_path)`` and
 ``load_model(model_name, model_path, **kwargs)``), published as a GitHub repo or ref, an
 archive URL, or a local directory. The heavy lifting (HTTP, archives, JSON, versions, the
-registry, the plugin calls) is done by the C extension ``remotezoo._core``.
+registry, the plugin calls) is done in C: ``remotezoo._core`` (manifests, versions, registry,
+plugin calls; links cJSON only) and ``remotezoo._net`` (libcurl downloads, libarchive
+extraction), which is imported on the first call that needs it, so that importing remotezoo,
+listing and loading downloaded models start fast.
 """
 
 from __future__ import annotations
@@ -64,7 +67,9 @@ __all__ = [
 
 def library_versions() -> dict[str, str]:
     """Return the runtime versions of libcurl, libarchive and cJSON remotezoo runs on."""
-    return _core.library_versions()
+    from . import _net
+
+    return _net.library_versions()
 
 
 def load_manifest(path: Union[str, "os.PathLike[str]"], source: Optional[str] = None) -> Manifest:
@@ -128,11 +133,13 @@ def download_file(
     ``REMOTEZOO_CONNECTIONS`` (default 4; 1 disables) parallel range requests for files of at
     least ``REMOTEZOO_PARALLEL_MIN_BYTES`` (64 MiB) when the server offers ranges and a validator.
     """
+    from . import _net
+
     target = os.fsdecode(os.fspath(path))
     default = _progressbar.download_file_default()
     with _progressbar.progress_for(progress, desc=os.path.basename(target), default=default) as callback:
-        _core.download_file(url, target, sha256=sha256, headers=dict(headers) if headers else None,
-                            progress=callback)
+        _net.download_file(url, target, sha256=sha256, headers=dict(headers) if headers else None,
+                           progress=callback)
     return target
 
 
@@ -157,6 +164,8 @@ def extract_archive(
     unsupported archive raises :class:`ArchiveError`, a file-system failure :class:`OSError`.
     Returns *dest_dir*.
     """
+    from . import _net
+
     dest = os.fspath(dest_dir)
-    _core.extract_archive(os.fspath(archive_path), dest, strip_top_level)
+    _net.extract_archive(os.fspath(archive_path), dest, strip_top_level)
     return os.fsdecode(dest)

@@ -4,7 +4,8 @@
 #   bash scripts/build_wheel.sh            # wheel lands in wheelhouse/
 #   OUT_DIR=/some/dir bash scripts/build_wheel.sh
 #
-# 1. python -m build --wheel                      (compiles remotezoo._core against the system libs)
+# 1. python -m build --wheel                      (compiles remotezoo._core and ._net against the
+#                                                  system libs)
 # 2. auditwheel repair --plat auto                (copies libcurl, libarchive, libcjson, libcrypto
 #                                                  and what they need into remotezoo.libs/; the
 #                                                  tag is the best manylinux policy it allows)
@@ -77,7 +78,7 @@ mkdir "$WORK/run"
 cd "$WORK/run"
 export REMOTEZOO_HOME="$WORK/home"
 "$WORK/venv/bin/python" - <<'PY'
-import os, remotezoo, remotezoo._core as core
+import os, remotezoo, remotezoo._core, remotezoo._net
 here = os.path.dirname(remotezoo.__file__)
 assert "site-packages" in here, f"remotezoo imported from {here}, not the virtualenv"
 with open("/proc/self/maps") as maps:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the whole test suite against an AddressSanitizer + UndefinedBehaviorSanitizer build of
-# remotezoo._core, and fail on any sanitizer report.
+# remotezoo._core and remotezoo._net, and fail on any sanitizer report.
 #
 # The sanitized extension is built in a throw-away copy of the tree (never in place), so the
 # normal build of the checkout is left untouched. The gcc sanitizer runtimes are preloaded into

@@ -172,7 +172,7 @@ def kinds_for(entries: Sequence[Entry]) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Hostile:
     """A hostile archive: its entries, the entry the extraction must name, and the limits
-    (keyword arguments of remotezoo._core.extract_archive) it is extracted with."""
+    (keyword arguments of remotezoo._net.extract_archive) it is extracted with."""
 
     entries: tuple[Entry, ...]
     bad: str

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import remotezoo
+import remotezoo._net
 from conftest import LoopbackServer, Response, leftovers, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -402,12 +403,12 @@ def test_100_mib_download_memory_stays_flat(http_server: LoopbackServer, tmp_pat
     assert leftovers(tmp_path) == []
 
 
-# The C engine's other two readers, through remotezoo._core's thin test hooks.
+# The C engine's other two readers, through remotezoo._net's thin test hooks.
 
 def test_http_get_returns_any_status_and_wanted_headers(http_server: LoopbackServer) -> None:
     http_server.route("/api", Response(403, b'{"message": "rate"}',
                                        {"X-RateLimit-Remaining": "0", "Retry-After": "7"}))
-    status, body, values = remotezoo._core.http_get(
+    status, body, values = remotezoo._net.http_get(
         http_server.url("/api"), headers={"Accept": "application/json"},
         wanted=["x-ratelimit-remaining", "retry-after", "x-absent"])
     assert (status, body) == (403, b'{"message": "rate"}')
@@ -418,23 +419,23 @@ def test_http_get_returns_any_status_and_wanted_headers(http_server: LoopbackSer
 
 def test_http_get_retries_5xx_and_caps_body(http_server: LoopbackServer) -> None:
     http_server.serve_bytes("/api", b"x" * 5000, fail_first=2)
-    status, body, _ = remotezoo._core.http_get(http_server.url("/api"))
+    status, body, _ = remotezoo._net.http_get(http_server.url("/api"))
     assert (status, body) == (200, b"x" * 5000)
     assert len(http_server.requests_to("/api")) == 3
     with pytest.raises(remotezoo.DownloadError, match="larger than 100 bytes"):
-        remotezoo._core.http_get(http_server.url("/api"), max_bytes=100)
+        remotezoo._net.http_get(http_server.url("/api"), max_bytes=100)
 
 
 def test_stream_resumes_transparently(http_server: LoopbackServer) -> None:
     http_server.serve_bytes("/s", DATA, drop_after=1_234_567)
-    status, body, reads = remotezoo._core.stream_get(http_server.url("/s"))
+    status, body, reads = remotezoo._net.stream_get(http_server.url("/s"))
     assert status == 206 and body == DATA and reads > 1  # the status of the last answer
     assert http_server.requests_to("/s")[1].headers["Range"] == "bytes=1234567-"
 
 
 def test_stream_skips_delivered_bytes_on_200_with_same_validator(http_server: LoopbackServer) -> None:
     http_server.serve_bytes("/s", DATA, drop_after=1_500_000, ignore_range=True)
-    assert remotezoo._core.stream_get(http_server.url("/s"))[1] == DATA
+    assert remotezoo._net.stream_get(http_server.url("/s"))[1] == DATA
 
 
 def test_stream_fails_when_content_changes(http_server: LoopbackServer) -> None:
@@ -451,16 +452,16 @@ def test_stream_fails_when_content_changes(http_server: LoopbackServer) -> None:
 
     http_server.route("/s", handler)
     with pytest.raises(remotezoo.DownloadError, match="changed"):
-        remotezoo._core.stream_get(http_server.url("/s"))
+        remotezoo._net.stream_get(http_server.url("/s"))
 
 
 def test_stream_without_validator_cannot_resume(http_server: LoopbackServer) -> None:
     http_server.serve_bytes("/s", DATA, drop_after=1_500_000, etag=None, last_modified=None)
     with pytest.raises(remotezoo.DownloadError, match="no ETag"):
-        remotezoo._core.stream_get(http_server.url("/s"))
+        remotezoo._net.stream_get(http_server.url("/s"))
 
 
 def test_stream_open_checks_status(http_server: LoopbackServer) -> None:
     with pytest.raises(remotezoo.HTTPStatusError) as info:
-        remotezoo._core.stream_get(http_server.url("/none"))
+        remotezoo._net.stream_get(http_server.url("/none"))
     assert info.value.http_status == 404

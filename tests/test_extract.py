@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import remotezoo
-from remotezoo import _core
+from remotezoo import _net
 
 import hostile_archives as ha
 from hostile_archives import Entry, directory, file, hardlink, symlink
@@ -271,7 +271,7 @@ def test_hostile_archive_is_refused(dirs, name, kind):
     path = ha.write_archive(arch / f"{name}.{kind}", case.entries, kind)
     dest = out / "dest"
     with pytest.raises(remotezoo.UnsafeArchiveError) as info:
-        _core.extract_archive(os.fspath(path), os.fspath(dest), True, **case.limits)
+        _net.extract_archive(os.fspath(path), os.fspath(dest), True, **case.limits)
     assert info.value.path == case.bad
     shown = case.bad if len(case.bad) <= 160 else case.bad[:100]  # long names are shortened
     assert f"'{shown}" in str(info.value)
@@ -301,7 +301,7 @@ def test_gzip_bomb_stops_at_the_byte_cap(dirs):
     path = ha.gzip_bomb(arch / "bomb.tar.gz")
     assert path.stat().st_size < 4 << 20
     with pytest.raises(remotezoo.UnsafeArchiveError, match="bytes of data") as info:
-        _core.extract_archive(os.fspath(path), os.fspath(out / "dest"), max_bytes=10 << 20)
+        _net.extract_archive(os.fspath(path), os.fspath(out / "dest"), max_bytes=10 << 20)
     assert info.value.path == "zeros"
     assert_clean(arch.parent, out / "dest")
 
@@ -310,7 +310,7 @@ def test_zip_bomb_stops_at_the_byte_cap(dirs):
     arch, out = dirs
     path = ha.zip_bomb(arch / "bomb.zip")
     with pytest.raises(remotezoo.UnsafeArchiveError, match="bytes of data") as info:
-        _core.extract_archive(os.fspath(path), os.fspath(out / "dest"), max_bytes=10 << 20)
+        _net.extract_archive(os.fspath(path), os.fspath(out / "dest"), max_bytes=10 << 20)
     assert info.value.path == "zeros"
     assert_clean(arch.parent, out / "dest")
 
@@ -320,7 +320,7 @@ def test_zip_member_lying_about_its_size_is_counted_as_it_inflates(dirs):
     arch, out = dirs
     path = ha.zip_bomb(arch / "liar.zip", size=8 << 20, declared=50)
     with pytest.raises(remotezoo.UnsafeArchiveError, match="more than 1000 bytes") as info:
-        _core.extract_archive(os.fspath(path), os.fspath(out / "dest"), max_bytes=1000)
+        _net.extract_archive(os.fspath(path), os.fspath(out / "dest"), max_bytes=1000)
     assert info.value.path == "zeros"
     assert_clean(arch.parent, out / "dest")
 
@@ -351,7 +351,7 @@ def test_streaming_byte_cap_counts_data_without_declared_size(dirs):
     data = ha.gzip_bomb(arch / "bomb.tar.gz").read_bytes()
     chunks = (data[i:i + 65536] for i in range(0, len(data), 65536))
     with pytest.raises(remotezoo.UnsafeArchiveError) as info:
-        _core._extract_from_chunks(chunks, os.fspath(out / "dest"), max_bytes=10 << 20)
+        _net._extract_from_chunks(chunks, os.fspath(out / "dest"), max_bytes=10 << 20)
     assert info.value.path == "zeros"
     assert_clean(arch.parent, out / "dest")
 
@@ -389,7 +389,7 @@ def chunked(data: bytes, size: int):
 def test_stream_extracts_tar_kinds(dirs, kind):
     arch, out = dirs
     data = ha.write_archive(arch / f"a.{kind}", TREE, kind).read_bytes()
-    _core._extract_from_chunks(iter(chunked(data, 1000)), os.fspath(out / "dest"))
+    _net._extract_from_chunks(iter(chunked(data, 1000)), os.fspath(out / "dest"))
     assert snapshot(out / "dest") == expected(TREE, "top/")
 
 
@@ -397,7 +397,7 @@ def test_stream_skips_empty_chunks(dirs):
     arch, out = dirs
     data = ha.write_archive(arch / "a.tar.gz", TREE, "tar.gz").read_bytes()
     chunks = [b""] + [c for part in chunked(data, 777) for c in (part, b"")]
-    _core._extract_from_chunks(chunks, os.fspath(out / "dest"), strip_top_level=False)
+    _net._extract_from_chunks(chunks, os.fspath(out / "dest"), strip_top_level=False)
     assert snapshot(out / "dest") == expected(TREE)
 
 
@@ -408,7 +408,7 @@ def test_stream_truncated_is_an_archive_error(dirs, kind):
     data = ha.write_archive(arch / f"a.{kind}", entries, kind).read_bytes()
     cut = data[: len(data) // 2 + 100]
     with pytest.raises(remotezoo.ArchiveError) as info:
-        _core._extract_from_chunks(chunked(cut, 4096), os.fspath(out / "dest"),
+        _net._extract_from_chunks(chunked(cut, 4096), os.fspath(out / "dest"),
                                    label="https://example.invalid/a")
     assert not isinstance(info.value, remotezoo.UnsafeArchiveError)
     assert "https://example.invalid/a" in str(info.value)
@@ -419,7 +419,7 @@ def test_stream_refuses_zip(dirs):
     arch, out = dirs
     data = ha.write_archive(arch / "a.zip", TREE, "zip").read_bytes()
     with pytest.raises(remotezoo.ArchiveError, match="not a tar"):
-        _core._extract_from_chunks([data], os.fspath(out / "dest"), label="a.zip")
+        _net._extract_from_chunks([data], os.fspath(out / "dest"), label="a.zip")
     assert_clean(arch.parent, out / "dest")
 
 
@@ -428,7 +428,7 @@ def test_stream_hostile_is_refused(dirs):
     data = ha.write_archive(arch / "a.tar", ha.HOSTILE["symlink_order_escape"].entries,
                             "tar").read_bytes()
     with pytest.raises(remotezoo.UnsafeArchiveError) as info:
-        _core._extract_from_chunks([data], os.fspath(out / "dest"), label="src")
+        _net._extract_from_chunks([data], os.fspath(out / "dest"), label="src")
     assert info.value.path == "a"
     assert_clean(arch.parent, out / "dest")
 
@@ -447,14 +447,14 @@ def test_stream_reader_error_propagates_unchanged(dirs):
         raise ReaderFailed("connection reset")
 
     with pytest.raises(ReaderFailed, match="connection reset"):
-        _core._extract_from_chunks(chunks(), os.fspath(out / "dest"))
+        _net._extract_from_chunks(chunks(), os.fspath(out / "dest"))
     assert_clean(arch.parent, out / "dest")
 
 
 def test_stream_rejects_non_bytes_chunks(dirs):
     arch, out = dirs
     with pytest.raises(TypeError):
-        _core._extract_from_chunks(["text"], os.fspath(out / "dest"))
+        _net._extract_from_chunks(["text"], os.fspath(out / "dest"))
     assert_clean(arch.parent, out / "dest")
 
 
@@ -484,7 +484,7 @@ def test_ctrl_c_interrupts_and_cleans_up(dirs):
     writer.start()
     try:
         with pytest.raises(KeyboardInterrupt):
-            _core.extract_archive(os.fspath(fifo), os.fspath(out / "dest"), check_interval=0.0)
+            _net.extract_archive(os.fspath(fifo), os.fspath(out / "dest"), check_interval=0.0)
     finally:
         writer.join()
     assert_clean(arch.parent, out / "dest")

@@ -245,6 +245,30 @@ def test_the_full_listing_is_remembered_only_while_the_registry_is_unchanged(hom
     assert rz.list_zoo_models() == ["c"] and rz.list_zoo_models(tags="none") == []
 
 
+def test_importing_listing_downloading_and_loading_never_map_the_network_libraries(home, tmp_path):
+    # libcurl and libarchive (remotezoo._net) cost ~12 ms of dynamic loading: a process that
+    # only works with local sources and plain models never pays it.
+    src = write_source(tmp_path / "src", [model("m")])
+    code = textwrap.dedent(f"""
+        import sys
+        import remotezoo as rz
+        rz.register_zoo_model_source({str(src)!r})
+        assert rz.list_zoo_models() == ["m"] and rz.get_zoo_model("m").name == "m"
+        rz.download_zoo_model("m")
+        assert rz.load_zoo_model("m").predict(2) == 6 and rz.list_downloaded_zoo_models()
+        maps = open("/proc/self/maps").read()
+        print("remotezoo._net" in sys.modules, "libcurl" in maps, "libarchive" in maps)
+        rz.library_versions()
+        maps = open("/proc/self/maps").read()
+        print("remotezoo._net" in sys.modules, "libcurl" in maps, "libarchive" in maps)
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,
+                          env=dict(os.environ, RZ_TEST_CALL_LOG=str(tmp_path / "calls.log")),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False"] * 3 + ["True"] * 3  # until something needs them
+
+
 def test_listing_never_imports_source_code(home, tmp_path):
     src = write_source(tmp_path / "src", [model("quiet")], init="raise RuntimeError('imported!')\n")
     rz.register_zoo_model_source(str(src))

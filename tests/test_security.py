@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import remotezoo as rz
-from remotezoo import _core
+from remotezoo import _core, _net
 from conftest import LoopbackServer, Response
 from fake_github import FakeGitHub
 from hostile_archives import HOSTILE, Entry, compress, file, tar_bytes, zip_bytes
@@ -96,7 +96,7 @@ def test_hostile_archive_through_extract_archive(name, tmp_path):
     archive = tmp_path / f"a.{kind_for(name)}"
     archive.write_bytes(hostile_archive(name, kind_for(name), with_manifest=False))
     with pytest.raises(rz.UnsafeArchiveError) as info:
-        _core.extract_archive(str(archive), str(box / "dest"), False, **case.limits)
+        _net.extract_archive(str(archive), str(box / "dest"), False, **case.limits)
     assert info.value.path
     assert os.listdir(box) == []
     assert sorted(os.listdir(tmp_path)) == ["a." + kind_for(name), "box"]

@@ -34,8 +34,9 @@ def test_build_wheel_script(tmp_path: Path) -> None:
     libs = [Path(n).name for n in names if n.startswith("remotezoo.libs/")]
     for lib in ("libcurl", "libarchive", "libcjson", "libcrypto"):
         assert any(name.startswith(lib + "-") for name in libs), (lib, libs)
-    assert any(n.startswith("remotezoo/_core.") and n.endswith(".so") for n in names)
-    for shipped in ("remotezoo/py.typed", "remotezoo/_core.pyi", "remotezoo/example/manifest.json",
+    for ext in ("_core", "_net"):
+        assert any(n.startswith(f"remotezoo/{ext}.") and n.endswith(".so") for n in names), ext
+    for shipped in ("remotezoo/py.typed", "remotezoo/_core.pyi", "remotezoo/_net.pyi", "remotezoo/example/manifest.json",
                     "remotezoo/example/__init__.py"):
         assert shipped in names
     assert "Requires-Dist: tqdm" in metadata
@@ -59,22 +60,25 @@ def _run_tool(cache: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_stubs_match_the_extension_and_mypy_passes(tmp_path: Path) -> None:
     cache = tmp_path / "mypy-cache"
-    stubtest = _run_tool(cache, "mypy.stubtest", "--mypy-config-file", "pyproject.toml", "remotezoo._core")
+    stubtest = _run_tool(cache, "mypy.stubtest", "--mypy-config-file", "pyproject.toml", "remotezoo._core",
+                         "remotezoo._net")
     assert stubtest.returncode == 0, stubtest.stdout + stubtest.stderr
     mypy = _run_tool(cache, "mypy", "remotezoo")
     assert mypy.returncode == 0, mypy.stdout + mypy.stderr
 
 
-def test_every_core_function_and_exception_has_a_stub() -> None:
-    import remotezoo._core as core
+@pytest.mark.parametrize("module", ["_core", "_net"])
+def test_every_extension_function_and_exception_has_a_stub(module: str) -> None:
+    import importlib
 
-    stub = (ROOT / "remotezoo" / "_core.pyi").read_text()
-    public = [n for n in dir(core) if not n.startswith("__")]
+    ext = importlib.import_module(f"remotezoo.{module}")
+    stub = (ROOT / "remotezoo" / f"{module}.pyi").read_text()
+    public = [n for n in dir(ext) if not n.startswith("__")]
     assert public
     for name in public:
-        obj = getattr(core, name)
-        kind = "class" if isinstance(obj, type) else "def"
-        assert f"\n{kind} {name}(" in stub, name
+        obj = getattr(ext, name)
+        kind = "class" if isinstance(obj, type) else "def" if callable(obj) else None
+        assert (f"\n{kind} {name}(" if kind else f"\n{name}: ") in stub, name
 
 
 def test_help_renders_docstrings() -> None:
