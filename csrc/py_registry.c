@@ -744,6 +744,10 @@ static PyObject *download_model(PyObject *module, PyObject *args)
     rz_error_init(&err);
     if (resolve_pinned(&info, &pin, &home, module, root, name, source, &err) < 0)
         return rz_py_raise(module, &err);
+    /* Downloaded already: the rename that completed it is atomic, so there is nothing to wait
+     * for and no lock is taken; a source's load_model may ask for its own model again. */
+    if (!overwrite && lstat(info.model_path, &st) == 0)
+        goto done;
     Py_BEGIN_ALLOW_THREADS
         rc = rz_manifest_load(&manifest, info.manifest_path, info.identity, &err);
     Py_END_ALLOW_THREADS

@@ -173,3 +173,28 @@ def test_a_tree_retired_while_used_goes_with_the_next_registration_if_its_user_w
     assert len(generations()) == 1 and old not in generations()
     assert rz.load_zoo_model(spec, model_name="gated") == ("v3", 3)
     assert leftovers() == []
+
+
+# load_model asks remotezoo for its own model: a download that finds it downloaded, and a
+# nested load. Neither may wait for the lock the outer load holds.
+NESTED_INIT = '''
+import json
+import remotezoo as rz
+
+def download_model(model_name, model_path):
+    with open(model_path, "w") as f:
+        json.dump({"scale": 3}, f)
+
+def load_model(model_name, model_path, depth=0, **kwargs):
+    assert rz.download_zoo_model(model_name)[1] == model_path
+    inner = rz.load_zoo_model(model_name, depth=depth + 1, cache=False) if depth == 0 else None
+    return depth, inner
+'''
+
+
+def test_a_source_may_ask_for_its_own_model_while_loading_it(tmp_path):
+    src = write_source(tmp_path / "nested", [model("nested")], init=NESTED_INIT, name="acme/nested")
+    code = f"import remotezoo as rz; rz.register_zoo_model_source({str(src)!r}); print(rz.load_zoo_model('nested', cache=False))"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "(0, (1, None))"
