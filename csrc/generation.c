@@ -74,23 +74,40 @@ int rz_generation_pin(rz_pin *pin, const char *dir, rz_error *err)
     return 1;
 }
 
+static int retired(int dir_fd)
+{
+    return faccessat(dir_fd, RETIRED_MARK, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* Remove the generation a pin held (its fd now flock(LOCK_EX)ed) and, when that was the last
+ * tree of its source (the source was deleted), the source's directory, which rmdir leaves
+ * while it holds anything else. */
+static void remove_pinned(const rz_pin *pin)
+{
+    char slug_dir[sizeof(pin->dir)];
+
+    remove_locked(pin->dir);
+    snprintf(slug_dir, sizeof(slug_dir), "%s", pin->dir);
+    if (strrchr(slug_dir, '/')) {
+        *strrchr(slug_dir, '/') = '\0';
+        rmdir(slug_dir);
+    }
+}
+
 void rz_generation_unpin(rz_pin *pin)
 {
     if (pin->fd < 0)
         return;
-    /* Retired while pinned: the last pin out removes it. A conversion to LOCK_EX drops this
-     * pin's lock first, so of two pins leaving together one always wins. */
-    if (faccessat(pin->fd, RETIRED_MARK, F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
-        flock_retry(pin->fd, LOCK_EX | LOCK_NB) == 0) {
-        char slug_dir[sizeof(pin->dir)];
-        remove_locked(pin->dir);
-        /* The source's directory too, when this was its last tree (its source was deleted);
-         * rmdir fails while it holds anything else. */
-        snprintf(slug_dir, sizeof(slug_dir), "%s", pin->dir);
-        if (strrchr(slug_dir, '/')) {
-            *strrchr(slug_dir, '/') = '\0';
-            rmdir(slug_dir);
-        }
+    /* Retired while pinned: the last pin out removes it. A retirement marks before it tries
+     * the lock, and a pin looks for the mark again after unlocking, so of a retirement and the
+     * last pin one always sees the other. A conversion to LOCK_EX drops this pin's lock first,
+     * so of two pins leaving together one wins. */
+    if (retired(pin->fd)) {
+        if (flock_retry(pin->fd, LOCK_EX | LOCK_NB) == 0)
+            remove_pinned(pin);
+    } else if (flock_retry(pin->fd, LOCK_UN) == 0 && retired(pin->fd) &&
+               flock_retry(pin->fd, LOCK_EX | LOCK_NB) == 0) {
+        remove_pinned(pin);
     }
     close(pin->fd);
     pin->fd = -1;

@@ -346,8 +346,13 @@ def test_concurrent_load(http_server, tmp_path, monkeypatch):
         assert proc.returncode == 0, err[-3000:]
         total_ok += int(out.split()[0])
     assert total_ok > 0
-    # The state afterwards is consistent and usable.
+    # The state afterwards is consistent and usable, and no tree outlived its last user: each
+    # fetched source still registered has its one generation, a deleted one none.
     check_cache()
+    fetched = [s for s in rz.zoo_model_sources_info() if s["kind"] != "local"]
+    for slug_dir in (Path(rz.home()) / "sources").iterdir():
+        assert len(list(slug_dir.iterdir())) == 1, sorted(p.name for p in slug_dir.iterdir())
+    assert len(list((Path(rz.home()) / "sources").iterdir())) == len(fetched)
     for spec in specs:
         rz.register_zoo_model_source(spec)
         for name in rz.list_zoo_models(source=spec):
