@@ -19,12 +19,12 @@ Policy, in one place:
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sys
 from typing import Any, Callable, Iterator, Optional, Union
 
-logger = logging.getLogger("remotezoo")
+from ._log import logger
+
 
 ProgressCallback = Callable[[int, Optional[int]], object]
 """``progress(done, total)``: bytes so far, and the total (``None`` while unknown)."""
@@ -81,7 +81,7 @@ class ProgressBar:
             self._bar.update(done - self._bar.n)
         except Exception as err:  # noqa: BLE001 - a bar must never break a download
             self._broken = True
-            logger.debug("progress bar disabled: %s", err)
+            logger().debug("progress bar disabled: %s", err)
 
     def close(self) -> None:
         """Finish the bar (it stays on screen, complete or not)."""
@@ -90,14 +90,14 @@ class ProgressBar:
             try:
                 bar.close()
             except Exception as err:  # noqa: BLE001
-                logger.debug("progress bar close failed: %s", err)
+                logger().debug("progress bar close failed: %s", err)
 
 
 def _tqdm() -> Any:
     try:
         from tqdm.auto import tqdm
     except ImportError:
-        logger.debug("tqdm is not installed: no progress bars")
+        logger().debug("tqdm is not installed: no progress bars")
         return None
     return tqdm
 

@@ -36,7 +36,6 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import json
-import logging
 import os
 import platform
 import re
@@ -45,8 +44,8 @@ import sys
 from typing import Any, Callable, Optional, Union
 
 from ._core import RequirementsError
+from ._log import logger
 
-logger = logging.getLogger("remotezoo")
 
 ERROR_LEVEL_ENV = "REMOTEZOO_REQUIREMENT_ERROR_LEVEL"
 DEVICE_ENV = "REMOTEZOO_DEVICE"
@@ -584,7 +583,7 @@ def current_device() -> str:
             if torch.cuda.is_available():
                 return "gpu"
         except Exception as exc:  # a broken torch install is not our error to raise
-            logger.debug("torch.cuda.is_available() failed: %s", exc)
+            logger().debug("torch.cuda.is_available() failed: %s", exc)
     return "cpu"
 
 
@@ -759,7 +758,7 @@ def _report(level: int, model_name: str, problems: list[str], hint: str = "",
         if returncode is not None:
             exc.returncode = returncode
         raise exc
-    log: Callable[..., None] = logger.warning if level == 1 else logger.debug
+    log: Callable[..., None] = logger().warning if level == 1 else logger().debug
     for problem in problems:
         log("%s", problem)
 
@@ -789,7 +788,7 @@ def ensure_requirements(model_name: str, requirements: Optional[dict[str, Any]],
         if reason is not None:
             unmet.append(reason)
         elif log_success:
-            logger.info("Requirement satisfied: %s", "|".join(r.text for r in entry))
+            logger().info("Requirement satisfied: %s", "|".join(r.text for r in entry))
     problems = plan.problems + ([plan.unsupported] if plan.unsupported else []) + unmet
     if not problems:
         return True
@@ -833,10 +832,10 @@ def install_requirements(model_name: str, requirements: Optional[dict[str, Any]]
     args = [entry[0].text for entry in plan.entries
             if len(entry) == 1 or _unmet(entry) is not None]
     if not args:
-        logger.info("Model '%s' has no requirements to install", model_name)
+        logger().info("Model '%s' has no requirements to install", model_name)
         return
     argv = installer_command() + args
-    logger.info("Installing requirements of model '%s': %s", model_name, " ".join(args))
+    logger().info("Installing requirements of model '%s': %s", model_name, " ".join(args))
     try:
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, errors="replace", check=False)
@@ -845,10 +844,10 @@ def install_requirements(model_name: str, requirements: Optional[dict[str, Any]]
                                     f"of model '{model_name}': {exc.strerror}"])
         return
     for line in (proc.stdout + proc.stderr).splitlines():
-        logger.debug("pip: %s", line)
+        logger().debug("pip: %s", line)
     importlib.invalidate_caches()
     if proc.returncode == 0:
-        logger.info("Installed requirements of model '%s'", model_name)
+        logger().info("Installed requirements of model '%s'", model_name)
         return
     tail = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
     detail = " | ".join(tail[-_STDERR_TAIL_LINES:]) or "no error output"

@@ -7,20 +7,19 @@ extraction, registry, version resolution and the calls into each source's ``__in
 from __future__ import annotations
 
 import importlib
-import logging
 import weakref
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from . import _core
 from ._core import ModelNotFoundError, SourceError
 from ._home import home
+from ._log import logger
 from ._model import ZooModel
 from ._progressbar import Progress, progress_for
 
 if TYPE_CHECKING:
     from ._core import _ModelInfo
 
-logger = logging.getLogger("remotezoo")
 
 StrOrList = Union[str, list[str], None]
 
@@ -60,7 +59,7 @@ def register_zoo_model_source(source: str, overwrite: bool = False, *, progress:
     """
     with progress_for(progress, desc=source) as callback:
         identity = _core.register_source(home(), source, overwrite, callback)
-    logger.info("Registered source %s", identity)
+    logger().info("Registered source %s", identity)
 
 
 def list_zoo_model_sources() -> list[str]:
@@ -74,7 +73,7 @@ def delete_zoo_model_source(source: str) -> None:
     Raises :class:`SourceError` (a ``ValueError``) if it is not registered.
     """
     _core.delete_source(home(), source)
-    logger.info("Deleted source %s", source)
+    logger().info("Deleted source %s", source)
 
 
 def zoo_model_sources_info() -> list[dict[str, Any]]:
@@ -146,7 +145,7 @@ def list_downloaded_zoo_models() -> dict[str, tuple[str, ZooModel]]:
 def delete_zoo_model(name: str, source: Optional[str] = None) -> None:
     """Delete the downloaded files of model *name* (nothing happens if it is not downloaded)."""
     if _core.delete_model(home(), name, source):
-        logger.info("Deleted model %s", name)
+        logger().info("Deleted model %s", name)
 
 
 def _split(name_or_spec: str, model_name: Optional[str]) -> tuple[str, Optional[str]]:
@@ -186,7 +185,7 @@ def download_zoo_model(
     name, source = _split(name_or_spec, model_name)
     with progress_for(progress, desc=name) as callback:
         info, fresh = _core.download_model(home(), name, source, overwrite, callback)
-    logger.info("Model '%s' %s", info["name"], "downloaded" if fresh else "is already downloaded")
+    logger().info("Model '%s' %s", info["name"], "downloaded" if fresh else "is already downloaded")
     return _model(info), info["model_path"]
 
 
