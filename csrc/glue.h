@@ -29,11 +29,11 @@ typedef struct rz_state {
     PyObject *ArchiveError;
     PyObject *UnsafeArchiveError;
     PyObject *RequirementsError;
-    struct rz_index *index; /* owned: the last registry.json read (py_registry.c), or NULL */
-    char *index_home;       /* owned (malloc): the home index was read from */
-    PyObject *all_names;    /* owned: tuple of every model's full name, sorted, ... */
-    struct rz_index *all_names_index; /* ... of this index (a reference held), or NULL */
-    const struct rz_net_api *net;     /* remotezoo._net's engines once imported, or NULL */
+    struct rz_index *index;       /* owned: the last registry.json read (py_registry.c), or NULL */
+    char *index_home;             /* owned (malloc): the home index was read from */
+    struct rz_names *names;       /* owned (PyMem): the last valid registry.names read, or NULL */
+    PyObject *all_names;          /* owned: its names as a tuple, or NULL */
+    const struct rz_net_api *net; /* remotezoo._net's engines once imported, or NULL */
 } rz_state;
 
 /* The state of module (the functions' `self`). Borrowed; never NULL for remotezoo._core. */
@@ -59,7 +59,7 @@ extern PyMethodDef rz_py_fetch_methods[];
 /* The remotezoo._core module that remotezoo._net (module) raises errors with. Borrowed. */
 PyObject *rz_net_core(PyObject *module);
 
-/* Frees the cached index and name list of the state (py_registry.c); for module_free. */
+/* Frees the cached index and names of the state (py_registry.c); for module_free. */
 void rz_py_registry_clear(rz_state *st);
 
 #endif

@@ -15,6 +15,7 @@
 #include "fsutil.h"
 #include "generation.h"
 #include "manifest.h"
+#include "names.h"
 #include "net.h"
 #include "plugin.h"
 #include "py_progress.h"
@@ -24,17 +25,21 @@
 
 /* ---- the cached index ---- */
 
-/* Forget the cached list of all names. */
-static void forget_all_names(rz_state *st)
+/* Frees a names file kept in the state (st->names, st->all_names). */
+static void free_names(rz_names *names, PyObject *tuple)
 {
-    Py_CLEAR(st->all_names);
-    rz_index_free(st->all_names_index);
-    st->all_names_index = NULL;
+    if (names) {
+        rz_names_clear(names);
+        PyMem_Free(names);
+    }
+    Py_XDECREF(tuple);
 }
 
 void rz_py_registry_clear(rz_state *st)
 {
-    forget_all_names(st);
+    free_names(st->names, st->all_names);
+    st->names = NULL;
+    st->all_names = NULL;
     rz_index_free(st->index);
     st->index = NULL;
     free(st->index_home);
@@ -58,11 +63,10 @@ static int refresh_local_sources(const rz_home *home, const rz_index *idx, rz_er
         cJSON_ArrayForEach(manifest, cJSON_GetObjectItemCaseSensitive(source, "manifests"))
         {
             char path[RZ_PATH_MAX], stamp[64];
-            const char *dir = rz_json_str(manifest, "dir"), *old = rz_json_str(manifest, "stamp");
+            const char *old = rz_json_str(manifest, "stamp");
             struct stat st;
-            snprintf(path, sizeof(path), "%s%s%s/manifest.json", tree, dir && dir[0] ? "/" : "",
-                     dir ? dir : "");
-            if (stat(path, &st) < 0) {
+            if (rz_local_manifest_path(path, sizeof(path), source, manifest) < 0 ||
+                stat(path, &st) < 0) {
                 stale = 1;
                 break;
             }
@@ -449,6 +453,63 @@ static int string_array(const char ***out, size_t *out_n, PyObject *seq)
     return 0;
 }
 
+/* Every registered model's full name, sorted, as a new list: from registry.names (names.h)
+ * when it is valid, kept in the state while it stays valid, so a new process needs no index
+ * and a warm call is a few stat()s and a copy. NULL with nothing set: not valid, walk the
+ * index. NULL with err set or an exception: an error. */
+static PyObject *all_names(PyObject *module, const rz_home *home, rz_error *err)
+{
+    rz_state *st = rz_get_state(module);
+    rz_names *names = st->names;
+    PyObject *tuple = st->all_names, *out = NULL;
+    int valid = 0, rc = 1;
+
+    /* Taken out of the state while the GIL is released; another thread meanwhile reads its
+     * own. */
+    st->names = NULL;
+    st->all_names = NULL;
+    if (names && strcmp(names->home, home->names) != 0) {
+        free_names(names, tuple);
+        names = NULL;
+        tuple = NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+        valid = names && rz_names_valid(names, home);
+    Py_END_ALLOW_THREADS
+    if (!valid) {
+        free_names(names, tuple);
+        tuple = NULL;
+        if (!(names = PyMem_Calloc(1, sizeof(*names))))
+            return PyErr_NoMemory();
+        Py_BEGIN_ALLOW_THREADS
+            rc = rz_names_read(names, home, err);
+        Py_END_ALLOW_THREADS
+        if (rc == 1) {
+            snprintf(names->home, sizeof(names->home), "%s", home->names);
+            tuple = PyTuple_New((Py_ssize_t)names->n_names);
+            for (size_t i = 0; tuple && i < names->n_names; i++) {
+                PyObject *name = PyUnicode_FromString(names->names[i]);
+                if (!name)
+                    Py_CLEAR(tuple);
+                else
+                    PyTuple_SET_ITEM(tuple, (Py_ssize_t)i, name);
+            }
+        }
+        if (rc != 1 || !tuple) {
+            free_names(names, tuple);
+            return NULL;
+        }
+    }
+    out = PySequence_List(tuple);
+    if (!st->names) {
+        st->names = names;
+        st->all_names = tuple;
+    } else {
+        free_names(names, tuple); /* another thread put its own back first */
+    }
+    return out;
+}
+
 PyDoc_STRVAR(list_models_doc,
              "list_models(home, tags, source, licenses) -> list[str]\n\nSorted full names; tags "
              "and licenses are lists of str or None.");
@@ -462,8 +523,6 @@ static PyObject *list_models(PyObject *module, PyObject *args)
     int have_spec = 0;
     list_payload p = {NULL};
     rz_index *idx = NULL;
-    rz_state *st = rz_get_state(module);
-    int everything;
     rz_home home;
     rz_error err;
     PyObject *out = NULL;
@@ -480,14 +539,21 @@ static PyObject *list_models(PyObject *module, PyObject *args)
         have_spec = 1;
         q.source = spec.identity;
     }
-    if (open_home(&home, root, &err) < 0 || !(idx = current_index(module, &home, &err))) {
+    if (open_home(&home, root, &err) < 0) {
         rz_py_raise(module, &err);
         goto done;
     }
-    /* Unfiltered, the answer changes only with the index: kept with it, a call is a copy. */
-    everything = !source_spec && tags == Py_None && licenses == Py_None;
-    if (everything && st->all_names && st->all_names_index == idx) {
-        out = PySequence_List(st->all_names);
+    /* Unfiltered, from registry.names when it is valid: no index to parse. */
+    if (!source_spec && tags == Py_None && licenses == Py_None &&
+        (out = all_names(module, &home, &err)) != NULL)
+        goto done;
+    if (err.kind != RZ_E_NONE || PyErr_Occurred()) {
+        if (!PyErr_Occurred())
+            rz_py_raise(module, &err);
+        goto done;
+    }
+    if (!(idx = current_index(module, &home, &err))) {
+        rz_py_raise(module, &err);
         goto done;
     }
     if (string_array((const char ***)&q.tags, &q.n_tags, tags) < 0 ||
@@ -496,14 +562,6 @@ static PyObject *list_models(PyObject *module, PyObject *args)
     p.names = PyList_New(0);
     if (!p.names || rz_index_each_model(idx, &q, collect_name, &p) != 0 || PyList_Sort(p.names) < 0)
         goto done;
-    if (everything) {
-        PyObject *all = PyList_AsTuple(p.names);
-        if (!all)
-            goto done;
-        forget_all_names(st);
-        st->all_names = all;
-        st->all_names_index = rz_index_ref(idx); /* held: no other index can reuse its address */
-    }
     out = Py_NewRef(p.names);
 done:
     rz_index_free(idx);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "names.h"
 #include "spec.h"
 #include "version.h"
 
@@ -33,7 +34,8 @@ int rz_home_init(rz_home *out, const char *root, rz_error *err)
         join(out->models, sizeof(out->models), root, "models", err) < 0 ||
         join(out->locks, sizeof(out->locks), root, "locks", err) < 0 ||
         join(out->index, sizeof(out->index), root, "registry.json", err) < 0 ||
-        join(out->lock, sizeof(out->lock), root, ".lock", err) < 0)
+        join(out->lock, sizeof(out->lock), root, ".lock", err) < 0 ||
+        join(out->names, sizeof(out->names), root, "registry.names", err) < 0)
         return -1;
     if (rz_mkdirs(out->sources, 0755, err) < 0 || rz_mkdirs(out->models, 0755, err) < 0 ||
         rz_mkdirs(out->locks, 0755, err) < 0)
@@ -98,13 +100,31 @@ void rz_index_free(rz_index *idx)
     free(idx);
 }
 
-static void record_stat(rz_index *idx, const struct stat *st)
+static void record_stat(rz_file_id *out, const struct stat *st)
 {
-    idx->exists = 1;
-    idx->dev = st->st_dev;
-    idx->ino = st->st_ino;
-    idx->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
-    idx->size = st->st_size;
+    out->exists = 1;
+    out->dev = st->st_dev;
+    out->ino = st->st_ino;
+    out->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+    out->size = st->st_size;
+}
+
+int rz_file_id_of(rz_file_id *out, const char *path)
+{
+    struct stat st;
+
+    memset(out, 0, sizeof(*out));
+    if (stat(path, &st) < 0)
+        return errno == ENOENT ? 0 : -1;
+    record_stat(out, &st);
+    return 0;
+}
+
+int rz_file_id_equal(const rz_file_id *a, const rz_file_id *b)
+{
+    if (!a->exists || !b->exists)
+        return a->exists == b->exists;
+    return a->dev == b->dev && a->ino == b->ino && a->mtime_ns == b->mtime_ns && a->size == b->size;
 }
 
 int rz_index_load(rz_index **out, const rz_home *home, rz_error *err)
@@ -139,7 +159,7 @@ int rz_index_load(rz_index **out, const rz_home *home, rz_error *err)
                      RZ_INDEX_MAX_BYTES >> 20);
         goto fail;
     }
-    record_stat(idx, &st);
+    record_stat(&idx->file, &st);
     if (rz_read_fd(&data, &len, fd, (size_t)st.st_size, home->index, err) < 0)
         goto fail;
     idx->root = cJSON_ParseWithLength(data, len);
@@ -164,14 +184,9 @@ fail:
 
 int rz_index_is_current(const rz_index *idx, const rz_home *home)
 {
-    struct stat st;
-    rz_index now = {0};
+    rz_file_id now;
 
-    if (stat(home->index, &st) < 0)
-        return !idx->exists && errno == ENOENT;
-    record_stat(&now, &st);
-    return idx->exists && now.dev == idx->dev && now.ino == idx->ino &&
-           now.mtime_ns == idx->mtime_ns && now.size == idx->size;
+    return rz_file_id_of(&now, home->index) == 0 && rz_file_id_equal(&now, &idx->file);
 }
 
 cJSON *rz_index_sources(const rz_index *idx)
@@ -201,6 +216,8 @@ static int save_index(const rz_home *home, const cJSON *root, rz_error *err)
         return rz_error_set(err, RZ_E_NOMEM, "out of memory");
     rc = rz_write_atomic(home->index, text, strlen(text), err);
     free(text);
+    if (rc == 0)
+        rz_names_write(home, root); /* under the home lock, like the index */
     return rc;
 }
 
@@ -374,6 +391,18 @@ int rz_registry_remove_source(cJSON **out, const rz_home *home, const char *iden
     }
     *out = p.removed;
     return 0;
+}
+
+int rz_local_manifest_path(char *out, size_t out_len, const cJSON *source, const cJSON *manifest)
+{
+    const char *tree = rz_json_str(source, "tree"), *dir = rz_json_str(manifest, "dir");
+
+    if (!tree)
+        return -1;
+    return snprintf(out, out_len, "%s%s%s/manifest.json", tree, dir && dir[0] ? "/" : "",
+                    dir ? dir : "") < (int)out_len
+               ? 0
+               : -1;
 }
 
 int rz_source_tree_path(char *out, size_t out_len, const rz_home *home, const cJSON *source,

@@ -2,6 +2,8 @@
  * registered sources and their models (registry.json), and the lock that serialises writers.
  *
  * Layout:  <root>/registry.json      the index (written whole: temp file + fsync + rename)
+ *          <root>/registry.names     every model's full name, for listing without the index
+ *                                    (names.h; written after registry.json, same way)
  *          <root>/.lock              flock()ed by every writer of the index
  *          <root>/sources/<slug>/<generation>/   fetched source trees
  *          <root>/models/<manifest name>/<model filename>   downloaded models
@@ -35,6 +37,7 @@ typedef struct rz_home {
     char locks[RZ_PATH_MAX];
     char index[RZ_PATH_MAX];
     char lock[RZ_PATH_MAX];
+    char names[RZ_PATH_MAX]; /* registry.names (names.h) */
 } rz_home;
 
 /* Fill out with the paths under root and create the directories. Blocking I/O. */
@@ -45,15 +48,27 @@ int rz_home_init(rz_home *out, const char *root, rz_error *err);
 int rz_lock_acquire(int *out_fd, const char *path, int operation, rz_error *err);
 void rz_lock_release(int fd);
 
-/* A parsed registry.json and the stat() identity of the file it came from. */
-typedef struct rz_index {
-    int refs;    /* rz_index_load returns 1; rz_index_ref adds, rz_index_free drops */
-    cJSON *root; /* owned */
+/* What tells one version of a file from another: registry.json is only ever replaced by
+ * rename(), so a new version is a new inode. exists is 0 for a missing file. */
+typedef struct rz_file_id {
     int exists;
     dev_t dev;
     ino_t ino;
     int64_t mtime_ns;
     off_t size;
+} rz_file_id;
+
+/* The identity of path now (exists 0 when it is missing). -1 with errno for other errors. */
+int rz_file_id_of(rz_file_id *out, const char *path);
+
+/* 1 if a and b are the same version of a file (or both missing), else 0. */
+int rz_file_id_equal(const rz_file_id *a, const rz_file_id *b);
+
+/* A parsed registry.json and the identity of the file it came from. */
+typedef struct rz_index {
+    int refs;    /* rz_index_load returns 1; rz_index_ref adds, rz_index_free drops */
+    cJSON *root; /* owned */
+    rz_file_id file;
 } rz_index;
 
 /* Read registry.json (a missing file is an empty index). Caller frees with rz_index_free. */
@@ -84,6 +99,9 @@ int rz_registry_put_source(const rz_home *home, cJSON *entry, rz_error *err);
  * (caller frees with cJSON_Delete). A missing source is an RZ_E_SOURCE error. */
 int rz_registry_remove_source(cJSON **out, const rz_home *home, const char *identity,
                               rz_error *err);
+
+/* <tree>[/<dir>]/manifest.json of a local source's manifest entry: what its "stamp" is of. */
+int rz_local_manifest_path(char *out, size_t out_len, const cJSON *source, const cJSON *manifest);
 
 /* Absolute path of a source's tree: "tree" joined to root when relative. */
 int rz_source_tree_path(char *out, size_t out_len, const rz_home *home, const cJSON *source,
