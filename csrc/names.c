@@ -60,7 +60,8 @@ static char *names_text(const cJSON *root, const rz_file_id *index)
             }
         }
     }
-    qsort(names, n, sizeof(*names), compare_strings);
+    if (n > 0) /* qsort wants a non-NULL array even when empty */
+        qsort(names, n, sizeof(*names), compare_strings);
     if (!(text = malloc(size)))
         goto fail;
     used +=

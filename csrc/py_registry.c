@@ -495,6 +495,8 @@ static PyObject *all_names(PyObject *module, const rz_home *home, rz_error *err)
                     PyTuple_SET_ITEM(tuple, (Py_ssize_t)i, name);
             }
         }
+        if (!tuple && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
+            PyErr_Clear(); /* a damaged file: read the index */
         if (rc != 1 || !tuple) {
             free_names(names, tuple);
             return NULL;

@@ -14,6 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 import remotezoo as rz
 from zoo_helpers import model, write_source
 
@@ -127,3 +130,27 @@ def test_a_new_process_lists_from_the_names_without_reading_the_index(tmp_path):
     filtered = subprocess.run([sys.executable, "-c", "import remotezoo as rz; rz.list_zoo_models(tags=[])"],
                               cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert filtered.returncode != 0 and "not a remotezoo registry" in filtered.stderr
+
+
+LINE = st.one_of(
+    st.binary(max_size=40),
+    st.builds(lambda body: b"N " + body, st.binary(max_size=20)),
+    st.builds(lambda stamp, path: b"L " + stamp + b" " + path, st.binary(max_size=12), st.binary(max_size=20)),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(LINE, max_size=8), newline_at_end=st.booleans())
+def test_any_names_file_behind_a_valid_header_is_read_safely(tmp_path, monkeypatch, lines, newline_at_end):
+    # Whatever follows a header that matches registry.json, the reader neither crashes nor
+    # reads out of bounds (this runs under ASan in scripts/sanitize.sh): it lists what the
+    # file says, or reads the index.
+    home = Path(tmp_path) / f"home-{os.urandom(6).hex()}"
+    home.mkdir()
+    (home / "registry.json").write_text('{"format":1,"sources":[]}')
+    st_ = (home / "registry.json").stat()
+    header = f"remotezoo-names 1 {st_.st_dev} {st_.st_ino} {st_.st_size} {st_.st_mtime_ns}\n".encode()
+    (home / "registry.names").write_bytes(header + b"\n".join(lines) + (b"\n" if newline_at_end else b""))
+    monkeypatch.setenv("REMOTEZOO_HOME", str(home))
+    listed = rz.list_zoo_models()
+    assert isinstance(listed, list) and all(isinstance(name, str) for name in listed)
