@@ -111,31 +111,30 @@ def requests_tarfile(a: dict[str, Any]) -> dict[str, Any]:
 # ---- 3. list_zoo_models ------------------------------------------------------------------
 
 
+def warm_listing(list_models: Callable[[], list[str]], calls: int) -> dict[str, Any]:
+    """The median time of *calls* calls of *list_models* after a first one (not timed)."""
+    first = len(list_models())
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        list_models()
+        times.append(time.perf_counter() - start)
+    return {"seconds": statistics.median(times), "models": first}
+
+
 @worker("remotezoo.list_zoo_models warm")
 def rz_list_warm(a: dict[str, Any]) -> dict[str, Any]:
     os.environ["REMOTEZOO_HOME"] = a["home"]
     import remotezoo
 
-    first = len(remotezoo.list_zoo_models())
-    times = []
-    for _ in range(a["calls"]):
-        start = time.perf_counter()
-        remotezoo.list_zoo_models()
-        times.append(time.perf_counter() - start)
-    return {"seconds": statistics.median(times), "models": first}
+    return warm_listing(remotezoo.list_zoo_models, a["calls"])
 
 
 @worker("fiftyone.list_zoo_models warm")
 def fo_list_warm(a: dict[str, Any]) -> dict[str, Any]:
     import fiftyone.zoo as foz
 
-    first = len(foz.list_zoo_models())
-    times = []
-    for _ in range(a["calls"]):
-        start = time.perf_counter()
-        foz.list_zoo_models()
-        times.append(time.perf_counter() - start)
-    return {"seconds": statistics.median(times), "models": first}
+    return warm_listing(foz.list_zoo_models, a["calls"])
 
 
 # ---- 4. load_zoo_model overhead ----------------------------------------------------------

@@ -43,6 +43,7 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterator, Optional, Union
 
 import pytest
@@ -337,6 +338,25 @@ def fast_network(monkeypatch: pytest.MonkeyPatch) -> None:
 def leftovers(directory: Union[str, "os.PathLike[str]"]) -> list[str]:
     """Names of temp files a download left in *directory* (should be none)."""
     return sorted(n for n in os.listdir(directory) if ".part-" in n)
+
+
+def assert_progress_exception_propagates(server: LoopbackServer, data: bytes, directory: Path) -> None:
+    """download_file of *data* with a progress callback that raises: the exception reaches the
+    caller and nothing is left in *directory* (no target, no temp file)."""
+    import remotezoo
+
+    server.serve_bytes("/m", data, trickle=(64 * 1024, 0.05))
+
+    class Stop(Exception):
+        pass
+
+    def progress(done: int, total: object) -> None:
+        if done > 0:
+            raise Stop(done)
+
+    with pytest.raises(Stop):
+        remotezoo.download_file(server.url("/m"), directory / "m", progress=progress)
+    assert os.listdir(directory) == []
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:

@@ -16,7 +16,7 @@ import pytest
 
 import remotezoo
 import remotezoo._net
-from conftest import LoopbackServer, Response, leftovers, wait_until
+from conftest import LoopbackServer, Response, assert_progress_exception_propagates, leftovers, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = random.Random(1234).randbytes(3 * 1024 * 1024 + 17)
@@ -262,18 +262,7 @@ def test_progress_reports_increasing_done_and_final_total(http_server: LoopbackS
 
 
 def test_exception_in_progress_propagates(http_server: LoopbackServer, tmp_path: Path) -> None:
-    http_server.serve_bytes("/m", DATA, trickle=(64 * 1024, 0.05))
-
-    class Stop(Exception):
-        pass
-
-    def progress(done: int, total: object) -> None:
-        if done > 0:
-            raise Stop(done)
-
-    with pytest.raises(Stop):
-        remotezoo.download_file(http_server.url("/m"), tmp_path / "m", progress=progress)
-    assert os.listdir(tmp_path) == []
+    assert_progress_exception_propagates(http_server, DATA, tmp_path)
 
 
 def test_exception_in_final_progress_keeps_old_target(http_server: LoopbackServer,

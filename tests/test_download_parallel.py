@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import remotezoo
-from conftest import ByteRoute, LoopbackServer, leftovers, wait_until
+from conftest import ByteRoute, LoopbackServer, assert_progress_exception_propagates, leftovers, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -185,18 +185,7 @@ def test_progress_monotonic_and_final(http_server: LoopbackServer, tmp_path: Pat
 
 
 def test_exception_in_progress_leaves_nothing(http_server: LoopbackServer, tmp_path: Path) -> None:
-    http_server.serve_bytes("/m", DATA, trickle=(64 * 1024, 0.05))
-
-    class Stop(Exception):
-        pass
-
-    def progress(done: int, total: object) -> None:
-        if done > 0:
-            raise Stop(done)
-
-    with pytest.raises(Stop):
-        remotezoo.download_file(http_server.url("/m"), tmp_path / "m", progress=progress)
-    assert os.listdir(tmp_path) == []
+    assert_progress_exception_propagates(http_server, DATA, tmp_path)
 
 
 def test_checksum_mismatch_leaves_nothing(http_server: LoopbackServer, tmp_path: Path) -> None:
