@@ -116,19 +116,13 @@ void rz_names_clear(rz_names *n)
 int rz_names_valid(const rz_names *n, const rz_home *home)
 {
     rz_file_id now;
-    char stamp[64];
-    struct stat st;
     size_t i;
 
     if (rz_file_id_of(&now, home->index) < 0 || !now.exists || !rz_file_id_equal(&now, &n->index))
         return 0;
-    for (i = 0; i < n->n_locals; i++) {
-        if (stat(n->locals[2 * i], &st) < 0)
+    for (i = 0; i < n->n_locals; i++)
+        if (!rz_file_stamp_is(n->locals[2 * i], n->locals[2 * i + 1]))
             return 0;
-        rz_file_stamp(stamp, sizeof(stamp), &st);
-        if (strcmp(stamp, n->locals[2 * i + 1]) != 0)
-            return 0;
-    }
     return 1;
 }
 

@@ -62,16 +62,9 @@ static int refresh_local_sources(const rz_home *home, const rz_index *idx, rz_er
             continue;
         cJSON_ArrayForEach(manifest, cJSON_GetObjectItemCaseSensitive(source, "manifests"))
         {
-            char path[RZ_PATH_MAX], stamp[64];
-            const char *old = rz_json_str(manifest, "stamp");
-            struct stat st;
+            char path[RZ_PATH_MAX];
             if (rz_local_manifest_path(path, sizeof(path), source, manifest) < 0 ||
-                stat(path, &st) < 0) {
-                stale = 1;
-                break;
-            }
-            rz_file_stamp(stamp, sizeof(stamp), &st);
-            if (!old || strcmp(old, stamp) != 0) {
+                !rz_file_stamp_is(path, rz_json_str(manifest, "stamp"))) {
                 stale = 1;
                 break;
             }

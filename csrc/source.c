@@ -25,6 +25,17 @@ void rz_file_stamp(char *out, size_t out_len, const struct stat *st)
              (long)st->st_mtim.tv_nsec, (long long)st->st_size);
 }
 
+int rz_file_stamp_is(const char *path, const char *stamp)
+{
+    char now[64];
+    struct stat st;
+
+    if (!stamp || stat(path, &st) < 0)
+        return 0;
+    rz_file_stamp(now, sizeof(now), &st);
+    return strcmp(now, stamp) == 0;
+}
+
 typedef struct scan_state {
     const char *tree;
     const char *identity;

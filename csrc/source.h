@@ -28,6 +28,9 @@ int rz_source_scan(cJSON **out, const char *tree, const char *identity, const ch
 struct stat;
 void rz_file_stamp(char *out, size_t out_len, const struct stat *st);
 
+/* 1 if the file at path exists and still has stamp (NULL never matches), else 0. */
+int rz_file_stamp_is(const char *path, const char *stamp);
+
 #endif
 
 /* Registration: make spec's source registered under home.
