@@ -331,7 +331,7 @@ static int prepare_archive(rz_download *d, const char *model_name, rz_error *err
     }
     free(d->model);
     d->model = NULL;
-    if (stem) { /* b */
+    if (stem && stem <= NAME_MAX) { /* b (a longer name is none a file system has) */
         char name[NAME_MAX + 1];
         snprintf(name, sizeof(name), "%.*s", (int)stem, d->base);
         if (!(d->companion = join2(content, name, err)))

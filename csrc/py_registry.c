@@ -737,9 +737,11 @@ static int still_resolves(PyObject *module, rz_home *home, const model_info *inf
         rz_error_init(err);
         return 0;
     }
+    /* (a registry written before digests has none: the same absence is the same model) */
     same = fill_info(&now, home, &ref, err) == 0 &&
-           strcmp(now.model_path, info->model_path) == 0 && now.digest && info->digest &&
-           strcmp(now.digest, info->digest) == 0;
+           strcmp(now.model_path, info->model_path) == 0 &&
+           (now.digest == info->digest ||
+            (now.digest && info->digest && strcmp(now.digest, info->digest) == 0));
     rz_index_free(idx);
     if (err->kind != RZ_E_NONE)
         return -1;
@@ -768,6 +770,17 @@ static int lock_model(model_info *info, model_locks *l, rz_home *home, PyObject 
     return rc;
 }
 
+/* What killed removals left (rz_source_sweep), against info's index: a call that is about to
+ * change a model finishes those first. */
+static int sweep(rz_home *home, const model_info *info, rz_error *err)
+{
+    rz_py_progress prog;
+
+    blocking_begin(&prog, home);
+    rz_source_sweep(home, info->index);
+    return blocking_end(&prog, home) < 0 ? rz_error_set(err, RZ_E_CALLBACK, "interrupted") : 0;
+}
+
 /* resolve_pinned, then lock_model; again when the model changed in between. With
  * stop_if_downloaded, a model that is downloaded already returns 2 with nothing locked (a
  * downloaded model takes no lock: a source's load_model may ask for its own model again). */
@@ -783,6 +796,10 @@ static int resolve_locked(model_info *out, model_locks *l, rz_home *home, PyObje
             return -1;
         if (stop_if_downloaded && lstat(out->model_path, &st) == 0)
             return 2;
+        if (model_op == LOCK_EX && sweep(home, out, err) < 0) {
+            release_model(out, l);
+            return -1;
+        }
         rc = lock_model(out, l, home, module, model_op, err);
         if (rc != 0)
             return rc < 0 ? -1 : 1;

@@ -899,25 +899,12 @@ static int chars_in(const char *s, const char *set, size_t min, size_t max)
 #define HEX          "0123456789abcdef"
 #define ALNUM        LOWER_DIGITS "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
-/* Printable text of at most max bytes: no control character (messages, registry.names). */
-static int is_text(const char *s, size_t max)
-{
-    const unsigned char *p = (const unsigned char *)s;
-
-    if (!s || strlen(s) > max)
-        return 0;
-    for (; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            return 0;
-    return 1;
-}
-
 /* An absolute path with no empty, "." or ".." component (a local source's directory). */
 static int is_clean_absolute(const char *path)
 {
     const char *p;
 
-    if (!path || path[0] != '/' || !is_text(path, RZ_PATH_MAX - 64))
+    if (!path || path[0] != '/' || strlen(path) >= RZ_PATH_MAX - 64)
         return 0;
     if (path[1] == '\0')
         return 1;
@@ -932,7 +919,7 @@ static int is_clean_absolute(const char *path)
 
 static int is_clean(const char *path)
 {
-    return path && is_text(path, RZ_PATH_MAX - 64) && rz_path_is_clean(path);
+    return path && strlen(path) < RZ_PATH_MAX - 64 && rz_path_is_clean(path);
 }
 
 static int bad_field(const char *index, const char *identity, const char *field, rz_error *err)
@@ -956,8 +943,8 @@ static int check_models(const cJSON *manifest, const char *index, const char *id
     cJSON_ArrayForEach(model, models_of(manifest))
     {
         const cJSON *digest = cJSON_GetObjectItemCaseSensitive(model, "digest");
-        if (!is_text(rz_json_str(model, "name"), RZ_ERR_NAME_MAX) ||
-            !is_text(rz_json_str(model, "base_name"), RZ_ERR_NAME_MAX))
+        /* names are only ever compared and shown, never joined into paths */
+        if (!rz_json_str(model, "name") || !rz_json_str(model, "base_name"))
             return bad_field(index, identity, "models.name", err);
         if (!is_clean(rz_json_str(model, "filename")))
             return bad_field(index, identity, "models.filename", err);
@@ -981,7 +968,7 @@ static int check_source(const cJSON *source, const char *index, rz_error *err)
     const cJSON *manifest;
     int local;
 
-    if (!is_text(identity, 4096) || !identity[0])
+    if (!identity || !identity[0])
         return bad_field(index, NULL, "identity", err);
     if (!kind || (strcmp(kind, "github") && strcmp(kind, "archive") && strcmp(kind, "local")))
         return bad_field(index, identity, "kind", err);

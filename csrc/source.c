@@ -149,7 +149,8 @@ static int add_manifest(scan_state *s, const char *dir, const char *rel)
     if (cJSON_GetArraySize(s->out) >= RZ_SCAN_MAX_MANIFESTS)
         return rz_error_set(s->err, RZ_E_SOURCE, "source %s has more than %d manifest.json files",
                             s->identity, RZ_SCAN_MAX_MANIFESTS);
-    snprintf(path, sizeof(path), "%s/manifest.json", dir);
+    if (rz_pathf(path, sizeof(path), s->err, "%s/manifest.json", dir) < 0)
+        return -1;
     if (stat(path, &st) < 0)
         return rz_error_os(s->err, errno, path, "cannot read %s", path);
     if (rz_manifest_load(&m, path, s->identity, s->err) < 0)
@@ -203,7 +204,9 @@ static int scan_dir(scan_state *s, const char *dir, const char *rel, int depth)
     if (++s->dirs_seen > RZ_SCAN_MAX_DIRS)
         return rz_error_set(s->err, RZ_E_SOURCE, "source %s has more than %d directories",
                             s->identity, RZ_SCAN_MAX_DIRS);
-    snprintf(path, sizeof(path), "%s/manifest.json", dir);
+    /* A truncated path would name another file: too long is no manifest of ours. */
+    if (snprintf(path, sizeof(path), "%s/manifest.json", dir) >= (int)sizeof(path))
+        return 0;
     if (lstat(path, &st) == 0 && S_ISREG(st.st_mode))
         return add_manifest(s, dir, rel);
     if (depth >= RZ_SCAN_MAX_DEPTH)
@@ -233,7 +236,9 @@ static int scan_dir(scan_state *s, const char *dir, const char *rel, int depth)
         int len = snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
         if (len < 0 || (size_t)len >= sizeof(path) || lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
             continue; /* files, symlinks, and paths too long to be ours */
-        snprintf(child_rel, sizeof(child_rel), "%s%s%s", rel, rel[0] ? "/" : "", names[i]);
+        len = snprintf(child_rel, sizeof(child_rel), "%s%s%s", rel, rel[0] ? "/" : "", names[i]);
+        if (len < 0 || (size_t)len >= sizeof(child_rel))
+            continue;
         if (scan_dir(s, path, child_rel, depth + 1) < 0)
             goto done;
     }
