@@ -656,7 +656,7 @@ static int move_aside(rz_trash *trash, const rz_home *home, const plan *p, rz_er
     return 0;
 }
 
-/* Folder locks held by a change, by models_subdir, sorted (the order every taker uses). */
+/* Folder locks held by a change, by models_subdir. */
 typedef struct held_folders {
     cJSON *names; /* strings, sorted */
     rz_lock *locks;
@@ -690,7 +690,8 @@ static int holds_all(const held_folders *h, const cJSON *wanted)
     return 1;
 }
 
-/* Release what h holds and take the folders of h and wanted together, exclusive, in order. */
+/* Release what h holds and take the folders of h and wanted together, exclusive: all of them
+ * without waiting, or, when one is busy, none while waiting for that one, then all again. */
 static int lock_folders(held_folders *h, const rz_home *home, const cJSON *wanted, rz_error *err)
 {
     cJSON *names = cJSON_Duplicate(h->names ? h->names : wanted, 1);
@@ -722,10 +723,33 @@ static int lock_folders(held_folders *h, const rz_home *home, const cJSON *wante
         sorted[i++] = item->valuestring;
     }
     qsort(sorted, n, sizeof(*sorted), compare_strings);
-    for (i = 0; i < n; i++) {
-        if (rz_folder_lock(&h->locks[i], home, sorted[i], LOCK_EX, err) < 0)
+    for (;;) {
+        rz_lock_wait try_only = home->wait;
+        rz_lock one = RZ_LOCK_INIT;
+        size_t busy = n;
+        try_only.try_only = 1;
+        for (i = 0; i < n && busy == n; i++) {
+            rz_error e;
+            rz_error_init(&e);
+            if (folder_lock(&h->locks[i], home, sorted[i], LOCK_EX, &try_only, &e) == 0)
+                h->n = i + 1;
+            else if (e.kind == RZ_E_OS && e.sys_errno == EWOULDBLOCK)
+                busy = i;
+            else {
+                *err = e;
+                goto done;
+            }
+        }
+        if (busy == n)
+            break;
+        /* Never wait while holding others: a call using that folder may be waiting for one of
+         * them (a source's code loading another source's model holds both, in its own order). */
+        for (i = 0; i < h->n; i++)
+            rz_lock_release(&h->locks[i]);
+        h->n = 0;
+        if (folder_lock(&one, home, sorted[busy], LOCK_EX, &home->wait, err) < 0)
             goto done;
-        h->n = i + 1;
+        rz_lock_release(&one);
     }
     rc = 0;
 done:

@@ -29,9 +29,11 @@
  * source's slug. No two registered folders overlap (neither equal nor one inside the other,
  * compared ignoring ASCII case), so removing one never touches another source's models.
  *
- * Lock order: a source's registration lock, then folder locks (sorted), then model locks, then
- * the home lock. Downloads, loads and model deletes hold their folder's lock shared; what
- * removes or replaces models of a folder (registration, source deletion) holds it exclusive.
+ * Lock order: a source's registration lock, then folder locks, then model locks, then the home
+ * lock. Downloads, loads and model deletes hold their folder's lock shared; what removes or
+ * replaces models of a folder (a registration, the removal of a deleted source's folder) holds
+ * it exclusive, and takes several at once without waiting while it holds any (a source's code
+ * may hold two folders' locks shared in its own order: loading another source's model).
  */
 #ifndef RZ_REGISTRY_H
 #define RZ_REGISTRY_H
