@@ -42,7 +42,10 @@ typedef struct rz_lock {
     char *path; /* owned (malloc) while held */
 } rz_lock;
 
-#define RZ_LOCK_INIT {-1, 0, NULL}
+#define RZ_LOCK_INIT                                                                               \
+    {                                                                                              \
+        -1, 0, NULL                                                                                \
+    }
 
 /* Take operation (LOCK_EX or LOCK_SH) on the file path, creating it (never through a symbolic
  * link). Waits as the header says; *out is released with rz_lock_release (also on failure,

@@ -147,10 +147,9 @@ void rz_trash_sweep(const char *dir)
 
 /* Archive extensions that name a manager's download (eta's list, and the formats remotezoo
  * reads), longest first where one ends another. */
-static const char *const archive_exts[] = {".tar.gz", ".tar.bz2", ".tar.bz", ".tar.xz",
-                                           ".tar.zst", ".tgz",    ".tbz2",   ".tbz",
-                                           ".txz",     ".tzst",   ".zip",    ".tar",
-                                           ".7z",      ".rar"};
+static const char *const archive_exts[] = {".tar.gz", ".tar.bz2", ".tar.bz", ".tar.xz", ".tar.zst",
+                                           ".tgz",    ".tbz2",    ".tbz",    ".txz",    ".tzst",
+                                           ".zip",    ".tar",     ".7z",     ".rar"};
 
 /* The length of name without its archive extension, or 0 when it has none (or nothing else). */
 static size_t archive_stem_len(const char *name)
@@ -378,8 +377,7 @@ done:
     return rc;
 }
 
-int rz_download_prepare(rz_download *d, const char *sha256, const char *model_name,
-                        rz_error *err)
+int rz_download_prepare(rz_download *d, const char *sha256, const char *model_name, rz_error *err)
 {
     struct stat st;
 

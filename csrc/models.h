@@ -57,15 +57,15 @@ void rz_trash_sweep(const char *dir);
 
 typedef struct rz_download {
     /* Set by the caller: */
-    const char *tmp;    /* the download's private directory, made in dir */
-    const char *dir;    /* the model path's parent directory */
-    const char *base;   /* the model path's last component */
-    const char *folder; /* the source's models folder (dir or above it) */
-    const char *filename; /* the model's filename under folder (its index entry's "filename") */
+    const char *tmp;       /* the download's private directory, made in dir */
+    const char *dir;       /* the model path's parent directory */
+    const char *base;      /* the model path's last component */
+    const char *folder;    /* the source's models folder (dir or above it) */
+    const char *filename;  /* the model's filename under folder (its index entry's "filename") */
     const cJSON *manifest; /* borrowed: the index entry of the model's manifest (other models) */
-    int from_archive; /* 1: the download is an archive extracted into <tmp>/.rz-content */
-    int extras;       /* 1: what else is in tmp are extra files to place beside the model
-                       * (a source's download_model); 0: nothing but the model is placed */
+    int from_archive;      /* 1: the download is an archive extracted into <tmp>/.rz-content */
+    int extras;            /* 1: what else is in tmp are extra files to place beside the model
+                            * (a source's download_model); 0: nothing but the model is placed */
     /* Set by rz_download_prepare, freed by rz_download_clear: */
     char *model;     /* what becomes the model path */
     char *companion; /* layout b: the directory placed at <dir>/<stem> first, or NULL */
@@ -81,8 +81,7 @@ typedef struct rz_download {
  * Then check it: a symbolic link must resolve inside the source's models folder (to something
  * that exists); with sha256 (declared and not verified yet), a directory is refused (a sha256
  * is the digest of a file's bytes) and d->verify names the file to hash. */
-int rz_download_prepare(rz_download *d, const char *sha256, const char *model_name,
-                        rz_error *err);
+int rz_download_prepare(rz_download *d, const char *sha256, const char *model_name, rz_error *err);
 
 /* Put the prepared download into place: the extra files (never onto a path of another model
  * of the manifest), the companion directory, then the model, each replacing what is there

@@ -324,8 +324,8 @@ fail:
 typedef struct model_info {
     rz_index *index; /* a reference held while the strings below are in use, or NULL */
     const char *name, *identity, *kind, *module_name; /* borrowed from the index */
-    const char *folder, *digest;   /* borrowed: the manifest's models_subdir, the model's digest */
-    const cJSON *manifest;         /* borrowed: the manifest's index entry */
+    const char *folder, *digest; /* borrowed: the manifest's models_subdir, the model's digest */
+    const cJSON *manifest;       /* borrowed: the manifest's index entry */
     char source_dir[RZ_PATH_MAX];
     char model_path[RZ_PATH_MAX];
     char manifest_path[RZ_PATH_MAX];
@@ -738,8 +738,7 @@ static int still_resolves(PyObject *module, rz_home *home, const model_info *inf
         return 0;
     }
     /* (a registry written before digests has none: the same absence is the same model) */
-    same = fill_info(&now, home, &ref, err) == 0 &&
-           strcmp(now.model_path, info->model_path) == 0 &&
+    same = fill_info(&now, home, &ref, err) == 0 && strcmp(now.model_path, info->model_path) == 0 &&
            (now.digest == info->digest ||
             (now.digest && info->digest && strcmp(now.digest, info->digest) == 0));
     rz_index_free(idx);
@@ -899,8 +898,8 @@ static PyObject *download_model(PyObject *module, PyObject *args)
     rz_error_init(&err);
     /* Downloaded already: the rename that completed it is atomic, so there is nothing to wait
      * for and no lock is taken; a source's load_model may ask for its own model again. */
-    rc = resolve_locked(&info, &locks, &home, module, root, name, source, LOCK_EX, !overwrite,
-                        &err);
+    rc =
+        resolve_locked(&info, &locks, &home, module, root, name, source, LOCK_EX, !overwrite, &err);
     if (rc < 0)
         return rz_py_raise(module, &err);
     if (rc == 2)
@@ -963,11 +962,11 @@ static PyObject *download_model(PyObject *module, PyObject *args)
     d.folder = folder;
     d.filename = filename;
     d.manifest = info.manifest;
-    d.from_archive = is_manager && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
-                                       cJSON_GetObjectItemCaseSensitive(
-                                           cJSON_GetObjectItemCaseSensitive(model->json, "manager"),
-                                           "config"),
-                                       "extract_archive"));
+    d.from_archive =
+        is_manager && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+                          cJSON_GetObjectItemCaseSensitive(
+                              cJSON_GetObjectItemCaseSensitive(model->json, "manager"), "config"),
+                          "extract_archive"));
     d.extras = !is_manager;
     Py_BEGIN_ALLOW_THREADS
         /* a manager download verified its sha256 already (of the file, or of the archive) */

@@ -20,8 +20,8 @@
 #include "version.h"
 
 #define INDEX_FORMAT  1
-#define SLUG_MAX      64  /* spec.h: a slug is at most 64 bytes of [a-z0-9_] */
-#define LOCK_ATTEMPTS 16  /* a registration that keeps finding more folders to lock gives up */
+#define SLUG_MAX      64 /* spec.h: a slug is at most 64 bytes of [a-z0-9_] */
+#define LOCK_ATTEMPTS 16 /* a registration that keeps finding more folders to lock gives up */
 
 static int join(char *out, size_t out_len, const char *a, const char *b, rz_error *err)
 {
@@ -422,8 +422,7 @@ static int assign_folder(plan *p, const rz_index *idx, const cJSON *old, cJSON *
     if (kept_pass || kept)
         return kept_pass && kept ? set_string(manifest, "models_subdir", kept, err) : 0;
     if (rz_source_default_subdir(own, sizeof(own), slug, rz_json_str(manifest, "dir")) < 0)
-        return rz_error_set(err, RZ_E_SOURCE, "source %s: a manifest's path is too long",
-                            identity);
+        return rz_error_set(err, RZ_E_SOURCE, "source %s: a manifest's path is too long", identity);
     if (name) {
         while ((other = folder_owner(&other_folder, idx, identity, p->replaced, name, 1))) {
             const char *other_id = rz_json_str(other, "identity");
@@ -893,8 +892,9 @@ int rz_registry_clear_doomed_folder(const rz_home *home, const char *folder, int
         }
         /* Taken again meanwhile: the registration that took it cleared it. */
         owner = folder_owner(&owned, idx, NULL, NULL, folder, 0);
-        if (!doomed || owner || (plan_init(&p, err) == 0 && plan_folder(&p, home, folder, err) == 0 &&
-                                 move_aside(&trash, home, &p, err) == 0)) {
+        if (!doomed || owner ||
+            (plan_init(&p, err) == 0 && plan_folder(&p, home, folder, err) == 0 &&
+             move_aside(&trash, home, &p, err) == 0)) {
             undoom(idx, "folder", folder);
             rc = doomed ? save_index(home, idx->root, err) : 0;
         }

@@ -53,7 +53,7 @@ static int add_string(cJSON *obj, const char *key, const char *value)
 
 /* Fields that describe a model without changing what its download is: a source registered
  * again keeps a downloaded model whose entry differs only in these. */
-static const char *const metadata_fields[] = {"description", "tags",   "license",      "author",
+static const char *const metadata_fields[] = {"description", "tags",   "license",     "author",
                                               "date_added",  "source", "requirements"};
 
 /* "digest": 16 hex digits of FNV-1a 64 of the model's manifest entry without its metadata
@@ -112,8 +112,7 @@ static cJSON *model_summary(const rz_model *model)
         add_string(entry, "base_name", model->base_name) < 0 ||
         add_string(entry, "version", model->version) < 0 ||
         add_string(entry, "filename", model->filename ? model->filename : fallback) < 0 ||
-        add_string(entry, "digest", digest) < 0 ||
-        add_string(entry, "license", model->license) < 0)
+        add_string(entry, "digest", digest) < 0 || add_string(entry, "license", model->license) < 0)
         goto fail;
     tags = cJSON_AddArrayToObject(entry, "tags");
     if (!tags)
@@ -131,10 +130,9 @@ fail:
 
 int rz_source_default_subdir(char *out, size_t out_len, const char *slug, const char *dir)
 {
-    int n = dir && dir[0]
-                ? snprintf(out, out_len, "%s_%08llx", slug,
-                           rz_fnv1a64(dir, strlen(dir)) & 0xffffffffULL)
-                : snprintf(out, out_len, "%s", slug);
+    int n = dir && dir[0] ? snprintf(out, out_len, "%s_%08llx", slug,
+                                     rz_fnv1a64(dir, strlen(dir)) & 0xffffffffULL)
+                          : snprintf(out, out_len, "%s", slug);
     return n < 0 || (size_t)n >= out_len ? -1 : 0;
 }
 
@@ -657,8 +655,7 @@ int rz_source_register(const rz_home *home, const rz_net_api *net, const rz_spec
     snprintf(generation, sizeof(generation), "%.12s%s%s", sha, sha[0] ? "-" : "",
              strrchr(tmp, '-') + 1);
     if (rz_pathf(final_dir, sizeof(final_dir), err, "%s/%s", slug_dir, generation) < 0 ||
-        rz_pathf(rel_tree, sizeof(rel_tree), err, "sources/%s/%s/tree", spec->slug,
-                 generation) < 0)
+        rz_pathf(rel_tree, sizeof(rel_tree), err, "sources/%s/%s/tree", spec->slug, generation) < 0)
         goto done;
     if (rename(tmp, final_dir) < 0) {
         rz_error_os(err, errno, final_dir, "cannot move the new tree of %s into place",
