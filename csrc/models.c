@@ -118,7 +118,7 @@ void rz_trash_empty(rz_trash *t)
     memset(t, 0, sizeof(*t));
 }
 
-void rz_trash_sweep(const char *dir)
+void rz_trash_sweep(const char *dir, const char *prefix)
 {
     DIR *d = opendir(dir);
     struct dirent *de;
@@ -130,13 +130,13 @@ void rz_trash_sweep(const char *dir)
     while ((de = readdir(d))) {
         char path[PATH_MAX];
         int fd;
-        if (strncmp(de->d_name, RZ_TRASH_PREFIX, strlen(RZ_TRASH_PREFIX)) != 0 ||
+        if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 ||
             snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path))
             continue;
         fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
             continue;
-        if (flock(fd, LOCK_EX | LOCK_NB) == 0) /* else a live process is emptying it */
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) /* else a live process is using it */
             rz_rmtree(path, &ignored);
         close(fd);
     }

@@ -50,8 +50,9 @@ int rz_model_move_aside(rz_trash *t, const char *root, const char *path, rz_erro
  * swept later. */
 void rz_trash_empty(rz_trash *t);
 
-/* Remove the trash directories in dir that no live process is emptying (a killed one's). */
-void rz_trash_sweep(const char *dir);
+/* Remove the directories in dir named prefix* (RZ_TRASH_PREFIX: trash) that no live process
+ * holds flock()ed: what killed processes left. */
+void rz_trash_sweep(const char *dir, const char *prefix);
 
 /* ---- placing a finished download ---- */
 

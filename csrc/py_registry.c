@@ -814,22 +814,8 @@ static int resolve_locked(model_info *out, model_locks *l, rz_home *home, PyObje
  * (models.h). Under the model lock, so no live download owns them. */
 static void remove_stale_temps(const char *dir, const char *prefix)
 {
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    rz_error ignored;
-
-    if (!d)
-        return;
-    rz_error_init(&ignored);
-    while ((de = readdir(d))) {
-        char path[RZ_PATH_MAX];
-        if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
-            continue;
-        if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) < (int)sizeof(path))
-            rz_rmtree(path, &ignored);
-    }
-    closedir(d);
-    rz_trash_sweep(dir);
+    rz_trash_sweep(dir, prefix);
+    rz_trash_sweep(dir, RZ_TRASH_PREFIX);
 }
 
 /* Fetch a model with a "manager": config.url into <tmp>/<base>, or with config.extract_archive

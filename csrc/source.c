@@ -531,7 +531,7 @@ static void sweep(const rz_home *home, const rz_index *idx, const cJSON *removed
     const cJSON *mark;
     rz_error ignored;
 
-    rz_trash_sweep(home->models);
+    rz_trash_sweep(home->models, RZ_TRASH_PREFIX);
     if (cap == 0 || !(gone = calloc(cap, sizeof(*gone))))
         return;
     rz_error_init(&ignored);

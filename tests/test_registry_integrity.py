@@ -383,6 +383,16 @@ def holder(tmp_path, log):
     proc.communicate(timeout=30)
 
 
+def finish(proc: subprocess.Popen, timeout: float, failure: str) -> tuple[str, str]:
+    """proc's output once it ends within timeout seconds; else it is killed and the test fails."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail(failure)
+
+
 def test_ctrl_c_stops_a_wait_for_another_process_lock(holder):
     proc, gate = holder
     waiter = run_python("""
@@ -398,12 +408,7 @@ def test_ctrl_c_stops_a_wait_for_another_process_lock(holder):
     assert waiter.poll() is None
     waiter.send_signal(signal.SIGINT)
     start = time.monotonic()
-    try:
-        out, err = waiter.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        waiter.kill()
-        waiter.communicate()
-        pytest.fail("Ctrl-C did not stop the wait")
+    out, err = finish(waiter, 20, "Ctrl-C did not stop the wait")
     assert time.monotonic() - start < 5 and "interrupted" in out, (out, err)
     assert proc.poll() is None  # the holder is untouched
 
@@ -417,12 +422,7 @@ def test_a_lock_held_too_long_is_an_error_naming_the_holder(holder):
         except TimeoutError as exc:
             print(type(exc).__name__, exc)
     """, {"REMOTEZOO_LOCK_TIMEOUT": "1"})
-    try:
-        out, err = waiter.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        waiter.kill()
-        waiter.communicate()
-        pytest.fail("the wait for the lock never ended")
+    out, err = finish(waiter, 30, "the wait for the lock never ended")
     assert out.startswith("TimeoutError"), (out, err)
     assert str(proc.pid) in out and "REMOTEZOO_LOCK_TIMEOUT" in out
 
