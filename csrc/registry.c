@@ -2,6 +2,7 @@
 #include "registry.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -193,10 +194,34 @@ cJSON *rz_index_find_source(const rz_index *idx, const char *identity)
     return NULL;
 }
 
+/* The temporary files of registry.json and registry.names (rz_write_atomic's "<file>.tmp-*")
+ * that a writer killed before its rename left. Under the home lock: no live writer owns one. */
+static void remove_stale_index_temps(const rz_home *home)
+{
+    const char *const files[] = {home->index, home->names};
+    DIR *d = opendir(home->root);
+    struct dirent *de;
+
+    while (d && (de = readdir(d))) {
+        for (size_t i = 0; i < 2; i++) {
+            const char *base = strrchr(files[i], '/') + 1;
+            size_t len = strlen(base);
+            char path[RZ_PATH_MAX];
+            if (strncmp(de->d_name, base, len) == 0 && strncmp(de->d_name + len, ".tmp-", 5) == 0 &&
+                snprintf(path, sizeof(path), "%s/%s", home->root, de->d_name) < (int)sizeof(path))
+                unlink(path);
+        }
+    }
+    if (d)
+        closedir(d);
+}
+
 static int save_index(const rz_home *home, const cJSON *root, rz_error *err)
 {
     char *text = cJSON_PrintUnformatted(root);
     int rc;
+
+    remove_stale_index_temps(home);
 
     if (!text)
         return rz_error_set(err, RZ_E_NOMEM, "out of memory");
