@@ -1,7 +1,6 @@
 /* registry.c - see registry.h. */
 #include "registry.h"
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -498,13 +497,19 @@ static int plan_models(plan *p, const rz_home *home, const char *folder, const c
     return 0;
 }
 
-/* A whole folder goes: exclusive, and aside when it is on disk. */
-static int plan_folder(plan *p, const rz_home *home, const char *folder, rz_error *err)
+/* A whole folder goes: exclusive, and aside when it is on disk, unless a source that stays
+ * registered (not identity, not one p replaces) has a folder in or around it (a registry of an
+ * older remotezoo nested them): that one's models are never removed with it. */
+static int plan_folder(plan *p, const rz_home *home, const rz_index *idx, const char *identity,
+                       const char *folder, rz_error *err)
 {
-    return add_string_once(p->touched, folder, err) < 0 ||
-                   add_path_once(p->folders, home, folder, NULL, err) < 0
-               ? -1
-               : 0;
+    const char *other = NULL;
+
+    if (add_string_once(p->touched, folder, err) < 0)
+        return -1;
+    if (folder_owner(&other, idx, identity, p->replaced, folder, 0))
+        return 0;
+    return add_path_once(p->folders, home, folder, NULL, err);
 }
 
 typedef struct change {
@@ -533,7 +538,7 @@ static int plan_put(plan *p, rz_index *idx, change *c, rz_error *err)
     {
         const char *folder = rz_json_str(manifest, "models_subdir");
         const cJSON *now = folder ? manifest_in(c->entry, folder) : NULL;
-        if (folder && !now && plan_folder(p, c->home, folder, err) < 0)
+        if (folder && !now && plan_folder(p, c->home, idx, identity, folder, err) < 0)
             return -1;
         if (now && (plan_models(p, c->home, folder, manifest, now, err) < 0 ||
                     plan_models(p, c->home, folder, now, manifest, err) < 0))
@@ -543,7 +548,7 @@ static int plan_put(plan *p, rz_index *idx, change *c, rz_error *err)
     cJSON_ArrayForEach(manifest, manifests_of(c->entry))
     {
         const char *folder = rz_json_str(manifest, "models_subdir");
-        if (!manifest_in(old, folder) && plan_folder(p, c->home, folder, err) < 0)
+        if (!manifest_in(old, folder) && plan_folder(p, c->home, idx, identity, folder, err) < 0)
             return -1;
     }
     cJSON_ArrayForEach(source, rz_index_sources(idx))
@@ -553,7 +558,7 @@ static int plan_put(plan *p, rz_index *idx, change *c, rz_error *err)
         cJSON_ArrayForEach(manifest, manifests_of(source))
         {
             const char *folder = rz_json_str(manifest, "models_subdir");
-            if (folder && plan_folder(p, c->home, folder, err) < 0)
+            if (folder && plan_folder(p, c->home, idx, identity, folder, err) < 0)
                 return -1;
         }
     }
@@ -915,10 +920,11 @@ int rz_registry_clear_doomed_folder(const rz_home *home, const char *folder, int
             const char *v = rz_json_str(mark, "folder");
             doomed |= v && same_folder(v, folder);
         }
-        /* Taken again meanwhile: the registration that took it cleared it. */
-        owner = folder_owner(&owned, idx, NULL, NULL, folder, 0);
+        /* Taken again meanwhile: the registration that took it cleared it (plan_folder leaves
+         * a folder in or around a registered one alone too). */
+        owner = folder_owner(&owned, idx, NULL, NULL, folder, 1);
         if (!doomed || owner ||
-            (plan_init(&p, err) == 0 && plan_folder(&p, home, folder, err) == 0 &&
+            (plan_init(&p, err) == 0 && plan_folder(&p, home, idx, NULL, folder, err) == 0 &&
              move_aside(&trash, home, &p, err) == 0)) {
             undoom(idx, "folder", folder);
             rc = doomed ? save_index(home, idx->root, err) : 0;
@@ -1059,21 +1065,15 @@ static int check_source(const cJSON *source, const char *index, rz_error *err)
     return 0;
 }
 
-/* strcmp, ASCII case ignored, with '/' before every other byte: a folder sorts right before
- * the folders inside it, so overlapping folders end up next to each other. */
-static int compare_folders(const void *pa, const void *pb)
+/* strcasecmp for qsort: folders that are one end up next to each other. */
+static int compare_folders(const void *a, const void *b)
 {
-    const unsigned char *a = *(const unsigned char *const *)pa;
-    const unsigned char *b = *(const unsigned char *const *)pb;
-
-    for (;; a++, b++) {
-        int ca = *a == '/' ? 1 : tolower(*a), cb = *b == '/' ? 1 : tolower(*b);
-        if (ca != cb || !ca)
-            return ca - cb;
-    }
+    return strcasecmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* No two registered folders overlap (registry.h); in O(n log n). */
+/* No two registered sources share a folder (registry.h), in O(n log n). Nested folders are
+ * tolerated (an older remotezoo made them): removals leave a folder in or around a registered
+ * one alone (plan_folder). */
 static int check_folders(const cJSON *root, const char *index, rz_error *err)
 {
     const cJSON *source, *manifest;
@@ -1099,7 +1099,7 @@ static int check_folders(const cJSON *root, const char *index, rz_error *err)
     if (n > 1)
         qsort(folders, n, sizeof(*folders), compare_folders);
     for (i = 1; i < n && rc == 0; i++)
-        if (folders_overlap(folders[i - 1], folders[i]))
+        if (same_folder(folders[i - 1], folders[i]))
             rc = bad_field(index, NULL, "models_subdir", err);
     free(folders);
     return rc;

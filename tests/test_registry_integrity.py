@@ -357,6 +357,19 @@ def test_tampered_registry_path_fields_are_refused(field, value, http_server, tm
     assert (victim / "keep.txt").read_text() == "precious"
 
 
+def test_a_tampered_registry_cannot_make_two_sources_share_a_folder(tmp_path, log):
+    a = write_source(tmp_path / "a", [model("m")], name="acme/a")
+    b = write_source(tmp_path / "b", [model("m2", base_filename="m.json")], name="acme/b")
+    rz.register_zoo_model_source(str(a))
+    rz.register_zoo_model_source(str(b))
+    rz.download_zoo_model("m")
+    index = registry()
+    index["sources"][1]["manifests"][0]["models_subdir"] = "ACME/a"
+    (home() / "registry.json").write_text(json.dumps(index))
+    with pytest.raises(rz.SourceError, match="damaged"):
+        rz.is_zoo_model_downloaded("m2")
+
+
 # ---- lock waits: Ctrl-C, a time limit, and no lock files left (12.12, 12.14) ---------------------
 
 HOLD_INIT = SIMPLE_INIT.replace(
