@@ -371,6 +371,29 @@ static const cJSON *folder_owner(const char **out_folder, const rz_index *idx, c
     return NULL;
 }
 
+/* The source other than identity (and those in skip) with a manifest of the name name (or
+ * whose folder has that name), or NULL: the name is provided by another source. */
+static const cJSON *name_owner(const rz_index *idx, const char *identity, const cJSON *skip,
+                               const char *name)
+{
+    const cJSON *source, *manifest;
+
+    cJSON_ArrayForEach(source, rz_index_sources(idx))
+    {
+        const char *id = rz_json_str(source, "identity");
+        if (str_equal(id, identity) || in_strings(skip, id))
+            continue;
+        cJSON_ArrayForEach(manifest, manifests_of(source))
+        {
+            const char *other = rz_json_str(manifest, "name");
+            const char *folder = rz_json_str(manifest, "models_subdir");
+            if ((other && same_folder(other, name)) || (folder && same_folder(folder, name)))
+                return source;
+        }
+    }
+    return NULL;
+}
+
 /* 1 if a manifest of entry other than stop whose folder is assigned already (one before stop,
  * or one keeping its folder: those go first) has a folder overlapping folder. */
 static int overlaps_own(const cJSON *old, const cJSON *entry, const cJSON *stop, const char *folder)
@@ -448,7 +471,7 @@ static int assign_folder(plan *p, const rz_index *idx, const cJSON *old, cJSON *
     if (rz_source_default_subdir(own, sizeof(own), slug, rz_json_str(manifest, "dir")) < 0)
         return rz_error_set(err, RZ_E_SOURCE, "source %s: a manifest's path is too long", identity);
     if (name) {
-        while ((other = folder_owner(&other_folder, idx, identity, p->replaced, name, 1))) {
+        while ((other = name_owner(idx, identity, p->replaced, name))) {
             const char *other_id = rz_json_str(other, "identity");
             if (!overwrite) {
                 rz_error_set(err, RZ_E_SOURCE,

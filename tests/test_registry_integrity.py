@@ -158,6 +158,10 @@ def test_nested_names_of_two_sources_never_delete_each_others_models(tmp_path, l
     assert not rz.is_zoo_model_downloaded("i")  # not the same file, though the names say so
     _, i = rz.download_zoo_model("i")
     assert o != i and Path(o).exists() and Path(i).exists()
+    # The inner name lives in a folder of its own, but it is still taken.
+    third = write_source(tmp_path / "third", [model("t")], name="acme/zoo")
+    with pytest.raises(rz.SourceError, match="already provided by"):
+        rz.register_zoo_model_source(str(third))
     rz.delete_zoo_model_source(str(inner))
     assert Path(o).exists()
     rz.register_zoo_model_source(str(inner))
