@@ -136,7 +136,7 @@ def test_models_listed_alike(zoos: Zoos, filters: dict[str, Any]) -> None:
     names = fo_names(**filters)
     assert rz.list_zoo_models(**filters) == names
     if not filters:
-        assert len(names) == 16
+        assert len(names) == 18
 
 
 @pytest.mark.parametrize("filters", [{}, {"tags": "embeddings"}, {"license": "MIT"}], ids=repr)
@@ -227,18 +227,36 @@ def test_unknown_names_are_value_errors_alike(query: str) -> None:
 # ---- requirements ----------------------------------------------------------------------------
 
 
+# Documented differences (README): a version clause after a comma continues the requirement
+# in remotezoo, FiftyOne splits there; a requirements file with pip options is refused by
+# remotezoo, FiftyOne drops those lines.
+DIFFERENT_OUTCOMES = {"parity/omicron": ("InvalidRequirement", None),
+                      "parity/xi": (None, "pip option '-r' is not supported")}
+
+
 @pytest.mark.parametrize("error_level", [0, 1, 2])
 def test_requirement_outcomes_alike(zoos: Zoos, error_level: int, monkeypatch: pytest.MonkeyPatch,
                                     caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.CRITICAL)  # both log every requirement
     for name in fo_names():
-        if name == "parity/gamma":
+        if name in ("parity/gamma", "parity/xi"):
             # Difference: FiftyOne reads a requirements file relative to the working directory;
             # remotezoo relative to the source. Run FiftyOne from its copy of the source.
             monkeypatch.chdir(zoos.fo_models / "parity" / "many")
         fo_error = outcome(lambda: foz.ensure_zoo_model_requirements(name, error_level=error_level))
         monkeypatch.chdir(zoos.rz_home)
         rz_error = outcome(lambda: rz.ensure_zoo_model_requirements(name, error_level=error_level))
+        if name in DIFFERENT_OUTCOMES:
+            fo_expected, rz_expected = DIFFERENT_OUTCOMES[name]
+            if fo_expected and error_level < 2:  # eta raises it while parsing, whatever the level
+                assert type(fo_error).__name__ == fo_expected
+            else:
+                assert fo_error is None
+            if rz_expected and error_level == 0:
+                assert rz_expected in str(rz_error)
+            else:
+                assert rz_error is None
+            continue
         assert (fo_error is None) == (rz_error is None), (name, fo_error, rz_error)
         if rz_error is not None:
             assert isinstance(rz_error, rz.RequirementsError), name
