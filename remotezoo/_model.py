@@ -190,20 +190,26 @@ class ModelManagerConfig:
     ModelManagerConfig reads (``url``, ``google_drive_id``, ``extract_archive``,
     ``delete_archive``) are ``None`` when absent."""
 
+    KNOWN_KEYS = ("url", "google_drive_id", "extract_archive", "delete_archive")
+
     def __init__(self, d: Mapping[str, Any]) -> None:
-        for key in ("url", "google_drive_id", "extract_archive", "delete_archive"):
-            setattr(self, key, None)
-        self.__dict__.update(copy.deepcopy(dict(d)))
+        self._values = copy.deepcopy(dict(d))
+
+    def __getattr__(self, key: str) -> Any:
+        # Only reached for what is not a regular attribute, so a key never hides a method.
+        values = self.__dict__.get("_values", {})
+        if key in values:
+            return values[key]
+        if key in self.KNOWN_KEYS:
+            return None
+        raise AttributeError(f"manager config has no {key!r}")
 
     def serialize(self, reflective: bool = False) -> dict[str, Any]:
         """The config as a dict, without the keys that are ``None`` (as eta writes it)."""
-        return {k: copy.deepcopy(v) for k, v in vars(self).items() if v is not None}
-
-    def __getattr__(self, key: str) -> Any:
-        raise AttributeError(f"manager config has no {key!r}")
+        return {k: copy.deepcopy(v) for k, v in self._values.items() if v is not None}
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, ModelManagerConfig) and vars(self) == vars(other)
+        return isinstance(other, ModelManagerConfig) and self.serialize() == other.serialize()
 
     __hash__ = None  # type: ignore[assignment]
 
