@@ -109,6 +109,21 @@ class ModelVersion:
         return f"ModelVersion({self.vstring!r})"
 
 
+class _Serialized:
+    """Equality and repr by what ``serialize()`` gives (eta's objects compare by identity)."""
+
+    def serialize(self, reflective: bool = False) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self.serialize() == other.serialize()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.serialize()!r})"
+
+
 class DeviceRequirements(dict[str, Any]):
     """The ``cpu`` or ``gpu`` part of a model's requirements: the manifest's object as a dict
     (as eta keeps it: ``["support"]``, ``.get("packages")``), with ``support`` and
@@ -125,7 +140,7 @@ class DeviceRequirements(dict[str, Any]):
         return self.get("packages")
 
 
-class ModelRequirements:
+class ModelRequirements(_Serialized):
     """A model's ``requirements``, as eta's ``ModelRequirements``.
 
     ``packages`` is what the manifest gives: a list of requirement strings, a comma-separated
@@ -176,16 +191,8 @@ class ModelRequirements:
 
     to_dict = serialize
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ModelRequirements) and self.serialize() == other.serialize()
 
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"ModelRequirements({self.serialize()!r})"
-
-
-class ModelManagerConfig:
+class ModelManagerConfig(_Serialized):
     """A manager's ``config``: each key of the manifest's object is an attribute; those eta's
     ModelManagerConfig reads (``url``, ``google_drive_id``, ``extract_archive``,
     ``delete_archive``) are ``None`` when absent."""
@@ -208,16 +215,8 @@ class ModelManagerConfig:
         """The config as a dict, without the keys that are ``None`` (as eta writes it)."""
         return {k: copy.deepcopy(v) for k, v in self._values.items() if v is not None}
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ModelManagerConfig) and self.serialize() == other.serialize()
 
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"ModelManagerConfig({self.serialize()!r})"
-
-
-class ModelManager:
+class ModelManager(_Serialized):
     """Where a model is downloaded from, as eta's ``ModelManager`` describes it: ``type``
     (the manifest's class name, e.g. ``fiftyone.core.models.ModelManager``) and ``config``
     (:class:`ModelManagerConfig`). remotezoo itself downloads ``config.url``
@@ -239,14 +238,6 @@ class ModelManager:
     def serialize(self, reflective: bool = False) -> dict[str, Any]:
         """The manager as the manifest's object (a new dict)."""
         return {"type": self.type, "config": self.config.serialize()}
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ModelManager) and self.serialize() == other.serialize()
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.serialize()!r})"
 
 
 class RemoteModelManager(ModelManager):

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import shutil
-import tarfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any, Callable, Iterator, Optional
 import pytest
 
 from conftest import LoopbackServer
+from fake_github import make_tarball
 
 fo = pytest.importorskip("fiftyone", reason="the parity suite compares against FiftyOne")
 foz = pytest.importorskip("fiftyone.zoo")
@@ -33,19 +33,20 @@ SOURCES = Path(__file__).parent / "parity_sources"
 PREFIX = "parity/"
 
 
+def files_of(directory: Path) -> dict[str, str]:
+    return {str(p.relative_to(directory)): p.read_text() for p in sorted(directory.rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts}
+
+
 def tar_gz(directory: Path, top: str) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        tar.add(directory, arcname=top, filter=lambda info: None if "__pycache__" in info.name else info)
-    return buf.getvalue()
+    return make_tarball(top, files_of(directory))
 
 
 def zip_of(directory: Path, top: str) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted(directory.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                zf.write(path, f"{top}/{path.relative_to(directory)}")
+        for rel, text in files_of(directory).items():
+            zf.writestr(f"{top}/{rel}", text)
     return buf.getvalue()
 
 
@@ -354,21 +355,11 @@ class socket_closed:
 
 
 def test_difference_archive_without_manifest(zoos: Zoos) -> None:
-    zoos.server.serve_bytes("/dl/empty.tar.gz", _empty_tar())
+    zoos.server.serve_bytes("/dl/empty.tar.gz", make_tarball("top", {"README.md": "no models here\n"}))
     url = zoos.server.url("/dl/empty.tar.gz")
     assert outcome(lambda: foz.register_zoo_model_source(url)) is None  # FiftyOne: nothing, quietly
     with pytest.raises(rz.SourceError, match="no manifest.json"):
         rz.register_zoo_model_source(url)
-
-
-def _empty_tar() -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        data = b"no models here\n"
-        info = tarfile.TarInfo("top/README.md")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def serve_source(zoos: Zoos, directory: Path, manifest: dict[str, Any], init: str) -> str:

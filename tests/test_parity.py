@@ -8,19 +8,18 @@ The same behaviours are compared against real FiftyOne in test_fiftyone_parity.p
 from __future__ import annotations
 
 import datetime
-import io
 import json
 import logging
 import os
 import pickle
 import sys
-import tarfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import remotezoo as rz
+from fake_github import make_tarball
 from zoo_helpers import SIMPLE_INIT, model, write_source
 
 FULL = model(
@@ -312,14 +311,8 @@ def test_requirements_file_escaping_a_fetched_source(http_server, tmp_path: Path
     manifest = {"name": "acme/fetched", "models": [
         model("acme/dots", requirements={"packages": "../../../../planted.txt"}),
         model("acme/inside", requirements={"packages": "deps/requirements.txt"})]}
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, text in {"manifest.json": json.dumps(manifest), "__init__.py": SIMPLE_INIT,
-                           "deps/requirements.txt": "pytest\n"}.items():
-            info = tarfile.TarInfo(f"zoo/{name}")
-            info.size = len(text.encode())
-            tar.addfile(info, io.BytesIO(text.encode()))
-    http_server.serve_bytes("/zoo.tar.gz", buf.getvalue())
+    files = {"manifest.json": json.dumps(manifest), "__init__.py": SIMPLE_INIT, "deps/requirements.txt": "pytest\n"}
+    http_server.serve_bytes("/zoo.tar.gz", make_tarball("zoo", files))
     url = http_server.url("/zoo.tar.gz")
     rz.register_zoo_model_source(url)
     with pytest.raises(rz.RequirementsError) as info:
