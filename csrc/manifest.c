@@ -51,17 +51,16 @@ __attribute__((format(printf, 3, 4))) static int fail_at(const where *w, const c
     return -1;
 }
 
-/* Object member by exact key; NULL when missing or JSON null. */
-static const cJSON *member(const cJSON *obj, const char *key)
+const cJSON *rz_json_member(const cJSON *obj, const char *key)
 {
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+    const cJSON *item = cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
     return cJSON_IsNull(item) ? NULL : item;
 }
 
 /* An optional string field: *out is the string or NULL. */
 static int optional_string(const char **out, const cJSON *obj, const char *key, const where *w)
 {
-    const cJSON *item = member(obj, key);
+    const cJSON *item = rz_json_member(obj, key);
 
     *out = NULL;
     if (!item)
@@ -90,7 +89,7 @@ static int string_list(const cJSON *item, const char *key, const where *w)
  * comma-separated list or a requirements file path). */
 static int check_packages(const cJSON *obj, const char *key, const where *w)
 {
-    const cJSON *item = member(obj, "packages");
+    const cJSON *item = rz_json_member(obj, "packages");
 
     if (!item || cJSON_IsString(item))
         return 0;
@@ -110,13 +109,13 @@ static int check_requirements(const cJSON *req, const where *w)
     if (check_packages(req, "requirements.packages", w) < 0)
         return -1;
     for (i = 0; i < 2; i++) {
-        const cJSON *device = member(req, devices[i]), *support;
+        const cJSON *device = rz_json_member(req, devices[i]), *support;
         if (!device)
             continue;
         snprintf(field, sizeof(field), "requirements.%s", devices[i]);
         if (!cJSON_IsObject(device))
             return fail_at(w, field, "must be an object");
-        support = member(device, "support");
+        support = rz_json_member(device, "support");
         snprintf(field, sizeof(field), "requirements.%s.support", devices[i]);
         if (support && !cJSON_IsBool(support))
             return fail_at(w, field, "must be true or false");
@@ -133,10 +132,10 @@ static int check_manager(const cJSON *manager, const where *w)
 
     if (!cJSON_IsObject(manager))
         return fail_at(w, "manager", "must be an object");
-    type = member(manager, "type");
+    type = rz_json_member(manager, "type");
     if (type && !(cJSON_IsString(type) && type->valuestring))
         return fail_at(w, "manager.type", "must be a string");
-    config = member(manager, "config");
+    config = rz_json_member(manager, "config");
     if (config && !cJSON_IsObject(config))
         return fail_at(w, "manager.config", "must be an object");
     return 0;
@@ -193,7 +192,7 @@ static int check_model(rz_model *model, const cJSON *json, long index, const cha
 
     if (!cJSON_IsObject(json))
         return fail_at(&w, NULL, "must be an object");
-    item = member(json, "base_name");
+    item = rz_json_member(json, "base_name");
     if (!item)
         return fail_at(&w, "base_name", "is required");
     if (optional_string(&model->base_name, json, "base_name", &w) < 0)
@@ -217,18 +216,18 @@ static int check_model(rz_model *model, const cJSON *json, long index, const cha
     for (i = 0; i < sizeof(plain_strings) / sizeof(plain_strings[0]); i++)
         if (optional_string(&ignored, json, plain_strings[i], &w) < 0)
             return -1;
-    if ((item = member(json, "tags")) && string_list(item, "tags", &w) < 0)
+    if ((item = rz_json_member(json, "tags")) && string_list(item, "tags", &w) < 0)
         return -1;
-    if ((item = member(json, "size_bytes"))) {
+    if ((item = rz_json_member(json, "size_bytes"))) {
         double v = item->valuedouble;
         if (!cJSON_IsNumber(item) || v < 0 || v != floor(v) || v > MAX_EXACT_INTEGER)
             return fail_at(&w, "size_bytes", "must be a non-negative integer below 2^53");
     }
-    if ((item = member(json, "requirements")) && check_requirements(item, &w) < 0)
+    if ((item = rz_json_member(json, "requirements")) && check_requirements(item, &w) < 0)
         return -1;
-    if ((item = member(json, "manager")) && check_manager(item, &w) < 0)
+    if ((model->manager = rz_json_member(json, "manager")) && check_manager(model->manager, &w) < 0)
         return -1;
-    if ((item = member(json, "default_deployment_config_dict")) && !cJSON_IsObject(item))
+    if ((item = rz_json_member(json, "default_deployment_config_dict")) && !cJSON_IsObject(item))
         return fail_at(&w, "default_deployment_config_dict", "must be an object");
 
     model->json = json;
@@ -389,6 +388,18 @@ static int has_escaped_nul(const char *data, size_t len)
     return 0;
 }
 
+/* Offset of the first byte after the JSON value that ends at parse_end which is not JSON
+ * whitespace (RFC 8259: space, tab, LF, CR), or len. cJSON stops at the end of the value and
+ * would take "{...} junk" or two concatenated documents as the first alone. */
+static size_t trailing_offset(const char *data, size_t len, const char *parse_end)
+{
+    size_t i = (size_t)(parse_end - data);
+
+    while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r'))
+        i++;
+    return i;
+}
+
 void rz_manifest_free(rz_manifest *m)
 {
     size_t i;
@@ -440,6 +451,13 @@ int rz_manifest_parse(rz_manifest **out, const char *data, size_t len, const cha
         rz_error_attach_source(err, source);
         goto fail;
     }
+    if (trailing_offset(data, len, parse_end) < len) {
+        rz_error_set(err, RZ_E_MANIFEST,
+                     "manifest.json of %s has data after its JSON value (at byte %zu)", source,
+                     trailing_offset(data, len, parse_end));
+        rz_error_attach_source(err, source);
+        goto fail;
+    }
     if (!cJSON_IsObject(m->root)) {
         fail_at(&w, NULL, "must be a JSON object");
         goto fail;
@@ -449,7 +467,7 @@ int rz_manifest_parse(rz_manifest **out, const char *data, size_t len, const cha
         goto fail;
     if (m->name && check_relative_path(m->name, "name", &w) < 0)
         goto fail;
-    models = member(m->root, "models");
+    models = rz_json_member(m->root, "models");
     if (!models) {
         fail_at(&w, "models", "is required (a list of models)");
         goto fail;
@@ -545,7 +563,7 @@ const rz_model *rz_manifest_find(const rz_manifest *m, const char *name)
 
 int rz_model_has_tag(const rz_model *model, const char *tag)
 {
-    const cJSON *tags = member(model->json, "tags"), *child;
+    const cJSON *tags = rz_json_member(model->json, "tags"), *child;
 
     cJSON_ArrayForEach(child, tags)
     {

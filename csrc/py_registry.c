@@ -743,10 +743,9 @@ static int manager_download(char *content_dir, size_t content_len, const rz_net_
                             const rz_model *model, const char *tmp, const char *basename_,
                             const rz_fetch_opts *opts, const char *identity, rz_error *err)
 {
-    const cJSON *manager = cJSON_GetObjectItemCaseSensitive(model->json, "manager");
-    const cJSON *config = cJSON_GetObjectItemCaseSensitive(manager, "config");
+    const cJSON *config = rz_json_member(model->manager, "config");
     const char *url = rz_json_str(config, "url");
-    const cJSON *extract = cJSON_GetObjectItemCaseSensitive(config, "extract_archive");
+    const cJSON *extract = rz_json_member(config, "extract_archive");
     char target[RZ_PATH_MAX];
 
     if (!url) {
@@ -841,7 +840,7 @@ static PyObject *download_model(PyObject *module, PyObject *args)
         goto fail;
     have_tmp = 1;
     snprintf(content, sizeof(content), "%s", tmp);
-    if (cJSON_GetObjectItemCaseSensitive(model->json, "manager")) {
+    if (model->manager) { /* "manager": null is no manager, as in FiftyOne */
         if (!(net = rz_net(module)))
             goto fail_raised;
         rz_py_progress_begin(&prog, &opts, progress);
