@@ -5,10 +5,11 @@
 #include <sys/stat.h>
 
 /* exc.add_note(note) on the pending exception, where Python has it (3.11+). Keeps the
- * exception and its traceback as they are. */
-static void add_note_to_pending(const char *fmt, ...)
+ * exception and its traceback as they are. The note names a source: redacted, as messages. */
+__attribute__((format(printf, 1, 2))) static void add_note_to_pending(const char *fmt, ...)
 {
     PyObject *type, *exc, *tb, *note = NULL, *res = NULL;
+    char text[RZ_ERR_MSG_MAX];
     va_list ap;
 
     PyErr_Fetch(&type, &exc, &tb);
@@ -16,8 +17,10 @@ static void add_note_to_pending(const char *fmt, ...)
         return;
     PyErr_NormalizeException(&type, &exc, &tb);
     va_start(ap, fmt);
-    note = PyUnicode_FromFormatV(fmt, ap);
+    vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
+    rz_redact_text(text, sizeof(text), text);
+    note = PyUnicode_DecodeUTF8(text, (Py_ssize_t)strlen(text), "replace");
     if (note && exc && PyObject_HasAttrString(exc, "add_note"))
         res = PyObject_CallMethod(exc, "add_note", "O", note);
     PyErr_Clear(); /* a failure to annotate must not replace the user's exception */
@@ -33,9 +36,8 @@ static PyObject *raise_source_error(PyObject *core, const char *identity, const 
     va_list ap;
 
     rz_error_init(&err);
-    err.kind = RZ_E_SOURCE;
     va_start(ap, fmt);
-    vsnprintf(err.message, sizeof(err.message), fmt, ap);
+    rz_error_vset(&err, RZ_E_SOURCE, fmt, ap);
     va_end(ap);
     rz_error_attach_source(&err, identity);
     rz_error_attach_model(&err, model);
