@@ -150,16 +150,12 @@ def delete_zoo_model(name: str, source: Optional[str] = None) -> None:
 
 
 def _split(name_or_spec: str, model_name: Optional[str]) -> tuple[str, Optional[str]]:
-    """(model name, source spec or None): a source spec is registered first, as FiftyOne does."""
+    """(model name, source spec or None). As in FiftyOne, only a URL (``://``) or an explicit
+    *model_name* names a source, which is registered first; anything else is only ever a model
+    name: an unknown or ambiguous one is an error at once, never a registration or a fetch
+    (a typo in a model name must not run some repository's code)."""
     if model_name is None and "://" not in name_or_spec:
-        try:
-            _core.resolve_model(home(), name_or_spec, None)
-            return name_or_spec, None
-        except ModelNotFoundError:
-            try:
-                _core.source_identity(name_or_spec)
-            except SourceError:
-                raise ModelNotFoundError(f"no registered source has a model named '{shown(name_or_spec)}'") from None
+        return name_or_spec, None
     register_zoo_model_source(name_or_spec)
     if model_name is None:
         models = list_zoo_models(source=name_or_spec)
