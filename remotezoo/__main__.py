@@ -102,6 +102,12 @@ def _disk_usage(path: str) -> int:
     return total
 
 
+def _redacted(source: Optional[str]) -> Optional[str]:
+    """A source (spec or identity) as the CLI prints it, in tables and JSON: an archive URL's
+    query values are tokens (``?token=REDACTED``)."""
+    return None if source is None else _core.redact(source)
+
+
 def _emit(args: argparse.Namespace, data: Any, text: Callable[[], str]) -> None:
     if args.json:
         print(json.dumps(data, indent=2, default=str))
@@ -118,7 +124,7 @@ def _sources_list(args: argparse.Namespace) -> None:
     info = zoo.zoo_model_sources_info()
     for s in info:
         s["models"] = len(zoo.list_zoo_models(source=s["identity"]))
-        s["identity"], s["spec"] = _core.redact(s["identity"]), _core.redact(s["spec"])
+        s["identity"], s["spec"] = _redacted(s["identity"]), _redacted(s["spec"])
     rows = [[s["identity"], s["kind"], s["ref"] or "", (s["sha"] or "")[:12], str(s["models"]),
              s["registered_at"]] for s in info]
     _emit(args, info, lambda: _table(rows, ["source", "kind", "ref", "commit", "models", "registered"])
@@ -142,7 +148,7 @@ def _sources_register(args: argparse.Namespace) -> None:
 
 
 def _sources_delete(args: argparse.Namespace) -> None:
-    identity = _core.redact(_core.source_identity(args.spec))
+    identity = _redacted(_core.source_identity(args.spec))
     zoo.delete_zoo_model_source(args.spec)
     _emit(args, {"deleted": identity}, lambda: f"Deleted source {shown(identity)} and its downloaded models")
 
@@ -151,7 +157,7 @@ def _sources_delete(args: argparse.Namespace) -> None:
 
 
 def _model_dict(model: Any, downloaded: bool, path: Optional[str]) -> dict[str, Any]:
-    return {"name": model.name, "source": _core.redact(model.zoo_source), "downloaded": downloaded,
+    return {"name": model.name, "source": _redacted(model.zoo_source), "downloaded": downloaded,
             "model_path": path, "manifest": model.manifest}
 
 
@@ -167,7 +173,7 @@ def _models_list(args: argparse.Namespace) -> None:
         identity = _core.source_identity(source)
         for name in zoo.list_zoo_models(tags=_csv(args.tags), source=source, license=_csv(args.license)):
             model = zoo.get_zoo_model(name, source=identity)
-            entries.append({"name": name, "source": _core.redact(identity), "version": model.version,
+            entries.append({"name": name, "source": _redacted(identity), "version": model.version,
                             "tags": model.tags, "license": model.license,
                             "downloaded": (identity, name) in downloaded})
     if args.downloaded_only:
@@ -215,7 +221,7 @@ def _models_download(args: argparse.Namespace) -> None:
     before = _downloaded_paths()
     model, path = zoo.download_zoo_model(source, model_name=args.name, overwrite=args.overwrite)
     fresh = args.overwrite or path not in before
-    _emit(args, {"name": model.name, "source": _core.redact(model.zoo_source), "model_path": path,
+    _emit(args, {"name": model.name, "source": _redacted(model.zoo_source), "model_path": path,
                  "downloaded_now": fresh},
           lambda: f"Downloaded {shown(model.name)} to {shown(path)}" if fresh
           else f"{shown(model.name)} is already downloaded: {shown(path)}")
@@ -229,7 +235,7 @@ def _models_delete(args: argparse.Namespace) -> None:
     info = _resolve(args)
     was = zoo.is_zoo_model_downloaded(info["name"], source=info["source"])
     zoo.delete_zoo_model(info["name"], source=info["source"])
-    _emit(args, {"name": info["name"], "source": _core.redact(info["source"]), "deleted": was},
+    _emit(args, {"name": info["name"], "source": _redacted(info["source"]), "deleted": was},
           lambda: f"Deleted model {shown(info['name'])}" if was
           else f"Model {shown(info['name'])} is not downloaded; nothing to delete")
 
@@ -243,7 +249,7 @@ def _models_requirements(args: argparse.Namespace) -> None:
     ok = zoo.ensure_zoo_model_requirements(name, error_level=args.error_level if args.ensure else 2,
                                            log_success=False, source=source)
     reqs = _requirements.requirements_summary(model.requirements, info["source_dir"], name)
-    _emit(args, {"name": name, "source": _core.redact(source), "requirements": reqs, "satisfied": ok},
+    _emit(args, {"name": name, "source": _redacted(source), "requirements": reqs, "satisfied": ok},
           lambda: "\n".join([*(f"  {shown(r)}" for r in reqs or ["(no requirements)"]),
                              f"satisfied: {'yes' if ok else 'no (install them with --install)'}"]))
 
@@ -251,7 +257,7 @@ def _models_requirements(args: argparse.Namespace) -> None:
 def _models_list_downloaded(args: argparse.Namespace) -> None:
     models = zoo.list_downloaded_zoo_models()
     data: list[dict[str, Any]] = [
-        {"name": name, "source": _core.redact(model.zoo_source), "model_path": path,
+        {"name": name, "source": _redacted(model.zoo_source), "model_path": path,
          "size_bytes": _disk_usage(path)}
         for name, (path, model) in sorted(models.items())]
     rows = [[d["name"], _size(d["size_bytes"]), d["model_path"]] for d in data]
