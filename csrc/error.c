@@ -202,6 +202,13 @@ static const char *userinfo_end(const char *authority, const char *end)
     return at;
 }
 
+const char *rz_url_userinfo_end(const char *url)
+{
+    const char *scheme_end = strstr(url, "://");
+
+    return userinfo_end(scheme_end ? scheme_end + 3 : url, url + strlen(url));
+}
+
 /* "k=v&k2" with every value replaced by REDACTED, appended to out at *pos. */
 static int redact_params(char *out, size_t outlen, size_t *pos, const char *p, const char *end)
 {

@@ -81,6 +81,9 @@ void rz_error_attach_source(rz_error *err, const char *source);
  * Returns 0, or -1 if truncated. */
 int rz_redact_url(char *out, size_t outlen, const char *url);
 
+/* The '@' that ends the user[:password] part of url, as rz_redact_url finds it, or NULL. */
+const char *rz_url_userinfo_end(const char *url);
+
 /* Copy text into out (out may be text) with every URL in it ("scheme://..." up to a space,
  * quote or angle bracket) redacted as rz_redact_url does: the one redaction of every message,
  * attribute, log line and CLI output (remotezoo._core.redact). Returns 0, or -1 if truncated.
