@@ -313,10 +313,11 @@ int rz_redact_text(char *out, size_t outlen, const char *text)
         if (scheme == 0)
             continue;
         url_end = i + 3;
-        while (url_end < len && !strchr(" \t\r\n'\"<>`", copy[url_end]))
+        while (url_end < len && !strchr(" \t\r\n<>`", copy[url_end]))
             url_end++;
-        /* Punctuation that ends a sentence ends the URL ("of <url>: reason"). */
-        while (url_end > i + 3 && strchr(":,;.)", copy[url_end - 1]))
+        /* Punctuation that ends a sentence or a quotation ends the URL ("of <url>: reason",
+         * "spec '<url>' is"); a quote inside stays in it (a password may hold one). */
+        while (url_end > i + 3 && strchr(":,;.)'\"", copy[url_end - 1]))
             url_end--;
         rc = append(out, outlen, &pos, copy + done, i - scheme - done);
         if (rc == 0)

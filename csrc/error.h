@@ -84,11 +84,12 @@ int rz_redact_url(char *out, size_t outlen, const char *url);
 /* The '@' that ends the user[:password] part of url, as rz_redact_url finds it, or NULL. */
 const char *rz_url_userinfo_end(const char *url);
 
-/* Copy text into out (out may be text) with every URL in it ("scheme://..." up to a space,
- * quote or angle bracket) redacted as rz_redact_url does: the one redaction of every message,
- * attribute, log line and CLI output (remotezoo._core.redact). Returns 0, or -1 if truncated.
- * Every message set through rz_error_set / rz_error_os and every source and path attached is
- * passed through it, so no C error carries a credential whichever file formatted it. */
+/* Copy text into out (out may be text) with every URL in it ("scheme://..." up to a space or
+ * angle bracket, less the punctuation or quote that ends it) redacted as rz_redact_url does: the
+ * one redaction of every message, attribute, log line and CLI output (remotezoo._core.redact).
+ * Returns 0, or -1 if truncated. Every message set through rz_error_set / rz_error_os and every
+ * source and path attached is passed through it, so no C error carries a credential whichever file
+ * formatted it. */
 int rz_redact_text(char *out, size_t outlen, const char *text);
 
 #endif

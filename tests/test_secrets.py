@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import remotezoo as rz
 from remotezoo import _core
@@ -196,3 +197,22 @@ def test_on_disk_the_token_is_only_in_the_private_registry(server) -> None:
     assert holders == ["registry.json"]
     mode = stat.S_IMODE(os.stat(Path(rz.home()) / "registry.json").st_mode)
     assert mode & 0o077 == 0, oct(mode)
+
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_characters="\x00", max_codepoint=0x2FF), max_size=300))
+def test_redact_any_text_is_stable(text: str) -> None:
+    once = _core.redact(text)
+    assert _core.redact(once) == once
+
+
+@settings(max_examples=300, deadline=None)
+@given(user=st.from_regex(r"[a-z]{1,8}", fullmatch=True),
+       password=st.from_regex(r"[A-Za-z][A-Za-z0-9?#/!$&'()*+,;=.~-]{0,12}", fullmatch=True),
+       host=st.sampled_from(["h.example", "127.0.0.1:8080", "[::1]"]),
+       path=st.sampled_from(["", "/x.zip", "/a/b@1.0.tar.gz", "/x?y=1"]))
+def test_redact_removes_any_password(user: str, password: str, host: str, path: str) -> None:
+    url = f"https://{user}:{password}{SECRET}@{host}{path}"
+    assert SECRET not in _core.redact(url)
+    assert SECRET not in _core.redact(f"download of {url} failed: reason")
