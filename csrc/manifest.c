@@ -57,10 +57,16 @@ const cJSON *rz_json_member(const cJSON *obj, const char *key)
     return cJSON_IsNull(item) ? NULL : item;
 }
 
+/* rz_json_member, by its short name in this file. */
+static const cJSON *member(const cJSON *obj, const char *key)
+{
+    return rz_json_member(obj, key);
+}
+
 /* An optional string field: *out is the string or NULL. */
 static int optional_string(const char **out, const cJSON *obj, const char *key, const where *w)
 {
-    const cJSON *item = rz_json_member(obj, key);
+    const cJSON *item = member(obj, key);
 
     *out = NULL;
     if (!item)
@@ -89,7 +95,7 @@ static int string_list(const cJSON *item, const char *key, const where *w)
  * comma-separated list or a requirements file path). */
 static int check_packages(const cJSON *obj, const char *key, const where *w)
 {
-    const cJSON *item = rz_json_member(obj, "packages");
+    const cJSON *item = member(obj, "packages");
 
     if (!item || cJSON_IsString(item))
         return 0;
@@ -109,13 +115,13 @@ static int check_requirements(const cJSON *req, const where *w)
     if (check_packages(req, "requirements.packages", w) < 0)
         return -1;
     for (i = 0; i < 2; i++) {
-        const cJSON *device = rz_json_member(req, devices[i]), *support;
+        const cJSON *device = member(req, devices[i]), *support;
         if (!device)
             continue;
         snprintf(field, sizeof(field), "requirements.%s", devices[i]);
         if (!cJSON_IsObject(device))
             return fail_at(w, field, "must be an object");
-        support = rz_json_member(device, "support");
+        support = member(device, "support");
         snprintf(field, sizeof(field), "requirements.%s.support", devices[i]);
         if (support && !cJSON_IsBool(support))
             return fail_at(w, field, "must be true or false");
@@ -132,10 +138,10 @@ static int check_manager(const cJSON *manager, const where *w)
 
     if (!cJSON_IsObject(manager))
         return fail_at(w, "manager", "must be an object");
-    type = rz_json_member(manager, "type");
+    type = member(manager, "type");
     if (type && !(cJSON_IsString(type) && type->valuestring))
         return fail_at(w, "manager.type", "must be a string");
-    config = rz_json_member(manager, "config");
+    config = member(manager, "config");
     if (config && !cJSON_IsObject(config))
         return fail_at(w, "manager.config", "must be an object");
     return 0;
@@ -192,7 +198,7 @@ static int check_model(rz_model *model, const cJSON *json, long index, const cha
 
     if (!cJSON_IsObject(json))
         return fail_at(&w, NULL, "must be an object");
-    item = rz_json_member(json, "base_name");
+    item = member(json, "base_name");
     if (!item)
         return fail_at(&w, "base_name", "is required");
     if (optional_string(&model->base_name, json, "base_name", &w) < 0)
@@ -216,18 +222,18 @@ static int check_model(rz_model *model, const cJSON *json, long index, const cha
     for (i = 0; i < sizeof(plain_strings) / sizeof(plain_strings[0]); i++)
         if (optional_string(&ignored, json, plain_strings[i], &w) < 0)
             return -1;
-    if ((item = rz_json_member(json, "tags")) && string_list(item, "tags", &w) < 0)
+    if ((item = member(json, "tags")) && string_list(item, "tags", &w) < 0)
         return -1;
-    if ((item = rz_json_member(json, "size_bytes"))) {
+    if ((item = member(json, "size_bytes"))) {
         double v = item->valuedouble;
         if (!cJSON_IsNumber(item) || v < 0 || v != floor(v) || v > MAX_EXACT_INTEGER)
             return fail_at(&w, "size_bytes", "must be a non-negative integer below 2^53");
     }
-    if ((item = rz_json_member(json, "requirements")) && check_requirements(item, &w) < 0)
+    if ((item = member(json, "requirements")) && check_requirements(item, &w) < 0)
         return -1;
-    if ((model->manager = rz_json_member(json, "manager")) && check_manager(model->manager, &w) < 0)
+    if ((model->manager = member(json, "manager")) && check_manager(model->manager, &w) < 0)
         return -1;
-    if ((item = rz_json_member(json, "default_deployment_config_dict")) && !cJSON_IsObject(item))
+    if ((item = member(json, "default_deployment_config_dict")) && !cJSON_IsObject(item))
         return fail_at(&w, "default_deployment_config_dict", "must be an object");
 
     model->json = json;
@@ -467,7 +473,7 @@ int rz_manifest_parse(rz_manifest **out, const char *data, size_t len, const cha
         goto fail;
     if (m->name && check_relative_path(m->name, "name", &w) < 0)
         goto fail;
-    models = rz_json_member(m->root, "models");
+    models = member(m->root, "models");
     if (!models) {
         fail_at(&w, "models", "is required (a list of models)");
         goto fail;
@@ -563,7 +569,7 @@ const rz_model *rz_manifest_find(const rz_manifest *m, const char *name)
 
 int rz_model_has_tag(const rz_model *model, const char *tag)
 {
-    const cJSON *tags = rz_json_member(model->json, "tags"), *child;
+    const cJSON *tags = member(model->json, "tags"), *child;
 
     cJSON_ArrayForEach(child, tags)
     {
