@@ -678,7 +678,7 @@ def _plan(model_name: str, requirements: Optional[dict[str, Any]],
     device = requirements.get(plan.device)
     field = f"requirements.{plan.device}"
     if isinstance(device, dict):
-        support = device.get("support")  # null or absent: unknown, as in eta
+        support = device.get("support")
         if support is not None and not isinstance(support, bool):
             plan.problems.append(f"{field}.support of model '{model_name}' must be true or false")
         elif support is False:
