@@ -41,13 +41,13 @@ def test_manager_null_downloads_through_download_model_and_loads(null_source: Pa
     assert json.loads(Path(path).read_text())["name"] == "acme/plain"
     assert rz.load_zoo_model("acme/plain").predict(2) == 6
     assert calls(tmp_path / "calls.log") == ["download:acme/plain", "load:acme/plain"]
-    assert model.manager is None
+    assert model.manifest["manager"] is None  # the entry as written; .manager is the model object's
 
 
 def test_every_null_field_reads_as_absent(null_source: Path) -> None:
     model = rz.get_zoo_model("acme/plain")
     assert model.name == "acme/plain" and model.version is None and model.filename == "plain.json"
-    for field in ("manager", "default_deployment_config_dict", "requirements", "sha256", "author", "url",
+    for field in ("default_deployment_config_dict", "requirements", "sha256", "author", "url",
                   "license", "source", "description", "size_bytes", "date_added"):
         assert getattr(model, field) is None, field
     assert not model.tags
