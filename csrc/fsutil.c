@@ -418,7 +418,7 @@ int rz_write_atomic(const char *path, const void *data, size_t len, rz_error *er
         p += n;
         len -= (size_t)n;
     }
-    if (fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
+    if (fchmod(fd, 0600) < 0 || fsync(fd) < 0) { /* private: see fsutil.h */
         rz_error_os(err, errno, path, "cannot write %s", path);
         goto fail;
     }

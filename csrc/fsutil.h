@@ -53,7 +53,9 @@ int rz_pathf(char *out, size_t out_len, rz_error *err, const char *fmt, ...)
 int rz_read_fd(char **out, size_t *out_len, int fd, size_t max, const char *path, rz_error *err);
 
 /* Write data to path atomically: a temp file beside it, fsync, rename, fsync of the directory.
- * Readers see the old content or the new, never a mix. */
+ * Readers see the old content or the new, never a mix. The file is private to its owner (0600):
+ * registry.json keeps the specs sources were registered with, and an archive URL may carry a
+ * token in its query string, needed to fetch the source again. */
 int rz_write_atomic(const char *path, const void *data, size_t len, rz_error *err);
 
 #endif

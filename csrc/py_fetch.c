@@ -27,9 +27,15 @@ static int convert_headers(PyObject *headers, PyObject **out_lines, const char *
     if (!(lines = PyList_New(n)) || !(array = PyMem_Calloc((size_t)n + 1, sizeof(*array))))
         goto fail;
     for (i = 0; i < n; i++) {
-        PyObject *pair = PyList_GET_ITEM(items, i); /* borrowed */
-        PyObject *name = PyTuple_GET_ITEM(pair, 0), *value = PyTuple_GET_ITEM(pair, 1);
-        PyObject *line;
+        PyObject *pair = PyList_GET_ITEM(items, i); /* borrowed from items, which only we hold */
+        PyObject *name, *value, *line;
+        /* A mapping's items() may yield anything: only a pair is looked into. */
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            PyErr_SetString(PyExc_TypeError, "headers must be a dict of str to str");
+            goto fail;
+        }
+        name = PyTuple_GET_ITEM(pair, 0); /* borrowed from pair */
+        value = PyTuple_GET_ITEM(pair, 1);
         if (!PyUnicode_Check(name) || !PyUnicode_Check(value)) {
             PyErr_SetString(PyExc_TypeError, "headers must be a dict of str to str");
             goto fail;
@@ -119,15 +125,18 @@ static PyObject *http_get(PyObject *module, PyObject *args, PyObject *kwargs)
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|$OOn:http_get", keywords, &url, &headers,
                                      &wanted, &max_bytes))
         return NULL;
-    if (wanted && !(wanted = PySequence_Fast(wanted, "wanted must be a sequence of str")))
+    /* A tuple of our own, not the caller's list: names[] borrows its items' UTF-8 across code
+     * that can run Python (a headers mapping's items(), a finalizer), which could empty a
+     * list the caller still holds. */
+    if (wanted && !(wanted = rz_py_tuple_copy(wanted)))
         return NULL;
-    n = wanted ? PySequence_Fast_GET_SIZE(wanted) : 0;
+    n = wanted ? PyTuple_GET_SIZE(wanted) : 0;
     if (n > RZ_FETCH_WANTED_MAX || max_bytes < 0) {
         PyErr_SetString(PyExc_ValueError, "at most 8 wanted headers, and max_bytes >= 0");
         goto done;
     }
     for (i = 0; i < n; i++) /* borrowed from wanted, which lives until done */
-        if (!(names[i] = PyUnicode_AsUTF8(PySequence_Fast_GET_ITEM(wanted, i))))
+        if (!(names[i] = PyUnicode_AsUTF8(PyTuple_GET_ITEM(wanted, i))))
             goto done;
     if (convert_headers(headers, &lines, &header_array) < 0)
         goto done;

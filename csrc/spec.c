@@ -317,11 +317,10 @@ static int split_url(url_parts *out, const char *url, const char **reason)
         out->scheme[i] = (char)to_lower((unsigned char)url[i]);
     auth = url + scheme_len + 3;
     auth_end = auth + strcspn(auth, "/?#");
-    for (p = auth; p < auth_end; p++)
-        if (*p == '@') {
-            out->has_userinfo = 1;
-            return 0;
-        }
+    if (rz_url_userinfo_end(url)) { /* also "user:pa?ss@host", as messages redact it */
+        out->has_userinfo = 1;
+        return 0;
+    }
     if (*auth == '[') {
         host_end = memchr(auth, ']', (size_t)(auth_end - auth));
         if (!host_end) {

@@ -678,10 +678,10 @@ def _plan(model_name: str, requirements: Optional[dict[str, Any]],
     device = requirements.get(plan.device)
     field = f"requirements.{plan.device}"
     if isinstance(device, dict):
-        support = device.get("support", True)
-        if not isinstance(support, bool):
+        support = device.get("support")
+        if support is not None and not isinstance(support, bool):
             plan.problems.append(f"{field}.support of model '{model_name}' must be true or false")
-        elif not support:
+        elif support is False:
             plan.unsupported = f"Model '{model_name}' does not support {plan.device.upper()}"
         sections.append((f"{field}.packages", device.get("packages")))
     elif device is not None:
