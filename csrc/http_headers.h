@@ -43,8 +43,8 @@ int rz_http_header_line_ok(const char *line);
 int rz_http_is_redirect(long status);
 
 /* "bytes FIRST-LAST/SIZE" (SIZE may be "*": *size = -1), or the "bytes * /SIZE" of a 416
- * (without the space; *first = -1). 0, or -1 if malformed. */
-int rz_parse_content_range(const char *value, int64_t *first, int64_t *size);
+ * (without the space; *first = *last = -1). 0, or -1 if malformed. */
+int rz_parse_content_range(const char *value, int64_t *first, int64_t *last, int64_t *size);
 
 /* Retry-After as whole seconds from now (delta-seconds or an HTTP date), clamped to
  * [0, cap_s]; 0 when absent or malformed. */
