@@ -335,7 +335,8 @@ static int add_parents(extract_ctx *ctx, const char *name)
 static const char *archive_message(struct archive *a)
 {
     const char *msg = archive_error_string(a);
-    return msg ? msg : "unknown error";
+    /* libarchive's gzip reader fails on a cut trailer without a message */
+    return msg ? msg : "the data ends early or is damaged";
 }
 
 /* A failure of the reading side: a bad or truncated archive (or the stream's own error,
@@ -603,6 +604,23 @@ static int recheck_symlinks(extract_ctx *ctx, pathbuf *cur, int strip_top_level)
 
 /* ---- the whole archive ----------------------------------------------------------------- */
 
+/* A tar archive ends with an end-of-archive marker: at least one 512-byte block of zeros after
+ * the last entry. libarchive's tar reader treats a clean end of input between two entries as
+ * the end of the archive, so an archive cut there (a download that stopped early, a file
+ * copied in part) would extract with entries missing. The reader consumes the marker before it
+ * reports ARCHIVE_EOF; without it, nothing was consumed after the last entry (entry_end). */
+static int check_end_marker(extract_ctx *ctx, struct archive *in, la_int64_t entry_end)
+{
+    if ((archive_format(in) & ARCHIVE_FORMAT_BASE_MASK) != ARCHIVE_FORMAT_TAR)
+        return 0;
+    if (archive_filter_bytes(in, 0) - entry_end >= 512)
+        return 0;
+    return rz_error_set(ctx->err, RZ_E_ARCHIVE,
+                        "%s: truncated archive: the tar data ends after %llu entries without its "
+                        "end-of-archive marker",
+                        ctx->label, (unsigned long long)ctx->entries);
+}
+
 /* dest must be absent or an empty directory. */
 static int check_dest(const char *dest, rz_error *err)
 {
@@ -678,6 +696,7 @@ static int extract_archive(struct archive *in, open_fn open_in, void *open_arg, 
     struct archive_entry *entry;
     pathbuf *cur = NULL;
     char *dest = NULL, *parent_slash;
+    la_int64_t entry_end = 0; /* the archive's uncompressed offset after the last entry */
     int rc = -1, r;
 
     memset(&ctx, 0, sizeof(ctx));
@@ -723,7 +742,16 @@ static int extract_archive(struct archive *in, open_fn open_in, void *open_arg, 
         }
         if (extract_entry(&ctx, in, disk, entry, cur) < 0)
             goto done;
+        /* Consume what is left of the entry (data not written, tar's padding), so the
+         * position below is the entry's end: a truncated entry fails here. */
+        if (archive_read_data_skip(in) < ARCHIVE_WARN) {
+            read_error(&ctx, in, NULL);
+            goto done;
+        }
+        entry_end = archive_filter_bytes(in, 0);
     }
+    if (check_end_marker(&ctx, in, entry_end) < 0)
+        goto done;
     if (recheck_symlinks(&ctx, cur, strip_top_level) < 0 || run_check(&ctx) < 0)
         goto done;
     if (archive_write_close(disk) < ARCHIVE_WARN) { /* directory modes and times */
