@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,124 @@ def test_source_cut_between_entries_does_not_register(http_server: LoopbackServe
     http_server.serve_bytes(f"/src.{kind}", ha.compress(whole, kind))
     remotezoo.register_zoo_model_source(http_server.url(f"/src.{kind}"))
     assert remotezoo.list_zoo_models() == ["cut"]
+
+
+# ---- the process umask -----------------------------------------------------------------------
+
+def test_extraction_never_changes_the_umask_of_other_threads(tmp_path: Path) -> None:
+    # libarchive's disk writer set the umask to 0 around every entry: a file another thread
+    # created meanwhile got mode 0666. Extract while a thread creates files as fast as it can.
+    entries = [directory("top")] + [file(f"top/f{i}", b"x") for i in range(300)]
+    archive = tmp_path / "many.tar"
+    archive.write_bytes(ha.tar_bytes(entries))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    old = os.umask(0o022)
+    stop = threading.Event()
+    modes: set[int] = set()
+    created = [0]
+
+    def create_files() -> None:
+        path = os.fspath(scratch / "f")
+        while not stop.is_set():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            modes.add(os.fstat(fd).st_mode & 0o777)
+            os.close(fd)
+            os.unlink(path)
+            created[0] += 1
+
+    thread = threading.Thread(target=create_files)
+    thread.start()
+    try:
+        for i in range(10):
+            _net.extract_archive(archive, tmp_path / f"out{i}")
+    finally:
+        stop.set()
+        thread.join()
+        os.umask(old)
+    assert created[0] > 100
+    assert modes == {0o644}
+    assert (tmp_path / "out0" / "f0").stat().st_mode & 0o777 == 0o644  # modes set explicitly
+
+
+# ---- symlink checks in linear time -------------------------------------------------------------
+
+DEEP = "/".join(["d"] * 2048)  # a 4 KB link target of 2,048 components
+
+
+def links_archive(path: Path, count: int) -> Path:
+    """The issue's archive: count symlinks with 4 KB targets (an .xz of a few KB)."""
+    entries = [directory("top")] + [symlink(f"top/l{i}", DEEP) for i in range(count)]
+    path.write_bytes(ha.compress(ha.tar_bytes(entries), "tar.xz"))
+    return path
+
+
+def cpu_seconds_of(call) -> float:
+    """The CPU time of this thread spent in call (the extraction runs in it, GIL released):
+    unlike wall time, it does not grow when other processes load the machine."""
+    start = time.thread_time()
+    call()
+    return time.thread_time() - start
+
+
+def test_symlink_checks_take_linear_time(tmp_path: Path) -> None:
+    # Each step of a link's walk used to hash the whole path walked so far: 2,000 links of
+    # 4,096 bytes took ~20 s of CPU, quadratic in the target's length. Now a step costs its
+    # component: the same archive takes a few hundredths of a second (far less under 5 s even
+    # with sanitizers), and doubling it doubles the work.
+    small = links_archive(tmp_path / "small.tar.xz", 2000)
+    assert small.stat().st_size < 16 * 1024
+    spent = cpu_seconds_of(lambda: _net.extract_archive(small, tmp_path / "small"))
+    assert spent < 5.0, spent
+    assert len(os.listdir(tmp_path / "small")) == 2000
+
+
+def test_links_through_links_are_capped(tmp_path: Path) -> None:
+    # 40 hops (the most allowed) ending in a 4 KB path, reached by thousands of short links:
+    # each check would walk the whole chain again. The walking of one extraction is capped at a
+    # multiple of the archive's name bytes, so this is refused, quickly.
+    chain = [symlink(f"top/c{i}", f"c{i + 1}") for i in range(39)] + [symlink("top/c39", DEEP)]
+    entries = [directory("top")] + chain + [symlink(f"top/x{j}", "c0") for j in range(3000)]
+    path = tmp_path / "hops.tar.xz"
+    path.write_bytes(ha.compress(ha.tar_bytes(entries), "tar.xz"))
+    with pytest.raises(remotezoo.UnsafeArchiveError, match="lead through each other too much"):
+        _net.extract_archive(path, tmp_path / "hops")
+    assert not (tmp_path / "hops").exists()
+
+
+def test_a_few_links_through_links_are_fine(tmp_path: Path) -> None:
+    chain = [symlink(f"top/c{i}", f"c{i + 1}") for i in range(29)] + [symlink("top/c29", "d/f")]
+    entries = [directory("top"), directory("top/d"), file("top/d/f")] + chain + [
+        symlink(f"top/x{j}", "c0") for j in range(50)]
+    path = tmp_path / "hops.tar"
+    path.write_bytes(ha.tar_bytes(entries))
+    _net.extract_archive(path, tmp_path / "ok")
+    assert (tmp_path / "ok" / "x49").read_bytes() == b"x"
+
+
+def repeated_directory(count: int):
+    """A tar stream of count entries of one directory with a 3 KB name, and no end marker."""
+    name = "/".join(["d"] * 1500)
+    one = ha.tar_bytes([directory(name)]).rstrip(b"\0")
+    one += b"\0" * (-len(one) % 512)  # the entry's blocks, without the end-of-archive marker
+    for _ in range(count // 16):
+        yield one * 16
+
+
+def test_repeated_long_directory_entries_take_linear_time(tmp_path: Path) -> None:
+    # A directory may appear again. Each repeat of a 3 KB name used to hash every prefix of it
+    # (~10 s of CPU for these 5,000); now it costs its length (well under a second).
+    spent = cpu_seconds_of(lambda: pytest.raises(
+        remotezoo.ArchiveError, _net._extract_from_chunks, repeated_directory(5000),
+        tmp_path / "rep").match("without its end-of-archive marker"))
+    assert spent < 4.0, spent
+
+
+@pytest.mark.slow
+def test_repeated_long_directory_entries_are_capped(tmp_path: Path) -> None:
+    # The names of all entries together, repeats included, are capped at 256 MiB: 100,000
+    # repeats of 3 KB are refused after about 87,000.
+    with pytest.raises(remotezoo.UnsafeArchiveError, match="names take more than 256 MiB"):
+        _net._extract_from_chunks(repeated_directory(100_000), tmp_path / "rep",
+                                  max_entries=200_000)
+    assert not (tmp_path / "rep").exists()
