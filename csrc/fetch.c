@@ -1,6 +1,7 @@
 /* fetch.c - see fetch.h. One engine: a stream driven with the curl multi interface from inside
  * its read call. rz_fetch_to_file and rz_http_get are readers of that stream. */
 #include "fetch.h"
+#include "fsutil.h"
 #include "http_headers.h"
 #include "sha256.h"
 
@@ -758,17 +759,19 @@ int rz_fetch_transient_curl_error(int rc)
     return transient_curl_error((CURLcode)rc);
 }
 
-/* path's directory (with the trailing '/', or "" for the current one) and base name. */
+/* The template of path's temporary file: in path's directory, rz_temp_name(base, ".part-"). */
 static int temp_path_for(char *out, size_t outlen, const char *path, rz_error *err)
 {
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
     int dir_len = slash ? (int)(slash - path + 1) : 0;
+    char name[RZ_TEMP_NAME_MAX + 1];
     int n;
 
-    if (!base[0] || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+    if (!base[0] || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
+        rz_temp_name(name, sizeof(name), base, ".part-") < 0)
         return rz_error_set(err, RZ_E_INVALID, "cannot download to %s: not a file path", path);
-    n = snprintf(out, outlen, "%.*s.%s.part-XXXXXX", dir_len, path, base);
+    n = snprintf(out, outlen, "%.*s%s", dir_len, path, name);
     if (n < 0 || (size_t)n >= outlen)
         return rz_error_set(err, RZ_E_INVALID, "cannot download to %s: path too long", path);
     return 0;
