@@ -288,7 +288,7 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *payload)
     case RZ_HEADERS_END:
         curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
         /* 1xx, and redirects libcurl will follow, are not the final answer. */
-        if (status < 200 || (rz_http_is_redirect(status) && s->cur.location[0]))
+        if (status < 200 || (rz_http_is_redirect(status) && s->cur.has_location))
             break;
         if (!s->checked)
             check_response(s);

@@ -62,7 +62,7 @@ rz_header_event rz_http_headers_feed(rz_http_headers *h, const char *line, size_
     else if (name_is(line, name_len, "retry-after"))
         keep(h->retry_after, value, n);
     else if (name_is(line, name_len, "location"))
-        keep(h->location, value, n);
+        h->has_location = n > 0;
     for (i = 0; h->wanted && i < RZ_FETCH_WANTED_MAX && h->wanted[i]; i++)
         if (name_is(line, name_len, h->wanted[i])) {
             keep(h->wanted_values[i], value, n);

@@ -16,7 +16,9 @@ typedef struct rz_http_headers {
     char last_modified[RZ_FETCH_HEADER_VALUE_MAX];
     char content_range[RZ_FETCH_HEADER_VALUE_MAX];
     char retry_after[RZ_FETCH_HEADER_VALUE_MAX];
-    char location[RZ_FETCH_HEADER_VALUE_MAX];
+    /* Whether a non-empty Location came (libcurl follows it: its value, which may be a long
+     * signed URL, is not needed here, so no length cap applies). */
+    unsigned char has_location;
     /* Extra headers a caller wants (borrowed, NULL-terminated, at most RZ_FETCH_WANTED_MAX
      * names; NULL for none), and their values; wanted_seen[i] says whether one came. */
     const char *const *wanted;
