@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ACCEPTED_FORMATS  "tar, tar.gz, tar.bz2, tar.xz, tar.zst or zip"
+#define ACCEPTED_FORMATS  "tar, tar.gz, tar.bz2, tar.xz, tar.zst, zip or 7z"
 #define SYMLINK_MAX_HOPS  40
 #define CHECK_EVERY_ENTRY 64u
 #define CHECK_EVERY_BYTES (1u << 20)
@@ -1136,7 +1136,10 @@ done:
     return rc;
 }
 
-/* A reader for our formats and filters; zip only when seekable is set. NULL on error. */
+/* A reader for our formats and filters; zip and 7z (which need to seek) only when with_zip is
+ * set. RAR is not read: libarchive's RAR reader takes a clean end of input between two entries
+ * for the end of the archive (RAR's end block is optional), so a truncated RAR would extract
+ * with files missing. NULL on error. */
 static struct archive *new_reader(int with_zip, const char *label, rz_error *err)
 {
     struct archive *in = archive_read_new();
@@ -1151,7 +1154,8 @@ static struct archive *new_reader(int with_zip, const char *label, rz_error *err
         archive_read_support_filter_xz(in) < ARCHIVE_WARN ||
         archive_read_support_filter_zstd(in) < ARCHIVE_WARN ||
         archive_read_support_format_tar(in) != ARCHIVE_OK ||
-        (with_zip && archive_read_support_format_zip_seekable(in) != ARCHIVE_OK)) {
+        (with_zip && (archive_read_support_format_zip_seekable(in) != ARCHIVE_OK ||
+                      archive_read_support_format_7zip(in) != ARCHIVE_OK))) {
         rz_error_set(err, RZ_E_ARCHIVE, "libarchive cannot read %s: %s", label,
                      archive_message(in));
         archive_read_free(in);

@@ -1,8 +1,9 @@
-/* extract.h - safe extraction of tar and zip archives with libarchive.
+/* extract.h - safe extraction of tar, zip and 7z archives with libarchive.
  *
- * Accepted: tar (ustar, pax, GNU) raw or compressed with gzip, bzip2, xz or zstd, and zip (from
- * a file only: zip needs its central directory, at the end). Anything else is an RZ_E_ARCHIVE
- * error that names the archive and the accepted formats.
+ * Accepted: tar (ustar, pax, GNU) raw or compressed with gzip, bzip2, xz or zstd, and zip and 7z
+ * (from a file only: both keep their directory at the end). Anything else is an RZ_E_ARCHIVE
+ * error that names the archive and the accepted formats. RAR is not read: libarchive's RAR
+ * reader takes an archive cut between two entries for a complete one.
  *
  * Safety (at least Python's PEP 706 "data" filter): every entry is checked before anything is
  * written, and a refused entry is an RZ_E_UNSAFE_ARCHIVE error whose err->path is the entry's
@@ -88,7 +89,7 @@ void rz_extract_limits_default(rz_extract_limits *out);
  * returns -1. */
 typedef int (*rz_read_fn)(const void **out_data, size_t *out_len, rz_error *err, void *payload);
 
-/* Extract the archive file at archive_path (tar, compressed tar, or zip) into dest_dir as
+/* Extract the archive file at archive_path (tar, compressed tar, zip or 7z) into dest_dir as
  * described above. limits may be NULL for the defaults. 0 or -1 with err set. */
 int rz_extract_file(const char *archive_path, const char *dest_dir, int strip_top_level,
                     const rz_extract_limits *limits, rz_error *err);

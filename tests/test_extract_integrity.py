@@ -232,3 +232,109 @@ def test_repeated_long_directory_entries_are_capped(tmp_path: Path) -> None:
         _net._extract_from_chunks(repeated_directory(100_000), tmp_path / "rep",
                                   max_entries=200_000)
     assert not (tmp_path / "rep").exists()
+
+
+# ---- 7-Zip (and RAR) -----------------------------------------------------------------------------
+
+def sevenzip_bytes(entries: list, path: Path) -> Path:
+    """A .7z of raw entries (names exactly as given), written with libarchive's own 7-Zip writer
+    through ctypes: no 7z tool is needed, and hostile names are easy to make."""
+    import ctypes
+    import ctypes.util
+    import stat as st
+
+    lib = ctypes.CDLL(ctypes.util.find_library("archive") or "libarchive.so.13")
+    lib.archive_write_new.restype = ctypes.c_void_p
+    lib.archive_entry_new.restype = ctypes.c_void_p
+    for fn in ("archive_write_set_format_7zip", "archive_write_close", "archive_write_free",
+               "archive_entry_free"):
+        getattr(lib, fn).argtypes = [ctypes.c_void_p]
+    lib.archive_write_open_filename.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    lib.archive_write_header.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    lib.archive_write_data.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+    lib.archive_write_data.restype = ctypes.c_ssize_t
+    for fn in ("archive_entry_copy_pathname", "archive_entry_copy_symlink"):
+        getattr(lib, fn).argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    lib.archive_entry_set_filetype.argtypes = [ctypes.c_void_p, ctypes.c_uint]
+    lib.archive_entry_set_perm.argtypes = [ctypes.c_void_p, ctypes.c_uint]
+    lib.archive_entry_set_size.argtypes = [ctypes.c_void_p, ctypes.c_int64]
+    types = {"file": st.S_IFREG, "dir": st.S_IFDIR, "symlink": st.S_IFLNK}
+    a = lib.archive_write_new()
+    assert lib.archive_write_set_format_7zip(a) == 0
+    assert lib.archive_write_open_filename(a, os.fsencode(path)) == 0
+    for e in entries:
+        entry = lib.archive_entry_new()
+        lib.archive_entry_copy_pathname(entry, e.name.encode())
+        lib.archive_entry_set_filetype(entry, types[e.kind])
+        lib.archive_entry_set_perm(entry, e.mode)
+        lib.archive_entry_set_size(entry, len(e.data))
+        if e.kind == "symlink":
+            lib.archive_entry_copy_symlink(entry, e.target.encode())
+        assert lib.archive_write_header(a, entry) == 0, e
+        if e.data:
+            assert lib.archive_write_data(a, e.data, len(e.data)) == len(e.data)
+        lib.archive_entry_free(entry)
+    assert lib.archive_write_close(a) == 0
+    lib.archive_write_free(a)
+    return path
+
+
+def test_7z_extracts(tmp_path: Path) -> None:
+    entries = [directory("top"), file("top/a", b"A" * 3000), file("top/run", b"#!", 0o755),
+               directory("top/d"), symlink("top/d/up", "../a")]
+    archive = sevenzip_bytes(entries, tmp_path / "good.7z")
+    remotezoo.extract_archive(archive, tmp_path / "dest")
+    assert (tmp_path / "dest" / "a").read_bytes() == b"A" * 3000
+    assert (tmp_path / "dest" / "run").stat().st_mode & 0o777 == 0o755
+    assert os.readlink(tmp_path / "dest" / "d" / "up") == "../a"
+
+
+@pytest.mark.parametrize("name", ["dotdot", "absolute", "link-absolute", "link-escape",
+                                  "link-escape-after-strip", "below-a-link", "twice"])
+def test_7z_hostile_entries_are_refused(tmp_path: Path, name: str) -> None:
+    cases = {
+        "dotdot": [file("top/../evil")],
+        "absolute": [file("/tmp/evil-7z-abs")],
+        "link-absolute": [symlink("top/l", "/etc/passwd")],
+        "link-escape": [directory("top"), symlink("top/l", "../../evil")],
+        "link-escape-after-strip": [directory("top"), symlink("top/l", "../x")],
+        "below-a-link": [directory("top"), directory("top/d"), symlink("top/l", "d"), file("top/l/evil")],
+        "twice": [file("top/a"), file("top/a")],
+    }
+    archive = sevenzip_bytes(cases[name], tmp_path / "bad.7z")
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(remotezoo.UnsafeArchiveError):
+        remotezoo.extract_archive(archive, out / "dest")
+    assert os.listdir(out) == []
+    assert not os.path.lexists("/tmp/evil-7z-abs")
+
+
+@pytest.mark.parametrize("missing", [1, 20, 100, 600])
+def test_7z_cut_short_is_refused(tmp_path: Path, missing: int) -> None:
+    entries = [directory("top")] + [file(f"top/f{i}", os.urandom(2000)) for i in range(5)]
+    data = sevenzip_bytes(entries, tmp_path / "whole.7z").read_bytes()
+    (tmp_path / "cut.7z").write_bytes(data[:-missing])
+    with pytest.raises(remotezoo.ArchiveError):
+        remotezoo.extract_archive(tmp_path / "cut.7z", tmp_path / "dest")
+    assert not (tmp_path / "dest").exists()
+
+
+@pytest.mark.parametrize("suffix", [".tbz", ".tar.bz", ".tbz2", ".7z"])
+def test_new_archive_suffixes_register(http_server: LoopbackServer, tmp_path: Path, suffix: str) -> None:
+    entries = source_entries()
+    if suffix == ".7z":
+        body = sevenzip_bytes(entries, tmp_path / "src.7z").read_bytes()
+    else:
+        body = ha.compress(ha.tar_bytes(entries), "tar.bz2")
+    http_server.serve_bytes("/dl/src" + suffix, body)
+    remotezoo.register_zoo_model_source(http_server.url("/dl/src" + suffix) + "?token=x")
+    assert remotezoo.list_zoo_models() == ["cut"]
+
+
+def test_rar_source_is_refused_clearly_before_any_download(http_server: LoopbackServer) -> None:
+    http_server.serve_bytes("/src.rar", b"Rar!\x1a\x07\x00" + b"\0" * 100)
+    with pytest.raises(remotezoo.ArchiveError, match="RAR archives are not supported"):
+        remotezoo.register_zoo_model_source(http_server.url("/src.rar"))
+    assert http_server.requests_to("/src.rar") == []
+    assert remotezoo.list_zoo_model_sources() == []
