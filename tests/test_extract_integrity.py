@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -338,3 +339,22 @@ def test_rar_source_is_refused_clearly_before_any_download(http_server: Loopback
         remotezoo.register_zoo_model_source(http_server.url("/src.rar"))
     assert http_server.requests_to("/src.rar") == []
     assert remotezoo.list_zoo_model_sources() == []
+
+
+def test_extraction_never_calls_umask(tmp_path: Path) -> None:
+    # The thread test above catches the race only when the threads interleave at the right
+    # moment; this one is deterministic: umask() replaced (LD_PRELOAD) by one that exits.
+    shim = tmp_path / "no_umask.c"
+    shim.write_text('#include <sys/types.h>\n#include <unistd.h>\n'
+                    'mode_t umask(mode_t m) { (void)m; _exit(86); }\n')
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", tmp_path / "no_umask.so", shim], check=True)
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(ha.compress(ha.tar_bytes(ENTRIES + [symlink("top/l", "a")]), "tar.gz"))
+    code = ("import sys; from remotezoo import _net; "
+            "_net.extract_archive(sys.argv[1], sys.argv[2]); "
+            "_net._extract_from_chunks([open(sys.argv[1], 'rb').read()], sys.argv[3])")
+    env = dict(os.environ, LD_PRELOAD=os.fspath(tmp_path / "no_umask.so"))
+    proc = subprocess.run([sys.executable, "-c", code, archive, tmp_path / "d1", tmp_path / "d2"],
+                          env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr)
+    assert sorted(os.listdir(tmp_path / "d2")) == ["a", "b", "c", "l"]
