@@ -60,6 +60,12 @@ PyObject *rz_py_raise(PyObject *module, const rz_error *err);
  * both, so `except ValueError` catches it as it catches FiftyOne's error there. */
 PyObject *rz_py_raise_source(PyObject *module, const rz_error *err);
 
+/* A tuple of seq's items that the caller owns, to borrow from while code that can run Python
+ * (a callback, a finalizer run by any allocation) might change seq. A list is copied without
+ * PySequence_Tuple, whose copy reads the list's items after allocating the tuple, i.e. after
+ * a finalizer may have freed them. New reference, or NULL with an exception. */
+PyObject *rz_py_tuple_copy(PyObject *seq);
+
 /* The method tables of the glue files: remotezoo._core's ... */
 extern PyMethodDef rz_py_manifest_methods[];
 extern PyMethodDef rz_py_spec_methods[];

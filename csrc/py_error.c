@@ -10,6 +10,24 @@ rz_state *rz_get_state(PyObject *module)
     return (rz_state *)state;
 }
 
+PyObject *rz_py_tuple_copy(PyObject *seq)
+{
+    if (!PyList_Check(seq))
+        return PySequence_Tuple(seq);
+    for (;;) {
+        Py_ssize_t n = PyList_GET_SIZE(seq), i;
+        PyObject *copy = PyTuple_New(n); /* may run a finalizer that changes seq */
+        if (!copy)
+            return NULL;
+        if (PyList_GET_SIZE(seq) == n) { /* no allocation from here on: nothing else runs */
+            for (i = 0; i < n; i++)
+                PyTuple_SET_ITEM(copy, i, Py_NewRef(PyList_GET_ITEM(seq, i)));
+            return copy;
+        }
+        Py_DECREF(copy); /* seq changed meanwhile: copy what it is now */
+    }
+}
+
 /* Sets exc.<name> = value (a new str, or None when value is empty). 0 or -1. */
 static int set_str_attr(PyObject *exc, const char *name, const char *value)
 {

@@ -422,23 +422,28 @@ static int collect_name(const rz_model_ref *ref, void *payload)
     return rc;
 }
 
-/* A sequence of str as a C array of borrowed UTF-8 pointers; *out freed with PyMem_Free. */
-static int string_array(const char ***out, size_t *out_n, PyObject *seq)
+/* A list of str as a C array of UTF-8 pointers borrowed from *out_hold, a tuple copy the caller
+ * drops after the array (not from the caller's list: a finalizer run by an allocation while the
+ * array is in use could empty that list); *out freed with PyMem_Free. */
+static int string_array(const char ***out, size_t *out_n, PyObject **out_hold, PyObject *seq)
 {
     Py_ssize_t i, n;
 
     *out = NULL;
     *out_n = 0;
+    *out_hold = NULL;
     if (seq == Py_None)
         return 0;
-    n = PyList_GET_SIZE(seq);
+    if (!(seq = *out_hold = rz_py_tuple_copy(seq)))
+        return -1;
+    n = PyTuple_GET_SIZE(seq);
     *out = PyMem_Calloc((size_t)n + 1, sizeof(char *));
     if (!*out) {
         PyErr_NoMemory();
         return -1;
     }
     for (i = 0; i < n; i++) {
-        (*out)[i] = PyUnicode_AsUTF8(PyList_GET_ITEM(seq, i)); /* borrowed from the str */
+        (*out)[i] = PyUnicode_AsUTF8(PyTuple_GET_ITEM(seq, i)); /* borrowed from the str */
         if (!(*out)[i])
             return -1;
     }
@@ -512,7 +517,7 @@ PyDoc_STRVAR(list_models_doc,
 static PyObject *list_models(PyObject *module, PyObject *args)
 {
     const char *root, *source_spec;
-    PyObject *tags, *licenses;
+    PyObject *tags, *licenses, *tags_held = NULL, *licenses_held = NULL;
     rz_query q = {0};
     rz_spec spec = {0};
     int have_spec = 0;
@@ -551,8 +556,8 @@ static PyObject *list_models(PyObject *module, PyObject *args)
         rz_py_raise(module, &err);
         goto done;
     }
-    if (string_array((const char ***)&q.tags, &q.n_tags, tags) < 0 ||
-        string_array((const char ***)&q.licenses, &q.n_licenses, licenses) < 0)
+    if (string_array((const char ***)&q.tags, &q.n_tags, &tags_held, tags) < 0 ||
+        string_array((const char ***)&q.licenses, &q.n_licenses, &licenses_held, licenses) < 0)
         goto done;
     p.names = PyList_New(0);
     if (!p.names || rz_index_each_model(idx, &q, collect_name, &p) != 0 || PyList_Sort(p.names) < 0)
@@ -563,6 +568,8 @@ done:
     Py_XDECREF(p.names);
     PyMem_Free((void *)q.tags);
     PyMem_Free((void *)q.licenses);
+    Py_XDECREF(tags_held);
+    Py_XDECREF(licenses_held);
     if (have_spec)
         rz_spec_clear(&spec);
     return out;
@@ -736,10 +743,9 @@ static int manager_download(char *content_dir, size_t content_len, const rz_net_
                             const rz_model *model, const char *tmp, const char *basename_,
                             const rz_fetch_opts *opts, const char *identity, rz_error *err)
 {
-    const cJSON *manager = cJSON_GetObjectItemCaseSensitive(model->json, "manager");
-    const cJSON *config = cJSON_GetObjectItemCaseSensitive(manager, "config");
+    const cJSON *config = rz_json_member(model->manager, "config");
     const char *url = rz_json_str(config, "url");
-    const cJSON *extract = cJSON_GetObjectItemCaseSensitive(config, "extract_archive");
+    const cJSON *extract = rz_json_member(config, "extract_archive");
     char target[RZ_PATH_MAX];
 
     if (!url) {
@@ -834,7 +840,7 @@ static PyObject *download_model(PyObject *module, PyObject *args)
         goto fail;
     have_tmp = 1;
     snprintf(content, sizeof(content), "%s", tmp);
-    if (cJSON_GetObjectItemCaseSensitive(model->json, "manager")) {
+    if (model->manager) { /* "manager": null is no manager, as in FiftyOne */
         if (!(net = rz_net(module)))
             goto fail_raised;
         rz_py_progress_begin(&prog, &opts, progress);

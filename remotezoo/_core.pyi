@@ -179,6 +179,10 @@ def parse_source_spec(spec: Union[str, "os.PathLike[str]"], github_server_url: O
 
 # ---- registry, models, plugins (csrc/py_registry.c) ------------------------------------------
 
+def redact(text: str, /) -> str:
+    """*text* with every URL in it redacted, as every message, attribute and log line is: no
+    ``user:password@``, every query and fragment value ``REDACTED``."""
+
 def source_identity(spec: str, /) -> str:
     """The normalised identity of a source spec (raises :class:`SourceError` if malformed)."""
 

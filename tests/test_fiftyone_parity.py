@@ -276,7 +276,7 @@ def test_unmet_requirements_and_device(caplog: pytest.LogCaptureFixture) -> None
 
 # ---- downloads, paths and loads --------------------------------------------------------------
 
-DOWNLOADED = ["parity/alpha", "parity/alpha@1.2", "parity/gamma", "parity/delta",
+DOWNLOADED = ["parity/alpha", "parity/alpha@1.2", "parity/beta", "parity/gamma", "parity/delta",
               "parity/theta", "parity/clip-vit-b32.torch", "parity/second/mu", "parity/second/nu"]
 
 
