@@ -91,16 +91,29 @@ static int string_list(const cJSON *item, const char *key, const where *w)
     return 0;
 }
 
-/* "packages" of requirements (and of its cpu / gpu): a list of str, or one str (a
- * comma-separated list or a requirements file path). */
+/* "packages" of requirements (and of its cpu / gpu), in every form eta reads: a list of str,
+ * one str (a comma-separated list or a requirements file path), or an entrypoint object
+ * {"entrypoint_fcn": str, "entrypoint_args"?: object} naming a function that returns one of
+ * those (remotezoo/_requirements.py calls it). */
 static int check_packages(const cJSON *obj, const char *key, const where *w)
 {
     const cJSON *item = member(obj, "packages");
 
     if (!item || cJSON_IsString(item))
         return 0;
+    if (cJSON_IsObject(item)) {
+        char field[96];
+        const cJSON *fcn = member(item, "entrypoint_fcn"), *args = member(item, "entrypoint_args");
+        snprintf(field, sizeof(field), "%s.entrypoint_fcn", key);
+        if (!cJSON_IsString(fcn) || !fcn->valuestring || !fcn->valuestring[0])
+            return fail_at(w, field, "must name a function such as 'package.module.fcn'");
+        snprintf(field, sizeof(field), "%s.entrypoint_args", key);
+        if (args && !cJSON_IsObject(args))
+            return fail_at(w, field, "must be an object");
+        return 0;
+    }
     if (!cJSON_IsArray(item))
-        return fail_at(w, key, "must be a list of strings or a string");
+        return fail_at(w, key, "must be a list of strings, a string or an entrypoint object");
     return string_list(item, key, w);
 }
 

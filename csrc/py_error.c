@@ -42,6 +42,28 @@ static int set_str_attr(PyObject *exc, const char *name, const char *value)
     return rc;
 }
 
+/* The SourceError twin of kind, or NULL for kinds that have none (they are ValueErrors, or not
+ * about the source: a full disk stays an OSError). */
+static PyObject *source_twin(rz_state *st, rz_errkind kind)
+{
+    switch (kind) {
+    case RZ_E_DOWNLOAD:
+        return st->SourceDownloadError;
+    case RZ_E_HTTP_STATUS:
+        return st->SourceHTTPStatusError;
+    case RZ_E_RATE_LIMIT:
+        return st->SourceRateLimitError;
+    case RZ_E_OFFLINE:
+        return st->SourceOfflineError;
+    case RZ_E_ARCHIVE:
+        return st->SourceArchiveError;
+    case RZ_E_UNSAFE_ARCHIVE:
+        return st->SourceUnsafeArchiveError;
+    default:
+        return NULL;
+    }
+}
+
 static PyObject *exception_type(rz_state *st, rz_errkind kind)
 {
     switch (kind) {
@@ -72,10 +94,11 @@ static PyObject *exception_type(rz_state *st, rz_errkind kind)
     }
 }
 
-PyObject *rz_py_raise(PyObject *module, const rz_error *err)
+/* rz_py_raise and rz_py_raise_source; twin says whether to raise a SourceError twin. */
+static PyObject *raise_error(PyObject *module, const rz_error *err, int twin)
 {
     rz_state *st = rz_get_state(module);
-    PyObject *exc = NULL;
+    PyObject *exc = NULL, *type;
 
     assert(err->kind != RZ_E_NONE);
     switch (err->kind) {
@@ -100,7 +123,9 @@ PyObject *rz_py_raise(PyObject *module, const rz_error *err)
     default:
         break;
     }
-    exc = PyObject_CallFunction(exception_type(st, err->kind), "s", err->message);
+    type = twin && source_twin(st, err->kind) ? source_twin(st, err->kind)
+                                              : exception_type(st, err->kind);
+    exc = PyObject_CallFunction(type, "s", err->message);
     if (!exc)
         return NULL;
     if (set_str_attr(exc, "url", err->url) < 0 || set_str_attr(exc, "path", err->path) < 0 ||
@@ -115,8 +140,18 @@ PyObject *rz_py_raise(PyObject *module, const rz_error *err)
         }
         Py_DECREF(status);
     }
-    PyErr_SetObject(exception_type(st, err->kind), exc);
+    PyErr_SetObject(type, exc);
 done:
     Py_DECREF(exc);
     return NULL;
+}
+
+PyObject *rz_py_raise(PyObject *module, const rz_error *err)
+{
+    return raise_error(module, err, 0);
+}
+
+PyObject *rz_py_raise_source(PyObject *module, const rz_error *err)
+{
+    return raise_error(module, err, 1);
 }

@@ -199,7 +199,7 @@ static PyObject *register_source(PyObject *module, PyObject *args)
         out = PyUnicode_FromString(spec.identity);
 done:
     if (!out && err.kind != RZ_E_NONE)
-        rz_py_raise(module, &err);
+        rz_py_raise_source(module, &err);
 done_raised:
     rz_spec_clear(&spec);
     return out;

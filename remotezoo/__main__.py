@@ -184,7 +184,7 @@ def _models_list(args: argparse.Namespace) -> None:
         _emit(args, names, lambda: "\n".join(shown(n) for n in names))
         return
     several = len({e["source"] for e in entries}) > 1
-    rows = [[e["name"], "yes" if e["downloaded"] else "", ",".join(e["tags"]), e["license"] or "",
+    rows = [[e["name"], "yes" if e["downloaded"] else "", ",".join(e["tags"] or []), e["license"] or "",
              *([e["source"]] if several else [])] for e in entries]
     headers = ["model", "downloaded", "tags", "license", *(["source"] if several else [])]
     _emit(args, entries, lambda: _table(rows, headers) if rows else "No models.")

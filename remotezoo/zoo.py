@@ -7,6 +7,7 @@ extraction, registry, version resolution and the calls into each source's ``__in
 from __future__ import annotations
 
 import importlib
+import os
 import weakref
 from typing import TYPE_CHECKING, Any, Optional, Union
 
@@ -14,7 +15,7 @@ from . import _core
 from ._core import ModelNotFoundError, SourceError
 from ._home import home
 from ._log import logger, shown
-from ._model import ZooModel
+from ._model import RemoteZooModel, ZooModel
 from ._progressbar import Progress, progress_for
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ def list_zoo_models(tags: StrOrList = None, source: Optional[str] = None, licens
     return _core.list_models(home(), _as_list(tags), source, _as_list(license))
 
 
-def _model(info: _ModelInfo) -> ZooModel:
+def _model(info: _ModelInfo) -> RemoteZooModel:
     try:
         manifest = _core.load_manifest(info["manifest_path"], info["source"])
     except FileNotFoundError:
@@ -107,13 +108,13 @@ def _model(info: _ModelInfo) -> ZooModel:
                                      "replaced or deleted while it was being read; try again") from None
     for entry in manifest["models"]:
         if entry["name"] == info["name"]:
-            return ZooModel(entry, info["source"])
+            return RemoteZooModel(entry, info, os.path.join(home(), "models"))
     raise SourceError(f"manifest.json of {shown(info['source'])} no longer has model '{shown(info['name'])}'; "
                       "register the source again")
 
 
-def get_zoo_model(name: str, source: Optional[str] = None) -> ZooModel:
-    """Return the :class:`ZooModel` of *name* (``base_name`` for the latest version, or
+def get_zoo_model(name: str, source: Optional[str] = None) -> RemoteZooModel:
+    """Return the :class:`RemoteZooModel` of *name* (``base_name`` for the latest version, or
     ``base_name@version``); *source* chooses among sources offering the same model."""
     return _model(_core.resolve_model(home(), name, source))
 
@@ -128,8 +129,6 @@ def find_zoo_model(name: str, source: Optional[str] = None) -> str:
 
 
 def _is_downloaded(info: _ModelInfo) -> bool:
-    import os
-
     return os.path.lexists(info["model_path"])
 
 
@@ -138,7 +137,7 @@ def is_zoo_model_downloaded(name: str, source: Optional[str] = None) -> bool:
     return _is_downloaded(_core.resolve_model(home(), name, source))
 
 
-def list_downloaded_zoo_models() -> dict[str, tuple[str, ZooModel]]:
+def list_downloaded_zoo_models() -> dict[str, tuple[str, RemoteZooModel]]:
     """Return ``{name: (model_path, model)}`` for every downloaded model."""
     return {info["name"]: (info["model_path"], _model(info)) for info in _core.list_downloaded(home())}
 
@@ -170,7 +169,7 @@ def _split(name_or_spec: str, model_name: Optional[str]) -> tuple[str, Optional[
 
 def download_zoo_model(
     name_or_spec: str, model_name: Optional[str] = None, overwrite: bool = False, *, progress: Progress = None
-) -> tuple[ZooModel, str]:
+) -> tuple[RemoteZooModel, str]:
     """Download a model unless it is downloaded already; return ``(model, model_path)``.
 
     *name_or_spec* is a model name, or a source spec (registered first) with *model_name*
@@ -202,7 +201,8 @@ def ensure_zoo_model_requirements(
     """
     model, info = _requirements_of(name, source)
     return _requirements().ensure_requirements(
-        model.name, model.requirements, info["source_dir"], error_level=error_level, log_success=log_success
+        model.name, model.requirements, info["source_dir"], error_level=error_level, log_success=log_success,
+        source=info["source"]
     )
 
 
@@ -210,7 +210,8 @@ def install_zoo_model_requirements(name: str, error_level: Optional[int] = None,
     """Install the packages model *name* requires with ``pip``; *error_level* as in
     :func:`ensure_zoo_model_requirements`."""
     model, info = _requirements_of(name, source)
-    _requirements().install_requirements(model.name, model.requirements, info["source_dir"], error_level=error_level)
+    _requirements().install_requirements(model.name, model.requirements, info["source_dir"], error_level=error_level,
+                                         source=info["source"])
 
 
 def _cache_key(info: _ModelInfo, kwargs: dict[str, Any]) -> Optional[tuple]:
@@ -288,9 +289,11 @@ def load_zoo_model(
     if model.requirements is None:
         pass  # nothing to check or install
     elif install_requirements:
-        _requirements().install_requirements(model.name, model.requirements, info["source_dir"], error_level=error_level)
+        _requirements().install_requirements(model.name, model.requirements, info["source_dir"], error_level=error_level,
+                                             source=info["source"])
     elif ensure_requirements:
-        _requirements().ensure_requirements(model.name, model.requirements, info["source_dir"], error_level=error_level)
+        _requirements().ensure_requirements(model.name, model.requirements, info["source_dir"], error_level=error_level,
+                                            source=info["source"])
     if model.default_deployment_config_dict is not None:
         loaded = _build_from_config(model, info["model_path"], kwargs)
     else:

@@ -46,7 +46,8 @@ def test_manager_null_downloads_through_download_model_and_loads(null_source: Pa
 
 def test_every_null_field_reads_as_absent(null_source: Path) -> None:
     model = rz.get_zoo_model("acme/plain")
-    assert model.name == "acme/plain" and model.version is None and model.filename == "plain.json"
+    assert model.name == "acme/plain" and model.version is None
+    assert model.filename == f"{model.subdir}/plain.json"  # as FiftyOne: under the source's folder
     for field in ("default_deployment_config_dict", "requirements", "sha256", "author", "url",
                   "license", "source", "description", "size_bytes", "date_added"):
         assert getattr(model, field) is None, field
