@@ -9,6 +9,7 @@
 #ifndef RZ_ERROR_H
 #define RZ_ERROR_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 typedef enum rz_errkind {
@@ -55,6 +56,10 @@ void rz_error_init(rz_error *err);
 int rz_error_set(rz_error *err, rz_errkind kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* rz_error_set with a va_list, for functions that take a format of their own. */
+int rz_error_vset(rz_error *err, rz_errkind kind, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 /* As rz_error_set with RZ_E_OS: appends ": <strerror(errnum)>" and records errnum and path.
  * path may be NULL. */
 int rz_error_os(rz_error *err, int errnum, const char *path, const char *fmt, ...)
@@ -69,8 +74,22 @@ void rz_error_attach_model(rz_error *err, const char *model);
 void rz_error_attach_source(rz_error *err, const char *source);
 
 /* Copy url into out (size outlen, always NUL-terminated) without what may carry a secret:
- * the user:password@ part is removed and every query parameter value becomes "REDACTED"
- * (signed CDN and codeload URLs carry tokens there). Returns 0, or -1 if truncated. */
+ * the user:password@ part is removed and every query or fragment parameter value becomes
+ * "REDACTED" (signed CDN and codeload URLs carry tokens there). A password holding an
+ * unencoded '/', '?' or '#' is recognised when the text before it cannot be a host[:port]
+ * (curl refuses such URLs); "user:123/x@host" reads as host "user", port 123, as curl reads it.
+ * Returns 0, or -1 if truncated. */
 int rz_redact_url(char *out, size_t outlen, const char *url);
+
+/* The '@' that ends the user[:password] part of url, as rz_redact_url finds it, or NULL. */
+const char *rz_url_userinfo_end(const char *url);
+
+/* Copy text into out (out may be text) with every URL in it ("scheme://..." up to a space or
+ * angle bracket, less the punctuation or quote that ends it) redacted as rz_redact_url does: the
+ * one redaction of every message, attribute, log line and CLI output (remotezoo._core.redact).
+ * Returns 0, or -1 if truncated. Every message set through rz_error_set / rz_error_os and every
+ * source and path attached is passed through it, so no C error carries a credential whichever file
+ * formatted it. */
+int rz_redact_text(char *out, size_t outlen, const char *text);
 
 #endif

@@ -1,6 +1,7 @@
 /* fetch.c - see fetch.h. One engine: a stream driven with the curl multi interface from inside
  * its read call. rz_fetch_to_file and rz_http_get are readers of that stream. */
 #include "fetch.h"
+#include "fsutil.h"
 #include "http_headers.h"
 #include "sha256.h"
 
@@ -10,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,8 +53,10 @@ struct rz_stream {
     size_t handed;      /* buf[0..handed) was returned by the last rz_stream_read */
     int paused;         /* the write callback paused the transfer (buffer full) */
     int64_t received;   /* resource offset just past the bytes accepted so far */
+    int64_t asked_from; /* the offset this attempt asked for ("Range: bytes=N-"), or 0 */
     int64_t net_offset; /* resource offset of the next byte the current response delivers */
-    int64_t total;      /* resource size, -1 unknown */
+    int64_t part_end;   /* ... and just past the last one it may deliver, -1 unknown */
+    int64_t total;      /* resource size the server announced, -1 unknown */
     int restarted;      /* RESTART_TRUNCATE: the reader must drop what it got before */
     int eof;
 
@@ -150,21 +154,47 @@ static int same_validator(const rz_stream *s)
     return s->lastmod[0] && strcmp(s->lastmod, s->cur.last_modified) == 0;
 }
 
+/* A fatal problem with the answer being checked: it goes to s->cb_err ("<url> <detail>; try
+ * again"), and the transfer stops. Returns nothing, so check_response can "return refuse(...)". */
+static void refuse(rz_stream *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void refuse(rz_stream *s, const char *fmt, ...)
+{
+    char detail[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    rz_error_set(&s->cb_err, RZ_E_DOWNLOAD, "%s %s; try again", s->shown_url, detail);
+}
+
 /* Decide about the final response of this attempt, once its headers are in: accept it (set
- * total, offsets, validators) or reject its status. Fatal problems go to s->cb_err. */
+ * total, offsets, validators) or reject its status. Fatal problems go to s->cb_err.
+ *
+ * The rule every download obeys: the resource's size is what the server announced (the
+ * Content-Length of a 200, the complete-length of a 206's Content-Range), every later answer
+ * must announce the same size and validator, every 206 must start at the byte asked for (or at
+ * 0, when nothing was asked) and its Content-Length must match its range, and the transfer is
+ * complete only when it holds exactly that size (finish_attempt). */
 static void check_response(rz_stream *s)
 {
     long status = 0;
     curl_off_t length = -1;
-    int64_t first = -1, size = -1;
+    int64_t first = 0, last = -1, size = -1;
+    int fresh; /* the answer starts the resource over (from byte 0) */
 
     s->checked = 1;
     curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(s->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
     s->status = status;
     if (status == 416 && s->received > 0 &&
-        rz_parse_content_range(s->cur.content_range, &first, &size) == 0 && first < 0 &&
+        rz_parse_content_range(s->cur.content_range, &first, &last, &size) == 0 && first < 0 &&
         size == s->received) {
+        if (s->total >= 0 && s->total != size) {
+            refuse(s, "changed size during the download (%lld bytes, then %lld)",
+                   (long long)s->total, (long long)size);
+            return;
+        }
         /* The break came after the last byte: the server confirms the size we have. */
         s->status = 206;
         s->total = size;
@@ -180,39 +210,71 @@ static void check_response(rz_stream *s)
         }
     }
     if (status == 206) {
-        if (rz_parse_content_range(s->cur.content_range, &first, &size) < 0 ||
-            first != s->received) {
-            rz_error_set(&s->cb_err, RZ_E_DOWNLOAD,
-                         "%s answered a resumed request with the wrong range (\"%s\", wanted "
-                         "bytes from %lld); try again",
-                         s->shown_url, s->cur.content_range, (long long)s->received);
+        if (rz_parse_content_range(s->cur.content_range, &first, &last, &size) < 0 || first < 0) {
+            refuse(s, "answered 206 (partial content) without a usable Content-Range");
             return;
         }
-        if ((s->etag[0] || s->lastmod[0]) && (s->cur.etag[0] || s->cur.last_modified[0]) &&
-            !same_validator(s)) {
-            rz_error_set(&s->cb_err, RZ_E_DOWNLOAD,
-                         "the content of %s changed during the download; try again", s->shown_url);
+        if (first != s->asked_from) {
+            refuse(s, "sent bytes from %lld when asked for bytes from %lld", (long long)first,
+                   (long long)s->asked_from);
             return;
         }
-        s->total = size;
-        s->net_offset = first;
+        if (length >= 0 && length != last - first + 1) {
+            refuse(s, "sent a range of %lld bytes with a Content-Length of %lld",
+                   (long long)(last - first + 1), (long long)length);
+            return;
+        }
+        if (size < 0 && s->total < 0) {
+            refuse(s, "sent part of the file without saying its size (bytes %lld-%lld/*)",
+                   (long long)first, (long long)last);
+            return;
+        }
+        if (size < 0)
+            size = s->total; /* an unknown complete-length ("*"), continuing a known size */
+        s->part_end = last + 1;
     } else {
-        /* A whole body, from byte 0. */
-        if (s->received > 0 && s->restart == RESTART_SKIP && !same_validator(s)) {
-            rz_error_set(&s->cb_err, RZ_E_DOWNLOAD,
-                         "the content of %s changed during the download; try again", s->shown_url);
+        size = length >= 0 ? (int64_t)length : -1; /* a whole body, from byte 0 */
+        s->part_end = size;
+    }
+    fresh = first == 0;
+    if (fresh && s->received > 0) {
+        /* A 200 to a resumed request (or a 206 from 0 when nothing was asked). */
+        if (s->restart == RESTART_SKIP &&
+            (!same_validator(s) || (s->total >= 0 && size >= 0 && size != s->total))) {
+            refuse(s, "changed during the download");
             return;
         }
-        if (s->received > 0 && s->restart == RESTART_TRUNCATE) {
+        if (s->restart == RESTART_TRUNCATE) {
             s->restarted = 1;
             s->received = 0;
         }
-        s->net_offset = 0;
-        s->total = length >= 0 ? (int64_t)length : -1;
-        /* If-Range needs a strong validator; a weak ETag is not one. */
+    }
+    if (fresh && s->received == 0) {
+        /* Its size and validators are the resource's from now on. If-Range needs a strong
+         * validator; a weak ETag is not one. */
+        s->total = size;
         snprintf(s->etag, sizeof(s->etag), "%s", strncmp(s->cur.etag, "W/", 2) ? s->cur.etag : "");
         snprintf(s->lastmod, sizeof(s->lastmod), "%s", s->cur.last_modified);
+    } else {
+        /* The rest of the resource: the same size and the same validator. */
+        if ((s->etag[0] || s->lastmod[0]) && (s->cur.etag[0] || s->cur.last_modified[0]) &&
+            !same_validator(s)) {
+            refuse(s, "changed during the download");
+            return;
+        }
+        if (s->total >= 0 && size != s->total) {
+            refuse(s, "changed size during the download (%lld bytes, then %lld)",
+                   (long long)s->total, (long long)size);
+            return;
+        }
+        s->total = size;
     }
+    if (s->total >= 0 && s->part_end > s->total) {
+        refuse(s, "sent a range past the end of the file (%lld of %lld bytes)",
+               (long long)s->part_end, (long long)s->total);
+        return;
+    }
+    s->net_offset = first;
     s->accepted = 1;
 }
 
@@ -226,7 +288,7 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *payload)
     case RZ_HEADERS_END:
         curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
         /* 1xx, and redirects libcurl will follow, are not the final answer. */
-        if (status < 200 || (rz_http_is_redirect(status) && s->cur.location[0]))
+        if (status < 200 || (rz_http_is_redirect(status) && s->cur.has_location))
             break;
         if (!s->checked)
             check_response(s);
@@ -250,6 +312,10 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *payload)
         return 0; /* CURLE_WRITE_ERROR; finish_attempt knows why */
     if (s->discard)
         return n;
+    if (s->part_end >= 0 && (int64_t)n > s->part_end - s->net_offset) {
+        refuse(s, "sent more bytes than it announced (%lld)", (long long)s->part_end);
+        return 0;
+    }
     if (s->net_offset < s->received) {
         int64_t behind = s->received - s->net_offset;
         skip = (int64_t)n < behind ? n : (size_t)behind;
@@ -330,6 +396,8 @@ static int start_attempt(rz_stream *s, rz_error *err)
     char range[64], if_range[RZ_FETCH_HEADER_VALUE_MAX + 16];
     struct curl_slist *list = NULL, *item;
     int resume = s->received > 0 && validator[0];
+
+    s->asked_from = resume ? s->received : 0;
 
     curl_slist_free_all(s->attempt_headers);
     s->attempt_headers = NULL;
@@ -425,9 +493,21 @@ static int finish_attempt(rz_stream *s, CURLcode rc, rz_error *err)
         }
         return 0;
     }
-    if (rc == CURLE_OK) {
+    if (rc == CURLE_OK && (s->total < 0 || s->received == s->total || s->discard)) {
         s->eof = 1;
         return 0;
+    }
+    if (rc == CURLE_OK) {
+        /* A clean end short of the announced size: a body that ended early without libcurl
+         * noticing (no Content-Length), or a 206 that covered only part of what was asked.
+         * Resumed like a broken transfer; never accepted as complete. */
+        if (last)
+            return rz_error_set(err, RZ_E_DOWNLOAD,
+                                "download of %s ended at byte %lld of %lld%s; try again",
+                                s->shown_url, (long long)s->received, (long long)s->total,
+                                s->attempt > 1 ? " (after retries)" : "");
+        rc = CURLE_PARTIAL_FILE;
+        why = "the answer ended before the end of the file";
     }
     if (!transient_curl_error(rc) || last) {
         if (s->status)
@@ -679,17 +759,19 @@ int rz_fetch_transient_curl_error(int rc)
     return transient_curl_error((CURLcode)rc);
 }
 
-/* path's directory (with the trailing '/', or "" for the current one) and base name. */
+/* The template of path's temporary file: in path's directory, rz_temp_name(base, ".part-"). */
 static int temp_path_for(char *out, size_t outlen, const char *path, rz_error *err)
 {
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
     int dir_len = slash ? (int)(slash - path + 1) : 0;
+    char name[RZ_TEMP_NAME_MAX + 1];
     int n;
 
-    if (!base[0] || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+    if (!base[0] || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
+        rz_temp_name(name, sizeof(name), base, ".part-") < 0)
         return rz_error_set(err, RZ_E_INVALID, "cannot download to %s: not a file path", path);
-    n = snprintf(out, outlen, "%.*s.%s.part-XXXXXX", dir_len, path, base);
+    n = snprintf(out, outlen, "%.*s%s", dir_len, path, name);
     if (n < 0 || (size_t)n >= outlen)
         return rz_error_set(err, RZ_E_INVALID, "cannot download to %s: path too long", path);
     return 0;
@@ -884,6 +966,11 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
             goto fail;
         written += (int64_t)n;
         start_writeback(fd, written, &flushed);
+    }
+    if (s->total >= 0 && written != s->total) { /* the stream promises this; checked again */
+        rz_error_set(err, RZ_E_DOWNLOAD, "download of %s holds %lld of %lld bytes; try again",
+                     s->shown_url, (long long)written, (long long)s->total);
+        goto fail;
     }
     if (hash) {
         if (rz_sha256_final_hex(hash, actual, err) < 0)

@@ -20,6 +20,15 @@
  *   and 429, honouring Retry-After (seconds or an HTTP date, capped at
  *   RZ_FETCH_RETRY_AFTER_MAX_S). A broken transfer resumes with "Range: bytes=N-" and
  *   "If-Range: <strong ETag or Last-Modified>" when the server sent one.
+ * - Completeness: the resource's size is what the server announced first (a 200's
+ *   Content-Length, or the complete-length of a 206's Content-Range); a transfer is complete
+ *   only when it holds exactly that many bytes. Every 206 must have a parseable Content-Range
+ *   that starts at the offset asked for (byte 0 when no Range was sent: an unsolicited 206 is
+ *   used as the first part of the file), a Content-Length equal to its range, the same size
+ *   and validator as before, and no byte past its range. A clean end short of the size (a
+ *   short 206, a body without Content-Length cut early) is resumed like a broken transfer,
+ *   within the same attempts, and is an RZ_E_DOWNLOAD error ("ended at byte N of M") when
+ *   they run out; an answer that contradicts an earlier one is an RZ_E_DOWNLOAD error at once.
  * - The progress hook (opts->progress) is called at least every RZ_FETCH_TICK_MS while a call
  *   blocks (during transfers and backoff sleeps); a nonzero return stops everything with
  *   RZ_E_CALLBACK. This is the way to cancel (the Python glue checks for signals there).

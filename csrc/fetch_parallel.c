@@ -25,6 +25,7 @@ typedef struct part {
     int64_t start; /* [start, end) of the resource */
     int64_t end;
     int64_t pos;     /* next offset to write: [start, pos) is in the file */
+    int64_t stop;    /* just past the last byte this attempt's 206 announced */
     int64_t flushed; /* write-back started up to here */
     int attempts;
     int64_t due_ms; /* start the next attempt at this time (when easy is NULL and not done) */
@@ -152,17 +153,24 @@ static void set_fallback(par *p)
     p->fallback = 1;
 }
 
-/* The response headers of a range are in: accept only the 206 we asked for. */
+/* The response headers of a range are in: accept only the 206 we asked for -- from r->pos, of
+ * the same size and validator, no further than asked, its Content-Length that of its range. A
+ * shorter range is fine: what it lacks is asked for again (part_finished). */
 static void check_range(part *r)
 {
     par *p = r->p;
-    int64_t first = -1, size = -1;
+    int64_t first = -1, last = -1, size = -1;
+    curl_off_t length = -1;
     const char *theirs;
 
     if (r->status == 206) {
         theirs = p->v.validator_is_etag ? r->hdr.etag : r->hdr.last_modified;
-        if (rz_parse_content_range(r->hdr.content_range, &first, &size) == 0 && first == r->pos &&
-            size == p->v.total && (!theirs[0] || strcmp(theirs, p->v.validator) == 0)) {
+        curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+        if (rz_parse_content_range(r->hdr.content_range, &first, &last, &size) == 0 &&
+            first == r->pos && last < r->end && size == p->v.total &&
+            (length < 0 || length == last - first + 1) &&
+            (!theirs[0] || strcmp(theirs, p->v.validator) == 0)) {
+            r->stop = last + 1;
             r->accepted = 1;
             return;
         }
@@ -200,8 +208,8 @@ static size_t on_range_write(char *data, size_t size, size_t nmemb, void *payloa
 
     if (!r->accepted || p->fallback || p->failed)
         return 0;
-    if ((int64_t)n > r->end - r->pos) {
-        set_fallback(p); /* more than we asked for */
+    if ((int64_t)n > r->stop - r->pos) {
+        set_fallback(p); /* more than it announced */
         return 0;
     }
     if (part_write(p, r, data, n) < 0)

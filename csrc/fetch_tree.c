@@ -22,15 +22,25 @@ int rz_fetch_tree(const char *dest, const char *url, rz_archive_format format,
 
     opts.headers = headers;
     rz_extract_limits_default(&limits);
-    if (format != RZ_ARCHIVE_ZIP) {
+    if (format == RZ_ARCHIVE_RAR) {
+        char shown[RZ_ERR_URL_MAX];
+        rz_redact_url(shown, sizeof(shown), url);
+        return rz_error_set(err, RZ_E_ARCHIVE,
+                            "%s: RAR archives are not supported (libarchive's RAR reader takes "
+                            "an archive cut between two entries for a complete one); publish a "
+                            ".zip, .tar.* or .7z",
+                            shown);
+    }
+    if (format != RZ_ARCHIVE_ZIP && format != RZ_ARCHIVE_7Z) {
         if (rz_stream_open(&stream, url, &opts, err) < 0)
             return -1;
         rc = rz_extract_stream(stream_read, stream, url, dest, 1, &limits, err);
         rz_stream_close(stream);
         return rc;
     }
-    /* zip keeps its directory at the end: it goes through a file. */
-    if (snprintf(archive, sizeof(archive), "%s/archive.zip", tmpdir) >= (int)sizeof(archive))
+    /* zip and 7z keep their directory at the end: they go through a file. */
+    if (snprintf(archive, sizeof(archive), "%s/archive.%s", tmpdir,
+                 format == RZ_ARCHIVE_ZIP ? "zip" : "7z") >= (int)sizeof(archive))
         return rz_error_set(err, RZ_E_INVALID, "path too long: %s", tmpdir);
     if (rz_fetch_to_file(url, archive, NULL, &opts, err) < 0)
         return -1;

@@ -314,9 +314,24 @@ int rz_mkdtemp_in(char *out, size_t out_len, const char *dir, const char *prefix
     }
 }
 
+int rz_temp_name(char *out, size_t out_len, const char *base, const char *tag)
+{
+    size_t fixed = 1 + strlen(tag) + 6, keep = strlen(base);
+    int cut = 0;
+
+    if (out_len <= RZ_TEMP_NAME_MAX || fixed + 1 > RZ_TEMP_NAME_MAX)
+        return -1;
+    if (fixed + keep > RZ_TEMP_NAME_MAX) {
+        keep = RZ_TEMP_NAME_MAX - fixed - 1; /* room for the '~' */
+        cut = 1;
+    }
+    snprintf(out, out_len, ".%.*s%s%sXXXXXX", (int)keep, base, cut ? "~" : "", tag);
+    return 0;
+}
+
 int rz_mkdtemp_beside(char **out, const char *target, rz_error *err)
 {
-    char *parent = NULL, *copy = NULL, *path = NULL;
+    char *parent = NULL, *copy = NULL, *path = NULL, name[RZ_TEMP_NAME_MAX + 1];
     const char *base;
     size_t size;
     int rc = -1;
@@ -324,13 +339,17 @@ int rz_mkdtemp_beside(char **out, const char *target, rz_error *err)
     *out = NULL;
     if (split_target(&parent, &copy, &base, target, err) < 0)
         return -1;
-    size = strlen(parent) + strlen(base) + sizeof("/..tmp-XXXXXX");
+    if (rz_temp_name(name, sizeof(name), base, ".tmp-") < 0) {
+        rz_error_set(err, RZ_E_INVALID, "no temporary name for %s", target);
+        goto done;
+    }
+    size = strlen(parent) + strlen(name) + 2;
     path = malloc(size);
     if (!path) {
         rz_error_set(err, RZ_E_NOMEM, "out of memory");
         goto done;
     }
-    snprintf(path, size, "%s/.%s.tmp-XXXXXX", strcmp(parent, "/") ? parent : "", base);
+    snprintf(path, size, "%s/%s", strcmp(parent, "/") ? parent : "", name);
     if (!mkdtemp(path)) {
         rz_error_os(err, errno, target, "cannot create a temporary directory beside %s", target);
         goto done;
@@ -398,11 +417,13 @@ int rz_read_fd(char **out, size_t *out_len, int fd, size_t max, const char *path
 
 int rz_write_atomic(const char *path, const void *data, size_t len, rz_error *err)
 {
-    char tmp[PATH_MAX], dir[PATH_MAX];
-    const char *p = data, *slash;
+    char tmp[PATH_MAX], dir[PATH_MAX], name[RZ_TEMP_NAME_MAX + 1];
+    const char *p = data, *slash = strrchr(path, '/');
     int fd;
 
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path) >= (int)sizeof(tmp))
+    if (rz_temp_name(name, sizeof(name), slash ? slash + 1 : path, ".tmp-") < 0 ||
+        snprintf(tmp, sizeof(tmp), "%.*s%s", slash ? (int)(slash - path + 1) : 0, path, name) >=
+            (int)sizeof(tmp))
         return rz_error_set(err, RZ_E_INVALID, "path too long: %s", path);
     fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
@@ -418,7 +439,7 @@ int rz_write_atomic(const char *path, const void *data, size_t len, rz_error *er
         p += n;
         len -= (size_t)n;
     }
-    if (fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
+    if (fchmod(fd, 0600) < 0 || fsync(fd) < 0) { /* private: see fsutil.h */
         rz_error_os(err, errno, path, "cannot write %s", path);
         goto fail;
     }
@@ -432,7 +453,6 @@ int rz_write_atomic(const char *path, const void *data, size_t len, rz_error *er
         rz_error_os(err, errno, path, "cannot replace %s", path);
         goto fail;
     }
-    slash = strrchr(path, '/');
     if (!slash)
         return rz_fsync_dir(".", err);
     snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);

@@ -28,9 +28,19 @@ int rz_mkdirs(const char *path, mode_t mode, rz_error *err);
 /* fsync the directory path, making renames and creations in it durable. */
 int rz_fsync_dir(const char *path, rz_error *err);
 
+/* The template of a temporary name beside a file or directory named base (a last component):
+ * "." base tag "XXXXXX" (tag such as ".part-" or ".tmp-"), written into out (out_len bytes,
+ * at least RZ_TEMP_NAME_MAX + 1). When that would be longer than NAME_MAX, base is cut to what
+ * fits and marked with a '~', so a legal 255-byte target still has a legal temporary name
+ * (its prefix, up to the X's, is the same for every temporary of one target). 0, or -1 if
+ * tag alone does not fit. */
+#define RZ_TEMP_NAME_MAX 255
+int rz_temp_name(char *out, size_t out_len, const char *base, const char *tag);
+
 /* Create a fresh, private (0700) directory beside target, on the same file system, named
- * ".<basename of target>.tmp-XXXXXX" in the canonical (realpath) form of target's parent, which
- * must exist. *out is the new directory's absolute path; caller frees with free(). */
+ * rz_temp_name(basename of target, ".tmp-") in the canonical (realpath) form of target's
+ * parent, which must exist. *out is the new directory's absolute path; caller frees with
+ * free(). */
 int rz_mkdtemp_beside(char **out, const char *target, rz_error *err);
 
 /* mkdir -p dir, then a fresh private directory in it named <dir>/<prefix>XXXXXX, written into
@@ -58,8 +68,10 @@ int rz_pathf(char *out, size_t out_len, rz_error *err, const char *fmt, ...)
  * with free(); *out_len excludes the NUL). path names fd in messages. */
 int rz_read_fd(char **out, size_t *out_len, int fd, size_t max, const char *path, rz_error *err);
 
-/* Write data to path atomically: a temp file beside it, fsync, rename, fsync of the directory.
- * Readers see the old content or the new, never a mix. */
+/* Write data to path atomically: a temp file beside it (rz_temp_name(..., ".tmp-")), fsync,
+ * rename, fsync of the directory. Readers see the old content or the new, never a mix. The file
+ * is private to its owner (0600): registry.json keeps the specs sources were registered with,
+ * and an archive URL may carry a token in its query string, needed to fetch the source again. */
 int rz_write_atomic(const char *path, const void *data, size_t len, rz_error *err);
 
 #endif

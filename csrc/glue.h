@@ -29,6 +29,13 @@ typedef struct rz_state {
     PyObject *ArchiveError;
     PyObject *UnsafeArchiveError;
     PyObject *RequirementsError;
+    /* SourceError.X: the twins raised when a source cannot be fetched (rz_py_raise_source) */
+    PyObject *SourceDownloadError;
+    PyObject *SourceHTTPStatusError;
+    PyObject *SourceRateLimitError;
+    PyObject *SourceOfflineError;
+    PyObject *SourceArchiveError;
+    PyObject *SourceUnsafeArchiveError;
     struct rz_index *index;       /* owned: the last registry.json read (py_registry.c), or NULL */
     char *index_home;             /* owned (malloc): the home index was read from */
     struct rz_names *names;       /* owned (PyMem): the last valid registry.names read, or NULL */
@@ -47,6 +54,17 @@ const struct rz_net_api *rz_net(PyObject *module);
  * remotezoo._core (from _net: rz_net_core). RZ_E_CALLBACK means
  * a callback already left a Python exception pending: it is kept as it is. */
 PyObject *rz_py_raise(PyObject *module, const rz_error *err);
+
+/* As rz_py_raise, for a source that could not be fetched or extracted (registration): a
+ * DownloadError or ArchiveError (or a subclass) is raised as its SourceError twin, which is
+ * both, so `except ValueError` catches it as it catches FiftyOne's error there. */
+PyObject *rz_py_raise_source(PyObject *module, const rz_error *err);
+
+/* A tuple of seq's items that the caller owns, to borrow from while code that can run Python
+ * (a callback, a finalizer run by any allocation) might change seq. A list is copied without
+ * PySequence_Tuple, whose copy reads the list's items after allocating the tuple, i.e. after
+ * a finalizer may have freed them. New reference, or NULL with an exception. */
+PyObject *rz_py_tuple_copy(PyObject *seq);
 
 /* The method tables of the glue files: remotezoo._core's ... */
 extern PyMethodDef rz_py_manifest_methods[];

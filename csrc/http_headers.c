@@ -62,7 +62,7 @@ rz_header_event rz_http_headers_feed(rz_http_headers *h, const char *line, size_
     else if (name_is(line, name_len, "retry-after"))
         keep(h->retry_after, value, n);
     else if (name_is(line, name_len, "location"))
-        keep(h->location, value, n);
+        h->has_location = n > 0;
     for (i = 0; h->wanted && i < RZ_FETCH_WANTED_MAX && h->wanted[i]; i++)
         if (name_is(line, name_len, h->wanted[i])) {
             keep(h->wanted_values[i], value, n);
@@ -107,10 +107,9 @@ static int parse_offset(const char **p, int64_t *out)
     return 0;
 }
 
-int rz_parse_content_range(const char *value, int64_t *first, int64_t *size)
+int rz_parse_content_range(const char *value, int64_t *first, int64_t *last, int64_t *size)
 {
     const char *p = value;
-    int64_t last = -1;
 
     if (strncasecmp(p, "bytes ", 6) != 0)
         return -1;
@@ -119,17 +118,17 @@ int rz_parse_content_range(const char *value, int64_t *first, int64_t *size)
         p++;
     if (*p == '*') { /* the unsatisfied-range form, answer of a 416 */
         p++;
-        *first = -1;
+        *first = *last = -1;
         return *p++ == '/' && parse_offset(&p, size) == 0 && *p == '\0' ? 0 : -1;
     }
-    if (parse_offset(&p, first) < 0 || *p++ != '-' || parse_offset(&p, &last) < 0 || *p++ != '/' ||
-        last < *first)
+    if (parse_offset(&p, first) < 0 || *p++ != '-' || parse_offset(&p, last) < 0 || *p++ != '/' ||
+        *last < *first)
         return -1;
     if (strcmp(p, "*") == 0) {
         *size = -1;
         return 0;
     }
-    if (parse_offset(&p, size) < 0 || *p != '\0' || *size <= last)
+    if (parse_offset(&p, size) < 0 || *p != '\0' || *size <= *last)
         return -1;
     return 0;
 }

@@ -16,7 +16,9 @@ typedef struct rz_http_headers {
     char last_modified[RZ_FETCH_HEADER_VALUE_MAX];
     char content_range[RZ_FETCH_HEADER_VALUE_MAX];
     char retry_after[RZ_FETCH_HEADER_VALUE_MAX];
-    char location[RZ_FETCH_HEADER_VALUE_MAX];
+    /* Whether a non-empty Location came (libcurl follows it: its value, which may be a long
+     * signed URL, is not needed here, so no length cap applies). */
+    unsigned char has_location;
     /* Extra headers a caller wants (borrowed, NULL-terminated, at most RZ_FETCH_WANTED_MAX
      * names; NULL for none), and their values; wanted_seen[i] says whether one came. */
     const char *const *wanted;
@@ -43,8 +45,8 @@ int rz_http_header_line_ok(const char *line);
 int rz_http_is_redirect(long status);
 
 /* "bytes FIRST-LAST/SIZE" (SIZE may be "*": *size = -1), or the "bytes * /SIZE" of a 416
- * (without the space; *first = -1). 0, or -1 if malformed. */
-int rz_parse_content_range(const char *value, int64_t *first, int64_t *size);
+ * (without the space; *first = *last = -1). 0, or -1 if malformed. */
+int rz_parse_content_range(const char *value, int64_t *first, int64_t *last, int64_t *size);
 
 /* Retry-After as whole seconds from now (delta-seconds or an HTTP date), clamped to
  * [0, cap_s]; 0 when absent or malformed. */

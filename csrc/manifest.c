@@ -51,11 +51,16 @@ __attribute__((format(printf, 3, 4))) static int fail_at(const where *w, const c
     return -1;
 }
 
-/* Object member by exact key; NULL when missing or JSON null. */
+const cJSON *rz_json_member(const cJSON *obj, const char *key)
+{
+    const cJSON *item = cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+    return cJSON_IsNull(item) ? NULL : item;
+}
+
+/* rz_json_member, by its short name in this file. */
 static const cJSON *member(const cJSON *obj, const char *key)
 {
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsNull(item) ? NULL : item;
+    return rz_json_member(obj, key);
 }
 
 /* An optional string field: *out is the string or NULL. */
@@ -86,16 +91,29 @@ static int string_list(const cJSON *item, const char *key, const where *w)
     return 0;
 }
 
-/* "packages" of requirements (and of its cpu / gpu): a list of str, or one str (a
- * comma-separated list or a requirements file path). */
+/* "packages" of requirements (and of its cpu / gpu), in every form eta reads: a list of str,
+ * one str (a comma-separated list or a requirements file path), or an entrypoint object
+ * {"entrypoint_fcn": str, "entrypoint_args"?: object} naming a function that returns one of
+ * those (remotezoo/_requirements.py calls it). */
 static int check_packages(const cJSON *obj, const char *key, const where *w)
 {
     const cJSON *item = member(obj, "packages");
 
     if (!item || cJSON_IsString(item))
         return 0;
+    if (cJSON_IsObject(item)) {
+        char field[96];
+        const cJSON *fcn = member(item, "entrypoint_fcn"), *args = member(item, "entrypoint_args");
+        snprintf(field, sizeof(field), "%s.entrypoint_fcn", key);
+        if (!cJSON_IsString(fcn) || !fcn->valuestring || !fcn->valuestring[0])
+            return fail_at(w, field, "must name a function such as 'package.module.fcn'");
+        snprintf(field, sizeof(field), "%s.entrypoint_args", key);
+        if (args && !cJSON_IsObject(args))
+            return fail_at(w, field, "must be an object");
+        return 0;
+    }
     if (!cJSON_IsArray(item))
-        return fail_at(w, key, "must be a list of strings or a string");
+        return fail_at(w, key, "must be a list of strings, a string or an entrypoint object");
     return string_list(item, key, w);
 }
 
@@ -217,7 +235,7 @@ static int check_model(rz_model *model, const cJSON *json, long index, const cha
     }
     if ((item = member(json, "requirements")) && check_requirements(item, &w) < 0)
         return -1;
-    if ((item = member(json, "manager")) && check_manager(item, &w) < 0)
+    if ((model->manager = member(json, "manager")) && check_manager(model->manager, &w) < 0)
         return -1;
     if ((item = member(json, "default_deployment_config_dict")) && !cJSON_IsObject(item))
         return fail_at(&w, "default_deployment_config_dict", "must be an object");
@@ -380,6 +398,18 @@ static int has_escaped_nul(const char *data, size_t len)
     return 0;
 }
 
+/* Offset of the first byte after the JSON value that ends at parse_end which is not JSON
+ * whitespace (RFC 8259: space, tab, LF, CR), or len. cJSON stops at the end of the value and
+ * would take "{...} junk" or two concatenated documents as the first alone. */
+static size_t trailing_offset(const char *data, size_t len, const char *parse_end)
+{
+    size_t i = (size_t)(parse_end - data);
+
+    while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r'))
+        i++;
+    return i;
+}
+
 void rz_manifest_free(rz_manifest *m)
 {
     size_t i;
@@ -428,6 +458,13 @@ int rz_manifest_parse(rz_manifest **out, const char *data, size_t len, const cha
         size_t offset = parse_end && parse_end >= data ? (size_t)(parse_end - data) : 0;
         rz_error_set(err, RZ_E_MANIFEST, "manifest.json of %s is not valid JSON (near byte %zu)",
                      source, offset);
+        rz_error_attach_source(err, source);
+        goto fail;
+    }
+    if (trailing_offset(data, len, parse_end) < len) {
+        rz_error_set(err, RZ_E_MANIFEST,
+                     "manifest.json of %s has data after its JSON value (at byte %zu)", source,
+                     trailing_offset(data, len, parse_end));
         rz_error_attach_source(err, source);
         goto fail;
     }

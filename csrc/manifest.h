@@ -3,7 +3,9 @@
  * A manifest is {"name"?: str, "url"?: str, "models": [model, ...]}; unknown fields anywhere are
  * kept. Every problem is an RZ_E_MANIFEST error whose message names the source, the model (by
  * index, and by base_name when it has one) and the field; err->field and err->model are set.
- * JSON null in an optional field means "absent".
+ * JSON null in an optional field means "absent", as FiftyOne (eta's Model.from_dict) reads it:
+ * code that acts on a model reads its fields through rz_model (or rz_json_member), never with a
+ * bare cJSON lookup that would take a null for a value.
  */
 #ifndef RZ_MANIFEST_H
 #define RZ_MANIFEST_H
@@ -23,6 +25,7 @@ typedef struct rz_model {
     const char *base_filename; /* borrowed; NULL when absent */
     const char *license;       /* borrowed; NULL when absent */
     const char *sha256;        /* borrowed; 64 lowercase hex digits, or NULL */
+    const cJSON *manager;      /* borrowed; the "manager" object, NULL when absent or null */
     char *name;                /* owned: the full name (version.h rz_model_full_name) */
     char *filename;            /* owned: version-aware filename, NULL when no base_filename */
 } rz_model;
@@ -49,6 +52,10 @@ void rz_manifest_free(rz_manifest *m);
 
 /* The model whose full name is name, or NULL. */
 const rz_model *rz_manifest_find(const rz_manifest *m, const char *name);
+
+/* obj[key] by exact key, or NULL when obj is not an object, the key is missing, or its value is
+ * JSON null (which a manifest means as absent). Borrowed from obj. */
+const cJSON *rz_json_member(const cJSON *obj, const char *key);
 
 /* True if the model declares tag (the manifest's "tags" list). */
 int rz_model_has_tag(const rz_model *model, const char *tag);

@@ -5,10 +5,11 @@
 #include <sys/stat.h>
 
 /* exc.add_note(note) on the pending exception, where Python has it (3.11+). Keeps the
- * exception and its traceback as they are. */
-static void add_note_to_pending(const char *fmt, ...)
+ * exception and its traceback as they are. The note names a source: redacted, as messages. */
+__attribute__((format(printf, 1, 2))) static void add_note_to_pending(const char *fmt, ...)
 {
     PyObject *type, *exc, *tb, *note = NULL, *res = NULL;
+    char text[RZ_ERR_MSG_MAX];
     va_list ap;
 
     PyErr_Fetch(&type, &exc, &tb);
@@ -16,8 +17,10 @@ static void add_note_to_pending(const char *fmt, ...)
         return;
     PyErr_NormalizeException(&type, &exc, &tb);
     va_start(ap, fmt);
-    note = PyUnicode_FromFormatV(fmt, ap);
+    vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
+    rz_redact_text(text, sizeof(text), text);
+    note = PyUnicode_DecodeUTF8(text, (Py_ssize_t)strlen(text), "replace");
     if (note && exc && PyObject_HasAttrString(exc, "add_note"))
         res = PyObject_CallMethod(exc, "add_note", "O", note);
     PyErr_Clear(); /* a failure to annotate must not replace the user's exception */
@@ -33,9 +36,8 @@ static PyObject *raise_source_error(PyObject *core, const char *identity, const 
     va_list ap;
 
     rz_error_init(&err);
-    err.kind = RZ_E_SOURCE;
     va_start(ap, fmt);
-    vsnprintf(err.message, sizeof(err.message), fmt, ap);
+    rz_error_vset(&err, RZ_E_SOURCE, fmt, ap);
     va_end(ap);
     rz_error_attach_source(&err, identity);
     rz_error_attach_model(&err, model);
@@ -121,7 +123,8 @@ static int is_initializing(PyObject *module)
     return initializing;
 }
 
-/* Drop module_name and its submodules from sys.modules (borrowed dict). */
+/* Drop module_name and its submodules from sys.modules (borrowed dict). Deleting an entry may
+ * run Python (a finalizer) that removes other entries: one already gone is skipped. */
 static int forget_modules(PyObject *modules, const char *module_name)
 {
     PyObject *keys = PyDict_Keys(modules);
@@ -131,47 +134,67 @@ static int forget_modules(PyObject *modules, const char *module_name)
     if (!keys)
         return -1;
     for (i = 0; i < PyList_GET_SIZE(keys); i++) {
-        PyObject *key = PyList_GET_ITEM(keys, i); /* borrowed */
+        PyObject *key = PyList_GET_ITEM(keys, i); /* borrowed from keys, which only we hold */
         const char *name = PyUnicode_Check(key) ? PyUnicode_AsUTF8(key) : NULL;
         if (!name) {
             PyErr_Clear();
             continue;
         }
-        if (strncmp(name, module_name, len) == 0 && (name[len] == '\0' || name[len] == '.') &&
-            PyDict_DelItem(modules, key) < 0) {
+        if (strncmp(name, module_name, len) != 0 || (name[len] != '\0' && name[len] != '.') ||
+            PyDict_DelItem(modules, key) == 0)
+            continue;
+        if (!PyErr_ExceptionMatches(PyExc_KeyError)) {
             Py_DECREF(keys);
             return -1;
         }
+        PyErr_Clear();
     }
     Py_DECREF(keys);
     return 0;
 }
 
+/* sys.modules[module_name] as a new reference, or NULL (no exception) when absent. A strong
+ * reference: looking at the entry runs Python (a __getattr__, a __spec__ property), and that
+ * code may replace the entry and free the object it was. */
+static PyObject *sys_module(PyObject *modules, const char *module_name)
+{
+    PyObject *module = PyDict_GetItemString(modules, module_name); /* borrowed, briefly */
+
+    return Py_XNewRef(module);
+}
+
 PyObject *rz_plugin_import(PyObject *core, const char *module_name, const char *source_dir,
                            const char *generation, const char *identity)
 {
-    PyObject *modules = PyImport_GetModuleDict();                  /* borrowed */
-    PyObject *module = PyDict_GetItemString(modules, module_name); /* borrowed */
+    PyObject *modules = Py_NewRef(PyImport_GetModuleDict()); /* owned: sys.modules */
+    PyObject *module = sys_module(modules, module_name);     /* owned */
     PyObject *package = NULL, *pending = NULL, *spec = NULL;
+    int current = 0;
 
     /* Through the import system, not around it, even when the module is in sys.modules: its
      * per-module locks make a second thread wait for the first one's import instead of seeing
      * a half-executed module. For a module already imported this is a lookup. */
-    if (module && (is_generation(module, generation) || is_initializing(module)))
+    if (module)
+        current = is_generation(module, generation) || is_initializing(module);
+    if (current)
         goto do_import; /* a module being imported by another thread is never pulled away */
-    if (module && forget_modules(modules, module_name) < 0)
-        return NULL;
+    if (module) {
+        Py_CLEAR(module); /* only its presence mattered; the import makes the new one */
+        if (forget_modules(modules, module_name) < 0)
+            goto done;
+    }
     /* The finder of remotezoo._sources takes this spec from _pending before it asks the
      * registry, so the import uses the source directory resolved by the caller even if another
      * process changes the registry meanwhile. */
     spec = rz_plugin_spec(core, module_name, source_dir, generation, identity);
     if (!spec)
-        return NULL;
+        goto done;
     package = PyImport_ImportModule("remotezoo._sources");
     pending = package ? PyObject_GetAttrString(package, "_pending") : NULL;
     if (!pending || PyDict_SetItemString(pending, module_name, spec) < 0)
         goto done;
 do_import:
+    Py_CLEAR(module);
     module = PyImport_ImportModule(module_name);
     if (!module) {
         struct stat st;
@@ -192,7 +215,9 @@ do_import:
         }
     }
 done:
-    if (pending && PyDict_GetItemString(pending, module_name) == spec && spec) {
+    /* Compared by address only (never dereferenced), so the borrowed lookup is safe. */
+    if (pending && spec && PyDict_Check(pending) &&
+        PyDict_GetItemString(pending, module_name) == spec) {
         PyObject *type, *value, *tb;
         PyErr_Fetch(&type, &value, &tb);
         if (PyDict_DelItemString(pending, module_name) < 0)
@@ -202,6 +227,7 @@ done:
     Py_XDECREF(pending);
     Py_XDECREF(package);
     Py_XDECREF(spec);
+    Py_DECREF(modules);
     return module;
 }
 

@@ -10,6 +10,24 @@ rz_state *rz_get_state(PyObject *module)
     return (rz_state *)state;
 }
 
+PyObject *rz_py_tuple_copy(PyObject *seq)
+{
+    if (!PyList_Check(seq))
+        return PySequence_Tuple(seq);
+    for (;;) {
+        Py_ssize_t n = PyList_GET_SIZE(seq), i;
+        PyObject *copy = PyTuple_New(n); /* may run a finalizer that changes seq */
+        if (!copy)
+            return NULL;
+        if (PyList_GET_SIZE(seq) == n) { /* no allocation from here on: nothing else runs */
+            for (i = 0; i < n; i++)
+                PyTuple_SET_ITEM(copy, i, Py_NewRef(PyList_GET_ITEM(seq, i)));
+            return copy;
+        }
+        Py_DECREF(copy); /* seq changed meanwhile: copy what it is now */
+    }
+}
+
 /* Sets exc.<name> = value (a new str, or None when value is empty). 0 or -1. */
 static int set_str_attr(PyObject *exc, const char *name, const char *value)
 {
@@ -22,6 +40,28 @@ static int set_str_attr(PyObject *exc, const char *name, const char *value)
     rc = PyObject_SetAttrString(exc, name, obj);
     Py_DECREF(obj);
     return rc;
+}
+
+/* The SourceError twin of kind, or NULL for kinds that have none (they are ValueErrors, or not
+ * about the source: a full disk stays an OSError). */
+static PyObject *source_twin(rz_state *st, rz_errkind kind)
+{
+    switch (kind) {
+    case RZ_E_DOWNLOAD:
+        return st->SourceDownloadError;
+    case RZ_E_HTTP_STATUS:
+        return st->SourceHTTPStatusError;
+    case RZ_E_RATE_LIMIT:
+        return st->SourceRateLimitError;
+    case RZ_E_OFFLINE:
+        return st->SourceOfflineError;
+    case RZ_E_ARCHIVE:
+        return st->SourceArchiveError;
+    case RZ_E_UNSAFE_ARCHIVE:
+        return st->SourceUnsafeArchiveError;
+    default:
+        return NULL;
+    }
 }
 
 static PyObject *exception_type(rz_state *st, rz_errkind kind)
@@ -54,10 +94,11 @@ static PyObject *exception_type(rz_state *st, rz_errkind kind)
     }
 }
 
-PyObject *rz_py_raise(PyObject *module, const rz_error *err)
+/* rz_py_raise and rz_py_raise_source; twin says whether to raise a SourceError twin. */
+static PyObject *raise_error(PyObject *module, const rz_error *err, int twin)
 {
     rz_state *st = rz_get_state(module);
-    PyObject *exc = NULL;
+    PyObject *exc = NULL, *type;
 
     assert(err->kind != RZ_E_NONE);
     switch (err->kind) {
@@ -82,7 +123,9 @@ PyObject *rz_py_raise(PyObject *module, const rz_error *err)
     default:
         break;
     }
-    exc = PyObject_CallFunction(exception_type(st, err->kind), "s", err->message);
+    type = twin && source_twin(st, err->kind) ? source_twin(st, err->kind)
+                                              : exception_type(st, err->kind);
+    exc = PyObject_CallFunction(type, "s", err->message);
     if (!exc)
         return NULL;
     if (set_str_attr(exc, "url", err->url) < 0 || set_str_attr(exc, "path", err->path) < 0 ||
@@ -97,8 +140,18 @@ PyObject *rz_py_raise(PyObject *module, const rz_error *err)
         }
         Py_DECREF(status);
     }
-    PyErr_SetObject(exception_type(st, err->kind), exc);
+    PyErr_SetObject(type, exc);
 done:
     Py_DECREF(exc);
     return NULL;
+}
+
+PyObject *rz_py_raise(PyObject *module, const rz_error *err)
+{
+    return raise_error(module, err, 0);
+}
+
+PyObject *rz_py_raise_source(PyObject *module, const rz_error *err)
+{
+    return raise_error(module, err, 1);
 }

@@ -72,13 +72,19 @@ static int read_chunk(const void **out_data, size_t *out_len, rz_error *err, voi
     return rc;
 }
 
-/* None -> keep *out; else a non-negative int. 0 or -1 with an exception. */
+/* None -> keep *out; else a non-negative int. 0 or -1 with an exception (TypeError for what is
+ * not an int, ValueError for a negative or too large one). */
 static int get_u64(PyObject *obj, const char *what, uint64_t *out)
 {
     unsigned long long v;
 
     if (!obj || obj == Py_None)
         return 0;
+    if (!PyLong_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be an int or None, not %.100s", what,
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
     v = PyLong_AsUnsignedLongLong(obj);
     if (v == (unsigned long long)-1 && PyErr_Occurred()) {
         PyErr_Format(PyExc_ValueError, "%s must be a non-negative int", what);
@@ -104,10 +110,14 @@ static int parse_limits(rz_extract_limits *limits, glue_ctx *g, PyObject *max_by
         PyErr_SetString(PyExc_ValueError, "max_path is too large");
         return -1;
     }
+    if (!(interval >= 0 && interval <= 3600)) { /* also NaN */
+        PyErr_SetString(PyExc_ValueError, "check_interval must be between 0 and 3600 seconds");
+        return -1;
+    }
     limits->max_path = (size_t)path_cap;
     limits->check = rz_py_progress_check;
     limits->check_payload = &g->bridge;
-    g->interval = interval < 0 ? 0 : interval;
+    g->interval = interval;
     return 0;
 }
 

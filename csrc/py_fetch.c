@@ -4,9 +4,10 @@
 #include "glue.h"
 #include "py_progress.h"
 
-/* headers (None or a mapping of str to str) -> *out_lines, a new list of "Name: value" str
- * objects (NULL for None) and *out_array, a NULL-terminated array of their UTF-8 (borrowed from
- * the list; caller frees the array with PyMem_Free, then drops the list). */
+/* headers (None or a dict of str to str) -> *out_lines, a new list of "Name: value" str objects
+ * (NULL for None) and *out_array, a NULL-terminated array of their UTF-8 (borrowed from the
+ * list; caller frees the array with PyMem_Free, then drops the list). Anything else is a
+ * TypeError, a NUL in a name or value a ValueError (C would cut the line there). */
 static int convert_headers(PyObject *headers, PyObject **out_lines, const char ***out_array)
 {
     PyObject *items = NULL, *lines = NULL;
@@ -17,28 +18,40 @@ static int convert_headers(PyObject *headers, PyObject **out_lines, const char *
     *out_array = NULL;
     if (headers == Py_None)
         return 0;
-    if (!PyMapping_Check(headers)) {
-        PyErr_SetString(PyExc_TypeError, "headers must be a dict of str to str");
+    if (!PyDict_Check(headers)) {
+        PyErr_Format(PyExc_TypeError, "headers must be a dict of str to str, not %.100s",
+                     Py_TYPE(headers)->tp_name);
         return -1;
     }
-    if (!(items = PyMapping_Items(headers)))
+    /* A list of pairs of our own: the names and values stay alive while we allocate, even if a
+     * finalizer run by an allocation empties the caller's dict. */
+    if (!(items = PyDict_Items(headers)))
         return -1;
     n = PyList_GET_SIZE(items);
     if (!(lines = PyList_New(n)) || !(array = PyMem_Calloc((size_t)n + 1, sizeof(*array))))
         goto fail;
     for (i = 0; i < n; i++) {
-        PyObject *pair = PyList_GET_ITEM(items, i); /* borrowed */
-        PyObject *name = PyTuple_GET_ITEM(pair, 0), *value = PyTuple_GET_ITEM(pair, 1);
+        PyObject *pair = PyList_GET_ITEM(items, i); /* borrowed from items, which only we hold */
+        PyObject *name = PyTuple_GET_ITEM(pair, 0); /* borrowed from pair (dict items are pairs) */
+        PyObject *value = PyTuple_GET_ITEM(pair, 1);
         PyObject *line;
+        Py_ssize_t len = 0;
         if (!PyUnicode_Check(name) || !PyUnicode_Check(value)) {
-            PyErr_SetString(PyExc_TypeError, "headers must be a dict of str to str");
+            PyErr_Format(PyExc_TypeError,
+                         "headers must be a dict of str to str, not of %.100s "
+                         "to %.100s",
+                         Py_TYPE(name)->tp_name, Py_TYPE(value)->tp_name);
             goto fail;
         }
         if (!(line = PyUnicode_FromFormat("%U: %U", name, value)))
             goto fail;
         PyList_SET_ITEM(lines, i, line); /* steals line */
-        if (!(array[i] = PyUnicode_AsUTF8(line)))
+        if (!(array[i] = PyUnicode_AsUTF8AndSize(line, &len)))
             goto fail;
+        if ((size_t)len != strlen(array[i])) {
+            PyErr_SetString(PyExc_ValueError, "a header name or value contains a NUL character");
+            goto fail;
+        }
     }
     Py_DECREF(items);
     *out_lines = lines;
@@ -119,16 +132,35 @@ static PyObject *http_get(PyObject *module, PyObject *args, PyObject *kwargs)
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|$OOn:http_get", keywords, &url, &headers,
                                      &wanted, &max_bytes))
         return NULL;
-    if (wanted && !(wanted = PySequence_Fast(wanted, "wanted must be a sequence of str")))
+    if (wanted && (PyUnicode_Check(wanted) || PyBytes_Check(wanted))) {
+        PyErr_SetString(PyExc_TypeError, "wanted must be a sequence of str, not one str");
         return NULL;
-    n = wanted ? PySequence_Fast_GET_SIZE(wanted) : 0;
+    }
+    /* A tuple of our own, not the caller's list: names[] borrows its items' UTF-8 across code
+     * that can run Python (a headers mapping's items(), a finalizer), which could empty a
+     * list the caller still holds. */
+    if (wanted && !(wanted = rz_py_tuple_copy(wanted)))
+        return NULL;
+    n = wanted ? PyTuple_GET_SIZE(wanted) : 0;
     if (n > RZ_FETCH_WANTED_MAX || max_bytes < 0) {
         PyErr_SetString(PyExc_ValueError, "at most 8 wanted headers, and max_bytes >= 0");
         goto done;
     }
-    for (i = 0; i < n; i++) /* borrowed from wanted, which lives until done */
-        if (!(names[i] = PyUnicode_AsUTF8(PySequence_Fast_GET_ITEM(wanted, i))))
+    for (i = 0; i < n; i++) { /* borrowed from wanted, which lives until done */
+        PyObject *item = PyTuple_GET_ITEM(wanted, i);
+        Py_ssize_t len = 0;
+        if (!PyUnicode_Check(item)) {
+            PyErr_Format(PyExc_TypeError, "wanted must be a sequence of str, not of %.100s",
+                         Py_TYPE(item)->tp_name);
             goto done;
+        }
+        if (!(names[i] = PyUnicode_AsUTF8AndSize(item, &len)))
+            goto done;
+        if ((size_t)len != strlen(names[i])) {
+            PyErr_SetString(PyExc_ValueError, "a wanted header name contains a NUL character");
+            goto done;
+        }
+    }
     if (convert_headers(headers, &lines, &header_array) < 0)
         goto done;
     rz_error_init(&err);

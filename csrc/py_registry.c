@@ -232,7 +232,7 @@ static PyObject *register_source(PyObject *module, PyObject *args)
         out = PyUnicode_FromString(spec.identity);
 done:
     if (!out && err.kind != RZ_E_NONE)
-        rz_py_raise(module, &err);
+        rz_py_raise_source(module, &err);
 done_raised:
     rz_spec_clear(&spec);
     return out;
@@ -464,23 +464,28 @@ static int collect_name(const rz_model_ref *ref, void *payload)
     return rc;
 }
 
-/* A sequence of str as a C array of borrowed UTF-8 pointers; *out freed with PyMem_Free. */
-static int string_array(const char ***out, size_t *out_n, PyObject *seq)
+/* A list of str as a C array of UTF-8 pointers borrowed from *out_hold, a tuple copy the caller
+ * drops after the array (not from the caller's list: a finalizer run by an allocation while the
+ * array is in use could empty that list); *out freed with PyMem_Free. */
+static int string_array(const char ***out, size_t *out_n, PyObject **out_hold, PyObject *seq)
 {
     Py_ssize_t i, n;
 
     *out = NULL;
     *out_n = 0;
+    *out_hold = NULL;
     if (seq == Py_None)
         return 0;
-    n = PyList_GET_SIZE(seq);
+    if (!(seq = *out_hold = rz_py_tuple_copy(seq)))
+        return -1;
+    n = PyTuple_GET_SIZE(seq);
     *out = PyMem_Calloc((size_t)n + 1, sizeof(char *));
     if (!*out) {
         PyErr_NoMemory();
         return -1;
     }
     for (i = 0; i < n; i++) {
-        (*out)[i] = PyUnicode_AsUTF8(PyList_GET_ITEM(seq, i)); /* borrowed from the str */
+        (*out)[i] = PyUnicode_AsUTF8(PyTuple_GET_ITEM(seq, i)); /* borrowed from the str */
         if (!(*out)[i])
             return -1;
     }
@@ -554,7 +559,7 @@ PyDoc_STRVAR(list_models_doc,
 static PyObject *list_models(PyObject *module, PyObject *args)
 {
     const char *root, *source_spec;
-    PyObject *tags, *licenses;
+    PyObject *tags, *licenses, *tags_held = NULL, *licenses_held = NULL;
     rz_query q = {0};
     rz_spec spec = {0};
     int have_spec = 0;
@@ -593,8 +598,8 @@ static PyObject *list_models(PyObject *module, PyObject *args)
         rz_py_raise(module, &err);
         goto done;
     }
-    if (string_array((const char ***)&q.tags, &q.n_tags, tags) < 0 ||
-        string_array((const char ***)&q.licenses, &q.n_licenses, licenses) < 0)
+    if (string_array((const char ***)&q.tags, &q.n_tags, &tags_held, tags) < 0 ||
+        string_array((const char ***)&q.licenses, &q.n_licenses, &licenses_held, licenses) < 0)
         goto done;
     p.names = PyList_New(0);
     if (!p.names || rz_index_each_model(idx, &q, collect_name, &p) != 0 || PyList_Sort(p.names) < 0)
@@ -605,6 +610,8 @@ done:
     Py_XDECREF(p.names);
     PyMem_Free((void *)q.tags);
     PyMem_Free((void *)q.licenses);
+    Py_XDECREF(tags_held);
+    Py_XDECREF(licenses_held);
     if (have_spec)
         rz_spec_clear(&spec);
     return out;
@@ -825,10 +832,9 @@ static int manager_download(const rz_net_api *net, const rz_model *model, const 
                             const char *basename_, const rz_fetch_opts *opts, const char *identity,
                             rz_error *err)
 {
-    const cJSON *manager = cJSON_GetObjectItemCaseSensitive(model->json, "manager");
-    const cJSON *config = cJSON_GetObjectItemCaseSensitive(manager, "config");
+    const cJSON *config = rz_json_member(model->manager, "config");
     const char *url = rz_json_str(config, "url");
-    const cJSON *extract = cJSON_GetObjectItemCaseSensitive(config, "extract_archive");
+    const cJSON *extract = rz_json_member(config, "extract_archive");
     char target[RZ_PATH_MAX], content[RZ_PATH_MAX];
     int rc;
 
@@ -920,7 +926,7 @@ static PyObject *download_model(PyObject *module, PyObject *args)
     if (rc < 0)
         goto fail;
     have_tmp = 1;
-    is_manager = cJSON_GetObjectItemCaseSensitive(model->json, "manager") != NULL;
+    is_manager = model->manager != NULL; /* "manager": null is no manager, as in FiftyOne */
     if (is_manager) {
         if (!(net = rz_net(module)))
             goto fail_raised;
@@ -948,11 +954,8 @@ static PyObject *download_model(PyObject *module, PyObject *args)
     d.folder = folder;
     d.filename = filename;
     d.manifest = info.manifest;
-    d.from_archive =
-        is_manager && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
-                          cJSON_GetObjectItemCaseSensitive(
-                              cJSON_GetObjectItemCaseSensitive(model->json, "manager"), "config"),
-                          "extract_archive"));
+    d.from_archive = is_manager && cJSON_IsTrue(rz_json_member(
+                                      rz_json_member(model->manager, "config"), "extract_archive"));
     d.extras = !is_manager;
     Py_BEGIN_ALLOW_THREADS
         /* a manager download verified its sha256 already (of the file, or of the archive) */

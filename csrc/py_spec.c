@@ -3,6 +3,7 @@
 #include "spec.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* A new str for s (NULL -> None). Paths may hold bytes that are not UTF-8 (from getcwd):
  * they come back as surrogates, as os.fsdecode does. */
@@ -121,7 +122,42 @@ done:
     return out;
 }
 
+PyDoc_STRVAR(redact_doc,
+             "redact(text) -> str\n\n"
+             "text with every URL in it redacted as remotezoo's messages are: no user:password@,\n"
+             "every query and fragment value REDACTED (csrc/error.h rz_redact_text).");
+
+static PyObject *redact(PyObject *module, PyObject *arg)
+{
+    Py_ssize_t len, i, size;
+    const char *text;
+    char *out;
+    PyObject *result;
+
+    if (!PyUnicode_Check(arg))
+        return PyErr_Format(PyExc_TypeError, "redact() takes a str, not %.80s",
+                            Py_TYPE(arg)->tp_name);
+    if (!(text = PyUnicode_AsUTF8AndSize(arg, &len))) /* borrowed from arg */
+        return NULL;
+    if ((Py_ssize_t)strlen(text) != len)
+        return PyErr_Format(PyExc_ValueError, "redact() takes no NUL characters");
+    size = len + 1; /* each '=' may gain "REDACTED" */
+    for (i = 0; i < len; i++)
+        if (text[i] == '=')
+            size += 8;
+    if (!(out = PyMem_Malloc((size_t)size)))
+        return PyErr_NoMemory();
+    if (rz_redact_text(out, (size_t)size, text) < 0) {
+        PyMem_Free(out);
+        return PyErr_NoMemory(); /* only a failed allocation of its copy */
+    }
+    result = PyUnicode_DecodeUTF8(out, (Py_ssize_t)strlen(out), "replace");
+    PyMem_Free(out);
+    return result;
+}
+
 PyMethodDef rz_py_spec_methods[] = {
+    {"redact", redact, METH_O, redact_doc},
     {"parse_source_spec", (PyCFunction)(void (*)(void))parse_source_spec,
      METH_VARARGS | METH_KEYWORDS, parse_source_spec_doc},
     {NULL, NULL, 0, NULL},

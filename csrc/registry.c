@@ -1242,6 +1242,38 @@ static int in_list(const char *value, const char *const *list, size_t n)
     return 0;
 }
 
+/* Whether one of the n licenses wanted is a piece of the model's license split on commas, as
+ * FiftyOne matches ("MIT,Apache-2.0" offers "MIT"). Unlike FiftyOne, spaces around a piece and
+ * around what is wanted are ignored, so "Apache 2.0, BSD 3-Clause" (as FiftyOne's own manifests
+ * write it) also offers "BSD 3-Clause": every FiftyOne match is still a match. */
+static int license_matches(const char *license, const char *const *wanted, size_t n)
+{
+    const char *piece = license;
+    size_t i;
+
+    while (piece && *piece) {
+        size_t len = strcspn(piece, ",");
+        const char *start = piece, *end = piece + len;
+        while (start < end && *start == ' ')
+            start++;
+        while (end > start && end[-1] == ' ')
+            end--;
+        for (i = 0; i < n; i++) {
+            const char *w = wanted[i];
+            size_t wlen;
+            while (*w == ' ')
+                w++;
+            wlen = strlen(w);
+            while (wlen && w[wlen - 1] == ' ')
+                wlen--;
+            if (wlen == (size_t)(end - start) && strncmp(start, w, wlen) == 0)
+                return 1;
+        }
+        piece += len + (piece[len] == ',');
+    }
+    return 0;
+}
+
 static int has_all_tags(const cJSON *model, const char *const *tags, size_t n)
 {
     const cJSON *model_tags = cJSON_GetObjectItemCaseSensitive(model, "tags"), *tag;
@@ -1280,7 +1312,7 @@ int rz_index_each_model(const rz_index *idx, const rz_query *q, rz_model_visit_f
                 if (q && q->n_tags && !has_all_tags(model, q->tags, q->n_tags))
                     continue;
                 if (q && q->n_licenses &&
-                    !in_list(rz_json_str(model, "license"), q->licenses, q->n_licenses))
+                    !license_matches(rz_json_str(model, "license"), q->licenses, q->n_licenses))
                     continue;
                 rc = visit(&ref, payload);
                 if (rc)

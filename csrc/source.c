@@ -361,23 +361,41 @@ static const char *github_api(void)
 /* Request headers for the GitHub API: the token goes here and only here. The fetch layer
  * never forwards Authorization to another host, so the tarball's redirect to the download
  * host does not carry it. */
+/* The longest Authorization line sent: servers refuse header lines past 8 KiB (nginx's and
+ * GitHub's limit), so a longer GITHUB_TOKEN could not be used anyway: it is an error. */
+#define GITHUB_AUTH_MAX 8192
+
 typedef struct github_headers {
-    char auth[1024];
+    char auth[GITHUB_AUTH_MAX];
     const char *lines[4];
 } github_headers;
 
-static void github_headers_init(github_headers *h, const char *accept)
+/* The API request's headers, with GITHUB_TOKEN when set. A token that cannot be sent as it is
+ * (too long, or with spaces or control characters) is an RZ_E_SOURCE error that says so
+ * (never quoting it), not a request without it. */
+static int github_headers_init(github_headers *h, const char *accept, rz_error *err)
 {
-    const char *token = getenv("GITHUB_TOKEN");
+    const char *token = getenv("GITHUB_TOKEN"), *p;
     size_t n = 0;
 
     h->lines[n++] = accept;
     h->lines[n++] = "X-GitHub-Api-Version: 2022-11-28";
-    if (token && token[0] &&
-        snprintf(h->auth, sizeof(h->auth), "Authorization: Bearer %s", token) <
+    if (token && token[0]) {
+        for (p = token; *p; p++)
+            if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
+                return rz_error_set(err, RZ_E_SOURCE,
+                                    "GITHUB_TOKEN is not a valid token: it contains a space, a "
+                                    "control character or a non-ASCII byte");
+        if (snprintf(h->auth, sizeof(h->auth), "Authorization: Bearer %s", token) >=
             (int)sizeof(h->auth))
+            return rz_error_set(err, RZ_E_SOURCE,
+                                "GITHUB_TOKEN is %zu bytes long; HTTP servers accept at most "
+                                "about %d",
+                                strlen(token), GITHUB_AUTH_MAX - 32);
         h->lines[n++] = h->auth;
+    }
     h->lines[n] = NULL;
+    return 0;
 }
 
 /* An error for a GitHub API answer that is not 200: rate limit, not found, refused token. */
@@ -441,7 +459,8 @@ static int github_resolve_sha(char out[SHA_HEX_MAX + 1], const rz_net_api *net, 
     if (snprintf(url, sizeof(url), "%s/repos/%s/%s/commits/%s", github_api(), spec->user,
                  spec->repo, ref) >= (int)sizeof(url))
         return rz_error_set(err, RZ_E_SOURCE, "URL too long for %s", spec->identity);
-    github_headers_init(&h, "Accept: application/vnd.github.sha");
+    if (github_headers_init(&h, "Accept: application/vnd.github.sha", err) < 0)
+        return -1;
     opts.headers = h.lines;
     if (net->http_get(&r, url, &opts, wanted, 4096, err) < 0)
         goto done;
@@ -627,9 +646,9 @@ int rz_source_register(const rz_home *home, const rz_net_api *net, const rz_spec
             goto done;
         }
         if (rz_pathf(url, sizeof(url), err, "%s/repos/%s/%s/tarball/%s", github_api(), spec->user,
-                     spec->repo, sha) < 0)
+                     spec->repo, sha) < 0 ||
+            github_headers_init(&h, "Accept: application/vnd.github+json", err) < 0)
             goto done;
-        github_headers_init(&h, "Accept: application/vnd.github+json");
         headers = h.lines;
     } else if (rz_pathf(url, sizeof(url), err, "%s", spec->url) < 0) {
         goto done;

@@ -25,7 +25,8 @@
 
 #define RZ_SPEC_FORMS                                                                              \
     "https://github.com/<user>/<repo>[/tree/<ref>|/commit/<sha>], <user>/<repo>[/<ref>], an "      \
-    "http(s) URL of a .zip, .tar, .tar.gz, .tgz, .tar.bz2, .tar.xz or .tar.zst archive, or a "     \
+    "http(s) URL of a .zip, .tar, .tar.gz, .tgz, .tar.bz2, .tbz, .tar.xz, .tar.zst, .7z or .rar "  \
+    "archive, or a "                                                                               \
     "local directory (/abs/path, ./rel/path, ~/path or file:///abs/path)"
 
 /* ---- ASCII helpers (locale-independent) ---- */
@@ -317,11 +318,10 @@ static int split_url(url_parts *out, const char *url, const char **reason)
         out->scheme[i] = (char)to_lower((unsigned char)url[i]);
     auth = url + scheme_len + 3;
     auth_end = auth + strcspn(auth, "/?#");
-    for (p = auth; p < auth_end; p++)
-        if (*p == '@') {
-            out->has_userinfo = 1;
-            return 0;
-        }
+    if (rz_url_userinfo_end(url)) { /* also "user:pa?ss@host", as messages redact it */
+        out->has_userinfo = 1;
+        return 0;
+    }
     if (*auth == '[') {
         host_end = memchr(auth, ']', (size_t)(auth_end - auth));
         if (!host_end) {
@@ -666,6 +666,8 @@ static const struct {
     {".tar.xz", RZ_ARCHIVE_TAR_XZ},   {".txz", RZ_ARCHIVE_TAR_XZ},
     {".tar.zst", RZ_ARCHIVE_TAR_ZST}, {".tzst", RZ_ARCHIVE_TAR_ZST},
     {".zip", RZ_ARCHIVE_ZIP},         {".tar", RZ_ARCHIVE_TAR},
+    {".tbz", RZ_ARCHIVE_TAR_BZ2},     {".tar.bz", RZ_ARCHIVE_TAR_BZ2},
+    {".7z", RZ_ARCHIVE_7Z},           {".rar", RZ_ARCHIVE_RAR},
 };
 
 /* The format path[0..n) names by its extension, and the extension's length. */
@@ -1157,6 +1159,10 @@ const char *rz_archive_format_name(rz_archive_format format)
         return "tar.xz";
     case RZ_ARCHIVE_TAR_ZST:
         return "tar.zst";
+    case RZ_ARCHIVE_7Z:
+        return "7z";
+    case RZ_ARCHIVE_RAR:
+        return "rar";
     }
     return NULL;
 }

@@ -10,8 +10,9 @@
  *            https://github.com/<user>/<repo>/commit/<sha>    a commit (4 to 64 hex digits)
  *            <user>/<repo>  and  <user>/<repo>/<ref>          the same, short; <ref> may hold '/'
  *            github.com/<user>/<repo>...                      the URL form without its scheme
- *   archive  http(s)://host/.../x.zip .tar .tar.gz .tgz .tar.bz2 .tbz2 .tar.xz .txz .tar.zst
- *            .tzst (the extension of the path, case-insensitive; query and fragment ignored)
+ *   archive  http(s)://host/.../x.zip .tar .tar.gz .tgz .tar.bz2 .tbz2 .tbz .tar.bz .tar.xz
+ *            .txz .tar.zst .tzst .7z .rar (the extension of the path, case-insensitive; query
+ *            and fragment ignored)
  *   local    /abs/path, ./rel, ../rel, ., .., ~, ~/path, file:///abs/path,
  *            file://localhost/abs/path (%XX decoded)
  *
@@ -75,6 +76,8 @@ typedef enum rz_archive_format {
     RZ_ARCHIVE_TAR_BZ2,
     RZ_ARCHIVE_TAR_XZ,
     RZ_ARCHIVE_TAR_ZST,
+    RZ_ARCHIVE_7Z,
+    RZ_ARCHIVE_RAR,
 } rz_archive_format;
 
 typedef struct rz_spec {
@@ -116,8 +119,8 @@ void rz_spec_clear(rz_spec *s);
 /* "github", "archive" or "local". Static string. */
 const char *rz_spec_kind_name(rz_spec_kind kind);
 
-/* NULL for RZ_ARCHIVE_NONE, else "zip", "tar", "tar.gz", "tar.bz2", "tar.xz" or "tar.zst".
- * Static string. */
+/* NULL for RZ_ARCHIVE_NONE, else "zip", "tar", "tar.gz", "tar.bz2", "tar.xz", "tar.zst", "7z"
+ * or "rar". Static string. */
 const char *rz_archive_format_name(rz_archive_format format);
 
 /* 64-bit FNV-1a of len bytes of data (the hash of the slugs). */

@@ -31,7 +31,7 @@ from ._core import (
     UnsafeArchiveError,
 )
 from ._home import home
-from ._model import Manifest, ZooModel
+from ._model import Manifest, RemoteZooModel, ZooModel
 from ._progressbar import Progress, ProgressCallback
 from .zoo import (
     delete_zoo_model,
@@ -55,7 +55,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ArchiveError", "ChecksumError", "DownloadError", "HTTPStatusError", "ManifestError",
     "Manifest", "ModelNotFoundError", "OfflineError", "RateLimitError", "RemoteZooError",
-    "RequirementsError", "SourceError", "UnsafeArchiveError", "ZooModel",
+    "RemoteZooModel", "RequirementsError", "SourceError", "UnsafeArchiveError", "ZooModel",
     "compare_versions", "download_file", "extract_archive", "library_versions", "load_manifest", "parse_manifest", "home",
     "delete_zoo_model", "delete_zoo_model_source", "download_zoo_model",
     "ensure_zoo_model_requirements", "find_zoo_model", "get_zoo_model",

@@ -8,7 +8,10 @@
 The verbs follow FiftyOne's ``fiftyone zoo models ...`` (with its short options).
 
 Tables for people; ``--json`` (anywhere on the line) prints one JSON document on stdout for
-scripts, everything else (logs, progress bars, errors) goes to stderr. An error is one line on
+scripts, everything else (logs, progress bars, errors) goes to stderr. Nothing printed carries
+a credential or a raw control character: sources are shown redacted (``?token=REDACTED``) in
+tables and JSON alike, and text from manifests and servers has its control characters escaped
+(``\x1b``; JSON escapes them itself). An error is one line on
 stderr, ``remotezoo: error: ...``, and the exit code says what kind: 1 a failure, 2 a usage
 error, 130 interrupted (Ctrl-C). ``-v`` logs what happens, ``-vv`` also shows tracebacks.
 """
@@ -25,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional, Sequence
 
 from . import RemoteZooError, SourceError, __version__, _core, _progressbar, _requirements, library_versions, zoo
 from ._home import home
+from ._log import shown
 
 if TYPE_CHECKING:
     from ._core import _ModelInfo
@@ -67,6 +71,7 @@ def _csv(value: Optional[str]) -> Optional[list[str]]:
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:
+    rows = [[shown(c) for c in r] for r in rows]
     widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows)]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [headers, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -97,13 +102,19 @@ def _disk_usage(path: str) -> int:
     return total
 
 
+def _redacted(source: Optional[str]) -> Optional[str]:
+    """A source (spec or identity) as the CLI prints it, in tables and JSON: an archive URL's
+    query values are tokens (``?token=REDACTED``)."""
+    return None if source is None else _core.redact(source)
+
+
 def _emit(args: argparse.Namespace, data: Any, text: Callable[[], str]) -> None:
     if args.json:
         print(json.dumps(data, indent=2, default=str))
     else:
-        shown = text()
-        if shown:  # an empty --names-only list prints nothing, not a blank line
-            print(shown)
+        printed = text()
+        if printed:  # an empty --names-only list prints nothing, not a blank line
+            print(printed)
 
 
 # ---- sources ----------------------------------------------------------------------------
@@ -113,6 +124,7 @@ def _sources_list(args: argparse.Namespace) -> None:
     info = zoo.zoo_model_sources_info()
     for s in info:
         s["models"] = len(zoo.list_zoo_models(source=s["identity"]))
+        s["identity"], s["spec"] = _redacted(s["identity"]), _redacted(s["spec"])
     rows = [[s["identity"], s["kind"], s["ref"] or "", (s["sha"] or "")[:12], str(s["models"]),
              s["registered_at"]] for s in info]
     _emit(args, info, lambda: _table(rows, ["source", "kind", "ref", "commit", "models", "registered"])
@@ -129,22 +141,23 @@ def _sources_register(args: argparse.Namespace) -> None:
         raise
     identity = _core.source_identity(args.spec)
     names = zoo.list_zoo_models(source=identity)
+    identity = _core.redact(identity)
     _emit(args, {"source": identity, "models": names},
-          lambda: f"Registered {identity} ({len(names)} model{'' if len(names) == 1 else 's'})"
-          + "".join(f"\n  {n}" for n in names))
+          lambda: f"Registered {shown(identity)} ({len(names)} model{'' if len(names) == 1 else 's'})"
+          + "".join(f"\n  {shown(n)}" for n in names))
 
 
 def _sources_delete(args: argparse.Namespace) -> None:
-    identity = _core.source_identity(args.spec)
+    identity = _redacted(_core.source_identity(args.spec))
     zoo.delete_zoo_model_source(args.spec)
-    _emit(args, {"deleted": identity}, lambda: f"Deleted source {identity} and its downloaded models")
+    _emit(args, {"deleted": identity}, lambda: f"Deleted source {shown(identity)} and its downloaded models")
 
 
 # ---- models -----------------------------------------------------------------------------
 
 
 def _model_dict(model: Any, downloaded: bool, path: Optional[str]) -> dict[str, Any]:
-    return {"name": model.name, "source": model.zoo_source, "downloaded": downloaded,
+    return {"name": model.name, "source": _redacted(model.zoo_source), "downloaded": downloaded,
             "model_path": path, "manifest": model.manifest}
 
 
@@ -152,7 +165,7 @@ def _models_list(args: argparse.Namespace) -> None:
     registered = zoo.list_zoo_model_sources()
     sources = [args.source] if args.source else registered
     if args.source and _core.source_identity(args.source) not in registered:
-        raise SourceError(f"source {_core.source_identity(args.source)} is not registered; "
+        raise SourceError(f"source {shown(_core.source_identity(args.source))} is not registered; "
                           "'remotezoo sources list' shows those that are")
     downloaded = {(m.zoo_source, name) for name, (_, m) in zoo.list_downloaded_zoo_models().items()}
     entries: list[dict[str, Any]] = []
@@ -160,7 +173,7 @@ def _models_list(args: argparse.Namespace) -> None:
         identity = _core.source_identity(source)
         for name in zoo.list_zoo_models(tags=_csv(args.tags), source=source, license=_csv(args.license)):
             model = zoo.get_zoo_model(name, source=identity)
-            entries.append({"name": name, "source": identity, "version": model.version,
+            entries.append({"name": name, "source": _redacted(identity), "version": model.version,
                             "tags": model.tags, "license": model.license,
                             "downloaded": (identity, name) in downloaded})
     if args.downloaded_only:
@@ -168,10 +181,10 @@ def _models_list(args: argparse.Namespace) -> None:
     entries.sort(key=lambda e: (e["name"], e["source"]))
     if args.names_only:
         names = [e["name"] for e in entries]
-        _emit(args, names, lambda: "\n".join(names))
+        _emit(args, names, lambda: "\n".join(shown(n) for n in names))
         return
     several = len({e["source"] for e in entries}) > 1
-    rows = [[e["name"], "yes" if e["downloaded"] else "", ",".join(e["tags"]), e["license"] or "",
+    rows = [[e["name"], "yes" if e["downloaded"] else "", ",".join(e["tags"] or []), e["license"] or "",
              *([e["source"]] if several else [])] for e in entries]
     headers = ["model", "downloaded", "tags", "license", *(["source"] if several else [])]
     _emit(args, entries, lambda: _table(rows, headers) if rows else "No models.")
@@ -188,13 +201,13 @@ def _models_info(args: argparse.Namespace) -> None:
     data = _model_dict(model, downloaded, info["model_path"])
 
     def text() -> str:
-        lines = [f"{'name':>14}: {model.name}", f"{'source':>14}: {model.zoo_source}"]
+        lines = [f"{'name':>14}: {shown(model.name)}", f"{'source':>14}: {shown(model.zoo_source)}"]
         for key, value in model.manifest.items():
             if key == "base_name":
                 continue
-            shown = value if isinstance(value, str) else json.dumps(value)
-            lines.append(f"{key:>14}: {shown}")
-        lines.append(f"{'downloaded':>14}: {info['model_path'] if downloaded else 'no'}")
+            text = value if isinstance(value, str) else json.dumps(value)
+            lines.append(f"{shown(key):>14}: {shown(text)}")
+        lines.append(f"{'downloaded':>14}: {shown(info['model_path']) if downloaded else 'no'}")
         return "\n".join(lines)
 
     _emit(args, data, text)
@@ -208,8 +221,10 @@ def _models_download(args: argparse.Namespace) -> None:
     before = _downloaded_paths()
     model, path = zoo.download_zoo_model(source, model_name=args.name, overwrite=args.overwrite)
     fresh = args.overwrite or path not in before
-    _emit(args, {"name": model.name, "source": model.zoo_source, "model_path": path, "downloaded_now": fresh},
-          lambda: f"Downloaded {model.name} to {path}" if fresh else f"{model.name} is already downloaded: {path}")
+    _emit(args, {"name": model.name, "source": _redacted(model.zoo_source), "model_path": path,
+                 "downloaded_now": fresh},
+          lambda: f"Downloaded {shown(model.name)} to {shown(path)}" if fresh
+          else f"{shown(model.name)} is already downloaded: {shown(path)}")
 
 
 def _downloaded_paths() -> set[str]:
@@ -220,8 +235,9 @@ def _models_delete(args: argparse.Namespace) -> None:
     info = _resolve(args)
     was = zoo.is_zoo_model_downloaded(info["name"], source=info["source"])
     zoo.delete_zoo_model(info["name"], source=info["source"])
-    _emit(args, {"name": info["name"], "source": info["source"], "deleted": was},
-          lambda: f"Deleted model {info['name']}" if was else f"Model {info['name']} is not downloaded; nothing to delete")
+    _emit(args, {"name": info["name"], "source": _redacted(info["source"]), "deleted": was},
+          lambda: f"Deleted model {shown(info['name'])}" if was
+          else f"Model {shown(info['name'])} is not downloaded; nothing to delete")
 
 
 def _models_requirements(args: argparse.Namespace) -> None:
@@ -233,15 +249,16 @@ def _models_requirements(args: argparse.Namespace) -> None:
     ok = zoo.ensure_zoo_model_requirements(name, error_level=args.error_level if args.ensure else 2,
                                            log_success=False, source=source)
     reqs = _requirements.requirements_summary(model.requirements, info["source_dir"], name)
-    _emit(args, {"name": name, "source": source, "requirements": reqs, "satisfied": ok},
-          lambda: "\n".join([*(f"  {r}" for r in reqs or ["(no requirements)"]),
+    _emit(args, {"name": name, "source": _redacted(source), "requirements": reqs, "satisfied": ok},
+          lambda: "\n".join([*(f"  {shown(r)}" for r in reqs or ["(no requirements)"]),
                              f"satisfied: {'yes' if ok else 'no (install them with --install)'}"]))
 
 
 def _models_list_downloaded(args: argparse.Namespace) -> None:
     models = zoo.list_downloaded_zoo_models()
     data: list[dict[str, Any]] = [
-        {"name": name, "source": model.zoo_source, "model_path": path, "size_bytes": _disk_usage(path)}
+        {"name": name, "source": _redacted(model.zoo_source), "model_path": path,
+         "size_bytes": _disk_usage(path)}
         for name, (path, model) in sorted(models.items())]
     rows = [[d["name"], _size(d["size_bytes"]), d["model_path"]] for d in data]
     _emit(args, data, lambda: _table(rows, ["model", "size", "path"]) if rows else "No models downloaded.")
@@ -339,7 +356,7 @@ def _configure_logging(verbosity: int) -> Callable[[], None]:
     (main() may run inside a larger program, or a test)."""
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("remotezoo: %(message)s"))
+    handler.setFormatter(_Formatter("remotezoo: %(message)s"))
     saved = (logger.handlers[:], logger.level, logger.propagate)
     logger.handlers[:] = [handler]
     logger.setLevel(level)
@@ -352,9 +369,16 @@ def _configure_logging(verbosity: int) -> Callable[[], None]:
     return restore
 
 
+class _Formatter(logging.Formatter):
+    """Log lines as :func:`shown` shows text: no token, no control character."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        return shown(super().formatMessage(record))
+
+
 def _fail(message: str, code: int) -> int:
     try:
-        sys.stderr.write(f"remotezoo: error: {_one_line(message)}\n")
+        sys.stderr.write(f"remotezoo: error: {shown(_one_line(message))}\n")
         sys.stderr.flush()
     except (OSError, ValueError):
         pass

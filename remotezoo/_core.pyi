@@ -9,12 +9,20 @@ file-system failures and ``MemoryError`` as usual.
 
 import os
 from importlib.machinery import ModuleSpec
-from typing import Any, Callable, Literal, Optional, Sequence, TypedDict, Union
+from typing import Any, Callable, ClassVar, Literal, Optional, Sequence, TypedDict, Union, type_check_only
 
 _Path = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 _Progress = Optional[Callable[[int, Optional[int]], object]]
 
 # ---- exceptions (csrc/module.c) --------------------------------------------------------------
+#
+# The builtin bases make the errors catchable as code written for FiftyOne, requests and
+# huggingface_hub catches them: a bad source or model is a ValueError (as FiftyOne raises), a
+# failed transfer an OSError and being offline a ConnectionError (as requests' errors are), unmet
+# requirements an ImportError (as eta's PackageError). When a source cannot be fetched (register,
+# or a load or download that registers first) the error is the twin of its type nested in
+# SourceError, e.g. SourceError.HTTPStatusError: an HTTPStatusError that is also a SourceError,
+# so a ValueError, as FiftyOne's "Failed to retrieve model metadata" is.
 
 class RemoteZooError(Exception):
     """Base class of every error remotezoo raises.
@@ -32,7 +40,15 @@ class RemoteZooError(Exception):
     source: Optional[str]
 
 class SourceError(RemoteZooError, ValueError):
-    """A source spec is malformed, unknown, or does not hold a valid source."""
+    """A source spec is malformed, unknown, or does not hold a valid source; or (the nested
+    twins) a source could not be fetched."""
+
+    DownloadError: ClassVar[type[_SourceDownloadError]]
+    HTTPStatusError: ClassVar[type[_SourceHTTPStatusError]]
+    RateLimitError: ClassVar[type[_SourceRateLimitError]]
+    OfflineError: ClassVar[type[_SourceOfflineError]]
+    ArchiveError: ClassVar[type[_SourceArchiveError]]
+    UnsafeArchiveError: ClassVar[type[_SourceUnsafeArchiveError]]
 
 class ManifestError(RemoteZooError, ValueError):
     """A manifest.json is malformed; ``.field`` and ``.model`` say where."""
@@ -40,7 +56,7 @@ class ManifestError(RemoteZooError, ValueError):
 class ModelNotFoundError(RemoteZooError, ValueError):
     """No registered source has a model of that name."""
 
-class DownloadError(RemoteZooError):
+class DownloadError(RemoteZooError, OSError):
     """A transfer failed; ``.url`` (credentials removed) says which."""
 
 class HTTPStatusError(DownloadError):
@@ -52,7 +68,7 @@ class RateLimitError(HTTPStatusError):
 class ChecksumError(DownloadError):
     """Downloaded bytes do not match the declared sha256."""
 
-class OfflineError(DownloadError):
+class OfflineError(DownloadError, ConnectionError):
     """``REMOTEZOO_OFFLINE`` is set and the call needs the network."""
 
 class ArchiveError(RemoteZooError):
@@ -61,12 +77,27 @@ class ArchiveError(RemoteZooError):
 class UnsafeArchiveError(ArchiveError):
     """An archive entry would escape the destination or is not a plain file, dir or link."""
 
-class RequirementsError(RemoteZooError):
+class RequirementsError(RemoteZooError, ImportError):
     """A model's package requirements are not met.
 
     ``returncode`` is pip's exit code, set only when installing them failed."""
 
     returncode: int
+
+# The SourceError twins; at run time they exist only as SourceError.X (these names are for the
+# type checker).
+@type_check_only
+class _SourceDownloadError(DownloadError, SourceError): ...
+@type_check_only
+class _SourceHTTPStatusError(HTTPStatusError, SourceError): ...
+@type_check_only
+class _SourceRateLimitError(RateLimitError, SourceError): ...
+@type_check_only
+class _SourceOfflineError(OfflineError, SourceError): ...
+@type_check_only
+class _SourceArchiveError(ArchiveError, SourceError): ...
+@type_check_only
+class _SourceUnsafeArchiveError(UnsafeArchiveError, SourceError): ...
 
 # ---- results ---------------------------------------------------------------------------------
 
@@ -147,6 +178,10 @@ def parse_source_spec(spec: Union[str, "os.PathLike[str]"], github_server_url: O
     Raises :class:`SourceError` for a malformed spec."""
 
 # ---- registry, models, plugins (csrc/py_registry.c) ------------------------------------------
+
+def redact(text: str, /) -> str:
+    """*text* with every URL in it redacted, as every message, attribute and log line is: no
+    ``user:password@``, every query and fragment value ``REDACTED``."""
 
 def source_identity(spec: str, /) -> str:
     """The normalised identity of a source spec (raises :class:`SourceError` if malformed)."""

@@ -23,7 +23,7 @@ import os
 import sys
 from typing import Any, Callable, Iterator, Optional, Union
 
-from ._log import logger
+from ._log import logger, shown
 
 
 ProgressCallback = Callable[[int, Optional[int]], object]
@@ -65,7 +65,7 @@ class ProgressBar:
 
     def __init__(self, tqdm: Any, desc: Optional[str] = None) -> None:
         self._tqdm = tqdm
-        self._desc = desc
+        self._desc = None if desc is None else shown(desc)  # a name from a manifest, a URL
         self._bar: Any = None
         self._broken = False
 

@@ -3,11 +3,16 @@
 A model's manifest entry may declare ``requirements`` as FiftyOne (eta's ``ModelRequirements``)
 does::
 
-    {"packages": [...] | "a,b" | "path/to/requirements.txt",
+    {"packages": [...] | "a,b" | "path/to/requirements.txt"
+                 | {"entrypoint_fcn": "package.module.fcn", "entrypoint_args": {...}},
      "cpu": {"support": bool, "packages": ...},
      "gpu": {"support": bool, "packages": ...}}
 
-Every key may be absent. Each requirement is a PEP 508 string (``torch>=1.8``, ``pkg[extra]>=1``,
+Every key may be absent (JSON null is absent). A requirements file is read only inside the
+model's source directory (after resolving symbolic links): a manifest naming any other file
+is an error. An entrypoint names a function returning any of the other forms; as eta does, it
+is imported and called when the requirements are checked (error_level 0 or 1) or installed,
+never when they are only listed. Each requirement is a PEP 508 string (``torch>=1.8``, ``pkg[extra]>=1``,
 ``name @ url``, with an optional ``; marker``), or alternatives ``a|b`` of which one suffices.
 The packages of the current device (see :func:`current_device`) are added to the base packages.
 
@@ -41,15 +46,21 @@ import platform
 import re
 import subprocess
 import sys
-from typing import Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Union
 
 from ._core import RequirementsError
 from ._log import logger
+
+if TYPE_CHECKING:
+    from ._model import ModelRequirements
 
 
 ERROR_LEVEL_ENV = "REMOTEZOO_REQUIREMENT_ERROR_LEVEL"
 DEVICE_ENV = "REMOTEZOO_DEVICE"
 PIP_ENV = "REMOTEZOO_PIP"
+
+# A manifest's requirements object, or a model's ModelRequirements; None means none.
+Requirements = Union[Mapping[str, Any], "ModelRequirements", None]
 
 _MAX_REQUIREMENTS_FILE = 1 << 20  # bytes; a requirements file is a few lines
 _STDERR_TAIL_LINES = 3
@@ -563,6 +574,7 @@ class _Plan:
         self.entries: list[Entry] = []
         self.problems: list[str] = []  # malformed input, unreadable requirements files
         self.unsupported: Optional[str] = None  # set when the model does not run on device
+        self.uncalled: list[str] = []  # entrypoints whose packages were not asked for
 
 
 def current_device() -> str:
@@ -641,10 +653,87 @@ def _read_requirements_file(path: str, shown: str) -> list[str]:
     return lines
 
 
-def _package_strings(packages: Any, source_dir: Optional[str], field: str) -> list[str]:
-    """The requirement strings of one ``packages`` value; raises ValueError."""
+def _inside(path: str, root: str) -> bool:
+    return os.path.commonpath([path, root]) == root
+
+
+def _source_file(text: str, source_dir: Optional[str], field: str, where: str) -> Optional[str]:
+    """The real path of the requirements file *text* names in *source_dir*, or ``None`` when it
+    names no file there. A manifest may only name files inside its own source directory: an
+    absolute path, a ``..`` that leaves it, or a symbolic link leading out raises ValueError
+    (naming *field* and *where*, the source), whether or not the file exists."""
+    if not text:
+        return None
+    if source_dir is None:
+        if os.path.isabs(text) or _looks_like_path(text):
+            raise ValueError(f"{field}: requirements file '{text}' is only read from a registered "
+                             f"source's directory")
+        return None
+    root = os.path.realpath(source_dir)
+    outside = (f"{field}: '{text}' is outside the directory of {where}; a manifest may only "
+               f"name files inside its own source")
+    candidate = os.path.normpath(os.path.join(root, text))
+    if os.path.isabs(text) or not _inside(candidate, root):
+        raise ValueError(outside)
+    if not os.path.isfile(candidate):
+        return None
+    real = os.path.realpath(candidate)
+    if not _inside(real, root):
+        raise ValueError(outside)
+    return real
+
+
+def _import_function(name: str) -> Callable[..., Any]:
+    """The callable a dotted *name* names (``package.module.function``, or a class's method
+    ``package.module.Class.method``), importing its module; raises ValueError."""
+    parts = name.split(".")
+    problem = "it is not a dotted name"
+    for i in range(len(parts) - 1, 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:i]))
+        except ImportError as exc:
+            problem = str(exc)
+            continue
+        try:
+            for attr in parts[i:]:
+                obj = getattr(obj, attr)
+        except AttributeError as exc:
+            raise ValueError(f"cannot find entrypoint '{name}': {exc}") from None
+        if not callable(obj):
+            raise ValueError(f"entrypoint '{name}' is not a function")
+        return obj
+    raise ValueError(f"cannot import entrypoint '{name}': {problem}")
+
+
+def _entrypoint(spec: dict[str, Any], field: str) -> tuple[str, dict[str, Any]]:
+    """(function name, keyword arguments) of an entrypoint ``packages``; raises ValueError."""
+    name, args = spec.get("entrypoint_fcn"), spec.get("entrypoint_args")
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{field}.entrypoint_fcn must name a function such as 'package.module.fcn'")
+    if args is not None and not isinstance(args, dict):
+        raise ValueError(f"{field}.entrypoint_args must be an object")
+    return name.strip(), dict(args or {})
+
+
+def _package_strings(packages: Any, source_dir: Optional[str], field: str, where: str) -> list[str]:
+    """The requirement strings of one ``packages`` value; raises ValueError.
+
+    An entrypoint (``{"entrypoint_fcn": ..., "entrypoint_args": ...}``) is called, as eta
+    does, and its result read as any other ``packages`` value."""
     if packages is None:
         return []
+    if isinstance(packages, dict):
+        name, args = _entrypoint(packages, field)
+        function = _import_function(name)
+        try:
+            packages = function(**args)
+        except Exception as exc:
+            raise ValueError(f"{field}: entrypoint '{name}' raised {type(exc).__name__}: "
+                             f"{exc}") from None
+        if not isinstance(packages, (list, str)):
+            raise ValueError(f"{field}: entrypoint '{name}' returned "
+                             f"{type(packages).__name__}, not a list of strings or a string")
+        field = f"{field} (from {name})"
     if isinstance(packages, list):
         if not all(isinstance(p, str) for p in packages):
             raise ValueError(f"{field} must be a list of strings")
@@ -652,43 +741,49 @@ def _package_strings(packages: Any, source_dir: Optional[str], field: str) -> li
     if not isinstance(packages, str):
         raise ValueError(f"{field} must be a list of strings or a string")
     text = packages.strip()
-    if os.path.isabs(text):
-        path: Optional[str] = text
-    elif source_dir is not None and text:
-        path = os.path.join(source_dir, text)
-    else:
-        path = None
-    if path is not None and os.path.isfile(path):
+    path = _source_file(text, source_dir, field, where)
+    if path is not None:
         return _read_requirements_file(path, text)
     if _looks_like_path(text):
-        where = f" in {source_dir}" if source_dir is not None and not os.path.isabs(text) else ""
-        raise ValueError(f"{field}: requirements file '{text}' not found{where}")
+        raise ValueError(f"{field}: requirements file '{text}' not found in {where}")
     return _split_commas(text)
 
 
-def _plan(model_name: str, requirements: Optional[dict[str, Any]],
-          source_dir: Optional[str]) -> _Plan:
+def _as_dict(requirements: Requirements) -> Any:
+    """A model's requirements as the manifest's object (a ModelRequirements is serialized)."""
+    serialize = getattr(requirements, "serialize", None)
+    return serialize() if callable(serialize) and not isinstance(requirements, dict) else requirements
+
+
+def _plan(model_name: str, requirements: Requirements, source_dir: Optional[str],
+          source: Optional[str] = None, call: bool = True) -> _Plan:
+    """What *requirements* ask of this machine. Entrypoints are called only when *call*."""
     plan = _Plan(current_device())
+    requirements = _as_dict(requirements)
     if requirements is None:
         return plan
     if not isinstance(requirements, dict):
         plan.problems.append(f"requirements of model '{model_name}' must be an object")
         return plan
+    where = f"source {source}" if source else (source_dir or "no source")
     sections = [("requirements.packages", requirements.get("packages"))]
     device = requirements.get(plan.device)
     field = f"requirements.{plan.device}"
     if isinstance(device, dict):
-        support = device.get("support", True)
-        if not isinstance(support, bool):
+        support = device.get("support")
+        if support is not None and not isinstance(support, bool):
             plan.problems.append(f"{field}.support of model '{model_name}' must be true or false")
-        elif not support:
+        elif support is False:
             plan.unsupported = f"Model '{model_name}' does not support {plan.device.upper()}"
         sections.append((f"{field}.packages", device.get("packages")))
     elif device is not None:
         plan.problems.append(f"{field} of model '{model_name}' must be an object")
     for field, packages in sections:
         try:
-            strings = _package_strings(packages, source_dir, field)
+            if isinstance(packages, dict) and not call:
+                plan.uncalled.append(_entrypoint(packages, field)[0])
+                continue
+            strings = _package_strings(packages, source_dir, field, where)
         except ValueError as exc:
             plan.problems.append(f"model '{model_name}': {exc}")
             continue
@@ -768,20 +863,22 @@ def _install_hint(model_name: str) -> str:
             f"{model_name} --install`)")
 
 
-def ensure_requirements(model_name: str, requirements: Optional[dict[str, Any]],
+def ensure_requirements(model_name: str, requirements: Requirements,
                         source_dir: Optional[str] = None, error_level: Optional[int] = None,
-                        log_success: bool = True) -> bool:
+                        log_success: bool = True, *, source: Optional[str] = None) -> bool:
     """Check that the installed packages meet a model's ``requirements``.
 
-    *requirements* is the manifest's ``requirements`` object (``None`` means none);
-    relative requirements files are looked up in *source_dir*. Returns ``True`` when every
-    requirement is met (each logged at INFO when *log_success*), ``False`` otherwise unless
-    *error_level* (default ``$REMOTEZOO_REQUIREMENT_ERROR_LEVEL``, else 0) is 0, in which case
-    :class:`RequirementsError` is raised naming every unmet requirement. Level 1 logs each
-    problem as a warning, level 2 ignores it; any other level is a :class:`ValueError`.
+    *requirements* is the manifest's ``requirements`` object or the model's
+    :class:`~remotezoo._model.ModelRequirements` (``None`` means none); requirements files are
+    read only inside *source_dir*, the directory of *source* (named in messages). Returns
+    ``True`` when every requirement is met (each logged at INFO when *log_success*), ``False``
+    otherwise unless *error_level* (default ``$REMOTEZOO_REQUIREMENT_ERROR_LEVEL``, else 0) is
+    0, in which case :class:`RequirementsError` is raised naming every unmet requirement. Level
+    1 logs each problem as a warning, level 2 ignores it and, as eta, calls no entrypoint (the
+    other requirements decide the result); any other level is a :class:`ValueError`.
     """
     level = resolve_error_level(error_level)
-    plan = _plan(model_name, requirements, source_dir)
+    plan = _plan(model_name, requirements, source_dir, source, call=level < 2)
     unmet: list[str] = []
     for entry in plan.entries:
         reason = _unmet(entry)
@@ -813,9 +910,9 @@ def installer_command() -> list[str]:
     return argv
 
 
-def install_requirements(model_name: str, requirements: Optional[dict[str, Any]],
+def install_requirements(model_name: str, requirements: Requirements,
                          source_dir: Optional[str] = None,
-                         error_level: Optional[int] = None) -> None:
+                         error_level: Optional[int] = None, *, source: Optional[str] = None) -> None:
     """Install a model's ``requirements`` with ``python -m pip install`` (no shell).
 
     All requirements for the current device go to one pip run; of alternatives ``a|b`` the
@@ -825,7 +922,7 @@ def install_requirements(model_name: str, requirements: Optional[dict[str, Any]]
     of its error output. ``$REMOTEZOO_PIP`` replaces the installer command.
     """
     level = resolve_error_level(error_level)
-    plan = _plan(model_name, requirements, source_dir)
+    plan = _plan(model_name, requirements, source_dir, source)
     problems = plan.problems + ([plan.unsupported] if plan.unsupported else [])
     if problems:
         _report(level, model_name, problems)
@@ -856,12 +953,14 @@ def install_requirements(model_name: str, requirements: Optional[dict[str, Any]]
              f"pip exited with code {proc.returncode}: {detail}"], returncode=proc.returncode)
 
 
-def requirements_summary(requirements: Optional[dict[str, Any]], source_dir: Optional[str] = None,
-                         model_name: str = "<model>") -> list[str]:
+def requirements_summary(requirements: Requirements, source_dir: Optional[str] = None,
+                         model_name: str = "<model>", *, source: Optional[str] = None) -> list[str]:
     """The requirement strings that apply on this machine and device, alternatives as
-    ``a|b``, in manifest order. Raises :class:`RequirementsError` for malformed requirements
-    (an unsupported device is not an error here)."""
-    plan = _plan(model_name, requirements, source_dir)
+    ``a|b``, in manifest order; an entrypoint is not called but shown as
+    ``<packages from package.module.fcn>``. Raises :class:`RequirementsError` for malformed
+    requirements (an unsupported device is not an error here)."""
+    plan = _plan(model_name, requirements, source_dir, source, call=False)
     if plan.problems:
         _report(0, model_name, plan.problems)
-    return ["|".join(r.text for r in entry) for entry in plan.entries]
+    return (["|".join(r.text for r in entry) for entry in plan.entries]
+            + [f"<packages from {name}>" for name in plan.uncalled])

@@ -7,14 +7,15 @@ extraction, registry, version resolution and the calls into each source's ``__in
 from __future__ import annotations
 
 import importlib
+import os
 import weakref
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from . import _core
 from ._core import ModelNotFoundError, SourceError
 from ._home import home
-from ._log import logger
-from ._model import ZooModel
+from ._log import logger, shown
+from ._model import RemoteZooModel, ZooModel
 from ._progressbar import Progress, progress_for
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def register_zoo_model_source(source: str, overwrite: bool = False, *, progress:
     """
     with progress_for(progress, desc=source) as callback:
         identity = _core.register_source(home(), source, overwrite, callback)
-    logger().info("Registered source %s", identity)
+    logger().info("Registered source %s", shown(identity))
 
 
 def list_zoo_model_sources() -> list[str]:
@@ -73,7 +74,7 @@ def delete_zoo_model_source(source: str) -> None:
     Raises :class:`SourceError` (a ``ValueError``) if it is not registered.
     """
     _core.delete_source(home(), source)
-    logger().info("Deleted source %s", source)
+    logger().info("Deleted source %s", shown(source))
 
 
 def zoo_model_sources_info() -> list[dict[str, Any]]:
@@ -93,7 +94,7 @@ def list_zoo_models(tags: StrOrList = None, source: Optional[str] = None, licens
     return _core.list_models(home(), _as_list(tags), source, _as_list(license))
 
 
-def _model(info: _ModelInfo) -> ZooModel:
+def _model(info: _ModelInfo) -> RemoteZooModel:
     try:
         manifest = _core.load_manifest(info["manifest_path"], info["source"])
     except FileNotFoundError:
@@ -103,16 +104,17 @@ def _model(info: _ModelInfo) -> ZooModel:
         try:
             manifest = _core.load_manifest(info["manifest_path"], info["source"])
         except FileNotFoundError:
-            raise ModelNotFoundError(f"source {info['source']} of model '{info['name']}' was replaced or "
-                                     f"deleted while it was being read; try again") from None
+            raise ModelNotFoundError(f"source {shown(info['source'])} of model '{shown(info['name'])}' was "
+                                     "replaced or deleted while it was being read; try again") from None
     for entry in manifest["models"]:
         if entry["name"] == info["name"]:
-            return ZooModel(entry, info["source"])
-    raise SourceError(f"manifest.json of {info['source']} no longer has model '{info['name']}'; register the source again")
+            return RemoteZooModel(entry, info, os.path.join(home(), "models"))
+    raise SourceError(f"manifest.json of {shown(info['source'])} no longer has model '{shown(info['name'])}'; "
+                      "register the source again")
 
 
-def get_zoo_model(name: str, source: Optional[str] = None) -> ZooModel:
-    """Return the :class:`ZooModel` of *name* (``base_name`` for the latest version, or
+def get_zoo_model(name: str, source: Optional[str] = None) -> RemoteZooModel:
+    """Return the :class:`RemoteZooModel` of *name* (``base_name`` for the latest version, or
     ``base_name@version``); *source* chooses among sources offering the same model."""
     return _model(_core.resolve_model(home(), name, source))
 
@@ -122,13 +124,11 @@ def find_zoo_model(name: str, source: Optional[str] = None) -> str:
     downloaded."""
     info = _core.resolve_model(home(), name, source)
     if not _is_downloaded(info):
-        raise ModelNotFoundError(f"Model '{info['name']}' is not downloaded")
+        raise ModelNotFoundError(f"Model '{shown(info['name'])}' is not downloaded")
     return info["model_path"]
 
 
 def _is_downloaded(info: _ModelInfo) -> bool:
-    import os
-
     return os.path.lexists(info["model_path"])
 
 
@@ -137,7 +137,7 @@ def is_zoo_model_downloaded(name: str, source: Optional[str] = None) -> bool:
     return _is_downloaded(_core.resolve_model(home(), name, source))
 
 
-def list_downloaded_zoo_models() -> dict[str, tuple[str, ZooModel]]:
+def list_downloaded_zoo_models() -> dict[str, tuple[str, RemoteZooModel]]:
     """Return ``{name: (model_path, model)}`` for every downloaded model."""
     return {info["name"]: (info["model_path"], _model(info)) for info in _core.list_downloaded(home())}
 
@@ -145,26 +145,23 @@ def list_downloaded_zoo_models() -> dict[str, tuple[str, ZooModel]]:
 def delete_zoo_model(name: str, source: Optional[str] = None) -> None:
     """Delete the downloaded files of model *name* (nothing happens if it is not downloaded)."""
     if _core.delete_model(home(), name, source):
-        logger().info("Deleted model %s", name)
+        logger().info("Deleted model %s", shown(name))
 
 
 def _split(name_or_spec: str, model_name: Optional[str]) -> tuple[str, Optional[str]]:
-    """(model name, source spec or None): a source spec is registered first, as FiftyOne does."""
+    """(model name, source spec or None). As in FiftyOne, only a URL (``://``) or an explicit
+    *model_name* names a source, which is registered first; anything else is only ever a model
+    name: an unknown or ambiguous one is an error at once, never a registration or a fetch
+    (a typo in a model name must not run some repository's code)."""
     if model_name is None and "://" not in name_or_spec:
-        try:
-            _core.resolve_model(home(), name_or_spec, None)
-            return name_or_spec, None
-        except ModelNotFoundError:
-            try:
-                _core.source_identity(name_or_spec)
-            except SourceError:
-                raise ModelNotFoundError(f"no registered source has a model named '{name_or_spec}'") from None
+        return name_or_spec, None
     register_zoo_model_source(name_or_spec)
     if model_name is None:
         models = list_zoo_models(source=name_or_spec)
         if len(models) != 1:
             raise ValueError(
-                f"source {name_or_spec} has {len(models)} models; pass model_name= to choose one of {models}"
+                f"source {shown(name_or_spec)} has {len(models)} models; pass model_name= to choose one of "
+                f"{shown(models)}"
             )
         model_name = models[0]
     return model_name, name_or_spec
@@ -172,7 +169,7 @@ def _split(name_or_spec: str, model_name: Optional[str]) -> tuple[str, Optional[
 
 def download_zoo_model(
     name_or_spec: str, model_name: Optional[str] = None, overwrite: bool = False, *, progress: Progress = None
-) -> tuple[ZooModel, str]:
+) -> tuple[RemoteZooModel, str]:
     """Download a model unless it is downloaded already; return ``(model, model_path)``.
 
     *name_or_spec* is a model name, or a source spec (registered first) with *model_name*
@@ -185,7 +182,7 @@ def download_zoo_model(
     name, source = _split(name_or_spec, model_name)
     with progress_for(progress, desc=name) as callback:
         info, fresh = _core.download_model(home(), name, source, overwrite, callback)
-    logger().info("Model '%s' %s", info["name"], "downloaded" if fresh else "is already downloaded")
+    logger().info("Model '%s' %s", shown(info["name"]), "downloaded" if fresh else "is already downloaded")
     return _model(info), info["model_path"]
 
 
@@ -204,7 +201,8 @@ def ensure_zoo_model_requirements(
     """
     model, info = _requirements_of(name, source)
     return _requirements().ensure_requirements(
-        model.name, model.requirements, info["source_dir"], error_level=error_level, log_success=log_success
+        model.name, model.requirements, info["source_dir"], error_level=error_level, log_success=log_success,
+        source=info["source"]
     )
 
 
@@ -212,7 +210,8 @@ def install_zoo_model_requirements(name: str, error_level: Optional[int] = None,
     """Install the packages model *name* requires with ``pip``; *error_level* as in
     :func:`ensure_zoo_model_requirements`."""
     model, info = _requirements_of(name, source)
-    _requirements().install_requirements(model.name, model.requirements, info["source_dir"], error_level=error_level)
+    _requirements().install_requirements(model.name, model.requirements, info["source_dir"], error_level=error_level,
+                                         source=info["source"])
 
 
 def _cache_key(info: _ModelInfo, kwargs: dict[str, Any]) -> Optional[tuple]:
@@ -240,7 +239,7 @@ def _build_from_config(model: ZooModel, model_path: str, kwargs: dict[str, Any])
     type_path = config_dict.get("type")
     if not isinstance(type_path, str) or "." not in type_path:
         raise SourceError(
-            f"model '{model.name}' has a default_deployment_config_dict without a dotted 'type' "
+            f"model '{shown(model.name)}' has a default_deployment_config_dict without a dotted 'type' "
             "and no load_model(); it cannot be built"
         )
     module_name, _, attr = type_path.rpartition(".")
@@ -248,7 +247,7 @@ def _build_from_config(model: ZooModel, model_path: str, kwargs: dict[str, Any])
         cls = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as err:
         raise SourceError(
-            f"model '{model.name}' needs {type_path} (default_deployment_config_dict), which "
+            f"model '{shown(model.name)}' needs {shown(type_path)} (default_deployment_config_dict), which "
             f"cannot be imported: {err}; install FiftyOne or the package that provides it"
         ) from err
     config["model_path"] = model_path
@@ -283,16 +282,18 @@ def load_zoo_model(
             return live
     if not _is_downloaded(info):
         if not download_if_necessary:
-            raise ModelNotFoundError(f"Model '{info['name']}' is not downloaded")
+            raise ModelNotFoundError(f"Model '{shown(info['name'])}' is not downloaded")
         with progress_for(None, desc=info["name"]) as callback:
             info, _ = _core.download_model(home(), info["name"], info["source"], False, callback)
     model = _model(info)
     if model.requirements is None:
         pass  # nothing to check or install
     elif install_requirements:
-        _requirements().install_requirements(model.name, model.requirements, info["source_dir"], error_level=error_level)
+        _requirements().install_requirements(model.name, model.requirements, info["source_dir"], error_level=error_level,
+                                             source=info["source"])
     elif ensure_requirements:
-        _requirements().ensure_requirements(model.name, model.requirements, info["source_dir"], error_level=error_level)
+        _requirements().ensure_requirements(model.name, model.requirements, info["source_dir"], error_level=error_level,
+                                            source=info["source"])
     if model.default_deployment_config_dict is not None:
         loaded = _build_from_config(model, info["model_path"], kwargs)
     else:

@@ -84,6 +84,14 @@ class ByteRoute:
     - ``range_drop_after``/``range_drop_times``: like ``drop_after``, but only for the first
       ``range_drop_times`` requests answered with 206 whose range starts after byte 0.
 
+    Lying servers (tests of "complete only with the announced length"):
+
+    - ``range_limit``: a 206 sends at most this many bytes (its Content-Range says so honestly).
+    - ``partial_plain``: answer a request without Range as if it asked for ``bytes=0-`` (a 206).
+    - ``ignore_if_range``: serve the range even when If-Range names another validator.
+    - ``content_range``: the Content-Range of every 206, as a ``str.format`` of ``first``,
+      ``last`` and ``size`` (the true ones; the body is unchanged); ``""`` sends none.
+
     Ranges: ``bytes=FIRST-`` and ``bytes=FIRST-LAST`` (one range; anything else gets a 200).
     """
 
@@ -102,6 +110,10 @@ class ByteRoute:
     content_type: str = "application/octet-stream"
     range_drop_after: Optional[int] = None
     range_drop_times: int = 1
+    range_limit: Optional[int] = None
+    partial_plain: bool = False
+    ignore_if_range: bool = False
+    content_range: Optional[str] = None
 
     @property
     def sha256(self) -> str:
@@ -190,10 +202,11 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         data = route.data
         size = len(data)
         start, end, status = 0, size, 200
-        range_header = self.headers.get("Range")
+        range_header = self.headers.get("Range") or ("bytes=0-" if route.partial_plain else None)
         if_range = self.headers.get("If-Range")
         if range_header and not route.ignore_range:
-            validator_ok = if_range is None or if_range in (route.etag, route.last_modified)
+            validator_ok = (if_range is None or route.ignore_if_range
+                            or if_range in (route.etag, route.last_modified))
             spec = range_header.removeprefix("bytes=")
             first, _, last = spec.partition("-")
             if validator_ok and first.isdigit() and (not last or last.isdigit()):
@@ -202,6 +215,8 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
                     self.respond(416, b"", {"Content-Range": f"bytes */{size}"})
                     return
                 end = min(int(last) + 1, size) if last else size
+                if route.range_limit is not None:
+                    end = min(end, start + route.range_limit)
                 status = 206
         self.send_response(status)
         self.send_header("Content-Type", route.content_type)
@@ -211,7 +226,11 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         if route.last_modified is not None:
             self.send_header("Last-Modified", route.last_modified)
         if status == 206:
-            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
+            content_range = f"bytes {start}-{end - 1}/{size}"
+            if route.content_range is not None:
+                content_range = route.content_range.format(first=start, last=end - 1, size=size)
+            if content_range:
+                self.send_header("Content-Range", content_range)
         body = memoryview(data)[start:end]
         length = len(body)
         if route.content_length is not None and route.wrong_length_times > 0:

@@ -243,7 +243,7 @@ def test_unknown_format_names_accepted_formats(dirs):
     arch, out = dirs
     path = arch / "junk.bin"
     path.write_bytes(b"nothing to see here" * 100)
-    with pytest.raises(remotezoo.ArchiveError, match="tar.zst or zip"):
+    with pytest.raises(remotezoo.ArchiveError, match="tar.zst, zip or 7z"):
         remotezoo.extract_archive(path, out / "dest")
 
 

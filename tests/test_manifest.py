@@ -1,5 +1,6 @@
 """manifest.json parsing in C: valid manifests round-trip, every broken one names its fault."""
 
+import datetime
 import json
 
 import pytest
@@ -44,24 +45,28 @@ def test_full_model_every_field():
     m = rz.parse_manifest(manifest(FULL_MODEL, name="voxel51/openai-clip", url="https://x"))
     assert (m.name, m.url) == ("voxel51/openai-clip", "https://x")
     (model,) = m.models
+    objects = ("date_added", "requirements", "manager")  # as FiftyOne: a datetime and objects
     for field, value in FULL_MODEL.items():
-        assert getattr(model, field) == value
+        assert getattr(model, field) == value or field in objects
+    assert model.date_added == datetime.datetime(2022, 4, 12, 17, 49, 51)
+    assert model.requirements.serialize() == FULL_MODEL["requirements"]
+    assert model.manager.serialize() == FULL_MODEL["manager"]
     assert model.manifest == FULL_MODEL
     assert model.name == "voxel51/clip-vit-base32-torch@1.0"
-    assert model.filename == "CLIP-ViT-B-32-v1.0.pt"
+    assert model.filename == "voxel51/openai-clip/CLIP-ViT-B-32-v1.0.pt"
     assert model.has_version and model.has_tag("torch") and not model.has_tag("tf")
 
 
 def test_minimal_model_and_absent_fields():
     (model,) = rz.parse_manifest(manifest({"base_name": "m"})).models
     assert model.name == "m" and model.filename is None and model.version is None
-    assert model.tags == [] and model.manager is None and model.size_bytes is None
+    assert model.tags is None and model.manager is None and model.size_bytes is None
     assert not model.has_version
 
 
 def test_null_means_absent():
     (model,) = rz.parse_manifest(manifest({"base_name": "m", "version": None, "tags": None})).models
-    assert model.name == "m" and model.version is None and model.tags == []
+    assert model.name == "m" and model.version is None and model.tags is None
 
 
 def test_unknown_fields_are_kept():
@@ -94,7 +99,8 @@ def test_versions_of_one_base_name_coexist():
 def test_packages_as_string_and_requirement_file():
     entry = {"base_name": "m", "requirements": {"packages": "torch,numpy", "cpu": {"packages": "req.txt"}}}
     (model,) = rz.parse_manifest(manifest(entry)).models
-    assert model.requirements["packages"] == "torch,numpy"
+    assert model.requirements.packages == "torch,numpy"
+    assert model.requirements.cpu == {"packages": "req.txt"} and model.requirements.cpu.packages == "req.txt"
 
 
 def test_load_manifest_from_file(tmp_path):
@@ -165,7 +171,9 @@ BROKEN = [
     (with_field(requirements={"packages": ["a", 3]}), "requirements.packages", "m"),
     (with_field(requirements={"cpu": True}), "requirements.cpu", "m"),
     (with_field(requirements={"gpu": {"support": "yes"}}), "requirements.gpu.support", "m"),
-    (with_field(requirements={"gpu": {"packages": {}}}), "requirements.gpu.packages", "m"),
+    (with_field(requirements={"gpu": {"packages": {}}}), "requirements.gpu.packages.entrypoint_fcn", "m"),
+    (with_field(requirements={"packages": {"entrypoint_fcn": "m.f", "entrypoint_args": 1}}),
+     "requirements.packages.entrypoint_args", "m"),
     (with_field(manager="x"), "manager", "m"),
     (with_field(manager={"type": 1}), "manager.type", "m"),
     (with_field(manager={"config": []}), "manager.config", "m"),

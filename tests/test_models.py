@@ -187,11 +187,15 @@ def test_download_if_necessary_false(home, tmp_path):
 
 def test_load_by_source_spec_registers_first(home, tmp_path):
     src = write_source(tmp_path / "src", [model("only")])
-    assert rz.load_zoo_model(str(src)).predict(1) == 3
+    # A bare name is only ever a model name (tests/test_bare_names.py): a URL registers.
+    with pytest.raises(rz.ModelNotFoundError):
+        rz.load_zoo_model(str(src))
+    assert rz.list_zoo_model_sources() == []
+    assert rz.load_zoo_model(src.as_uri()).predict(1) == 3
     assert rz.list_zoo_model_sources() == [f"file://{src}"]
     two = write_source(tmp_path / "two", [model("a"), model("b")])
     with pytest.raises(ValueError, match="model_name"):
-        rz.load_zoo_model(str(two))
+        rz.load_zoo_model(two.as_uri())
     assert rz.load_zoo_model(str(two), model_name="b").name == "b"
 
 

@@ -175,7 +175,9 @@ def test_malformed_requirement_follows_error_level(caplog: pytest.LogCaptureFixt
     ({"packages": ["pytest", 3]}, "requirements.packages must be a list of strings"),
     ({"cpu": []}, "requirements.cpu of model 'org/model@1.0' must be an object"),
     ({"cpu": {"support": "yes"}}, "requirements.cpu.support of model"),
-    ({"cpu": {"packages": {"a": 1}}}, "requirements.cpu.packages must be"),
+    ({"cpu": {"packages": {"a": 1}}}, "requirements.cpu.packages.entrypoint_fcn must name a function"),
+    ({"packages": {"entrypoint_fcn": "x.y", "entrypoint_args": []}},
+     "requirements.packages.entrypoint_args must be an object"),
 ])
 def test_wrong_types(requirements, field: str) -> None:
     with pytest.raises(remotezoo.RequirementsError, match=field.replace(".", r"\.")):
@@ -206,7 +208,8 @@ def test_requirements_file_relative_to_source_dir(tmp_path: Path,
         f"pytest>={PYTEST_MAJOR}", "hypothesis >=1", f"{MISSING}|setuptools"]
     assert ensure(requirements, str(tmp_path))
     absolute = {"packages": str(tmp_path / "deps" / "requirements.txt")}
-    assert ensure(absolute, None)
+    with pytest.raises(remotezoo.RequirementsError, match="outside the directory of"):
+        ensure(absolute, str(tmp_path))  # a manifest names files relative to its source only
 
 
 def test_requirements_file_unmet(tmp_path: Path) -> None:
@@ -234,7 +237,7 @@ def test_missing_requirements_file(tmp_path: Path) -> None:
     with pytest.raises(remotezoo.RequirementsError, match="not found"):
         ensure({"gpu": {"packages": "deps/gpu.txt"}, "cpu": {"packages": "deps/cpu.txt"}},
                str(tmp_path))
-    with pytest.raises(remotezoo.RequirementsError, match="not found"):
+    with pytest.raises(remotezoo.RequirementsError, match="only read from a registered source"):
         ensure({"packages": str(tmp_path / "nope.txt")})
 
 
