@@ -419,7 +419,7 @@ int rz_download_prepare(rz_download *d, const char *sha256, const char *model_na
 /* Rename from onto to, replacing what is there in one step: renameat2's exchange where the
  * file system has it (the old entry then sits at from, inside tmp, and goes with it), else a
  * plain rename, which replaces a file atomically and moves a directory aside first. */
-static int replace(const char *from, const char *to, const char *tmp, rz_error *err)
+static int replace(const char *from, const char *to, rz_download *d, rz_error *err)
 {
     char aside[PATH_MAX];
     struct stat st;
@@ -429,8 +429,7 @@ static int replace(const char *from, const char *to, const char *tmp, rz_error *
     if (errno != ENOENT && errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
         return rz_error_os(err, errno, to, "cannot move the download into %s", to);
     if (lstat(to, &st) == 0 && S_ISDIR(st.st_mode)) {
-        /* each name is replaced once per download, so its own name is unique in tmp */
-        if (rz_pathf(aside, sizeof(aside), err, "%s/.rz-old-%s", tmp, strrchr(to, '/') + 1) < 0)
+        if (rz_pathf(aside, sizeof(aside), err, "%s/.rz-old-%u", d->tmp, d->replaced++) < 0)
             return -1;
         if (rename(to, aside) < 0)
             return rz_error_os(err, errno, to, "cannot replace %s", to);
@@ -440,7 +439,7 @@ static int replace(const char *from, const char *to, const char *tmp, rz_error *
     return 0;
 }
 
-static int place_extras(const rz_download *d, rz_error *err)
+static int place_extras(rz_download *d, rz_error *err)
 {
     DIR *dir = opendir(d->tmp);
     struct dirent *de;
@@ -458,7 +457,7 @@ static int place_extras(const rz_download *d, rz_error *err)
             continue;
         if (rz_pathf(from, sizeof(from), err, "%s/%s", d->tmp, de->d_name) < 0 ||
             rz_pathf(to, sizeof(to), err, "%s/%s", d->dir, de->d_name) < 0 ||
-            replace(from, to, d->tmp, err) < 0)
+            replace(from, to, d, err) < 0)
             rc = -1;
     }
     closedir(dir);
@@ -474,12 +473,12 @@ int rz_download_place(rz_download *d, rz_error *err)
     if (d->companion) {
         const char *name = strrchr(d->companion, '/') + 1;
         if (rz_pathf(to, sizeof(to), err, "%s/%s", d->dir, name) < 0 ||
-            replace(d->companion, to, d->tmp, err) < 0)
+            replace(d->companion, to, d, err) < 0)
             return -1;
     }
     if (rz_pathf(to, sizeof(to), err, "%s/%s", d->dir, d->base) < 0)
         return -1;
-    return replace(d->model, to, d->tmp, err); /* last: its arrival marks the model downloaded */
+    return replace(d->model, to, d, err); /* last: its arrival marks the model downloaded */
 }
 
 void rz_download_clear(rz_download *d)

@@ -71,6 +71,7 @@ typedef struct rz_download {
     char *model;     /* what becomes the model path */
     char *companion; /* layout b: the directory placed at <dir>/<stem> first, or NULL */
     char *verify;    /* the file a declared sha256 is checked against, or NULL */
+    unsigned replaced; /* names the entries rz_download_place moves aside into tmp */
 } rz_download;
 
 /* Find the model in what the download left, as the README says:
