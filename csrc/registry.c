@@ -193,26 +193,31 @@ cJSON *rz_index_find_source(const rz_index *idx, const char *identity)
     return NULL;
 }
 
-/* The temporary files of registry.json and registry.names (rz_write_atomic's "<file>.tmp-*")
- * that a writer killed before its rename left. Under the home lock: no live writer owns one. */
+/* The temporary files of registry.json and registry.names (rz_write_atomic's, named by
+ * rz_temp_name) that a writer killed before its rename left. Under the home lock: no live
+ * writer owns one. */
 static void remove_stale_index_temps(const rz_home *home)
 {
     const char *const files[] = {home->index, home->names};
-    DIR *d = opendir(home->root);
+    char prefixes[2][RZ_TEMP_NAME_MAX + 1];
+    DIR *d;
     struct dirent *de;
 
-    while (d && (de = readdir(d))) {
-        for (size_t i = 0; i < 2; i++) {
-            const char *base = strrchr(files[i], '/') + 1;
-            size_t len = strlen(base);
-            char path[RZ_PATH_MAX];
-            if (strncmp(de->d_name, base, len) == 0 && strncmp(de->d_name + len, ".tmp-", 5) == 0 &&
+    for (size_t i = 0; i < 2; i++) {
+        if (rz_temp_name(prefixes[i], sizeof(prefixes[i]), strrchr(files[i], '/') + 1, ".tmp-") < 0)
+            return;
+        prefixes[i][strlen(prefixes[i]) - 6] = '\0'; /* without its "XXXXXX" */
+    }
+    if (!(d = opendir(home->root)))
+        return;
+    while ((de = readdir(d))) {
+        char path[RZ_PATH_MAX];
+        for (size_t i = 0; i < 2; i++)
+            if (strncmp(de->d_name, prefixes[i], strlen(prefixes[i])) == 0 &&
                 snprintf(path, sizeof(path), "%s/%s", home->root, de->d_name) < (int)sizeof(path))
                 unlink(path);
-        }
     }
-    if (d)
-        closedir(d);
+    closedir(d);
 }
 
 static int save_index(const rz_home *home, const cJSON *root, rz_error *err)
