@@ -352,10 +352,13 @@ static const char *kept_folder(const cJSON *old, const cJSON *manifest)
     return NULL;
 }
 
-/* The source other than identity (and those in skip) whose folder overlaps folder, with that
- * folder in *out_folder; NULL if none. exact: only an equal folder counts. */
-static const cJSON *folder_owner(const char **out_folder, const rz_index *idx, const char *identity,
-                                 const cJSON *skip, const char *folder, int exact)
+enum { BY_OVERLAP, BY_FOLDER, BY_NAME };
+
+/* The source other than identity (and those in skip) with a manifest whose folder overlaps
+ * folder (BY_OVERLAP), is folder (BY_FOLDER), or whose folder or name is folder (BY_NAME: the
+ * name is provided by another source); NULL if none. */
+static const cJSON *owner_of(const rz_index *idx, const char *identity, const cJSON *skip,
+                             const char *folder, int by)
 {
     const cJSON *source, *manifest;
 
@@ -367,32 +370,11 @@ static const cJSON *folder_owner(const char **out_folder, const rz_index *idx, c
         cJSON_ArrayForEach(manifest, manifests_of(source))
         {
             const char *other = rz_json_str(manifest, "models_subdir");
-            if (other && (exact ? same_folder(other, folder) : folders_overlap(other, folder))) {
-                *out_folder = other;
+            const char *name = rz_json_str(manifest, "name");
+            if (other && (by == BY_OVERLAP ? folders_overlap(other, folder)
+                                           : same_folder(other, folder)))
                 return source;
-            }
-        }
-    }
-    return NULL;
-}
-
-/* The source other than identity (and those in skip) with a manifest of the name name (or
- * whose folder has that name), or NULL: the name is provided by another source. */
-static const cJSON *name_owner(const rz_index *idx, const char *identity, const cJSON *skip,
-                               const char *name)
-{
-    const cJSON *source, *manifest;
-
-    cJSON_ArrayForEach(source, rz_index_sources(idx))
-    {
-        const char *id = rz_json_str(source, "identity");
-        if (str_equal(id, identity) || in_strings(skip, id))
-            continue;
-        cJSON_ArrayForEach(manifest, manifests_of(source))
-        {
-            const char *other = rz_json_str(manifest, "name");
-            const char *folder = rz_json_str(manifest, "models_subdir");
-            if ((other && same_folder(other, name)) || (folder && same_folder(folder, name)))
+            if (by == BY_NAME && name && same_folder(name, folder))
                 return source;
         }
     }
@@ -467,7 +449,6 @@ static int assign_folder(plan *p, const rz_index *idx, const cJSON *old, cJSON *
 {
     const char *identity = rz_json_str(entry, "identity"), *slug = rz_json_str(entry, "slug");
     const char *name = rz_json_str(manifest, "name"), *kept = kept_folder(old, manifest);
-    const char *other_folder = NULL;
     char own[RZ_PATH_MAX];
     const cJSON *other;
 
@@ -476,7 +457,7 @@ static int assign_folder(plan *p, const rz_index *idx, const cJSON *old, cJSON *
     if (rz_source_default_subdir(own, sizeof(own), slug, rz_json_str(manifest, "dir")) < 0)
         return rz_error_set(err, RZ_E_SOURCE, "source %s: a manifest's path is too long", identity);
     if (name) {
-        while ((other = name_owner(idx, identity, p->replaced, name))) {
+        while ((other = owner_of(idx, identity, p->replaced, name, BY_NAME))) {
             const char *other_id = rz_json_str(other, "identity");
             if (!overwrite) {
                 rz_error_set(err, RZ_E_SOURCE,
@@ -492,10 +473,10 @@ static int assign_folder(plan *p, const rz_index *idx, const cJSON *old, cJSON *
     }
     /* A name nested in or around a folder already taken keeps the models apart in the
      * source's own folder: removing one folder must never reach into another. */
-    if (name && !folder_owner(&other_folder, idx, identity, p->replaced, name, 0) &&
+    if (name && !owner_of(idx, identity, p->replaced, name, BY_OVERLAP) &&
         !overlaps_own(old, entry, manifest, name))
         return set_string(manifest, "models_subdir", name, err);
-    if (folder_owner(&other_folder, idx, identity, p->replaced, own, 0) ||
+    if (owner_of(idx, identity, p->replaced, own, BY_OVERLAP) ||
         overlaps_own(old, entry, manifest, own)) {
         rz_error_set(err, RZ_E_SOURCE,
                      "source %s: no models folder is free for its manifest%s%s (%s is taken)",
@@ -531,11 +512,9 @@ static int plan_models(plan *p, const rz_home *home, const char *folder, const c
 static int plan_folder(plan *p, const rz_home *home, const rz_index *idx, const char *identity,
                        const char *folder, rz_error *err)
 {
-    const char *other = NULL;
-
     if (add_string_once(p->touched, folder, err) < 0)
         return -1;
-    if (folder_owner(&other, idx, identity, p->replaced, folder, 0))
+    if (owner_of(idx, identity, p->replaced, folder, BY_OVERLAP))
         return 0;
     return add_path_once(p->folders, home, folder, NULL, err);
 }
@@ -940,7 +919,6 @@ int rz_registry_clear_doomed_folder(const rz_home *home, const char *folder, int
     if (rz_lock_acquire(&home_lock, home->lock, LOCK_EX, 0, &home->wait, err) == 0 &&
         rz_index_load(&idx, home, err) == 0) {
         const cJSON *mark, *owner = NULL;
-        const char *owned = NULL;
         plan p = {0};
         int doomed = 0;
         cJSON_ArrayForEach(mark, rz_index_doomed(idx))
@@ -950,7 +928,7 @@ int rz_registry_clear_doomed_folder(const rz_home *home, const char *folder, int
         }
         /* Taken again meanwhile: the registration that took it cleared it (plan_folder leaves
          * a folder in or around a registered one alone too). */
-        owner = folder_owner(&owned, idx, NULL, NULL, folder, 1);
+        owner = owner_of(idx, NULL, NULL, folder, BY_FOLDER);
         if (!doomed || owner ||
             (plan_init(&p, err) == 0 && plan_folder(&p, home, idx, NULL, folder, err) == 0 &&
              move_aside(&trash, home, &p, err) == 0)) {
