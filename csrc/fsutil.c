@@ -464,6 +464,21 @@ fail:
     return -1;
 }
 
+int rz_path_is_clean(const char *path)
+{
+    if (path[0] == '\0' || path[0] == '/')
+        return 0;
+    for (;;) {
+        size_t len = strcspn(path, "/");
+        if (len == 0 || (len == 1 && path[0] == '.') ||
+            (len == 2 && path[0] == '.' && path[1] == '.') || strncmp(path, ".rz-", 4) == 0)
+            return 0;
+        if (path[len] == '\0')
+            return 1;
+        path += len + 1;
+    }
+}
+
 int rz_pathf(char *out, size_t out_len, rz_error *err, const char *fmt, ...)
 {
     va_list ap;

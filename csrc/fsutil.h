@@ -53,6 +53,12 @@ int rz_mkdtemp_in(char *out, size_t out_len, const char *dir, const char *prefix
  * malloc'd; caller frees with free(). */
 int rz_path_beside(char **out, const char *target, rz_error *err);
 
+/* 1 if path is a relative path spelled one way: not empty, not absolute, and no component that
+ * is empty ("a//b", a trailing '/'), ".", ".." or starts with ".rz-" (remotezoo's own names in
+ * the models folders). Such a path names exactly one place below the directory it is joined to,
+ * and two of them name the same place only if they are equal. Else 0. */
+int rz_path_is_clean(const char *path);
+
 /* snprintf for paths: formats into out (out_len bytes) and fails with an RZ_E_INVALID
  * "path too long" error instead of truncating. */
 int rz_pathf(char *out, size_t out_len, rz_error *err, const char *fmt, ...)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "lock.h"
 
 #define RETIRED_MARK ".rz-retired"
 
@@ -48,7 +49,7 @@ static void remove_locked(const char *path)
     rz_rmtree(doomed, &ignored);
 }
 
-int rz_generation_pin(rz_pin *pin, const char *dir, rz_error *err)
+int rz_generation_pin(rz_pin *pin, const char *dir, const rz_lock_wait *wait, rz_error *err)
 {
     struct stat held, now;
     int fd;
@@ -59,8 +60,7 @@ int rz_generation_pin(rz_pin *pin, const char *dir, rz_error *err)
     fd = open_dir(dir);
     if (fd < 0)
         return errno == ENOENT ? 0 : rz_error_os(err, errno, dir, "cannot open %s", dir);
-    if (flock_retry(fd, LOCK_SH) < 0) {
-        rz_error_os(err, errno, dir, "cannot lock %s", dir);
+    if (rz_lock_wait_fd(fd, LOCK_SH, dir, wait, err) < 0) {
         close(fd);
         return -1;
     }

@@ -15,6 +15,7 @@
 #define RZ_GENERATION_H
 
 #include "error.h"
+#include "lock.h"
 
 typedef struct rz_pin {
     int fd;         /* the generation directory, flock(LOCK_SH)ed; -1 when nothing is pinned */
@@ -23,8 +24,8 @@ typedef struct rz_pin {
 
 /* Pin the generation directory dir. Returns 1 when pinned, 0 when dir is gone (retired since
  * the caller read the index: read it again and pin what it names now), -1 with err set. Waits
- * while a retirement is removing dir. */
-int rz_generation_pin(rz_pin *pin, const char *dir, rz_error *err);
+ * (as lock.h says) while a retirement is removing dir. */
+int rz_generation_pin(rz_pin *pin, const char *dir, const rz_lock_wait *wait, rz_error *err);
 
 /* Drop the pin (a pin with fd -1 is fine); the last pin of a retired generation removes it. */
 void rz_generation_unpin(rz_pin *pin);

@@ -160,29 +160,20 @@ static int check_manager(const cJSON *manager, const where *w)
     return 0;
 }
 
-/* A relative path that stays below the models directory: no leading '/', no ".." component,
- * not empty and not only "." components. */
+/* A relative path that names one place below the models directory, spelled one way
+ * (rz_path_is_clean): "acme//zoo", "./acme/zoo" and "acme/zoo/" would otherwise reach the
+ * folder of "acme/zoo" under another name. */
 static int check_relative_path(const char *path, const char *key, const where *w)
 {
-    const char *p = path;
-    int has_name = 0;
-
     if (path[0] == '\0')
         return fail_at(w, key, "must not be empty");
     if (path[0] == '/')
         return fail_at(w, key, "must be a relative path, not '%s'", path);
-    while (*p) {
-        size_t len = strcspn(p, "/");
-        if (len == 2 && p[0] == '.' && p[1] == '.')
-            return fail_at(w, key, "must not contain '..' ('%s')", path);
-        if (len > 0 && !(len == 1 && p[0] == '.'))
-            has_name = 1;
-        p += len;
-        if (*p == '/')
-            p++;
-    }
-    if (!has_name)
-        return fail_at(w, key, "must name a file ('%s')", path);
+    if (!rz_path_is_clean(path))
+        return fail_at(w, key,
+                       "must be a relative path whose parts are not empty, '.', '..' or "
+                       "'.rz-*' ('%s')",
+                       path);
     return 0;
 }
 

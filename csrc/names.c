@@ -159,7 +159,11 @@ static int parse(rz_names *out, size_t len, rz_error *err)
             out->index.mtime_ns = (int64_t)mtime_ns;
         } else if (line[0] == 'L' && line[1] == ' ' && out->n_names == 0) {
             char *space = strchr(line + 2, ' ');
-            if (!space)
+            size_t len;
+            /* read from disk: only a stamp and the absolute path of a manifest.json */
+            if (!space || (size_t)(space - line - 2) != strspn(line + 2, "0123456789.:-") ||
+                space[1] != '/' || (len = strlen(space + 1)) < 14 ||
+                strcmp(space + 1 + len - 14, "/manifest.json") != 0)
                 return 0;
             *space = '\0';
             out->locals[2 * out->n_locals] = space + 1;    /* path */

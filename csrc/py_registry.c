@@ -14,7 +14,9 @@
 
 #include "fsutil.h"
 #include "generation.h"
+#include "lock.h"
 #include "manifest.h"
+#include "models.h"
 #include "names.h"
 #include "net.h"
 #include "plugin.h"
@@ -46,6 +48,23 @@ void rz_py_registry_clear(rz_state *st)
     st->index_home = NULL;
 }
 
+/* Between blocking_begin and blocking_end the GIL is released and the lock waits of home run
+ * Python's signal handlers through prog (py_progress.h), so Ctrl-C stops them. blocking_end
+ * returns -1 when a Python exception is pending (then nothing else is raised). */
+static void blocking_begin(rz_py_progress *prog, rz_home *home)
+{
+    rz_py_progress_begin(prog, NULL, NULL);
+    home->wait.cancel = rz_py_progress_check;
+    home->wait.payload = prog;
+}
+
+static int blocking_end(rz_py_progress *prog, rz_home *home)
+{
+    home->wait.cancel = NULL;
+    home->wait.payload = NULL;
+    return rz_py_progress_end(prog);
+}
+
 /* Rescans the local sources whose manifest.json changed since they were indexed. Returns 1 if
  * the index file was rewritten, 0 if nothing changed, -1 on error. Local sources are used in
  * place, so this is what keeps their index entries true. */
@@ -71,11 +90,13 @@ static int refresh_local_sources(const rz_home *home, const rz_index *idx, rz_er
         }
         if (stale) {
             cJSON *entry = NULL;
+            cJSON *replaced = NULL;
             if (rz_source_local_entry(&entry, rz_json_str(source, "identity"),
                                       rz_json_str(source, "spec"), tree,
                                       rz_json_str(source, "slug"), err) < 0 ||
-                rz_registry_put_source(home, entry, err) < 0)
+                rz_registry_put_source(&replaced, home, entry, 0, err) < 0)
                 return -1;
+            cJSON_Delete(replaced); /* none: without overwrite a taken name is refused */
             changed = 1;
         }
     }
@@ -84,8 +105,10 @@ static int refresh_local_sources(const rz_home *home, const rz_index *idx, rz_er
 
 /* The current index of home, from the module's cache when registry.json did not change. A new
  * reference (caller drops it with rz_index_free): the cache may be replaced by another thread
- * whenever the GIL is released, and the caller's index must stay alive. NULL with err set. */
-static rz_index *current_index(PyObject *module, const rz_home *home, rz_error *err)
+ * whenever the GIL is released, and the caller's index must stay alive. NULL with err set, or
+ * with a Python exception (Ctrl-C) and err untouched. refresh: rescan changed local sources
+ * first; a caller that holds a folder lock passes 0, since a rescan may wait for that lock. */
+static rz_index *current_index(PyObject *module, rz_home *home, int refresh, rz_error *err)
 {
     rz_state *st = rz_get_state(module);
     rz_index *idx = NULL;
@@ -114,10 +137,18 @@ static rz_index *current_index(PyObject *module, const rz_home *home, rz_error *
             st->index = rz_index_ref(idx);
             st->index_home = home_copy;
         }
-        Py_BEGIN_ALLOW_THREADS
+        if (!refresh)
+            return idx;
+        {
+            rz_py_progress prog;
+            blocking_begin(&prog, home);
             rc = refresh_local_sources(home, idx, err);
-        Py_END_ALLOW_THREADS
-        if (rc < 0) {
+            if (blocking_end(&prog, home) < 0) {
+                rz_error_init(err); /* the pending exception (Ctrl-C) is what the caller gets */
+                rz_error_set(err, RZ_E_CALLBACK, "interrupted");
+            }
+        }
+        if (rc < 0 || err->kind != RZ_E_NONE) {
             rz_index_free(idx);
             return NULL;
         }
@@ -192,8 +223,10 @@ static PyObject *register_source(PyObject *module, PyObject *args)
     if (spec.kind != RZ_SPEC_LOCAL && !(net = rz_net(module)))
         goto done_raised;
     rz_py_progress_begin(&prog, &opts, progress);
+    home.wait.cancel = rz_py_progress_check; /* lock waits stop for Ctrl-C too */
+    home.wait.payload = &prog;
     rc = rz_source_register(&home, net, &spec, text, overwrite, &opts, &err);
-    if (rz_py_progress_end(&prog) < 0)
+    if (blocking_end(&prog, &home) < 0)
         goto done_raised;
     if (rc == 0)
         out = PyUnicode_FromString(spec.identity);
@@ -222,9 +255,13 @@ static PyObject *delete_source(PyObject *module, PyObject *args)
     if (parse_spec(&spec, text, &err) < 0)
         return rz_py_raise(module, &err);
     if (open_home(&home, root, &err) == 0) {
-        Py_BEGIN_ALLOW_THREADS
-            rc = rz_source_delete(&home, spec.identity, &err);
-        Py_END_ALLOW_THREADS
+        rz_py_progress prog;
+        blocking_begin(&prog, &home);
+        rc = rz_source_delete(&home, spec.identity, &err);
+        if (blocking_end(&prog, &home) < 0) {
+            rz_spec_clear(&spec);
+            return NULL;
+        }
     }
     rz_spec_clear(&spec);
     if (rc < 0)
@@ -248,7 +285,7 @@ static PyObject *list_sources(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "s:list_sources", &root))
         return NULL;
     rz_error_init(&err);
-    if (open_home(&home, root, &err) < 0 || !(idx = current_index(module, &home, &err)))
+    if (open_home(&home, root, &err) < 0 || !(idx = current_index(module, &home, 1, &err)))
         return rz_py_raise(module, &err);
     out = PyList_New(0);
     if (!out)
@@ -287,6 +324,8 @@ fail:
 typedef struct model_info {
     rz_index *index; /* a reference held while the strings below are in use, or NULL */
     const char *name, *identity, *kind, *module_name; /* borrowed from the index */
+    const char *folder, *digest; /* borrowed: the manifest's models_subdir, the model's digest */
+    const cJSON *manifest;       /* borrowed: the manifest's index entry */
     char source_dir[RZ_PATH_MAX];
     char model_path[RZ_PATH_MAX];
     char manifest_path[RZ_PATH_MAX];
@@ -304,7 +343,10 @@ static int fill_info(model_info *out, const rz_home *home, const rz_model_ref *r
     out->identity = rz_json_str(ref->source, "identity");
     out->kind = rz_json_str(ref->source, "kind");
     out->module_name = rz_json_str(ref->manifest, "module");
-    if (!out->name || !out->identity || !out->kind || !out->module_name)
+    out->folder = rz_json_str(ref->manifest, "models_subdir");
+    out->digest = rz_json_str(ref->model, "digest");
+    out->manifest = ref->manifest;
+    if (!out->name || !out->identity || !out->kind || !out->module_name || !out->folder)
         return rz_error_set(err, RZ_E_SOURCE, "the registry entry of a model is incomplete");
     if (rz_source_tree_path(tree, sizeof(tree), home, ref->source, err) < 0 ||
         rz_model_path(out->model_path, sizeof(out->model_path), home, ref->manifest, ref->model,
@@ -343,7 +385,7 @@ static PyObject *info_to_python(const model_info *info)
 }
 
 /* Resolve name (and an optional source spec) to info. */
-static int resolve(model_info *out, PyObject *module, const rz_home *home, const char *name,
+static int resolve(model_info *out, PyObject *module, rz_home *home, const char *name,
                    const char *source_spec, rz_error *err)
 {
     rz_spec spec = {0};
@@ -354,7 +396,7 @@ static int resolve(model_info *out, PyObject *module, const rz_home *home, const
     if (source_spec && parse_spec(&spec, source_spec, err) < 0)
         goto done;
     /* out->index keeps what out borrows alive until info_clear. */
-    if (!(out->index = current_index(module, home, err)))
+    if (!(out->index = current_index(module, home, 1, err)))
         goto done;
     if (source_spec && !rz_index_find_source(out->index, spec.identity)) {
         rz_error_set(err, RZ_E_SOURCE, "source %s is not registered", spec.identity);
@@ -552,7 +594,7 @@ static PyObject *list_models(PyObject *module, PyObject *args)
             rz_py_raise(module, &err);
         goto done;
     }
-    if (!(idx = current_index(module, &home, &err))) {
+    if (!(idx = current_index(module, &home, 1, &err))) {
         rz_py_raise(module, &err);
         goto done;
     }
@@ -612,7 +654,7 @@ static PyObject *list_downloaded(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "s:list_downloaded", &root))
         return NULL;
     rz_error_init(&err);
-    if (open_home(&home, root, &err) < 0 || !(idx = current_index(module, &home, &err)))
+    if (open_home(&home, root, &err) < 0 || !(idx = current_index(module, &home, 1, &err)))
         return rz_py_raise(module, &err);
     p.home = &home;
     p.out = PyList_New(0);
@@ -624,18 +666,6 @@ static PyObject *list_downloaded(PyObject *module, PyObject *args)
 
 /* ---- download ---- */
 
-/* rz_model_lock with the GIL released. */
-static int lock_model(int *out_fd, const rz_home *home, const char *model_path, int operation,
-                      rz_error *err)
-{
-    int rc;
-
-    Py_BEGIN_ALLOW_THREADS
-        rc = rz_model_lock(out_fd, home, model_path, operation, err);
-    Py_END_ALLOW_THREADS
-    return rc;
-}
-
 /* resolve, then pin the generation of a fetched source (a local one needs no pin), so that the
  * tree the model's code and manifest come from stays until rz_generation_unpin. A generation
  * retired between reading the index and pinning it means the source was registered again or
@@ -645,14 +675,18 @@ static int resolve_pinned(model_info *out, rz_pin *pin, rz_home *home, PyObject 
 {
     pin->fd = -1;
     for (int attempt = 0; attempt < 8; attempt++) {
+        rz_py_progress prog;
         int rc;
         if (open_and_resolve(out, home, module, root, name, source, err) < 0)
             return -1;
         if (!out->generation_dir[0])
             return 0;
-        Py_BEGIN_ALLOW_THREADS
-            rc = rz_generation_pin(pin, out->generation_dir, err);
-        Py_END_ALLOW_THREADS
+        blocking_begin(&prog, home);
+        rc = rz_generation_pin(pin, out->generation_dir, &home->wait, err);
+        if (blocking_end(&prog, home) < 0) {
+            rz_generation_unpin(pin);
+            rc = rz_error_set(err, RZ_E_CALLBACK, "interrupted");
+        }
         if (rc != 0) {
             if (rc < 0)
                 info_clear(out);
@@ -667,86 +701,142 @@ static int resolve_pinned(model_info *out, rz_pin *pin, rz_home *home, PyObject 
     return -1;
 }
 
-/* Drops what resolve_pinned took. */
-static void info_unpin(model_info *info, rz_pin *pin)
+/* What a call that works on one model holds (registry.h's lock order). */
+typedef struct model_locks {
+    rz_pin pin;     /* the generation of the source's tree whose code runs */
+    rz_lock folder; /* the models folder, shared: no registration replaces models under it */
+    rz_lock model;  /* the model: LOCK_EX to download or delete it, LOCK_SH to load it */
+} model_locks;
+
+static void locks_init(model_locks *l)
+{
+    l->pin.fd = -1;
+    l->folder = (rz_lock)RZ_LOCK_INIT;
+    l->model = (rz_lock)RZ_LOCK_INIT;
+}
+
+/* Drops what resolve_pinned and lock_model took (in reverse order). */
+static void release_model(model_info *info, model_locks *l)
 {
     Py_BEGIN_ALLOW_THREADS
-        rz_generation_unpin(pin);
+        rz_lock_release(&l->model);
+        rz_lock_release(&l->folder);
+        rz_generation_unpin(&l->pin);
     Py_END_ALLOW_THREADS
     info_clear(info);
 }
 
-/* Removes what crashed downloads of this model left: <dir>/.rz-<hash>-*. Under the model
- * lock, so no live download owns them. */
-static void remove_stale_temps(const char *dir, const char *prefix)
+/* 1 if the index (as it is now, not rescanned: the caller holds a folder lock a rescan may wait
+ * for) still resolves info's model to the same source, path and digest; else 0, or -1. */
+static int still_resolves(PyObject *module, rz_home *home, const model_info *info, rz_error *err)
 {
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    rz_error ignored;
+    rz_index *idx = current_index(module, home, 0, err);
+    model_info now;
+    rz_model_ref ref;
+    int same;
 
-    if (!d)
-        return;
-    rz_error_init(&ignored);
-    while ((de = readdir(d))) {
-        char path[RZ_PATH_MAX];
-        if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
-            continue;
-        if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) < (int)sizeof(path))
-            rz_rmtree(path, &ignored);
+    if (!idx)
+        return -1;
+    if (rz_index_resolve(&ref, idx, info->name, info->identity, err) < 0) {
+        rz_index_free(idx);
+        if (err->kind != RZ_E_MODEL_NOT_FOUND)
+            return -1;
+        rz_error_init(err);
+        return 0;
     }
-    closedir(d);
+    /* (a registry written before digests has none: the same absence is the same model) */
+    same = fill_info(&now, home, &ref, err) == 0 && strcmp(now.model_path, info->model_path) == 0 &&
+           (now.digest == info->digest ||
+            (now.digest && info->digest && strcmp(now.digest, info->digest) == 0));
+    rz_index_free(idx);
+    if (err->kind != RZ_E_NONE)
+        return -1;
+    return same;
 }
 
-/* Moves every entry of content_dir into dest_dir, the one named last_name last (its arrival
- * is what marks the model downloaded). An existing entry is replaced: files by rename(), which
- * is atomic, directories by moving the old one into trash_dir first. */
-static int move_into_place(const char *content_dir, const char *dest_dir, const char *last_name,
-                           const char *trash_dir, rz_error *err)
+/* Take the folder lock (shared) and, unless model_op is 0, the model lock of info's model, and
+ * check that the index still says what info says: 1 locked, 0 the model changed meanwhile
+ * (everything let go: resolve again), -1 error (everything let go). */
+static int lock_model(model_info *info, model_locks *l, rz_home *home, PyObject *module,
+                      int model_op, rz_error *err)
 {
-    DIR *d = opendir(content_dir);
-    struct dirent *de;
-    int pass, rc = 0;
+    rz_py_progress prog;
+    int rc;
 
-    if (!d)
-        return rz_error_os(err, errno, content_dir, "cannot read %s", content_dir);
-    for (pass = 0; pass < 2 && rc == 0; pass++) {
-        rewinddir(d);
-        while ((de = readdir(d)) && rc == 0) {
-            char from[RZ_PATH_MAX], to[RZ_PATH_MAX], trash[RZ_PATH_MAX];
-            struct stat st;
-            int is_last = strcmp(de->d_name, last_name) == 0;
-            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-                is_last != (pass == 1) || strcmp(de->d_name, ".rz-trash") == 0)
-                continue;
-            if (rz_pathf(from, sizeof(from), err, "%s/%s", content_dir, de->d_name) < 0 ||
-                rz_pathf(to, sizeof(to), err, "%s/%s", dest_dir, de->d_name) < 0) {
-                rc = -1;
-                break;
-            }
-            if (lstat(to, &st) == 0 && S_ISDIR(st.st_mode)) {
-                if (rz_pathf(trash, sizeof(trash), err, "%s/%s", trash_dir, de->d_name) < 0)
-                    rc = -1;
-                else if (rename(to, trash) < 0)
-                    rc = rz_error_os(err, errno, to, "cannot replace %s", to);
-            }
-            if (rc == 0 && rename(from, to) < 0)
-                rc = rz_error_os(err, errno, to, "cannot move the download into %s", to);
-        }
-    }
-    closedir(d);
+    blocking_begin(&prog, home);
+    rc = rz_folder_lock(&l->folder, home, info->folder, LOCK_SH, err);
+    if (rc == 0 && model_op)
+        rc = rz_model_lock(&l->model, home, info->model_path, model_op, err);
+    if (blocking_end(&prog, home) < 0)
+        rc = rz_error_set(err, RZ_E_CALLBACK, "interrupted");
+    if (rc == 0)
+        rc = still_resolves(module, home, info, err);
+    if (rc != 1)
+        release_model(info, l);
     return rc;
 }
 
-/* Fetch a model with a "manager": config.url, extracted when config.extract_archive. The
- * content lands in content_dir (created by the caller or by extraction). */
-static int manager_download(char *content_dir, size_t content_len, const rz_net_api *net,
-                            const rz_model *model, const char *tmp, const char *basename_,
-                            const rz_fetch_opts *opts, const char *identity, rz_error *err)
+/* What killed removals left (rz_source_sweep), against info's index: a call that is about to
+ * change a model finishes those first. */
+static int sweep(rz_home *home, const model_info *info, rz_error *err)
+{
+    rz_py_progress prog;
+
+    blocking_begin(&prog, home);
+    rz_source_sweep(home, info->index);
+    return blocking_end(&prog, home) < 0 ? rz_error_set(err, RZ_E_CALLBACK, "interrupted") : 0;
+}
+
+/* resolve_pinned, then lock_model; again when the model changed in between. With
+ * stop_if_downloaded, a model that is downloaded already returns 2 with nothing locked (a
+ * downloaded model takes no lock: a source's load_model may ask for its own model again). */
+static int resolve_locked(model_info *out, model_locks *l, rz_home *home, PyObject *module,
+                          const char *root, const char *name, const char *source, int model_op,
+                          int stop_if_downloaded, rz_error *err)
+{
+    locks_init(l);
+    for (int attempt = 0; attempt < 8; attempt++) {
+        struct stat st;
+        int rc;
+        if (resolve_pinned(out, &l->pin, home, module, root, name, source, err) < 0)
+            return -1;
+        if (stop_if_downloaded && lstat(out->model_path, &st) == 0)
+            return 2;
+        if (model_op == LOCK_EX && sweep(home, out, err) < 0) {
+            release_model(out, l);
+            return -1;
+        }
+        rc = lock_model(out, l, home, module, model_op, err);
+        if (rc != 0)
+            return rc < 0 ? -1 : 1;
+    }
+    rz_error_set(err, RZ_E_SOURCE,
+                 "model '%s' is being replaced by registrations too often to be used; try again",
+                 name);
+    rz_error_attach_model(err, name);
+    return -1;
+}
+
+/* Removes what crashed downloads of this model left: <dir>/.rz-<hash>-*, and trash beside it
+ * (models.h). Under the model lock, so no live download owns them. */
+static void remove_stale_temps(const char *dir, const char *prefix)
+{
+    rz_trash_sweep(dir, prefix);
+    rz_trash_sweep(dir, RZ_TRASH_PREFIX);
+}
+
+/* Fetch a model with a "manager": config.url into <tmp>/<base>, or with config.extract_archive
+ * into <tmp>/.rz-archive, extracted into <tmp>/.rz-content (models.h says what becomes the
+ * model). A declared sha256 is that of the file downloaded. */
+static int manager_download(const rz_net_api *net, const rz_model *model, const char *tmp,
+                            const char *basename_, const rz_fetch_opts *opts, const char *identity,
+                            rz_error *err)
 {
     const cJSON *config = rz_json_member(model->manager, "config");
     const char *url = rz_json_str(config, "url");
     const cJSON *extract = rz_json_member(config, "extract_archive");
-    char target[RZ_PATH_MAX];
+    char target[RZ_PATH_MAX], content[RZ_PATH_MAX];
+    int rc;
 
     if (!url) {
         rz_error_set(err, RZ_E_SOURCE,
@@ -756,22 +846,17 @@ static int manager_download(char *content_dir, size_t content_len, const rz_net_
         rz_error_attach_field(err, "manager.config.url");
         return -1;
     }
-    if (!cJSON_IsTrue(extract)) {
-        if (rz_pathf(content_dir, content_len, err, "%s", tmp) < 0 ||
-            rz_pathf(target, sizeof(target), err, "%s/%s", tmp, basename_) < 0)
-            return -1;
-        return net->fetch_to_file(url, target, model->sha256, opts, err);
-    }
+    if (!cJSON_IsTrue(extract))
+        return rz_pathf(target, sizeof(target), err, "%s/%s", tmp, basename_) < 0
+                   ? -1
+                   : net->fetch_to_file(url, target, model->sha256, opts, err);
     if (rz_pathf(target, sizeof(target), err, "%s/.rz-archive", tmp) < 0 ||
-        rz_pathf(content_dir, content_len, err, "%s/.rz-content", tmp) < 0)
+        rz_pathf(content, sizeof(content), err, "%s/.rz-content", tmp) < 0 ||
+        net->fetch_to_file(url, target, model->sha256, opts, err) < 0)
         return -1;
-    if (net->fetch_to_file(url, target, model->sha256, opts, err) < 0)
-        return -1;
-    {
-        int rc = net->extract_file(target, content_dir, 0, NULL, err); /* default limits */
-        unlink(target);
-        return rc;
-    }
+    rc = net->extract_file(target, content, 0, NULL, err); /* default limits */
+    unlink(target);
+    return rc;
 }
 
 PyDoc_STRVAR(download_model_doc,
@@ -781,32 +866,38 @@ PyDoc_STRVAR(download_model_doc,
 static PyObject *download_model(PyObject *module, PyObject *args)
 {
     const char *root, *name, *source;
-    int overwrite, lock_fd = -1, rc, downloaded = 0;
+    int overwrite, rc, downloaded = 0, is_manager;
     PyObject *progress, *plugin = NULL, *res = NULL, *out = NULL;
-    char dir[RZ_PATH_MAX], base[RZ_PATH_MAX], tmp[RZ_PATH_MAX], prefix[64];
-    char content[RZ_PATH_MAX], target[RZ_PATH_MAX];
+    char dir[RZ_PATH_MAX], folder[RZ_PATH_MAX], tmp[RZ_PATH_MAX], target[RZ_PATH_MAX];
+    char prefix[64];
+    const char *base, *filename;
     rz_manifest *manifest = NULL;
     const rz_model *model;
     const rz_net_api *net;
+    rz_download d = {0};
     rz_py_progress prog;
     rz_fetch_opts opts;
+    model_locks locks;
     model_info info;
     rz_home home;
     rz_error err;
     struct stat st;
-    rz_pin pin;
     int have_tmp = 0;
 
     if (!PyArg_ParseTuple(args, "sszpO:download_model", &root, &name, &source, &overwrite,
                           &progress))
         return NULL;
     rz_error_init(&err);
-    if (resolve_pinned(&info, &pin, &home, module, root, name, source, &err) < 0)
-        return rz_py_raise(module, &err);
     /* Downloaded already: the rename that completed it is atomic, so there is nothing to wait
      * for and no lock is taken; a source's load_model may ask for its own model again. */
-    if (!overwrite && lstat(info.model_path, &st) == 0)
+    rc =
+        resolve_locked(&info, &locks, &home, module, root, name, source, LOCK_EX, !overwrite, &err);
+    if (rc < 0)
+        return rz_py_raise(module, &err);
+    if (rc == 2)
         goto done;
+    if (!overwrite && lstat(info.model_path, &st) == 0)
+        goto done; /* downloaded before (perhaps by a process we waited for) */
     Py_BEGIN_ALLOW_THREADS
         rc = rz_manifest_load(&manifest, info.manifest_path, info.identity, &err);
     Py_END_ALLOW_THREADS
@@ -819,18 +910,14 @@ static PyObject *download_model(PyObject *module, PyObject *args)
                      info.identity, info.name);
         goto fail;
     }
-    {
-        /* model_path is <models>/<subdir>/<filename>: it always has a '/' */
-        const char *slash = strrchr(info.model_path, '/');
-        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - info.model_path), info.model_path);
-        snprintf(base, sizeof(base), "%s", slash + 1);
-    }
+    /* model_path is <models>/<folder>/<filename>: it always has a '/' */
+    base = strrchr(info.model_path, '/') + 1;
+    filename = info.model_path + strlen(home.models) + 1 + strlen(info.folder) + 1;
+    snprintf(dir, sizeof(dir), "%.*s", (int)(base - 1 - info.model_path), info.model_path);
+    if (rz_pathf(folder, sizeof(folder), &err, "%s/%s", home.models, info.folder) < 0)
+        goto fail;
     snprintf(prefix, sizeof(prefix), ".rz-%08llx-",
              rz_fnv1a64(info.model_path, strlen(info.model_path)) & 0xffffffffULL);
-    if (lock_model(&lock_fd, &home, info.model_path, LOCK_EX, &err) < 0)
-        goto fail;
-    if (lstat(info.model_path, &st) == 0 && !overwrite)
-        goto done; /* downloaded before (perhaps by a process we waited for) */
     Py_BEGIN_ALLOW_THREADS
         remove_stale_temps(dir, prefix);
         /* dir may vanish meanwhile: a delete of another source removes empty directories. */
@@ -839,13 +926,12 @@ static PyObject *download_model(PyObject *module, PyObject *args)
     if (rc < 0)
         goto fail;
     have_tmp = 1;
-    snprintf(content, sizeof(content), "%s", tmp);
-    if (model->manager) { /* "manager": null is no manager, as in FiftyOne */
+    is_manager = model->manager != NULL; /* "manager": null is no manager, as in FiftyOne */
+    if (is_manager) {
         if (!(net = rz_net(module)))
             goto fail_raised;
         rz_py_progress_begin(&prog, &opts, progress);
-        rc = manager_download(content, sizeof(content), net, model, tmp, base, &opts, info.identity,
-                              &err);
+        rc = manager_download(net, model, tmp, base, &opts, info.identity, &err);
         if (rz_py_progress_end(&prog) < 0)
             goto fail_raised;
         if (rc < 0)
@@ -862,34 +948,35 @@ static PyObject *download_model(PyObject *module, PyObject *args)
         if (!res)
             goto fail_raised;
     }
-    if (rz_pathf(target, sizeof(target), &err, "%s/%s", content, base) < 0)
+    d.tmp = tmp;
+    d.dir = dir;
+    d.base = base;
+    d.folder = folder;
+    d.filename = filename;
+    d.manifest = info.manifest;
+    d.from_archive = is_manager && cJSON_IsTrue(rz_json_member(
+                                      rz_json_member(model->manager, "config"), "extract_archive"));
+    d.extras = !is_manager;
+    Py_BEGIN_ALLOW_THREADS
+        /* a manager download verified its sha256 already (of the file, or of the archive) */
+        rc = rz_download_prepare(&d, is_manager ? NULL : model->sha256, info.name, &err);
+    Py_END_ALLOW_THREADS
+    if (rc < 0)
         goto fail;
-    if (lstat(target, &st) < 0) {
-        rz_error_set(&err, RZ_E_SOURCE,
-                     "download of model '%s' from source %s finished without creating %s",
-                     info.name, info.identity, base);
-        goto fail;
-    }
-    if (model->sha256 && S_ISREG(st.st_mode)) {
+    if (d.verify) {
         if (!(net = rz_net(module)))
             goto fail_raised;
         Py_BEGIN_ALLOW_THREADS
-            rc = net->sha256_verify_file(target, model->sha256, &err);
+            rc = net->sha256_verify_file(d.verify, model->sha256, &err);
         Py_END_ALLOW_THREADS
         if (rc < 0)
             goto fail;
     }
-    {
-        char trash[RZ_PATH_MAX];
-        if (rz_pathf(trash, sizeof(trash), &err, "%s/.rz-trash", tmp) < 0)
-            goto fail;
-        Py_BEGIN_ALLOW_THREADS
-            rc = mkdir(trash, 0700) < 0 ? rz_error_os(&err, errno, trash, "cannot create %s", trash)
-                                        : move_into_place(content, dir, base, trash, &err);
-        Py_END_ALLOW_THREADS
-        if (rc < 0)
-            goto fail;
-    }
+    Py_BEGIN_ALLOW_THREADS
+        rc = rz_download_place(&d, &err);
+    Py_END_ALLOW_THREADS
+    if (rc < 0)
+        goto fail;
     downloaded = 1;
 done:
     out = Py_BuildValue("(NO)", info_to_python(&info), downloaded ? Py_True : Py_False);
@@ -908,11 +995,11 @@ cleanup:
             rz_rmtree(tmp, &ignored);
         Py_END_ALLOW_THREADS
     }
-    rz_lock_release(lock_fd);
+    rz_download_clear(&d);
     rz_manifest_free(manifest);
     Py_XDECREF(res);
     Py_XDECREF(plugin);
-    info_unpin(&info, &pin);
+    release_model(&info, &locks);
     return out;
 }
 
@@ -924,39 +1011,33 @@ static PyObject *load_model(PyObject *module, PyObject *args)
 {
     const char *root, *name, *source;
     PyObject *kwargs, *plugin = NULL, *out = NULL;
+    model_locks locks;
     model_info info;
     rz_home home;
     rz_error err;
     struct stat st;
-    rz_pin pin;
-    int lock_fd = -1;
 
     if (!PyArg_ParseTuple(args, "sszO!:load_model", &root, &name, &source, &PyDict_Type, &kwargs))
         return NULL;
     rz_error_init(&err);
-    if (resolve_pinned(&info, &pin, &home, module, root, name, source, &err) < 0)
-        return rz_py_raise(module, &err);
     /* Shared: loads run together, while a delete or a re-download of the model waits for them. */
-    if (lock_model(&lock_fd, &home, info.model_path, LOCK_SH, &err) < 0)
-        goto fail;
+    if (resolve_locked(&info, &locks, &home, module, root, name, source, LOCK_SH, 0, &err) < 0)
+        return rz_py_raise(module, &err);
     if (stat(info.model_path, &st) < 0) {
         rz_error_set(&err, RZ_E_MODEL_NOT_FOUND,
                      "model '%s' is not downloaded; download_zoo_model() fetches it", info.name);
         rz_error_attach_model(&err, info.name);
-        goto fail;
+        rz_py_raise(module, &err);
+        goto done;
     }
     plugin =
         rz_plugin_import(module, info.module_name, info.source_dir, info.generation, info.identity);
     out = plugin ? rz_plugin_call(module, plugin, "load_model", info.identity, info.name,
                                   info.model_path, kwargs)
                  : NULL;
-    goto done;
-fail:
-    rz_py_raise(module, &err);
 done:
-    rz_lock_release(lock_fd);
     Py_XDECREF(plugin);
-    info_unpin(&info, &pin);
+    release_model(&info, &locks);
     return out;
 }
 
@@ -966,31 +1047,29 @@ PyDoc_STRVAR(delete_model_doc, "delete_model(home, name, source) -> bool\n\nDele
 static PyObject *delete_model(PyObject *module, PyObject *args)
 {
     const char *root, *name, *source;
+    rz_trash trash = {0};
+    model_locks locks;
     model_info info;
     rz_home home;
     rz_error err;
-    struct stat st;
-    int lock_fd = -1, existed = 0, rc = 0;
+    int rc;
 
     if (!PyArg_ParseTuple(args, "ssz:delete_model", &root, &name, &source))
         return NULL;
     rz_error_init(&err);
-    if (open_and_resolve(&info, &home, module, root, name, source, &err) < 0)
+    if (resolve_locked(&info, &locks, &home, module, root, name, source, LOCK_EX, 0, &err) < 0)
         return rz_py_raise(module, &err);
-    if (lock_model(&lock_fd, &home, info.model_path, LOCK_EX, &err) < 0) {
-        info_clear(&info);
-        return rz_py_raise(module, &err);
-    }
+    /* Aside first (atomic: the model is complete or gone), then removed without the locks. */
     Py_BEGIN_ALLOW_THREADS
-        existed = lstat(info.model_path, &st) == 0;
-        if (existed)
-            rc = rz_rmtree(info.model_path, &err);
+        rc = rz_model_move_aside(&trash, home.models, info.model_path, &err);
     Py_END_ALLOW_THREADS
-    rz_lock_release(lock_fd);
-    info_clear(&info);
+    release_model(&info, &locks);
+    Py_BEGIN_ALLOW_THREADS
+        rz_trash_empty(&trash);
+    Py_END_ALLOW_THREADS
     if (rc < 0)
         return rz_py_raise(module, &err);
-    return PyBool_FromLong(existed);
+    return PyBool_FromLong(rc);
 }
 
 PyDoc_STRVAR(module_spec_doc,
@@ -1009,7 +1088,7 @@ static PyObject *module_spec(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "ss:module_spec", &root, &module_name))
         return NULL;
     rz_error_init(&err);
-    if (open_home(&home, root, &err) < 0 || !(idx = current_index(module, &home, &err)))
+    if (open_home(&home, root, &err) < 0 || !(idx = current_index(module, &home, 1, &err)))
         return rz_py_raise(module, &err);
     cJSON_ArrayForEach(source, rz_index_sources(idx))
     {

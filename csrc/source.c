@@ -15,6 +15,7 @@
 #include "fsutil.h"
 #include "generation.h"
 #include "manifest.h"
+#include "models.h"
 #include "net.h"
 #include "registry.h"
 #include "spec.h"
@@ -50,26 +51,68 @@ static int add_string(cJSON *obj, const char *key, const char *value)
     return value ? (cJSON_AddStringToObject(obj, key, value) ? 0 : -1) : 0;
 }
 
-/* The index's summary of one model: what listing, filtering and resolving need. */
+/* Fields that describe a model without changing what its download is: a source registered
+ * again keeps a downloaded model whose entry differs only in these. */
+static const char *const metadata_fields[] = {"description", "tags",   "license",     "author",
+                                              "date_added",  "source", "requirements"};
+
+/* "digest": 16 hex digits of FNV-1a 64 of the model's manifest entry without its metadata
+ * fields and nulls (a null is an absent field), printed by cJSON. It tells whether a
+ * registration changed what a model's download is. NULL out of memory. */
+static int model_digest(char out[17], const cJSON *json)
+{
+    cJSON *copy = cJSON_Duplicate(json, 1), *item, *next;
+    char *text;
+
+    if (!copy)
+        return -1;
+    for (size_t i = 0; i < sizeof(metadata_fields) / sizeof(metadata_fields[0]); i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(copy, metadata_fields[i]);
+    for (item = copy->child; item; item = next) {
+        next = item->next;
+        if (cJSON_IsNull(item))
+            cJSON_Delete(cJSON_DetachItemViaPointer(copy, item));
+    }
+    text = cJSON_PrintUnformatted(copy);
+    cJSON_Delete(copy);
+    if (!text)
+        return -1;
+    snprintf(out, 17, "%016llx", rz_fnv1a64(text, strlen(text)));
+    free(text);
+    return 0;
+}
+
+/* The filename of a model without base_filename: its full name with '/' made '_', so that it
+ * is one component; a name that would still not be a clean one (".", "..", ".rz-*") or is too
+ * long for a file name gets a hash in its place, so two names never share a file. */
+static void fallback_filename(char *out, size_t out_len, const char *name)
+{
+    char *p;
+
+    snprintf(out, out_len, "%.*s", 200, name);
+    for (p = out; *p; p++)
+        if (*p == '/')
+            *p = '_';
+    if (strlen(name) > 200 || !rz_path_is_clean(out))
+        snprintf(out, out_len, "model_%016llx", rz_fnv1a64(name, strlen(name)));
+}
+
+/* The index's summary of one model: what listing, filtering, resolving and re-registering
+ * need. */
 static cJSON *model_summary(const rz_model *model)
 {
     cJSON *entry = cJSON_CreateObject(), *tags = NULL;
     const cJSON *tag, *src_tags = cJSON_GetObjectItemCaseSensitive(model->json, "tags");
-    char fallback[RZ_ERR_NAME_MAX];
-    char *p;
+    char fallback[256], digest[17];
 
-    if (!entry)
-        return NULL;
-    /* A model without base_filename still needs a path: its full name, flattened. */
-    snprintf(fallback, sizeof(fallback), "%s", model->name);
-    for (p = fallback; *p; p++)
-        if (*p == '/')
-            *p = '_';
+    if (!entry || model_digest(digest, model->json) < 0)
+        goto fail;
+    fallback_filename(fallback, sizeof(fallback), model->name);
     if (add_string(entry, "name", model->name) < 0 ||
         add_string(entry, "base_name", model->base_name) < 0 ||
         add_string(entry, "version", model->version) < 0 ||
         add_string(entry, "filename", model->filename ? model->filename : fallback) < 0 ||
-        add_string(entry, "license", model->license) < 0)
+        add_string(entry, "digest", digest) < 0 || add_string(entry, "license", model->license) < 0)
         goto fail;
     tags = cJSON_AddArrayToObject(entry, "tags");
     if (!tags)
@@ -85,9 +128,17 @@ fail:
     return NULL;
 }
 
+int rz_source_default_subdir(char *out, size_t out_len, const char *slug, const char *dir)
+{
+    int n = dir && dir[0] ? snprintf(out, out_len, "%s_%08llx", slug,
+                                     rz_fnv1a64(dir, strlen(dir)) & 0xffffffffULL)
+                          : snprintf(out, out_len, "%s", slug);
+    return n < 0 || (size_t)n >= out_len ? -1 : 0;
+}
+
 static int add_manifest(scan_state *s, const char *dir, const char *rel)
 {
-    char path[4096], module[512], subdir[1024], stamp[64];
+    char path[4096], module[512], subdir[512], stamp[64];
     rz_manifest *m = NULL;
     cJSON *entry = NULL, *models;
     struct stat st;
@@ -96,19 +147,18 @@ static int add_manifest(scan_state *s, const char *dir, const char *rel)
     if (cJSON_GetArraySize(s->out) >= RZ_SCAN_MAX_MANIFESTS)
         return rz_error_set(s->err, RZ_E_SOURCE, "source %s has more than %d manifest.json files",
                             s->identity, RZ_SCAN_MAX_MANIFESTS);
-    snprintf(path, sizeof(path), "%s/manifest.json", dir);
+    if (rz_pathf(path, sizeof(path), s->err, "%s/manifest.json", dir) < 0)
+        return -1;
     if (stat(path, &st) < 0)
         return rz_error_os(s->err, errno, path, "cannot read %s", path);
     if (rz_manifest_load(&m, path, s->identity, s->err) < 0)
         return -1;
     rz_file_stamp(stamp, sizeof(stamp), &st);
-    if (rel[0]) {
-        unsigned long long h = rz_fnv1a64(rel, strlen(rel));
-        snprintf(module, sizeof(module), RZ_MODULE_PREFIX "%s_%08llx", s->slug, h & 0xffffffffULL);
-        snprintf(subdir, sizeof(subdir), "%s_%08llx", s->slug, h & 0xffffffffULL);
-    } else {
-        snprintf(module, sizeof(module), RZ_MODULE_PREFIX "%s", s->slug);
-        snprintf(subdir, sizeof(subdir), "%s", s->slug);
+    /* The module is named like the source's own models folder: unique per manifest. */
+    if (rz_source_default_subdir(subdir, sizeof(subdir), s->slug, rel) < 0 ||
+        snprintf(module, sizeof(module), RZ_MODULE_PREFIX "%s", subdir) >= (int)sizeof(module)) {
+        rz_manifest_free(m);
+        return rz_error_set(s->err, RZ_E_SOURCE, "source %s: slug too long", s->identity);
     }
     entry = cJSON_CreateObject();
     if (!entry || add_string(entry, "dir", rel) < 0 || add_string(entry, "name", m->name) < 0 ||
@@ -152,7 +202,9 @@ static int scan_dir(scan_state *s, const char *dir, const char *rel, int depth)
     if (++s->dirs_seen > RZ_SCAN_MAX_DIRS)
         return rz_error_set(s->err, RZ_E_SOURCE, "source %s has more than %d directories",
                             s->identity, RZ_SCAN_MAX_DIRS);
-    snprintf(path, sizeof(path), "%s/manifest.json", dir);
+    /* A truncated path would name another file: too long is no manifest of ours. */
+    if (snprintf(path, sizeof(path), "%s/manifest.json", dir) >= (int)sizeof(path))
+        return 0;
     if (lstat(path, &st) == 0 && S_ISREG(st.st_mode))
         return add_manifest(s, dir, rel);
     if (depth >= RZ_SCAN_MAX_DEPTH)
@@ -182,7 +234,9 @@ static int scan_dir(scan_state *s, const char *dir, const char *rel, int depth)
         int len = snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
         if (len < 0 || (size_t)len >= sizeof(path) || lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
             continue; /* files, symlinks, and paths too long to be ours */
-        snprintf(child_rel, sizeof(child_rel), "%s%s%s", rel, rel[0] ? "/" : "", names[i]);
+        len = snprintf(child_rel, sizeof(child_rel), "%s%s%s", rel, rel[0] ? "/" : "", names[i]);
+        if (len < 0 || (size_t)len >= sizeof(child_rel))
+            continue;
         if (scan_dir(s, path, child_rel, depth + 1) < 0)
             goto done;
     }
@@ -384,8 +438,11 @@ static int github_status_error(const rz_spec *spec, const char *url, const rz_re
     return -1;
 }
 
-/* Resolve spec's ref (or the default branch) to a commit sha (40 hex digits) in out. */
-static int github_resolve_sha(char out[64], const rz_net_api *net, const rz_spec *spec,
+#define SHA_HEX_MAX 64 /* a SHA-256 object name; SHA-1 ones have 40 */
+
+/* Resolve spec's ref (or the default branch) to a commit sha (40 or 64 lowercase hex digits,
+ * NUL-terminated) in out. */
+static int github_resolve_sha(char out[SHA_HEX_MAX + 1], const rz_net_api *net, const rz_spec *spec,
                               const rz_fetch_opts *base, rz_error *err)
 {
     static const char *const wanted[] = {"x-ratelimit-remaining", "x-ratelimit-reset", NULL};
@@ -415,7 +472,7 @@ static int github_resolve_sha(char out[64], const rz_net_api *net, const rz_spec
     while (len > 0 &&
            (r.body[len - 1] == '\n' || r.body[len - 1] == '\r' || r.body[len - 1] == ' '))
         len--;
-    if (len < 40 || len > 64 || strspn(r.body, "0123456789abcdef") < len) {
+    if ((len != 40 && len != SHA_HEX_MAX) || strspn(r.body, "0123456789abcdef") < len) {
         rz_error_set(err, RZ_E_SOURCE, "GitHub API did not answer a commit sha for %s",
                      spec->identity);
         rz_error_attach_url(err, url);
@@ -429,31 +486,138 @@ done:
     return rc;
 }
 
+/* 1 if removed (an entry, or NULL) has a manifest whose models folder is folder. */
+static int has_folder(const cJSON *removed, const char *folder)
+{
+    const cJSON *manifest;
+
+    cJSON_ArrayForEach(manifest, cJSON_GetObjectItemCaseSensitive(removed, "manifests"))
+    {
+        const char *own = rz_json_str(manifest, "models_subdir");
+        if (own && strcmp(own, folder) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Remove the tree of the unregistered source slug (rz_source_sweep) under its registration
+ * lock, so that a registration of it in progress (its temporary tree lives in the same
+ * directory) finishes first instead of losing its tree under it; one that registered it again
+ * keeps it. Without wait, a registration in progress leaves it for a later sweep. 1 when the
+ * tree is gone (or registered again): its mark can go. */
+static int remove_tree(const rz_home *home, const char *slug, int wait)
+{
+    char path[RZ_PATH_MAX], slug_dir[RZ_PATH_MAX];
+    rz_lock_wait how = home->wait;
+    rz_lock lock = RZ_LOCK_INIT;
+    rz_index *now = NULL;
+    int registered = 1;
+    rz_error ignored;
+    struct stat st;
+
+    rz_error_init(&ignored);
+    if (rz_pathf(path, sizeof(path), &ignored, "%s/source-%s.lock", home->locks, slug) < 0 ||
+        rz_pathf(slug_dir, sizeof(slug_dir), &ignored, "%s/%s", home->sources, slug) < 0)
+        return 0;
+    how.try_only = !wait;
+    if (rz_lock_acquire(&lock, path, LOCK_EX, RZ_LOCK_REMOVABLE, &how, &ignored) < 0)
+        return 0;
+    if (rz_index_load(&now, home, &ignored) == 0) {
+        const cJSON *source;
+        registered = 0;
+        cJSON_ArrayForEach(source, rz_index_sources(now))
+        {
+            const char *other = rz_json_str(source, "slug");
+            registered |= other && strcmp(other, slug) == 0;
+        }
+    }
+    rz_index_free(now);
+    if (!registered) {
+        rz_generation_retire_others(slug_dir, NULL);
+        rmdir(slug_dir); /* fails while a pinned generation waits for its last user */
+    }
+    rz_lock_release(&lock);
+    return registered || (lstat(slug_dir, &st) < 0 && errno == ENOENT);
+}
+
+/* rz_source_sweep; what belongs to removed (the entry just unregistered, or NULL) is waited
+ * for instead of left for later. */
+static void sweep(const rz_home *home, const rz_index *idx, const cJSON *removed)
+{
+    const char *removed_slug = rz_json_str(removed, "slug");
+    const char **gone = NULL;
+    size_t n = 0, cap = (size_t)cJSON_GetArraySize(rz_index_doomed(idx));
+    const cJSON *mark;
+    rz_error ignored;
+
+    rz_trash_sweep(home->models, RZ_TRASH_PREFIX);
+    if (cap == 0 || !(gone = calloc(cap, sizeof(*gone))))
+        return;
+    rz_error_init(&ignored);
+    cJSON_ArrayForEach(mark, rz_index_doomed(idx))
+    {
+        const char *folder = rz_json_str(mark, "folder");
+        if (folder) /* models first: their source's code may still be loading them */
+            rz_registry_clear_doomed_folder(home, folder, has_folder(removed, folder), &ignored);
+    }
+    cJSON_ArrayForEach(mark, rz_index_doomed(idx))
+    {
+        const char *slug = rz_json_str(mark, "slug");
+        if (slug && remove_tree(home, slug, removed_slug && strcmp(slug, removed_slug) == 0))
+            gone[n++] = slug;
+    }
+    if (n > 0)
+        rz_registry_forget_doomed(home, gone, n, &ignored);
+    free(gone);
+}
+
+void rz_source_sweep(const rz_home *home, const rz_index *idx)
+{
+    sweep(home, idx, NULL);
+}
+
+/* rz_registry_put_source, then the sweep of what it replaced. */
+static int put_and_sweep(const rz_home *home, cJSON *entry, int overwrite, rz_error *err)
+{
+    cJSON *replaced = NULL;
+    rz_index *idx = NULL;
+    rz_error ignored;
+
+    if (rz_registry_put_source(&replaced, home, entry, overwrite, err) < 0)
+        return -1;
+    cJSON_Delete(replaced); /* their trees are "doomed" in the index now */
+    rz_error_init(&ignored);
+    if (rz_index_load(&idx, home, &ignored) == 0)
+        sweep(home, idx, NULL);
+    rz_index_free(idx);
+    return 0;
+}
+
 int rz_source_register(const rz_home *home, const rz_net_api *net, const rz_spec *spec,
                        const char *spec_text, int overwrite, const rz_fetch_opts *fetch_opts,
                        rz_error *err)
 {
     char slug_dir[4096], tmp[4096], tree[4096], final_dir[4096];
-    char sha[64] = "", url[4096], generation[128], rel_tree[4096];
+    char sha[SHA_HEX_MAX + 1] = "", url[4096], generation[128], rel_tree[4096];
     const char *prev_sha = NULL, *current = NULL;
     cJSON *entry = NULL, *manifests = NULL;
     rz_index *idx = NULL;
     github_headers h;
     const char *const *headers = NULL;
-    int have_tmp = 0, lock_fd = -1, rc = -1;
+    rz_lock lock = RZ_LOCK_INIT;
+    int have_tmp = 0, put = 0, rc = -1;
 
     if (spec->kind == RZ_SPEC_LOCAL) {
         if (rz_source_local_entry(&entry, spec->identity, spec_text, spec->local_path, spec->slug,
                                   err) < 0)
             return -1;
-        return rz_registry_put_source(home, entry, err);
+        return put_and_sweep(home, entry, overwrite, err);
     }
     /* One fetch per source at a time: a process that waited here finds the source registered
      * by the one before it and does nothing (unless it asked to overwrite). */
-    if (snprintf(tmp, sizeof(tmp), "%s/source-%s.lock", home->locks, spec->slug) >=
-            (int)sizeof(tmp) ||
-        rz_lock_acquire(&lock_fd, tmp, LOCK_EX, err) < 0)
-        return -1;
+    if (rz_pathf(tmp, sizeof(tmp), err, "%s/source-%s.lock", home->locks, spec->slug) < 0 ||
+        rz_lock_acquire(&lock, tmp, LOCK_EX, RZ_LOCK_REMOVABLE, &home->wait, err) < 0)
+        goto done;
     if (rz_index_load(&idx, home, err) < 0)
         goto done;
     {
@@ -481,13 +645,13 @@ int rz_source_register(const rz_home *home, const rz_net_api *net, const rz_spec
             rc = 0; /* the ref still names the commit we have */
             goto done;
         }
-        snprintf(url, sizeof(url), "%s/repos/%s/%s/tarball/%s", github_api(), spec->user,
-                 spec->repo, sha);
-        if (github_headers_init(&h, "Accept: application/vnd.github+json", err) < 0)
+        if (rz_pathf(url, sizeof(url), err, "%s/repos/%s/%s/tarball/%s", github_api(), spec->user,
+                     spec->repo, sha) < 0 ||
+            github_headers_init(&h, "Accept: application/vnd.github+json", err) < 0)
             goto done;
         headers = h.lines;
-    } else {
-        snprintf(url, sizeof(url), "%s", spec->url);
+    } else if (rz_pathf(url, sizeof(url), err, "%s", spec->url) < 0) {
+        goto done;
     }
     if (rz_pathf(slug_dir, sizeof(slug_dir), err, "%s/%s", home->sources, spec->slug) < 0)
         goto done;
@@ -509,7 +673,8 @@ int rz_source_register(const rz_home *home, const rz_net_api *net, const rz_spec
     /* <sha12>-<the temp dir's random part>: unique, and says which commit it holds. */
     snprintf(generation, sizeof(generation), "%.12s%s%s", sha, sha[0] ? "-" : "",
              strrchr(tmp, '-') + 1);
-    if (rz_pathf(final_dir, sizeof(final_dir), err, "%s/%s", slug_dir, generation) < 0)
+    if (rz_pathf(final_dir, sizeof(final_dir), err, "%s/%s", slug_dir, generation) < 0 ||
+        rz_pathf(rel_tree, sizeof(rel_tree), err, "sources/%s/%s/tree", spec->slug, generation) < 0)
         goto done;
     if (rename(tmp, final_dir) < 0) {
         rz_error_os(err, errno, final_dir, "cannot move the new tree of %s into place",
@@ -517,7 +682,6 @@ int rz_source_register(const rz_home *home, const rz_net_api *net, const rz_spec
         goto done;
     }
     have_tmp = 0;
-    snprintf(rel_tree, sizeof(rel_tree), "sources/%s/%s/tree", spec->slug, generation);
     entry = new_entry(spec->identity, spec_text, kind_name(spec->kind), spec->slug, rel_tree,
                       generation, spec->ref, sha[0] ? sha : NULL, manifests);
     manifests = NULL; /* stolen by new_entry */
@@ -526,11 +690,16 @@ int rz_source_register(const rz_home *home, const rz_net_api *net, const rz_spec
         rz_rmtree(final_dir, err);
         goto done;
     }
-    if (rz_registry_put_source(home, entry, err) < 0) {
-        rz_error hidden;
-        rz_error_init(&hidden);
-        rz_rmtree(final_dir, &hidden); /* not referenced by the index */
-        goto done;
+    {
+        cJSON *replaced = NULL;
+        if (rz_registry_put_source(&replaced, home, entry, overwrite, err) < 0) {
+            rz_error hidden;
+            rz_error_init(&hidden);
+            rz_rmtree(final_dir, &hidden); /* not referenced by the index */
+            goto done;
+        }
+        cJSON_Delete(replaced); /* their trees are "doomed" in the index: the sweep below */
+        put = 1;
     }
     /* The index names the new generation only: the old one goes when its users have. */
     rz_generation_retire_others(slug_dir, generation);
@@ -543,92 +712,31 @@ done:
     }
     cJSON_Delete(manifests);
     rz_index_free(idx);
-    rz_lock_release(lock_fd);
-    return rc;
-}
-
-/* 1 if another source in idx (borrowed) keeps a model at models_subdir/filename. */
-static int model_shared(const rz_index *idx, const char *subdir, const char *filename)
-{
-    const cJSON *source, *manifest, *model;
-
-    cJSON_ArrayForEach(source, rz_index_sources(idx))
-    {
-        cJSON_ArrayForEach(manifest, cJSON_GetObjectItemCaseSensitive(source, "manifests"))
-        {
-            const char *other = rz_json_str(manifest, "models_subdir");
-            if (!other || strcmp(other, subdir) != 0)
-                continue;
-            cJSON_ArrayForEach(model, cJSON_GetObjectItemCaseSensitive(manifest, "models"))
-            {
-                const char *name = rz_json_str(model, "filename");
-                if (name && strcmp(name, filename) == 0)
-                    return 1;
-            }
-        }
+    rz_lock_release(&lock); /* before the sweep, which takes other sources' locks */
+    if (put) {
+        rz_error ignored;
+        rz_error_init(&ignored);
+        if (rz_index_load(&idx, home, &ignored) == 0)
+            sweep(home, idx, NULL);
+        rz_index_free(idx);
     }
-    return 0;
+    return rc;
 }
 
 int rz_source_delete(const rz_home *home, const char *identity, rz_error *err)
 {
     cJSON *removed = NULL;
-    const cJSON *manifest, *model;
     rz_index *idx = NULL;
     rz_error ignored;
-    char path[4096];
-    const char *tree, *slug;
-    int lock_fd = -1;
 
+    /* The source's models folders go aside with the index change, then away. */
     if (rz_registry_remove_source(&removed, home, identity, err) < 0)
         return -1;
-    /* From here the source is gone for every reader; what follows is cleanup. */
+    /* From here the source is gone for every reader; what follows is cleanup of its tree,
+     * waiting for a registration of it in progress. */
     rz_error_init(&ignored);
-    tree = rz_json_str(removed, "tree");
-    slug = rz_json_str(removed, "slug");
-    /* Under the source's registration lock, so a registration of the same source in progress
-     * (its temporary tree lives in the same directory) finishes first instead of losing its
-     * tree under it. Registered again by then, it stays registered: that one came last. */
-    if (slug &&
-        snprintf(path, sizeof(path), "%s/source-%s.lock", home->locks, slug) < (int)sizeof(path))
-        rz_lock_acquire(&lock_fd, path, LOCK_EX, &ignored);
-    if (tree && tree[0] != '/' && slug &&
-        snprintf(path, sizeof(path), "%s/%s", home->sources, slug) < (int)sizeof(path)) {
-        rz_index *now = NULL;
-        /* Keep the directory if the source was registered again meanwhile. */
-        if (rz_index_load(&now, home, &ignored) == 0 && !rz_index_find_source(now, identity)) {
-            rz_generation_retire_others(path, NULL);
-            rmdir(path); /* fails while a pinned generation waits for its last user */
-        }
-        rz_index_free(now);
-    }
-    rz_lock_release(lock_fd);
-    if (rz_index_load(&idx, home, &ignored) == 0) {
-        cJSON_ArrayForEach(manifest, cJSON_GetObjectItemCaseSensitive(removed, "manifests"))
-        {
-            const char *subdir = rz_json_str(manifest, "models_subdir");
-            cJSON_ArrayForEach(model, cJSON_GetObjectItemCaseSensitive(manifest, "models"))
-            {
-                const char *filename = rz_json_str(model, "filename");
-                if (!subdir || !filename || model_shared(idx, subdir, filename))
-                    continue;
-                int model_fd;
-                if (rz_model_path(path, sizeof(path), home, manifest, model, &ignored) < 0 ||
-                    rz_model_lock(&model_fd, home, path, LOCK_EX, &ignored) < 0)
-                    continue;
-                rz_rmtree(path, &ignored); /* after any load of it running now */
-                rz_lock_release(model_fd);
-            }
-            /* Leave the models directory tidy: empty parents go (rmdir fails if not empty). */
-            if (subdir &&
-                snprintf(path, sizeof(path), "%s/%s", home->models, subdir) < (int)sizeof(path)) {
-                char *slash;
-                while (rmdir(path) == 0 && (slash = strrchr(path, '/')) &&
-                       (size_t)(slash - path) > strlen(home->models))
-                    *slash = '\0';
-            }
-        }
-    }
+    if (rz_index_load(&idx, home, &ignored) == 0)
+        sweep(home, idx, removed);
     rz_index_free(idx);
     cJSON_Delete(removed);
     return 0;

@@ -24,6 +24,11 @@
 int rz_source_scan(cJSON **out, const char *tree, const char *identity, const char *slug,
                    rz_error *err);
 
+/* The models folder (and, after RZ_MODULE_PREFIX, the module name) of the manifest in
+ * directory dir ("" for the tree's root) of the source slug when it has no name of its own:
+ * "<slug>" or "<slug>_<8 hex digits of the dir's hash>". 0, or -1 when out_len is too small. */
+int rz_source_default_subdir(char *out, size_t out_len, const char *slug, const char *dir);
+
 /* "mtime.nsec:size" of st: what tells that a local source's manifest.json changed. */
 struct stat;
 void rz_file_stamp(char *out, size_t out_len, const struct stat *st);
@@ -33,7 +38,8 @@ int rz_file_stamp_is(const char *path, const char *stamp);
 
 #endif
 
-/* Registration: make spec's source registered under home.
+/* Registration: make spec's source registered under home (rz_registry_put_source: a manifest
+ * name another source provides is refused unless overwrite, which replaces that source).
  *
  * A local source is used in place (its tree is its directory) and rescanned every time.
  * A fetched source (GitHub, archive) is downloaded and extracted into a fresh directory
@@ -53,9 +59,15 @@ int rz_source_register(const struct rz_home *home, const struct rz_net_api *net,
                        const struct rz_spec *spec, const char *spec_text, int overwrite,
                        const struct rz_fetch_opts *fetch_opts, rz_error *err);
 
-/* Unregister identity: remove it from the index, then its fetched tree and the models it
- * downloaded (those no other registered source shares). */
+/* Unregister identity: remove it from the index with its whole models folders
+ * (rz_registry_remove_source), then its fetched tree (once no process runs code from it). */
 int rz_source_delete(const struct rz_home *home, const char *identity, rz_error *err);
+
+/* Finish what removals left: the trees of the sources idx (borrowed, recently read) marks
+ * "doomed" that no registration is using, and the trash no live process is emptying in the
+ * models directory (models.h). Errors are ignored: the next sweep tries again. */
+struct rz_index;
+void rz_source_sweep(const struct rz_home *home, const struct rz_index *idx);
 
 /* The source entry (a new cJSON object, caller frees with cJSON_Delete) for the local directory
  * path, rescanned: what rz_source_register records for it. */

@@ -510,15 +510,16 @@ def test_sources_never_share_model_files(home, tmp_path, log):
     main = write_source(tmp_path / "main", [model("m", "1.0", description="main")], name="acme/zoo")
     dev = write_source(tmp_path / "dev", [model("m", "1.0", description="dev")], name="acme/zoo")
     rz.register_zoo_model_source(str(main))
-    rz.register_zoo_model_source(str(dev))
     _, main_path = rz.download_zoo_model(str(main), model_name="m@1.0")
-    _, dev_path = rz.download_zoo_model(str(dev), model_name="m@1.0")
     assert main_path == str(home / "models" / "acme" / "zoo" / "m-v1.0.json")
-    assert dev_path != main_path and os.path.exists(main_path) and os.path.exists(dev_path)
-    assert calls(log).count("download:m@1.0") == 2
-    # Registering again (or editing a local source) keeps each source's directory.
-    rz.register_zoo_model_source(str(dev), overwrite=True)
-    assert rz.find_zoo_model("m", source=str(dev)) == dev_path
+    # A second source with the same manifest name is refused, naming both (as FiftyOne).
+    with pytest.raises(rz.SourceError, match="already provided by") as info:
+        rz.register_zoo_model_source(str(dev))
+    assert "dev" in str(info.value) and "main" in str(info.value)
+    assert len(rz.list_zoo_model_sources()) == 1
+    # Registering again keeps the source's directory.
+    rz.register_zoo_model_source(str(main), overwrite=True)
+    assert rz.find_zoo_model("m", source=str(main)) == main_path
     # A name that is a directory above another's: still apart.
     outer = write_source(tmp_path / "outer", [model("dirmodel", base_filename="zoo2")], name="acme2")
     inner = write_source(tmp_path / "inner", [model("inside", base_filename="w.json")], name="acme2/zoo2")
@@ -527,5 +528,6 @@ def test_sources_never_share_model_files(home, tmp_path, log):
     info_outer = rz.download_zoo_model("dirmodel")[1]
     info_inner = rz.download_zoo_model("inside")[1]
     assert not info_inner.startswith(info_outer + "/")
+    assert not info_inner.startswith(str(Path(info_outer).parent) + "/")
     rz.delete_zoo_model_source(str(outer))
-    assert os.path.exists(info_inner) and os.path.exists(dev_path) and os.path.exists(main_path)
+    assert os.path.exists(info_inner) and os.path.exists(main_path)
