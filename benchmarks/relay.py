@@ -18,12 +18,14 @@ Pipe that behaves like one TCP stream on a long path:
 
 --rate paces all connections together at that many bytes per second: the link cap where tc cannot
 shape the loopback. Memory is bounded by the windows: at most --window bytes held per direction.
-Stops on SIGTERM or SIGINT.
+Stops on SIGTERM or SIGINT, and then prints how late its
+deliveries were (``lag ...``): what the delays really were beyond the ones asked for.
 """
 
 from __future__ import annotations
 
 import argparse
+import array
 import asyncio
 import collections
 import signal
@@ -33,6 +35,9 @@ from typing import Optional
 SEGMENT = 1448
 INITIAL_WINDOW = 10 * SEGMENT
 READ_MAX = 256 * 1024
+# asyncio sleeps in whole milliseconds (epoll), so a timer fires up to 1 ms late: timers are set
+# this much before the due time, and what is due within it goes out, so the lag averages about 0.
+EARLY = 0.0005
 
 
 class Link:
@@ -48,6 +53,18 @@ class Link:
             return at
         self.free_at = max(at, self.free_at) + size / self.rate
         return self.free_at
+
+
+LATE = array.array("d")  # seconds each delivery came after its due time (negative: before)
+
+
+def lag_report() -> str:
+    if not LATE:
+        return "lag: no deliveries"
+    late = sorted(LATE)
+    return (f"lag mean {1e3 * sum(late) / len(late):.2f} ms, 99th percentile "
+            f"{1e3 * late[int(0.99 * (len(late) - 1))]:.2f} ms, max {1e3 * late[-1]:.1f} ms "
+            f"over {len(late)} deliveries")
 
 
 class Pipe:
@@ -86,7 +103,7 @@ class Pipe:
         if self.src and self.inflight >= self.cwnd:
             self.src.pause()
         if self.timer is None:
-            self.timer = self.loop.call_at(self.queue[0][0], self.flush)
+            self.timer = self.loop.call_at(self.queue[0][0] - EARLY, self.flush)
 
     def flush(self) -> None:
         """Hand every due item to dst."""
@@ -98,7 +115,9 @@ class Pipe:
             self.queue.clear()
             return
         now = self.loop.time()
-        while self.queue and self.queue[0][0] <= now:
+        if self.queue:
+            LATE.append(now - self.queue[0][0])
+        while self.queue and self.queue[0][0] <= now + EARLY:
             _, data = self.queue.popleft()
             if data is None:
                 self.eof_out = True
@@ -108,14 +127,14 @@ class Pipe:
             if dst.write_blocked:
                 self.stalled += len(data)
             else:
-                self.loop.call_at(now + self.delay, self.ack, len(data))
+                self.loop.call_at(now + self.delay - EARLY, self.ack, len(data))
         if self.queue:
-            self.timer = self.loop.call_at(self.queue[0][0], self.flush)
+            self.timer = self.loop.call_at(self.queue[0][0] - EARLY, self.flush)
 
     def drained(self) -> None:
         """dst's write buffer went below its low mark: what it held is on its way."""
         if self.stalled:
-            self.loop.call_later(self.delay, self.ack, self.stalled)
+            self.loop.call_later(self.delay - EARLY, self.ack, self.stalled)
             self.stalled = 0
 
     def ack(self, size: int) -> None:
@@ -228,6 +247,7 @@ async def serve(args: argparse.Namespace) -> None:
     print(f"port {server.sockets[0].getsockname()[1]}", flush=True)
     await stop
     server.close()
+    print(lag_report(), flush=True)
 
 
 def main() -> None:

@@ -142,9 +142,10 @@ def listening(listen: str) -> bool:
 
 @contextlib.contextmanager
 def nginx_server(root: str, servers: list[tuple[str, str]], prefix: Sequence[str] = (),
-                 http_extra: str = "") -> Iterator[None]:
+                 http_extra: str = "", priority: bool = False) -> Iterator[None]:
     """nginx with its own temp config serving root: one server per (listen, directives) pair,
-    started after prefix (e.g. ``ip netns exec NS``), stopped on exit, also on Ctrl-C and errors."""
+    started after prefix (e.g. ``ip netns exec NS``), with a raised priority if asked
+    (wan.prioritise), stopped on exit, also on Ctrl-C and errors."""
     binary = find_nginx()
     work = tempfile.mkdtemp(prefix="rz-nginx-")
     temp_paths = "\n".join(f"    {kind}_temp_path {work}/{kind};"
@@ -174,8 +175,10 @@ http {{
     with open(conf_path, "w") as f:
         f.write(conf)
     proc = subprocess.Popen([*prefix, binary, "-p", work, "-c", conf_path, "-e", f"{work}/error.log"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=priority)
     try:
+        if priority:
+            wan.prioritise(proc.pid)
         deadline = time.monotonic() + 10
         while not all(listening(listen) for listen, _ in servers):
             if proc.poll() is not None:
@@ -574,14 +577,16 @@ class WanResult:
     where: str
     rows: list[Row]
     load: str  # /proc/loadavg before → after
+    lag: str  # the relay's report of its late deliveries
 
 
 WAN_RESULTS: list[WanResult] = []
 
 
-def wan_contenders(profile: wan.Profile, url: str, dest: str,
+def wan_contenders(profile: wan.Profile, url: str, dest: str, sock: str,
                    prefix: Sequence[str]) -> list[tuple[str, Callable[[], Sample]]]:
-    """The peers, each run in a fresh process inside the profile's network."""
+    """The peers, each run in a fresh process inside the profile's network. The calibration
+    profile's peers write to /dev/null: they measure the relay, not the disk."""
     def env(**extra: str) -> dict[str, str]:
         e = child_env(**extra)
         for knob in ("REMOTEZOO_CONNECTIONS", "REMOTEZOO_PARALLEL_MIN_BYTES"):
@@ -592,12 +597,17 @@ def wan_contenders(profile: wan.Profile, url: str, dest: str,
     def worker(name: str, **extra: str) -> Callable[[], Sample]:
         return lambda: run_worker(name, env=env(**extra), prefix=prefix, url=url, dest=dest)
 
-    aria2 = ["aria2c", "-x16", "-s16", "-q", "-d", os.path.dirname(dest), "-o", os.path.basename(dest), url]
-    peers = [(CURL, lambda: run_child(["curl", "-sS", "-o", dest, url], prefix=prefix)),
-             (ARIA2, lambda: run_child(aria2, prefix=prefix))]
+    def curl(*args: str) -> Callable[[], Sample]:
+        return lambda: run_child(["curl", "-sS", *args], prefix=prefix)
+
     if profile.calibration:
-        return peers
-    return peers + [
+        return [(f"{CURL}, to /dev/null", curl("-o", "/dev/null", url)),
+                ("curl -o /dev/null, nginx's socket itself (no relay)",
+                 curl("--unix-socket", sock, "-o", "/dev/null", f"http://wan{url[url.index('/', 8):]}"))]
+    aria2 = ["aria2c", "-x16", "-s16", "-q", "-d", os.path.dirname(dest), "-o", os.path.basename(dest), url]
+    return [
+        (CURL, curl("-o", dest, url)),
+        (ARIA2, lambda: run_child(aria2, prefix=prefix)),
         ("requests iter_content(1 MiB)", worker("requests.iter_content")),
         ("huggingface_hub.http_get", worker("huggingface_hub.http_get")),
         (RZ, worker("remotezoo.download_file")),
@@ -624,18 +634,20 @@ def scenario_wan(profile: wan.Profile, serve: str, out: str, size: int, runs: in
     sock = os.path.join(sockdir, "http.sock")
     try:
         with wan.network(profile) as net, \
-                nginx_server(serve, [(f"unix:{sock}", directives)], net.prefix, http_extra), \
-                wan.relay(net, profile, sock) as (base, relay_pid):
-            log(f"  {net.where}; nginx on {sock}, the relay at {base}")
+                nginx_server(serve, [(f"unix:{sock}", directives)], net.prefix, http_extra, priority=True), \
+                wan.relay(net, profile, sock) as relay:
+            log(f"  {net.where}; nginx on {sock}, the relay at {relay.url}")
             compared: set[str] = set()
 
             def checked(label: str, fn: Callable[[], Sample]) -> Callable[[], Sample]:
                 """fn, plus the relay's CPU share while it ran and a check of the file
                 (its size each run, its bytes the first time)."""
                 def run() -> Sample:
-                    cpu = wan.cpu_seconds(relay_pid)
+                    cpu = wan.cpu_seconds(relay.pid)
                     sample = fn()
-                    sample.extra["relay_cpu"] = (wan.cpu_seconds(relay_pid) - cpu) / sample.wall
+                    sample.extra["relay_cpu"] = (wan.cpu_seconds(relay.pid) - cpu) / sample.wall
+                    if profile.calibration:
+                        return sample  # written to /dev/null
                     if os.path.getsize(dest) != size or \
                             (label not in compared and not filecmp.cmp(dest, served, shallow=False)):
                         raise RuntimeError(f"{label} over {profile.name}: the file differs from the served one")
@@ -644,9 +656,9 @@ def scenario_wan(profile: wan.Profile, serve: str, out: str, size: int, runs: in
                 return run
 
             contenders = [(label, checked(label, fn))
-                          for label, fn in wan_contenders(profile, f"{base}/big.bin", dest, net.prefix)]
+                          for label, fn in wan_contenders(profile, f"{relay.url}/big.bin", dest, sock, net.prefix)]
             rows = bench_interleaved(name, contenders, runs, size, clean)
-            WAN_RESULTS.append(WanResult(profile, net.where, rows, f"{load} → {wan.loadavg()}"))
+        WAN_RESULTS.append(WanResult(profile, net.where, rows, f"{load} → {wan.loadavg()}", relay.lag))
     finally:
         clean()
         shutil.rmtree(sockdir, ignore_errors=True)
@@ -665,7 +677,7 @@ def wan_verdicts(res: WanResult) -> None:
     if p.conn_bytes:
         allowed = p.conn_bytes * p.max_conns if p.max_conns else float("inf")
         target = min(p.link_bytes, allowed)
-        what = (f"min(link, {p.conn_rate}B/s × {p.max_conns or 'any number of'} connections) "
+        what = (f"min(link, {p.conn_bytes / MiB:g} MiB/s × {p.max_conns or 'any number of'} connections) "
                 f"= {target / MiB:.0f} MiB/s")
     else:
         target, what = p.link_bytes, f"the link ({p.link_bytes / MiB:.0f} MiB/s)"
@@ -685,7 +697,7 @@ def wan_table(results: list[WanResult]) -> str:
         p = res.profile
         by = {r.contender: r for r in res.rows}
         out.append(f"**{p.name}**: {p.describe()}; one stream ≤ {p.stream_bytes() / MiB:.1f} MiB/s "
-                   f"({res.where}; load {res.load})\n")
+                   f"({res.where}; load {res.load}; relay {res.lag})\n")
         out.append("| peer | median | MiB/s | % of link | × aria2c | × curl | peak RSS MiB | relay CPU |")
         out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
         for r in res.rows:
