@@ -200,7 +200,8 @@ def prioritise(pid: int) -> bool:
         try:
             os.setpriority(os.PRIO_PROCESS, pid, -10)
             return True
-        except OSError:
+        except OSError as e:
+            log(f"WAN: cannot raise the priority of process {pid} ({e.strerror}); its delays may run late")
             return False
 
 
