@@ -724,7 +724,7 @@ def main_wan(args: argparse.Namespace, runs: int) -> None:
     data = args.data_dir or tempfile.mkdtemp(prefix="rz-bench-data-")
     os.makedirs(data, exist_ok=True)
     serve = os.path.join(data, "www")
-    out = tempfile.mkdtemp(prefix="rz-bench-out-", dir=data)
+    out = tempfile.mkdtemp(prefix="rz-bench-out-", dir=args.wan_dest or data)
     started = time.monotonic()
     try:
         wan.remove_stale_namespaces()
@@ -736,7 +736,7 @@ def main_wan(args: argparse.Namespace, runs: int) -> None:
         shutil.rmtree(out, ignore_errors=True)
         if not args.data_dir:
             shutil.rmtree(data, ignore_errors=True)
-    text = (f"{size // MiB} MiB file, {runs} run(s) per peer, medians\n\n" + wan_table(WAN_RESULTS) + "\n" +
+    text = (f"{size // MiB} MiB file, {runs} run(s) per peer, medians; written to {os.path.dirname(out)}\n\n" + wan_table(WAN_RESULTS) + "\n" +
             "\n".join(VERDICTS) + "\n")
     print(text)
     print(f"(total {time.monotonic() - started:.0f} s)")
@@ -754,6 +754,8 @@ def main() -> None:
     ap.add_argument("--markdown", help="also write the table and verdicts to this file")
     ap.add_argument("--wan", action="store_true", help="the emulated WAN instead: peers on each network profile "
                     "(root, for a network namespace; see benchmarks/README.md)")
+    ap.add_argument("--wan-dest", help="where the WAN peers write (default: beside the generated data); "
+                    "e.g. /dev/shm to take the disk out of the numbers")
     ap.add_argument("--wan-profiles", help=f"comma-separated, of: {', '.join(wan.PROFILES)} "
                     f"(default: {','.join(wan.DEFAULT_PROFILES)})")
     ap.add_argument("--fiftyone-python", help="a Python with fiftyone installed (e.g. a venv: "
