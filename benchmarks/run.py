@@ -681,12 +681,15 @@ def wan_verdicts(res: WanResult) -> None:
                 f"= {target / MiB:.0f} MiB/s")
     else:
         target, what = p.link_bytes, f"the link ({p.link_bytes / MiB:.0f} MiB/s)"
-    verdict(rate >= 0.9 * target, f"{p.name}: remotezoo {rate / MiB:.0f} MiB/s = {100 * rate / target:.0f} % of {what} (bar ≥ 90 %)")
-    verdict(aria2.median / rz.median >= 1.0, f"{p.name}: remotezoo {aria2.median / rz.median:.2f}× aria2c -x16 (bar ≥ 1.0×)")
+    verdict(rate >= 0.9 * target,
+            f"{p.name}: remotezoo {rate / MiB:.0f} MiB/s = {100 * rate / target:.0f} % of {what} (bar ≥ 90 %)")
+    verdict(aria2.median / rz.median >= 1.0,
+            f"{p.name}: remotezoo {aria2.median / rz.median:.2f}× aria2c -x16 (bar ≥ 1.0×)")
     one = curl.size / curl.median
     beyond = f"; one curl stream already carries {100 * one / target:.0f} % of it, so 3× is beyond the link" \
         if 3 * one > target else ""
-    verdict(curl.median / rz.median >= 3, f"{p.name}: remotezoo {curl.median / rz.median:.2f}× one curl stream (bar ≥ 3×){beyond}")
+    verdict(curl.median / rz.median >= 3,
+            f"{p.name}: remotezoo {curl.median / rz.median:.2f}× one curl stream (bar ≥ 3×){beyond}")
 
 
 def wan_table(results: list[WanResult]) -> str:
@@ -736,8 +739,8 @@ def main_wan(args: argparse.Namespace, runs: int) -> None:
         shutil.rmtree(out, ignore_errors=True)
         if not args.data_dir:
             shutil.rmtree(data, ignore_errors=True)
-    text = (f"{size // MiB} MiB file, {runs} run(s) per peer, medians; written to {os.path.dirname(out)}\n\n" + wan_table(WAN_RESULTS) + "\n" +
-            "\n".join(VERDICTS) + "\n")
+    text = (f"{size // MiB} MiB file, {runs} run(s) per peer, medians; written to {os.path.dirname(out)}\n\n"
+            + wan_table(WAN_RESULTS) + "\n" + "\n".join(VERDICTS) + "\n")
     print(text)
     print(f"(total {time.monotonic() - started:.0f} s)")
     if args.markdown:
