@@ -216,8 +216,12 @@ async def serve(args: argparse.Namespace) -> None:
     delay = args.rtt_ms / 2000.0
     link = Link(args.rate)
     stop = loop.create_future()
+    def finish() -> None:
+        if not stop.done():
+            stop.set_result(None)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+        loop.add_signal_handler(sig, finish)
 
     tasks: set[asyncio.Task[None]] = set()
 
@@ -235,7 +239,7 @@ async def serve(args: argparse.Namespace) -> None:
                     client.transport.abort()
                 return
             server.partner, client.partner = client, server
-            if client.transport is None or client.transport.is_closing():
+            if (client.transport is None or client.transport.is_closing()) and server.transport:
                 server.transport.abort()
 
         task = loop.create_task(connect())

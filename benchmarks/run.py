@@ -18,6 +18,7 @@ import filecmp
 import gzip
 import io
 import json
+import math
 import os
 import random
 import shutil
@@ -310,7 +311,13 @@ class Row:
 
     @property
     def median(self) -> float:
-        return statistics.median(s.seconds for s in self.samples)
+        """Of the runs that did not fail (a failed run's seconds are NaN); NaN if all failed."""
+        ok = [s.seconds for s in self.samples if not math.isnan(s.seconds)]
+        return statistics.median(ok) if ok else math.nan
+
+    @property
+    def failures(self) -> list[str]:
+        return [s.extra["error"] for s in self.samples if "error" in s.extra]
 
     @property
     def peak_mib(self) -> float:
@@ -615,6 +622,18 @@ def wan_contenders(profile: wan.Profile, url: str, dest: str, sock: str,
     ]
 
 
+def wan_nginx(profile: wan.Profile, serve: str, sock: str, net: wan.Net) -> contextlib.AbstractContextManager[None]:
+    """nginx for a profile, inside its network, on the Unix socket sock: limit_rate for the
+    per-connection cap, limit_conn (503 beyond it) for the server's connections."""
+    directives = (f"limit_rate {profile.conn_rate};" if profile.conn_rate else "") + \
+        (f" limit_conn conns {profile.max_conns};" if profile.max_conns else "")
+    # One key for every request (nginx does not count requests whose key is empty, as
+    # $server_name and $binary_remote_addr are here), so limit_conn caps the server's connections.
+    http_extra = ("    map $scheme $rz_everyone { default everyone; }\n"
+                  "    limit_conn_zone $rz_everyone zone=conns:1m;") if profile.max_conns else ""
+    return nginx_server(serve, [(f"unix:{sock}", directives)], net.prefix, http_extra, priority=True)
+
+
 def scenario_wan(profile: wan.Profile, serve: str, out: str, size: int, runs: int) -> None:
     name = f"wan {profile.name}"
     served = os.path.join(serve, "big.bin")
@@ -627,14 +646,11 @@ def scenario_wan(profile: wan.Profile, serve: str, out: str, size: int, runs: in
     load = wan.loadavg()
     log(f"WAN profile {profile.name}: {profile.describe()}; one stream can carry "
         f"{profile.stream_bytes() / MiB:.1f} MiB/s; load {load}")
-    directives = (f"limit_rate {profile.conn_rate};" if profile.conn_rate else "") + \
-        (f" limit_conn conns {profile.max_conns};" if profile.max_conns else "")
-    http_extra = "    limit_conn_zone $server_name zone=conns:1m;" if profile.max_conns else ""
     sockdir = tempfile.mkdtemp(prefix="rz-wan-")  # short: a Unix socket path has 108 bytes
     sock = os.path.join(sockdir, "http.sock")
     try:
         with wan.network(profile) as net, \
-                nginx_server(serve, [(f"unix:{sock}", directives)], net.prefix, http_extra, priority=True), \
+                wan_nginx(profile, serve, sock, net), \
                 wan.relay(net, profile, sock) as relay:
             log(f"  {net.where}; nginx on {sock}, the relay at {relay.url}")
             compared: set[str] = set()
@@ -644,7 +660,12 @@ def scenario_wan(profile: wan.Profile, serve: str, out: str, size: int, runs: in
                 (its size each run, its bytes the first time)."""
                 def run() -> Sample:
                     cpu = wan.cpu_seconds(relay.pid)
-                    sample = fn()
+                    try:
+                        sample = fn()
+                    except RuntimeError as e:  # a peer that gives up is a result, not the end of the run
+                        reason = str(e).strip().splitlines()[-1]
+                        log(f"  {label} FAILED: {reason}")
+                        return Sample(math.nan, math.nan, 0, {"error": reason, "relay_cpu": math.nan})
                     sample.extra["relay_cpu"] = (wan.cpu_seconds(relay.pid) - cpu) / sample.wall
                     if profile.calibration:
                         return sample  # written to /dev/null
@@ -673,6 +694,10 @@ def wan_verdicts(res: WanResult) -> None:
     if p.calibration or RZ not in by:
         return
     rz, aria2, curl = by[RZ], by[ARIA2], by[CURL]
+    if rz.failures:
+        verdict(False, f"{p.name}: remotezoo failed {len(rz.failures)} of {len(rz.samples)} runs: {rz.failures[0]}")
+        if math.isnan(rz.median):
+            return
     rate = rz.size / rz.median
     if p.conn_bytes:
         allowed = p.conn_bytes * p.max_conns if p.max_conns else float("inf")
@@ -704,11 +729,18 @@ def wan_table(results: list[WanResult]) -> str:
         out.append("| peer | median | MiB/s | % of link | × aria2c | × curl | peak RSS MiB | relay CPU |")
         out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
         for r in res.rows:
+            label = r.contender
+            if r.failures:
+                label += f" (failed {len(r.failures)} of {len(r.samples)} runs: {r.failures[0]})"
+            if math.isnan(r.median):
+                out.append(f"| {label} | failed |  |  |  |  |  |  |")
+                continue
             rate = r.size / r.median
             link = f"{100 * rate / p.link_bytes:.0f} %" if p.link_bytes else ""
-            ratios = [f"{by[k].median / r.median:.2f}×" if k in by else "" for k in (ARIA2, CURL)]
-            cpu = statistics.median(s.extra["relay_cpu"] for s in r.samples)
-            out.append(f"| {r.contender} | {fmt_time(r.median)} | {rate / MiB:.1f} | {link} | {ratios[0]} | "
+            ratios = [f"{by[k].median / r.median:.2f}×" if k in by and not math.isnan(by[k].median) else ""
+                      for k in (ARIA2, CURL)]
+            cpu = statistics.median(s.extra["relay_cpu"] for s in r.samples if "error" not in s.extra)
+            out.append(f"| {label} | {fmt_time(r.median)} | {rate / MiB:.1f} | {link} | {ratios[0]} | "
                        f"{ratios[1]} | {r.peak_mib:.1f} | {100 * cpu:.0f} % |")
         out.append("")
     return "\n".join(out)
