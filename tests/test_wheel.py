@@ -1,8 +1,8 @@
 """scripts/build_wheel.sh: a manylinux wheel with libcurl, libarchive, libcjson and libcrypto
-bundled, installed in a fresh virtualenv where the demo and the CLI run.
+bundled, installed in a fresh virtualenv where the demo and the CLI run; and the sdist, built and
+installed in a fresh virtualenv.
 
-Slow (about 40 s on 2 cores: a full compile, auditwheel, a virtualenv); deselect with
-``-m "not slow"``.
+Slow (about 40 s each on 2 cores: a full compile, a virtualenv); deselect with ``-m "not slow"``.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.slow
 def test_build_wheel_script(tmp_path: Path) -> None:
-    env = dict(os.environ, OUT_DIR=str(tmp_path / "wheelhouse"), TMPDIR=str(tmp_path))
+    env = dict(os.environ, OUT_DIR=str(tmp_path / "wheelhouse"), TMPDIR=str(tmp_path), PYTHON=sys.executable)
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "build_wheel.sh")], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -46,6 +47,33 @@ def test_build_wheel_script(tmp_path: Path) -> None:
     assert out.count("remotezoo 0.") >= 1 and "libcurl" in out  # remotezoo --version in the venv
     assert "accuracy on fresh two-moons points" in out and "Done." in out  # the demo in the venv
     assert list(tmp_path.glob("remotezoo-wheel.*")) == []  # its scratch directory is gone
+
+
+def _run(cwd: Path, *argv: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, (argv, proc.stdout[-3000:] + proc.stderr[-3000:])
+    return proc
+
+
+@pytest.mark.slow
+def test_sdist_builds_and_installs_in_a_fresh_venv(tmp_path: Path) -> None:
+    # From tmp_path, not the repository: its build/ directory must not pass for the build package.
+    _run(tmp_path, sys.executable, "-m", "build", "--sdist", "--outdir", str(tmp_path / "dist"), str(ROOT))
+    (sdist,) = (tmp_path / "dist").glob("remotezoo-*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        names = {name.partition("/")[2] for name in tar.getnames()}
+        pkg_info = tar.extractfile(f"{sdist.name[:-len('.tar.gz')]}/PKG-INFO").read().decode()  # type: ignore[union-attr]
+    assert {f"csrc/{p.name}" for p in (ROOT / "csrc").glob("*.[ch]")} <= names
+    assert {"LICENSE", "setup.py", "pyproject.toml", "remotezoo/example/manifest.json"} <= names
+    assert not [n for n in names if n.startswith("tests/")]  # not shipped: they need the repository
+    assert "License-Expression: Apache-2.0" in pkg_info and "License-File: LICENSE" in pkg_info
+
+    _run(tmp_path, sys.executable, "-m", "venv", str(tmp_path / "venv"))
+    python = str(tmp_path / "venv" / "bin" / "python")
+    _run(tmp_path, python, "-m", "pip", "install", "--quiet", str(sdist))
+    where = _run(tmp_path, python, "-c", "import remotezoo, remotezoo._core, remotezoo._net; print(remotezoo.__file__)")
+    assert str(tmp_path / "venv") in where.stdout
+    assert "remotezoo 0." in _run(tmp_path, str(tmp_path / "venv" / "bin" / "remotezoo"), "--version").stdout
 
 
 # ---- the shipped types and docs -------------------------------------------------------------
