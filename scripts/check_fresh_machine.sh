@@ -76,6 +76,12 @@ deb $MIRROR $system-updates main
 deb http://security.debian.org/debian-security $system-security main
 EOF
     cp /etc/resolv.conf "$ROOTFS/etc/resolv.conf"
+    # The network's own trust anchors (a TLS-inspecting proxy's CA, say) are the root's too, as
+    # they are the host's: part of where the machine sits, not a step of the README.
+    if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+        cp /usr/local/share/ca-certificates/*.crt "$ROOTFS/usr/local/share/ca-certificates/"
+        chroot "$ROOTFS" update-ca-certificates >/dev/null 2>&1
+    fi
     mount -t proc proc "$ROOTFS/proc"
     mount -t sysfs sysfs "$ROOTFS/sys"
     mount --rbind /dev "$ROOTFS/dev"
