@@ -3,7 +3,8 @@
 # its test extra) — the first half of both README commands.
 #
 #   bash scripts/install.sh         # system libraries, Python headers, remotezoo
-#   bash scripts/install.sh --ci    # also clang with its fuzzer/sanitizer runtime, and git (.ci/run)
+#   bash scripts/install.sh --ci    # also what .ci/run needs: clang with its fuzzer/sanitizer
+#                                   # runtime, git, dpkg-dev
 #
 # The Python (scripts/lib.sh, rz_python): inside an active virtualenv, that one; else the
 # project's .venv/, made from python3 (or $RZ_BASE_PYTHON) when absent and reused when present —
@@ -52,8 +53,9 @@ if [ ! -x "$PY" ] && [ "$HAS_ENSUREPIP" = 0 ]; then
     [ "$PREFIX" = /usr ] || die "$BASE cannot create a virtualenv (no ensurepip)"
     APT_PACKAGES+=("python$VERSION-venv")
 fi
-# --ci: clang for the libFuzzer harnesses (scripts/fuzz.sh), git for scripts/sanitize.sh.
-[ "$CI_TOOLS" = 1 ] && APT_PACKAGES+=(clang git)
+# --ci: clang for the libFuzzer harnesses (scripts/fuzz.sh), git for scripts/sanitize.sh,
+# dpkg-dev for the wheel's library sources (apt-get source, scripts/build_wheel_deps.sh).
+[ "$CI_TOOLS" = 1 ] && APT_PACKAGES+=(clang git dpkg-dev)
 rz_apt_install "${APT_PACKAGES[@]}"
 
 if [ "$CI_TOOLS" = 1 ]; then
