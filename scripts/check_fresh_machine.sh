@@ -24,30 +24,32 @@ BASE=${RZ_FRESH_DIR:-/var/tmp/rz-fresh}
 MIRROR=${RZ_MIRROR:-http://deb.debian.org/debian}
 INCLUDE=python3,python3-venv,python3-pip,git,ca-certificates
 
-# The README's set-up commands: the lines of its first ```bash block.
-mapfile -t COMMANDS < <(awk '/^```bash$/ { inside = 1; next } inside && /^```/ { exit } inside && NF' \
-    "$RZ_ROOT/README.md")
-[ ${#COMMANDS[@]} -eq 2 ] || die "expected two commands in README.md's first bash block, found ${#COMMANDS[@]}"
 COMMIT=$(git -C "$RZ_ROOT" rev-parse HEAD)
 [ -z "$(git -C "$RZ_ROOT" status --porcelain --untracked-files=no)" ] \
     || say "uncommitted changes are not checked: the clone is of $COMMIT"
+# The README's set-up commands, as that commit has them: the lines of its first ```bash block.
+mapfile -t COMMANDS < <(git -C "$RZ_ROOT" show "$COMMIT:README.md" \
+    | awk '/^```bash$/ { inside = 1; next } inside && /^```/ { exit } inside && NF')
+[ ${#COMMANDS[@]} -eq 2 ] || die "expected two commands in README.md's first bash block, found ${#COMMANDS[@]}"
 
 rz_apt_install debootstrap
 mkdir -p "$BASE/logs" "$BASE/debs"
 
 ROOTFS=""
+# The mounts at or under the root, deepest first.
+mounts() {
+    awk -v r="$ROOTFS" '$2 == r || index($2, r "/") == 1 { print $2 }' /proc/mounts | sort -r
+}
 unmount() {
     [ -n "$ROOTFS" ] || return 0
     local m
-    # Deepest first; lazily, as a test's stray process may still hold a mount.
-    for m in $(awk -v r="$ROOTFS/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r); do
-        umount -l "$m" 2>/dev/null || true
-    done
+    # Lazily, as a test's stray process may still hold a mount.
+    for m in $(mounts); do umount -l "$m" 2>/dev/null || true; done
 }
 # Remove a root only once nothing is mounted under it (a bound /dev is the host's own).
 remove_root() {
     unmount
-    if awk -v r="$ROOTFS/" 'index($2, r) == 1 { found = 1 } END { exit !found }' /proc/mounts; then
+    if [ -n "$(mounts)" ]; then
         say "still mounted under $ROOTFS; not removing it"
         return 1
     fi
@@ -58,6 +60,7 @@ cleanup() {
     if [ "${RZ_FRESH_KEEP:-0}" = 0 ]; then remove_root || true; else unmount; fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 summary=()
 status=0
@@ -82,6 +85,10 @@ EOF
         cp /usr/local/share/ca-certificates/*.crt "$ROOTFS/usr/local/share/ca-certificates/"
         chroot "$ROOTFS" update-ca-certificates >/dev/null 2>&1
     fi
+    # The root a mount point of its own, private: the tests make private mount namespaces
+    # (unshare), which needs / to be one.
+    mount --bind "$ROOTFS" "$ROOTFS"
+    mount --make-private "$ROOTFS"
     mount -t proc proc "$ROOTFS/proc"
     mount -t sysfs sysfs "$ROOTFS/sys"
     mount --rbind /dev "$ROOTFS/dev"
@@ -98,7 +105,10 @@ EOF
         say "$system: \$ $command"
         started=$SECONDS
         rc=0
-        chroot "$ROOTFS" /usr/bin/env -i HOME=/root USER=root LOGNAME=root TERM=dumb \
+        # As from a login shell: signals at their defaults even when this script runs in the
+        # background (which ignores SIGINT), since the tests send Ctrl-C.
+        env --default-signal=HUP,INT,QUIT chroot "$ROOTFS" \
+            /usr/bin/env -i HOME=/root USER=root LOGNAME=root TERM=dumb \
             PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
             /bin/bash -c "cd /root/remotezoo && $command" >"$log" 2>&1 || rc=$?
         took=$((SECONDS - started))
