@@ -23,6 +23,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import sysconfig
 from glob import glob
 from typing import Optional
 
@@ -111,15 +112,39 @@ class BuildExt(build_ext):
             ext.extra_compile_args += cflags
             ext.extra_link_args += libs
         if STATIC_DEPS:
-            # Export the module's init function only: the libraries linked in stay private, so
-            # they never meet another copy in the process (Python's own _ssl, say).
-            exports = os.path.join(self.build_temp, "exports.map")
-            os.makedirs(self.build_temp, exist_ok=True)
-            with open(exports, "w") as f:
-                f.write("{ global: PyInit_*; local: *; };\n")
+            compile_args, link_args = self.static_flags()
             for ext in self.extensions:
-                ext.extra_link_args.append(f"-Wl,--version-script={exports}")
+                ext.extra_compile_args += compile_args
+                ext.extra_link_args += link_args
+            # No library directory of the interpreter's (Debian's is /usr/lib/x86_64-linux-gnu):
+            # there the linker would find the machine's libcurl and glibc before DIR's.
+            self.library_dirs = []
         super().run()
+
+    def static_flags(self) -> tuple[list[str], list[str]]:
+        """What the build against RZ_STATIC_DEPS adds, with files it writes to build_temp."""
+        scratch = os.path.abspath(self.build_temp)
+        os.makedirs(scratch, exist_ok=True)
+        # Export the module's init function only: the libraries linked in stay private, so
+        # they never meet another copy in the process (Python's own _ssl, say).
+        exports = os.path.join(scratch, "exports.map")
+        with open(exports, "w") as f:
+            f.write("{ global: PyInit_*; local: *; };\n")
+        compile_args: list[str] = []
+        # Debian's Python.h includes <x86_64-linux-gnu/python3.X/pyconfig.h> from /usr/include,
+        # which DIR's compiler does not search (nor should it: no other header of the machine's
+        # may meet the static libraries'): that one directory is offered, under a root of its own.
+        multiarch = sysconfig.get_config_var("MULTIARCH") or ""
+        include = sysconfig.get_paths()["include"]
+        arch_config = os.path.join(os.path.dirname(include), multiarch, os.path.basename(include))
+        if multiarch and os.path.isdir(arch_config):
+            root = os.path.join(scratch, "pyconfig")
+            link = os.path.join(root, multiarch, os.path.basename(include))
+            os.makedirs(os.path.dirname(link), exist_ok=True)
+            if not os.path.islink(link):
+                os.symlink(arch_config, link)
+            compile_args.append(f"-I{root}")
+        return compile_args, [f"-Wl,--version-script={exports}"]
 
 
 def extension(name: str, sources: list[str], libraries: list[str]) -> Extension:

@@ -4,6 +4,7 @@ pkg-config that sees only the .pc files made here."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -25,7 +26,7 @@ def build_ext(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
 
 
 def pc_files(directory: Path, versions: dict[str, str]) -> Path:
-    directory.mkdir()
+    directory.mkdir(parents=True)
     for name, version in versions.items():
         (directory / f"{name}.pc").write_text(f"Name: {name}\nDescription: test\nVersion: {version}\n"
                                               f"Cflags:\nLibs:\n")
@@ -71,3 +72,37 @@ def test_libcurl_of_debian_11_is_refused_before_compiling(tmp_path: Path) -> Non
     assert "libcurl 7.74.0 is older than 7.85.0 (for CURLOPT_PROTOCOLS_STR)" in one_line_error(proc)
     assert "CURLOPT_PROTOCOLS_STR" not in proc.stdout and "error:" not in proc.stderr
     assert not (tmp_path / "temp").exists()  # nothing was compiled
+
+
+def test_static_build_sees_only_its_prefix(tmp_path: Path) -> None:
+    """RZ_STATIC_DEPS (the wheel): DIR's compiler, DIR's libraries and no library directory of
+    the interpreter's, where the linker would meet the machine's libcurl and a newer glibc; only
+    PyInit_* exported. DIR here has a compiler that records what it is asked."""
+    prefix = tmp_path / "deps"
+    pcs = pc_files(prefix / "lib" / "pkgconfig", CURRENT)
+    for pc in pcs.iterdir():
+        pc.write_text(pc.read_text().replace("Libs:\n", f"Libs: -L{prefix}/lib -l{pc.stem[3:]}\n"))
+    (prefix / "bin").mkdir()
+    calls = tmp_path / "calls.jsonl"
+    cc = prefix / "bin" / "cc"
+    cc.write_text(f"#!{sys.executable}\n"
+                  "import json, sys\n"
+                  f"open({str(calls)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+                  "open(sys.argv[sys.argv.index('-o') + 1], 'w').close()\n")
+    cc.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("CC", "LDSHARED", "CFLAGS", "LDFLAGS")}
+    proc = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--build-lib", str(tmp_path / "lib"),
+                           "--build-temp", str(tmp_path / "temp")], cwd=ROOT, capture_output=True, text=True,
+                          env=dict(env, RZ_STATIC_DEPS=str(prefix)), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    argvs = [json.loads(line) for line in calls.read_text().splitlines()]
+    links = [argv for argv in argvs if "-shared" in argv]
+    assert len(links) == 2 and len(argvs) > 20  # every compile and both links went to DIR's cc
+    for argv in links:
+        library_dirs = [a for a in argv if a.startswith("-L")]
+        assert library_dirs and all(a == f"-L{prefix}/lib" for a in library_dirs), library_dirs
+        assert any(a.startswith("-Wl,--version-script=") for a in argv)
+    exports = (tmp_path / "temp" / "exports.map").read_text()
+    assert exports == "{ global: PyInit_*; local: *; };\n"
+    net = next(argv for argv in links if any("_net" in a for a in argv))
+    assert {"-lcurl", "-larchive", "-lcjson", "-lcrypto"} <= set(net)
