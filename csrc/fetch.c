@@ -1,6 +1,7 @@
 /* fetch.c - see fetch.h. One engine: a stream driven with the curl multi interface from inside
  * its read call. rz_fetch_to_file and rz_http_get are readers of that stream. */
 #include "fetch.h"
+#include "ca_bundle.h"
 #include "fsutil.h"
 #include "http_headers.h"
 #include "sha256.h"
@@ -348,17 +349,12 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *payload)
 static int setup_easy(rz_stream *s, CURL *e, rz_error *err)
 {
     const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
-    const char *cainfo = NULL, *capath = getenv("SSL_CERT_DIR");
-    const char *ca_vars[] = {"SSL_CERT_FILE", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE"};
+    rz_ca_locations ca;
     char agent[128];
-    size_t i;
     int bad = 0;
 
-    for (i = 0; i < sizeof(ca_vars) / sizeof(ca_vars[0]) && !cainfo; i++) {
-        const char *v = getenv(ca_vars[i]);
-        if (v && v[0])
-            cainfo = v;
-    }
+    if (rz_ca_locations_for(&ca, s->url, err) < 0)
+        return -1;
     snprintf(agent, sizeof(agent), "remotezoo/%s libcurl/%s", RZ_PACKAGE_VERSION, info->version);
     bad |= curl_easy_setopt(e, CURLOPT_URL, s->url) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;
@@ -379,10 +375,8 @@ static int setup_easy(rz_stream *s, CURL *e, rz_error *err)
     bad |= curl_easy_setopt(e, CURLOPT_HEADERDATA, s) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, s) != CURLE_OK;
-    if (cainfo)
-        bad |= curl_easy_setopt(e, CURLOPT_CAINFO, cainfo) != CURLE_OK;
-    if (capath && capath[0])
-        bad |= curl_easy_setopt(e, CURLOPT_CAPATH, capath) != CURLE_OK;
+    bad |= curl_easy_setopt(e, CURLOPT_CAINFO, ca.file) != CURLE_OK;
+    bad |= curl_easy_setopt(e, CURLOPT_CAPATH, ca.dir) != CURLE_OK;
     if (bad)
         return rz_error_set(err, RZ_E_DOWNLOAD,
                             "libcurl %s lacks a feature remotezoo needs (http/https, TLS)",
