@@ -5,7 +5,9 @@
                                                                           libcrypto, cJSON)
 
 so that importing remotezoo, listing and loading downloaded models never map libcurl and the
-~40 libraries behind it (csrc/net.h says why).
+~40 libraries behind it (csrc/net/net.h says why). Each extension is built from whole folders of
+csrc/ (csrc/README.md): _core from util/, core/, py/ and py/core/; _net from util/, net/, py/ and
+py/net/. No file is listed by hand, so _core cannot link a file of net/ by mistake.
 
 Environment switches:
   RZ_DEBUG=1     -O0 -g3, asserts on
@@ -50,22 +52,26 @@ def find_libraries(names: list[str]) -> tuple[list[str], list[str]]:
     return cflags, libs
 
 
-# Compiled into both extensions: errors, file-system helpers, and the Python glue they share.
-SHARED = ["csrc/error.c", "csrc/fsutil.c", "csrc/py_error.c", "csrc/py_progress.c"]
-# remotezoo._net: the engines behind csrc/net.h.
-NET = ["csrc/extract.c", "csrc/fetch.c", "csrc/fetch_parallel.c", "csrc/fetch_tree.c",
-       "csrc/http_headers.c", "csrc/net_module.c", "csrc/py_extract.c", "csrc/py_fetch.c",
-       "csrc/sha256.c"]
+# The folders of csrc/ each extension is built from (csrc/README.md says what may include what).
+FOLDERS = {
+    "remotezoo._core": ("util", "core", "py", "py/core"),
+    "remotezoo._net": ("util", "net", "py", "py/net"),
+}
+
+
+def sources(name: str) -> list[str]:
+    return sorted(path for folder in FOLDERS[name] for path in glob(f"csrc/{folder}/*.c"))
 
 
 def flag(name: str) -> bool:
     return os.environ.get(name, "") not in ("", "0")
 
 
-def extension(name: str, sources: list[str], libraries: list[str]) -> Extension:
+def extension(name: str, libraries: list[str]) -> Extension:
     cflags, libs = find_libraries(libraries)
     compile_args = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Wno-unused-parameter",
-                    "-Wno-missing-field-initializers", "-fvisibility=hidden"]
+                    "-Wno-missing-field-initializers", "-Werror=implicit-function-declaration",
+                    "-fvisibility=hidden"]
     link_args: list[str] = []
     undef = ["NDEBUG"] if flag("RZ_DEBUG") or flag("RZ_SANITIZE") else []
     if flag("RZ_DEBUG") or flag("RZ_SANITIZE"):
@@ -79,16 +85,16 @@ def extension(name: str, sources: list[str], libraries: list[str]) -> Extension:
         link_args += sanitize
     return Extension(
         name,
-        sources=sorted(sources),
-        depends=sorted(glob("csrc/*.h")),
+        sources=sources(name),
+        depends=sorted(glob("csrc/**/*.h", recursive=True)),
+        include_dirs=["csrc"],
         extra_compile_args=compile_args + cflags,
         extra_link_args=link_args + libs,
         undef_macros=undef,
     )
 
 
-core = sorted(set(glob("csrc/*.c")) - set(NET))
 setup(ext_modules=[
-    extension("remotezoo._core", core, ["libcjson"]),
-    extension("remotezoo._net", NET + SHARED, list(LIBRARIES)),
+    extension("remotezoo._core", ["libcjson"]),
+    extension("remotezoo._net", list(LIBRARIES)),
 ])

@@ -14,7 +14,7 @@ from typing import Any, Callable, ClassVar, Literal, Optional, Sequence, TypedDi
 _Path = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 _Progress = Optional[Callable[[int, Optional[int]], object]]
 
-# ---- exceptions (csrc/module.c) --------------------------------------------------------------
+# ---- exceptions (csrc/py/core/module.c) ----------------------------------------------------------
 #
 # The builtin bases make the errors catchable as code written for FiftyOne, requests and
 # huggingface_hub catches them: a bad source or model is a ValueError (as FiftyOne raises), a
@@ -99,7 +99,7 @@ class _SourceArchiveError(ArchiveError, SourceError): ...
 @type_check_only
 class _SourceUnsafeArchiveError(UnsafeArchiveError, SourceError): ...
 
-# ---- results ---------------------------------------------------------------------------------
+# ---- results -------------------------------------------------------------------------------------
 
 class _ModelEntry(TypedDict):
     """One model of a parsed manifest."""
@@ -151,7 +151,7 @@ class _SourceSpec(TypedDict):
     local_path: Optional[str]
     slug: str
 
-# ---- manifests and versions (csrc/py_manifest.c) ---------------------------------------------
+# ---- manifests and versions (csrc/py/core/py_manifest.c) -----------------------------------------
 
 def parse_manifest(data: Union[str, bytes, bytearray, memoryview], source: str, /) -> _ParsedManifest:
     """Validate manifest.json text (str or bytes); *source* names it in errors.
@@ -168,7 +168,7 @@ def version_compare(a: Optional[str], b: Optional[str], /) -> Literal[-1, 0, 1]:
 def model_names(base_name: str, version: Optional[str], base_filename: Optional[str], /) -> tuple[str, Optional[str]]:
     """The full model name and the version-aware filename (``None`` without *base_filename*)."""
 
-# ---- source specs (csrc/py_spec.c) -----------------------------------------------------------
+# ---- source specs (csrc/py/core/py_spec.c) -------------------------------------------------------
 
 def parse_source_spec(spec: Union[str, "os.PathLike[str]"], github_server_url: Optional[str] = ...,
                       cwd: Optional[str] = None, home: Optional[str] = None) -> _SourceSpec:
@@ -177,7 +177,7 @@ def parse_source_spec(spec: Union[str, "os.PathLike[str]"], github_server_url: O
     relative to *cwd* (default ``os.getcwd()``) and ``~`` is *home* (default ``$HOME``).
     Raises :class:`SourceError` for a malformed spec."""
 
-# ---- registry, models, plugins (csrc/py_registry.c) ------------------------------------------
+# ---- registry, models, plugins (csrc/py/core/py_sources.c, py_models.c) --------------------------
 
 def redact(text: str, /) -> str:
     """*text* with every URL in it redacted, as every message, attribute and log line is: no

@@ -1,5 +1,5 @@
 """Type stubs for ``remotezoo._net``, the C extension of downloads (libcurl) and archives
-(libarchive), imported on first use (csrc/net.h says why). Errors are ``remotezoo._core``'s
+(libarchive), imported on first use (csrc/net/net.h says why). Errors are ``remotezoo._core``'s
 exception types.
 """
 
@@ -9,16 +9,16 @@ from typing import Callable, Iterable, Mapping, Optional, Sequence, Union
 _Path = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 _Progress = Optional[Callable[[int, Optional[int]], object]]
 
-# ---- module (csrc/net_module.c) --------------------------------------------------------------
+# ---- module (csrc/py/net/net_module.c) -----------------------------------------------------------
 
 _api: object
-"""The engines' table (csrc/net.h) as a capsule, for remotezoo._core."""
+"""The engines' table (csrc/net/net.h) as a capsule, for remotezoo._core."""
 
 def library_versions() -> dict[str, str]:
     """The runtime versions of the C libraries remotezoo is linked with:
     ``{'libcurl': ..., 'libarchive': ..., 'cjson': ...}``."""
 
-# ---- transfers (csrc/py_fetch.c) -------------------------------------------------------------
+# ---- transfers (csrc/py/net/py_fetch.c) ----------------------------------------------------------
 
 def download_file(url: str, path: _Path, *, sha256: Optional[str] = None,
                   headers: Optional[Mapping[str, str]] = None, progress: _Progress = None) -> None:
@@ -34,7 +34,7 @@ def http_get(url: str, *, headers: Optional[Mapping[str, str]] = None, wanted: S
 def stream_get(url: str, /) -> tuple[int, bytes, int]:
     """Read *url* through the pull stream; ``(status, body, reads)``. For tests."""
 
-# ---- archives (csrc/py_extract.c) ------------------------------------------------------------
+# ---- archives (csrc/py/net/py_extract.c) ---------------------------------------------------------
 
 def extract_archive(archive_path: _Path, dest_dir: _Path, strip_top_level: bool = True, *,
                     max_bytes: Optional[int] = None, max_entries: Optional[int] = None,

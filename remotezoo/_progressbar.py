@@ -1,6 +1,6 @@
 """Progress bars for long transfers, driven by the C core's ``progress(done, total)`` callback.
 
-The C side (``csrc/py_progress.c``) releases the GIL for the transfer and calls back at most
+The C side (``csrc/py/py_progress.c``) releases the GIL for the transfer and calls back at most
 about four times a second and once at the end, so drawing a bar costs the transfer nothing.
 
 Policy, in one place:

@@ -1,4 +1,4 @@
-"""Tests of remotezoo.extract_archive and the C extraction behind it (csrc/extract.c)."""
+"""Tests of remotezoo.extract_archive and the C extraction behind it (csrc/net/extract.c)."""
 
 from __future__ import annotations
 

@@ -165,7 +165,9 @@ def test_parallel_lying_ranges_fall_back_to_one_connection(http_server: Loopback
                                                            parallel: None, content_range: str) -> None:
     http_server.serve_bytes("/m", BIG, content_range=content_range)
     assert download(http_server, tmp_path) == BIG
-    assert http_server.requests_to("/m")[-1].headers.get("Range") is None  # the fresh start
+    # The first request and the fresh start ask for no range (the refused ranges' requests may
+    # reach the server's threads after the fresh start: their order is not the client's).
+    assert sum(1 for r in http_server.requests_to("/m") if r.headers.get("Range") is None) >= 2
 
 
 # ---- the pull stream and http_get ------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""registry.names: listing every model without parsing the index (csrc/names.h).
+"""registry.names: listing every model without parsing the index (csrc/core/names.h).
 
 A new process answers ``list_zoo_models()`` from registry.names while it is valid. Every test
 compares that answer with the index's own (``tags=[]`` matches every model but walks the index)

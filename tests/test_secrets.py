@@ -1,5 +1,5 @@
 """No credential reaches a message, an attribute, a note, a log line, the CLI's output or a file
-that others can read: one redaction (``rz_redact_text`` in csrc/error.c, ``_core.redact`` in
+that others can read: one redaction (``rz_redact_text`` in csrc/util/error.c, ``_core.redact`` in
 Python) is applied to every one of them.
 
 Decisions: an archive source's identity keeps its query string, because the registry must fetch

@@ -218,7 +218,7 @@ SHELL_PY = re.compile(r"shell\s*=\s*True|os\.system\s*\(|os\.popen\s*\(|os\.exec
 
 def test_no_shell_anywhere_in_the_code():
     hits = []
-    for path in sorted((ROOT / "csrc").glob("*.[ch]")):
+    for path in sorted((ROOT / "csrc").rglob("*.[ch]")):
         for n, line in enumerate(path.read_text().splitlines(), 1):
             if SHELL_C.search(line) and not line.lstrip().startswith(("/*", "*", "//")):
                 hits.append(f"{path.name}:{n}: {line.strip()}")
