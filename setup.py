@@ -9,6 +9,10 @@ so that importing remotezoo, listing and loading downloaded models never map lib
 csrc/ (csrc/README.md): _core from util/, core/, py/ and py/core/; _net from util/, net/, py/ and
 py/net/. No file is listed by hand, so _core cannot link a file of net/ by mistake.
 
+Both are built against the limited API of CPython LIMITED_API (Py_LIMITED_API): one abi3
+wheel, tagged cp39-abi3, serves that CPython and every later one (csrc/py/compat.h holds the few
+shims 3.9 needs).
+
 Environment switches:
   RZ_DEBUG=1     -O0 -g3, asserts on
   RZ_SANITIZE=1  AddressSanitizer + UndefinedBehaviorSanitizer (implies RZ_DEBUG)
@@ -46,11 +50,18 @@ def find_libraries(names: list[str]) -> tuple[list[str], list[str]]:
     libs: list[str] = []
     for name in names:
         if subprocess.run(["pkg-config", "--exists", name]).returncode != 0:
-            sys.exit(f"remotezoo: {name} not found by pkg-config; install it: apt-get install {LIBRARIES[name]}")
+            sys.exit(
+                f"remotezoo: {name} not found by pkg-config; install it: "
+                f"apt-get install {LIBRARIES[name]}"
+            )
         cflags += pkg_config("--cflags", name)
         libs += pkg_config("--libs", name)
     return cflags, libs
 
+
+# The oldest CPython the extensions serve; pyproject.toml's requires-python says the same.
+LIMITED_API = (3, 9)
+ABI3_TAG = f"cp{LIMITED_API[0]}{LIMITED_API[1]}"
 
 # The folders of csrc/ each extension is built from (csrc/README.md says what may include what).
 FOLDERS = {
@@ -69,18 +80,30 @@ def flag(name: str) -> bool:
 
 def extension(name: str, libraries: list[str]) -> Extension:
     cflags, libs = find_libraries(libraries)
-    compile_args = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Wno-unused-parameter",
-                    "-Wno-missing-field-initializers", "-Werror=implicit-function-declaration",
-                    "-fvisibility=hidden"]
+    compile_args = [
+        "-std=c11",
+        "-D_GNU_SOURCE",
+        "-Wall",
+        "-Wextra",
+        "-Wno-unused-parameter",
+        "-Wno-missing-field-initializers",
+        "-Werror=implicit-function-declaration",
+        "-fvisibility=hidden",
+    ]
     link_args: list[str] = []
     undef = ["NDEBUG"] if flag("RZ_DEBUG") or flag("RZ_SANITIZE") else []
     if flag("RZ_DEBUG") or flag("RZ_SANITIZE"):
         compile_args += ["-O0", "-g3"]
     else:
-        compile_args += ["-O2"]
+        # No function's stack frame over 16 KiB: paths and big buffers live on the heap, so the
+        # C core runs on small thread stacks too (musl's default is 128 KiB).
+        compile_args += ["-O2", "-Werror=frame-larger-than=16384"]
     if flag("RZ_SANITIZE"):
-        sanitize = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer",
-                    "-fno-sanitize-recover=undefined"]
+        sanitize = [
+            "-fsanitize=address,undefined",
+            "-fno-omit-frame-pointer",
+            "-fno-sanitize-recover=undefined",
+        ]
         compile_args += sanitize
         link_args += sanitize
     return Extension(
@@ -88,13 +111,18 @@ def extension(name: str, libraries: list[str]) -> Extension:
         sources=sources(name),
         depends=sorted(glob("csrc/**/*.h", recursive=True)),
         include_dirs=["csrc"],
+        define_macros=[("Py_LIMITED_API", f"0x{LIMITED_API[0]:02x}{LIMITED_API[1]:02x}0000")],
+        py_limited_api=True,
         extra_compile_args=compile_args + cflags,
         extra_link_args=link_args + libs,
         undef_macros=undef,
     )
 
 
-setup(ext_modules=[
-    extension("remotezoo._core", ["libcjson"]),
-    extension("remotezoo._net", list(LIBRARIES)),
-])
+setup(
+    ext_modules=[
+        extension("remotezoo._core", ["libcjson"]),
+        extension("remotezoo._net", list(LIBRARIES)),
+    ],
+    options={"bdist_wheel": {"py_limited_api": ABI3_TAG}},
+)

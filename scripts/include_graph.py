@@ -27,7 +27,6 @@ import re
 import sys
 from pathlib import Path
 
-
 ALLOWED = {
     "util": {"util"},
     "net": {"util", "net"},
@@ -39,17 +38,36 @@ ALLOWED = {
 
 # Files of other projects that comments cite (the anchors of shared/STYLE.md, system headers).
 EXTERNAL = {
-    "Python.h", "archive.h", "archive_entry.h", "bsdtar.c", "cJSON.h", "curl.h", "evp.h",
-    "zlibmodule.c", "module.h", "util.c", "10-at-a-time.c", "pycurl.h", "dynbuf.c", "dynbuf.h",
-    "futils.c", "futils.h", "str.c", "str.h",
+    "Python.h",
+    "archive.h",
+    "archive_entry.h",
+    "bsdtar.c",
+    "cJSON.h",
+    "curl.h",
+    "evp.h",
+    "zlibmodule.c",
+    "module.h",
+    "util.c",
+    "10-at-a-time.c",
+    "pycurl.h",
+    "dynbuf.c",
+    "dynbuf.h",
+    "futils.c",
+    "futils.h",
+    "str.c",
+    "str.h",
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
 CITED = re.compile(r"\b([A-Za-z0-9_./-]+\.[ch])\b")
 # A declaration at file level: "type name(...);" or "extern type name[];".
-DECLARED = re.compile(r"^(?!static|typedef|#)[A-Za-z_][^;{}()]*?\b(rz_\w+)\s*(?:\(|\[\])[^;{]*;", re.M)
-DEFINED = re.compile(r"^(?!static)[A-Za-z_][^;{}()=]*?\b(rz_\w+)\s*(?:\([^;]*?\)\s*\{|\[\]\s*=)", re.M | re.S)
+DECLARED = re.compile(
+    r"^(?!static|typedef|#)[A-Za-z_][^;{}()]*?\b(rz_\w+)\s*(?:\(|\[\])[^;{]*;", re.M
+)
+DEFINED = re.compile(
+    r"^(?!static)[A-Za-z_][^;{}()=]*?\b(rz_\w+)\s*(?:\([^;]*?\)\s*\{|\[\]\s*=)", re.M | re.S
+)
 
 
 CSRC = Path(__file__).resolve().parent.parent / "csrc"
@@ -105,11 +123,15 @@ def main() -> int:
     for header in (p for p in files if p.suffix == ".h"):
         code = header.with_name(header.name.replace("_private.h", ".h")).with_suffix(".c")
         declared = set(DECLARED.findall(strip_comments(header.read_text())))
-        defined = set(DEFINED.findall(strip_comments(code.read_text()))) if code.is_file() else set()
+        defined = (
+            set(DEFINED.findall(strip_comments(code.read_text()))) if code.is_file() else set()
+        )
         for name in sorted(declared - defined):
             where = code.relative_to(CSRC).as_posix() if code.is_file() else "a .c of its own"
-            problems.append(f"{header.relative_to(CSRC).as_posix()}: declares {name}, "
-                            f"which {where} does not define")
+            problems.append(
+                f"{header.relative_to(CSRC).as_posix()}: declares {name}, "
+                f"which {where} does not define"
+            )
 
     # Circles: a depth-first walk; a node met again while on the path closes one.
     state: dict[str, int] = {}
@@ -120,7 +142,7 @@ def main() -> int:
         path.append(node)
         for nxt in sorted(edges[node]):
             if state.get(nxt) == 1:
-                problems.append("a circle: " + " -> ".join(path[path.index(nxt):] + [nxt]))
+                problems.append("a circle: " + " -> ".join(path[path.index(nxt) :] + [nxt]))
             elif nxt not in state:
                 visit(nxt)
         path.pop()

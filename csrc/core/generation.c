@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -33,20 +34,17 @@ static int flock_retry(int fd, int operation)
  * ".tmp-old-" cannot be a registration's ".tmp-XXXXXX", which rename() would replace. */
 static void remove_locked(const char *path)
 {
-    char doomed[4096];
     const char *slash = strrchr(path, '/');
-    rz_error ignored;
+    char *doomed;
 
-    rz_error_init(&ignored);
     if (!slash || strncmp(slash + 1, ".tmp-", 5) == 0) {
-        rz_rmtree(path, &ignored); /* already aside */
+        rz_rmtree(path, NULL); /* already aside */
         return;
     }
-    if (snprintf(doomed, sizeof(doomed), "%.*s/.tmp-old-%s", (int)(slash - path), path,
-                 slash + 1) >= (int)sizeof(doomed) ||
-        rename(path, doomed) < 0)
-        return; /* left for the next retirement */
-    rz_rmtree(doomed, &ignored);
+    doomed = rz_path(NULL, "%.*s/.tmp-old-%s", (int)(slash - path), path, slash + 1);
+    if (doomed && rename(path, doomed) == 0) /* else left for the next retirement */
+        rz_rmtree(doomed, NULL);
+    free(doomed);
 }
 
 int rz_generation_pin(rz_pin *pin, const char *dir, const rz_lock_wait *wait, rz_error *err)
@@ -55,8 +53,7 @@ int rz_generation_pin(rz_pin *pin, const char *dir, const rz_lock_wait *wait, rz
     int fd;
 
     pin->fd = -1;
-    if (snprintf(pin->dir, sizeof(pin->dir), "%s", dir) >= (int)sizeof(pin->dir))
-        return rz_error_set(err, RZ_E_INVALID, "path too long: %s", dir);
+    pin->dir = NULL;
     fd = open_dir(dir);
     if (fd < 0)
         return errno == ENOENT ? 0 : rz_error_os(err, errno, dir, "cannot open %s", dir);
@@ -69,6 +66,10 @@ int rz_generation_pin(rz_pin *pin, const char *dir, const rz_lock_wait *wait, rz
         held.st_ino != now.st_ino) {
         close(fd);
         return 0;
+    }
+    if (!(pin->dir = strdup(dir))) {
+        close(fd);
+        return rz_error_set(err, RZ_E_NOMEM, "out of memory");
     }
     pin->fd = fd;
     return 1;
@@ -84,13 +85,12 @@ static int retired(int dir_fd)
  * while it holds anything else. */
 static void remove_pinned(const rz_pin *pin)
 {
-    char slug_dir[sizeof(pin->dir)];
+    char *slash = strrchr(pin->dir, '/');
 
     remove_locked(pin->dir);
-    snprintf(slug_dir, sizeof(slug_dir), "%s", pin->dir);
-    if (strrchr(slug_dir, '/')) {
-        *strrchr(slug_dir, '/') = '\0';
-        rmdir(slug_dir);
+    if (slash) {
+        *slash = '\0'; /* the pin's own copy: it is freed next */
+        rmdir(pin->dir);
     }
 }
 
@@ -111,6 +111,8 @@ void rz_generation_unpin(rz_pin *pin)
     }
     close(pin->fd);
     pin->fd = -1;
+    free(pin->dir);
+    pin->dir = NULL;
 }
 
 /* Retire the generation at path: remove it now if nobody pins it, else mark it for its last
@@ -138,16 +140,16 @@ void rz_generation_retire_others(const char *slug_dir, const char *keep)
 {
     DIR *d = opendir(slug_dir);
     struct dirent *de;
-    char path[4096];
 
-    if (!d)
-        return;
-    while ((de = readdir(d))) {
+    while (d && (de = readdir(d))) {
+        char *path;
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-            (keep && strcmp(de->d_name, keep) == 0))
+            (keep && strcmp(de->d_name, keep) == 0) ||
+            !(path = rz_path(NULL, "%s/%s", slug_dir, de->d_name)))
             continue;
-        if (snprintf(path, sizeof(path), "%s/%s", slug_dir, de->d_name) < (int)sizeof(path))
-            retire(path, strncmp(de->d_name, ".tmp-", 5) == 0);
+        retire(path, strncmp(de->d_name, ".tmp-", 5) == 0);
+        free(path);
     }
-    closedir(d);
+    if (d)
+        closedir(d);
 }

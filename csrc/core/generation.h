@@ -18,9 +18,15 @@
 #include "core/lock.h"
 
 typedef struct rz_pin {
-    int fd;         /* the generation directory, flock(LOCK_SH)ed; -1 when nothing is pinned */
-    char dir[4096]; /* its path */
+    int fd;    /* the generation directory, flock(LOCK_SH)ed; -1 when nothing is pinned */
+    char *dir; /* owned (malloc) while pinned: its path */
 } rz_pin;
+
+/* Pin nothing: { -1, NULL }. */
+#define RZ_PIN_INIT                                                                                \
+    {                                                                                              \
+        -1, NULL                                                                                   \
+    }
 
 /* Pin the generation directory dir. Returns 1 when pinned, 0 when dir is gone (retired since
  * the caller read the index: read it again and pin what it names now), -1 with err set. Waits

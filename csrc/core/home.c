@@ -1,31 +1,37 @@
 /* home.c - see home.h. */
 #include "core/home.h"
 
-#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-static int join(char *out, size_t out_len, const char *a, const char *b, rz_error *err)
-{
-    int n = snprintf(out, out_len, "%s/%s", a, b);
-    if (n < 0 || (size_t)n >= out_len)
-        return rz_error_set(err, RZ_E_INVALID, "path too long: %s/%s", a, b);
-    return 0;
-}
+#include "util/buf.h"
+#include "util/fsutil.h"
 
 int rz_home_init(rz_home *out, const char *root, rz_error *err)
 {
     memset(out, 0, sizeof(*out));
-    if (snprintf(out->root, sizeof(out->root), "%s", root) >= (int)sizeof(out->root))
-        return rz_error_set(err, RZ_E_INVALID, "REMOTEZOO_HOME is too long");
-    if (join(out->sources, sizeof(out->sources), root, "sources", err) < 0 ||
-        join(out->models, sizeof(out->models), root, "models", err) < 0 ||
-        join(out->locks, sizeof(out->locks), root, "locks", err) < 0 ||
-        join(out->index, sizeof(out->index), root, "registry.json", err) < 0 ||
-        join(out->lock, sizeof(out->lock), root, ".lock", err) < 0 ||
-        join(out->names, sizeof(out->names), root, "registry.names", err) < 0)
+    if (!(out->root = rz_path(err, "%s", root)) ||
+        !(out->sources = rz_path(err, "%s/sources", root)) ||
+        !(out->models = rz_path(err, "%s/models", root)) ||
+        !(out->locks = rz_path(err, "%s/locks", root)) ||
+        !(out->index = rz_path(err, "%s/registry.json", root)) ||
+        !(out->lock = rz_path(err, "%s/.lock", root)) ||
+        !(out->names = rz_path(err, "%s/registry.names", root)))
         return -1;
     if (rz_mkdirs(out->sources, 0755, err) < 0 || rz_mkdirs(out->models, 0755, err) < 0 ||
         rz_mkdirs(out->locks, 0755, err) < 0)
         return -1;
     return 0;
+}
+
+void rz_home_clear(rz_home *home)
+{
+    free(home->root);
+    free(home->sources);
+    free(home->models);
+    free(home->locks);
+    free(home->index);
+    free(home->lock);
+    free(home->names);
+    memset(home, 0, sizeof(*home));
 }

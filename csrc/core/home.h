@@ -14,20 +14,30 @@
 
 #include "core/lock.h"
 #include "util/error.h"
-#include "util/fsutil.h"
 
+/* The paths are owned (malloc), on the heap: a home is passed around on small stacks. */
 typedef struct rz_home {
-    char root[RZ_PATH_MAX];
-    char sources[RZ_PATH_MAX];
-    char models[RZ_PATH_MAX];
-    char locks[RZ_PATH_MAX];
-    char index[RZ_PATH_MAX];
-    char lock[RZ_PATH_MAX];
-    char names[RZ_PATH_MAX]; /* registry.names (names.h) */
-    rz_lock_wait wait;       /* how this caller waits for locks (lock.h); zeroed by init */
+    char *root;
+    char *sources;
+    char *models;
+    char *locks;
+    char *index;
+    char *lock;
+    char *names;       /* registry.names (names.h) */
+    rz_lock_wait wait; /* how this caller waits for locks (lock.h); zeroed by init */
 } rz_home;
 
-/* Fill out with the paths under root and create the directories. Blocking I/O. */
+/* Nothing held: rz_home_clear of it is fine. */
+#define RZ_HOME_INIT                                                                               \
+    {                                                                                              \
+        0                                                                                          \
+    }
+
+/* Fill out with the paths under root and create the directories. Blocking I/O. Clear out with
+ * rz_home_clear whatever this returns. */
 int rz_home_init(rz_home *out, const char *root, rz_error *err);
+
+/* Free the paths; out is empty again. */
+void rz_home_clear(rz_home *home);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "core/json.h"
 #include "core/version.h"
+#include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/hash.h"
 
@@ -261,9 +262,11 @@ static int check_source(const cJSON *source, const char *index, rz_error *err)
         if (!is_clean_absolute(tree))
             return bad_field(index, identity, "tree", err);
     } else {
-        char want[RZ_PATH_MAX];
-        snprintf(want, sizeof(want), "sources/%s/%s/tree", slug, generation);
-        if (!str_equal(tree, want))
+        /* "sources/<slug>/<generation>/tree", compared piece by piece */
+        size_t ls = strlen(slug), lg = strlen(generation);
+        if (!tree || strncmp(tree, "sources/", 8) != 0 || strncmp(tree + 8, slug, ls) != 0 ||
+            tree[8 + ls] != '/' || strncmp(tree + 9 + ls, generation, lg) != 0 ||
+            strcmp(tree + 9 + ls + lg, "/tree") != 0)
             return bad_field(index, identity, "tree", err);
     }
     if (sha && !chars_in(sha, HEX, 40, 40) && !chars_in(sha, HEX, 64, 64))
@@ -349,50 +352,41 @@ static int check_index(const cJSON *root, const char *index, rz_error *err)
     return check_folders(root, index, err);
 }
 
-int rz_local_manifest_path(char *out, size_t out_len, const cJSON *source, const cJSON *manifest)
+char *rz_local_manifest_path(const cJSON *source, const cJSON *manifest, rz_error *err)
 {
     const char *tree = rz_json_str(source, "tree"), *dir = rz_json_str(manifest, "dir");
 
-    if (!tree)
-        return -1;
-    return snprintf(out, out_len, "%s%s%s/manifest.json", tree, dir && dir[0] ? "/" : "",
-                    dir ? dir : "") < (int)out_len
-               ? 0
-               : -1;
+    if (!tree) {
+        rz_error_set(err, RZ_E_SOURCE, "registry entry of %s has no tree",
+                     rz_json_str(source, "identity"));
+        return NULL;
+    }
+    return rz_path(err, "%s%s%s/manifest.json", tree, dir && dir[0] ? "/" : "", dir ? dir : "");
 }
 
-int rz_source_tree_path(char *out, size_t out_len, const rz_home *home, const cJSON *source,
-                        rz_error *err)
+char *rz_source_tree_path(const rz_home *home, const cJSON *source, rz_error *err)
 {
     const char *tree = rz_json_str(source, "tree");
 
-    if (!tree)
-        return rz_error_set(err, RZ_E_SOURCE, "registry entry of %s has no tree",
-                            rz_json_str(source, "identity"));
-    if (tree[0] == '/') {
-        if (snprintf(out, out_len, "%s", tree) >= (int)out_len)
-            return rz_error_set(err, RZ_E_INVALID, "path too long: %s", tree);
-        return 0;
+    if (!tree) {
+        rz_error_set(err, RZ_E_SOURCE, "registry entry of %s has no tree",
+                     rz_json_str(source, "identity"));
+        return NULL;
     }
-    if (snprintf(out, out_len, "%s/%s", home->root, tree) >= (int)out_len)
-        return rz_error_set(err, RZ_E_INVALID, "path too long: %s/%s", home->root, tree);
-    return 0;
+    return tree[0] == '/' ? rz_path(err, "%s", tree) : rz_path(err, "%s/%s", home->root, tree);
 }
 
-int rz_model_path(char *out, size_t out_len, const rz_home *home, const cJSON *manifest,
-                  const cJSON *model, rz_error *err)
+char *rz_model_path(const rz_home *home, const cJSON *manifest, const cJSON *model, rz_error *err)
 {
     const char *subdir = rz_json_str(manifest, "models_subdir");
     const char *filename = rz_json_str(model, "filename");
-    int n;
 
-    if (!subdir || !filename)
-        return rz_error_set(err, RZ_E_SOURCE, "registry entry of model %s is incomplete",
-                            rz_json_str(model, "name"));
-    n = snprintf(out, out_len, "%s/%s/%s", home->models, subdir, filename);
-    if (n < 0 || (size_t)n >= out_len)
-        return rz_error_set(err, RZ_E_INVALID, "model path too long for %s", filename);
-    return 0;
+    if (!subdir || !filename) {
+        rz_error_set(err, RZ_E_SOURCE, "registry entry of model %s is incomplete",
+                     rz_json_str(model, "name"));
+        return NULL;
+    }
+    return rz_path(err, "%s/%s/%s", home->models, subdir, filename);
 }
 
 static int in_list(const char *value, const char *const *list, size_t n)

@@ -76,19 +76,21 @@ int rz_folders_same(const char *a, const char *b);
 
 /* The models folder (and, after RZ_MODULE_PREFIX, the module name) of the manifest in
  * directory dir ("" for the tree's root) of the source slug when it has no name of its own:
- * "<slug>" or "<slug>_<8 hex digits of the dir's hash>". 0, or -1 when out_len is too small. */
+ * "<slug>" or "<slug>_<8 hex digits of the dir's hash>". 0, or -1 when out_len is too small
+ * (RZ_SOURCE_SUBDIR_MAX holds any of a valid slug). */
+#define RZ_SOURCE_SUBDIR_MAX 128
 int rz_source_default_subdir(char *out, size_t out_len, const char *slug, const char *dir);
 
-/* <tree>[/<dir>]/manifest.json of a local source's manifest entry: what its "stamp" is of. */
-int rz_local_manifest_path(char *out, size_t out_len, const cJSON *source, const cJSON *manifest);
+/* The paths of an index entry, each on the heap (caller frees with free(); NULL with err set,
+ * which may be NULL):
+ * <tree>[/<dir>]/manifest.json of a local source's manifest entry: what its "stamp" is of; */
+char *rz_local_manifest_path(const cJSON *source, const cJSON *manifest, rz_error *err);
 
-/* Absolute path of a source's tree: "tree" joined to root when relative. */
-int rz_source_tree_path(char *out, size_t out_len, const rz_home *home, const cJSON *source,
-                        rz_error *err);
+/* the absolute path of a source's tree: "tree" joined to root when relative; */
+char *rz_source_tree_path(const rz_home *home, const cJSON *source, rz_error *err);
 
-/* Absolute path of a model: <models>/<models_subdir>/<filename>. */
-int rz_model_path(char *out, size_t out_len, const rz_home *home, const cJSON *manifest,
-                  const cJSON *model, rz_error *err);
+/* the absolute path of a model: <models>/<models_subdir>/<filename>. */
+char *rz_model_path(const rz_home *home, const cJSON *manifest, const cJSON *model, rz_error *err);
 
 /* Filters for listing; NULL / 0 means "any". Tags must all match; licenses any. */
 typedef struct rz_query {

@@ -93,8 +93,10 @@ int rz_lock_wait_fd(int fd, int operation, const char *what, const rz_lock_wait 
             return 0;
         if (errno == EINTR)
             continue;
-        if (errno != EWOULDBLOCK || (wait && wait->try_only))
+        if (errno != EWOULDBLOCK)
             return rz_error_os(err, errno, what, "cannot lock %s", what);
+        if (wait && wait->try_only)
+            return RZ_LOCK_BUSY;
         if (start < 0)
             start = rz_now_ms(); /* only a lock that is busy costs a clock read */
         if (wait && wait->cancel && wait->cancel(wait->payload))
@@ -112,6 +114,8 @@ int rz_lock_wait_fd(int fd, int operation, const char *what, const rz_lock_wait 
 int rz_lock_acquire(rz_lock *out, const char *path, int operation, int flags,
                     const rz_lock_wait *wait, rz_error *err)
 {
+    int rc = -1;
+
     out->fd = -1;
     out->flags = flags;
     out->path = strdup(path);
@@ -124,7 +128,7 @@ int rz_lock_acquire(rz_lock *out, const char *path, int operation, int flags,
             rz_error_os(err, errno, path, "cannot open the lock file %s", path);
             break;
         }
-        if (rz_lock_wait_fd(fd, operation, path, wait, err) < 0) {
+        if ((rc = rz_lock_wait_fd(fd, operation, path, wait, err)) != 0) {
             close(fd);
             break;
         }
@@ -140,7 +144,7 @@ int rz_lock_acquire(rz_lock *out, const char *path, int operation, int flags,
     }
     free(out->path);
     out->path = NULL;
-    return -1;
+    return rc;
 }
 
 void rz_lock_release(rz_lock *lock)

@@ -27,7 +27,7 @@
 typedef int (*rz_lock_cancel_fn)(void *payload);
 
 /* How a caller waits: its cancel hook (NULL: none) and its payload; try_only: not at all (a
- * busy lock is an RZ_E_OS EWOULDBLOCK error at once). A zeroed one is fine. */
+ * busy lock returns RZ_LOCK_BUSY at once, err untouched). A zeroed one is fine. */
 typedef struct rz_lock_wait {
     rz_lock_cancel_fn cancel;
     void *payload;
@@ -35,6 +35,9 @@ typedef struct rz_lock_wait {
 } rz_lock_wait;
 
 enum { RZ_LOCK_REMOVABLE = 1 };
+
+/* What rz_lock_acquire and rz_lock_wait_fd return for a busy lock with wait->try_only. */
+enum { RZ_LOCK_BUSY = 1 };
 
 typedef struct rz_lock {
     int fd;     /* the locked file; -1 when nothing is held */
@@ -48,8 +51,8 @@ typedef struct rz_lock {
     }
 
 /* Take operation (LOCK_EX or LOCK_SH) on the file path, creating it (never through a symbolic
- * link). Waits as the header says; *out is released with rz_lock_release (also on failure,
- * where it holds nothing). */
+ * link). Waits as the header says: 0 when taken, RZ_LOCK_BUSY (try_only), or -1 with err set.
+ * *out is released with rz_lock_release (also when not taken, where it holds nothing). */
 int rz_lock_acquire(rz_lock *out, const char *path, int operation, int flags,
                     const rz_lock_wait *wait, rz_error *err);
 
@@ -57,8 +60,9 @@ int rz_lock_acquire(rz_lock *out, const char *path, int operation, int flags,
  * process holds it. */
 void rz_lock_release(rz_lock *lock);
 
-/* Take operation on the open descriptor fd, waiting as the header says; what names fd in
- * messages. For locks on other things than lock files (a source generation's directory). */
+/* Take operation on the open descriptor fd, waiting as the header says (0, RZ_LOCK_BUSY or -1);
+ * what names fd in messages. For locks on other things than lock files (a source generation's
+ * directory). */
 int rz_lock_wait_fd(int fd, int operation, const char *what, const rz_lock_wait *wait,
                     rz_error *err);
 

@@ -9,6 +9,7 @@
 
 #include "core/json.h"
 #include "core/registry.h"
+#include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/hash.h"
 #include "util/stamp.h"
@@ -16,10 +17,12 @@
 int rz_model_info_fill(rz_model_info *out, const rz_home *home, const rz_model_ref *ref,
                        rz_error *err)
 {
-    char tree[RZ_PATH_MAX];
     const char *dir = rz_json_str(ref->manifest, "dir");
     const char *generation = rz_json_str(ref->source, "generation");
+    char *tree = NULL, *init = NULL;
+    int rc = -1;
 
+    memset(out, 0, sizeof(*out));
     out->name = rz_json_str(ref->model, "name");
     out->identity = rz_json_str(ref->source, "identity");
     out->kind = rz_json_str(ref->source, "kind");
@@ -27,33 +30,45 @@ int rz_model_info_fill(rz_model_info *out, const rz_home *home, const rz_model_r
     out->folder = rz_json_str(ref->manifest, "models_subdir");
     out->digest = rz_json_str(ref->model, "digest");
     out->manifest = ref->manifest;
-    if (!out->name || !out->identity || !out->kind || !out->module_name || !out->folder)
-        return rz_error_set(err, RZ_E_SOURCE, "the registry entry of a model is incomplete");
-    if (rz_source_tree_path(tree, sizeof(tree), home, ref->source, err) < 0 ||
-        rz_model_path(out->model_path, sizeof(out->model_path), home, ref->manifest, ref->model,
-                      err) < 0)
-        return -1;
-    if (rz_pathf(out->source_dir, sizeof(out->source_dir), err, "%s%s%s", tree,
-                 dir && dir[0] ? "/" : "", dir ? dir : "") < 0 ||
-        rz_pathf(out->manifest_path, sizeof(out->manifest_path), err, "%s/manifest.json",
-                 out->source_dir) < 0)
-        return -1;
+    if (!out->name || !out->identity || !out->kind || !out->module_name || !out->folder) {
+        rz_error_set(err, RZ_E_SOURCE, "the registry entry of a model is incomplete");
+        goto done;
+    }
+    if (!(tree = rz_source_tree_path(home, ref->source, err)) ||
+        !(out->model_path = rz_model_path(home, ref->manifest, ref->model, err)) ||
+        !(out->source_dir =
+              rz_path(err, "%s%s%s", tree, dir && dir[0] ? "/" : "", dir ? dir : "")) ||
+        !(out->manifest_path = rz_path(err, "%s/manifest.json", out->source_dir)))
+        goto done;
     snprintf(out->generation, sizeof(out->generation), "%s", generation ? generation : "");
-    out->generation_dir[0] = '\0';
     if (strcmp(out->kind, "local") != 0) {
         /* tree is <sources>/<slug>/<generation>/tree */
-        snprintf(out->generation_dir, sizeof(out->generation_dir), "%s", tree);
-        *strrchr(out->generation_dir, '/') = '\0';
+        if (!(out->generation_dir = strndup(tree, (size_t)(strrchr(tree, '/') - tree)))) {
+            rz_error_set(err, RZ_E_NOMEM, "out of memory");
+            goto done;
+        }
     } else {
         /* Used in place: the code's own files say when it changed. */
-        char init[RZ_PATH_MAX];
         rz_stamp st;
-        if (rz_pathf(init, sizeof(init), err, "%s/__init__.py", out->source_dir) < 0)
-            return -1;
+        if (!(init = rz_path(err, "%s/__init__.py", out->source_dir)))
+            goto done;
         if (rz_stamp_of(&st, init) == 0 && st.exists)
             rz_stamp_text(out->generation, &st);
     }
-    return 0;
+    rc = 0;
+done:
+    free(tree);
+    free(init);
+    return rc;
+}
+
+void rz_model_info_clear(rz_model_info *info)
+{
+    free(info->source_dir);
+    free(info->model_path);
+    free(info->manifest_path);
+    free(info->generation_dir);
+    memset(info, 0, sizeof(*info));
 }
 
 int rz_model_info_current(const rz_index *idx, const rz_home *home, const rz_model_info *info,
@@ -61,6 +76,7 @@ int rz_model_info_current(const rz_index *idx, const rz_home *home, const rz_mod
 {
     rz_model_info now;
     rz_model_ref ref;
+    int same;
 
     if (rz_index_resolve(&ref, idx, info->name, info->identity, err) < 0) {
         if (err->kind != RZ_E_MODEL_NOT_FOUND)
@@ -68,12 +84,14 @@ int rz_model_info_current(const rz_index *idx, const rz_home *home, const rz_mod
         rz_error_init(err);
         return 0;
     }
-    if (rz_model_info_fill(&now, home, &ref, err) < 0)
-        return -1;
     /* (a registry written before digests has none: the same absence is the same model) */
-    return strcmp(now.model_path, info->model_path) == 0 &&
-           (now.digest == info->digest ||
-            (now.digest && info->digest && strcmp(now.digest, info->digest) == 0));
+    same = rz_model_info_fill(&now, home, &ref, err) < 0
+               ? -1
+               : strcmp(now.model_path, info->model_path) == 0 &&
+                     (now.digest == info->digest ||
+                      (now.digest && info->digest && strcmp(now.digest, info->digest) == 0));
+    rz_model_info_clear(&now);
+    return same;
 }
 
 void rz_model_locks_init(rz_model_locks *l)
@@ -115,8 +133,9 @@ int rz_model_download_begin(rz_model_download *d, const rz_home *home, const rz_
                             "again",
                             info->identity, info->name);
     d->by_manager = d->model->manager != NULL; /* "manager": null is none, as in FiftyOne */
-    snprintf(d->dir, sizeof(d->dir), "%.*s", (int)(base - 1 - info->model_path), info->model_path);
-    if (rz_pathf(d->folder, sizeof(d->folder), err, "%s/%s", home->models, info->folder) < 0)
+    if (!(d->dir = strndup(info->model_path, (size_t)(base - 1 - info->model_path))))
+        return rz_error_set(err, RZ_E_NOMEM, "out of memory");
+    if (!(d->folder = rz_path(err, "%s/%s", home->models, info->folder)))
         return -1;
     /* What crashed downloads of this model left: <dir>/.rz-<hash>-*, and trash beside it
      * (models.h). Under the model lock, so no live download owns them. */
@@ -125,11 +144,8 @@ int rz_model_download_begin(rz_model_download *d, const rz_home *home, const rz_
     rz_trash_sweep(d->dir, prefix);
     rz_trash_sweep(d->dir, RZ_TRASH_PREFIX);
     /* dir may vanish meanwhile: a delete of another source removes empty directories. */
-    if (rz_mkdtemp_in(d->tmp, sizeof(d->tmp), d->dir, prefix, err) < 0) {
-        d->tmp[0] = '\0';
-        return -1;
-    }
-    if (rz_pathf(d->target, sizeof(d->target), err, "%s/%s", d->tmp, base) < 0)
+    if (rz_mkdtemp_in(&d->tmp, d->dir, prefix, err) < 0 ||
+        !(d->target = rz_path(err, "%s/%s", d->tmp, base)))
         return -1;
     d->place.tmp = d->tmp;
     d->place.dir = d->dir;
@@ -149,8 +165,8 @@ int rz_model_download_fetch(rz_model_download *d, const rz_net_api *net, const r
 {
     const cJSON *config = rz_json_member(d->model->manager, "config");
     const char *url = rz_json_str(config, "url");
-    char archive[RZ_PATH_MAX], content[RZ_PATH_MAX];
-    int rc;
+    char *archive = NULL, *content = NULL;
+    int rc = -1;
 
     if (!url) {
         rz_error_set(err, RZ_E_SOURCE,
@@ -162,12 +178,14 @@ int rz_model_download_fetch(rz_model_download *d, const rz_net_api *net, const r
     }
     if (!d->place.from_archive)
         return net->fetch_to_file(url, d->target, d->model->sha256, opts, err);
-    if (rz_pathf(archive, sizeof(archive), err, "%s/.rz-archive", d->tmp) < 0 ||
-        rz_pathf(content, sizeof(content), err, "%s/.rz-content", d->tmp) < 0 ||
-        net->fetch_to_file(url, archive, d->model->sha256, opts, err) < 0)
-        return -1;
-    rc = net->extract_file(archive, content, 0, NULL, err); /* default limits */
-    unlink(archive);
+    if ((archive = rz_path(err, "%s/.rz-archive", d->tmp)) &&
+        (content = rz_path(err, "%s/.rz-content", d->tmp)) &&
+        net->fetch_to_file(url, archive, d->model->sha256, opts, err) == 0) {
+        rc = net->extract_file(archive, content, 0, NULL, err); /* default limits */
+        unlink(archive);
+    }
+    free(archive);
+    free(content);
     return rc;
 }
 
@@ -187,12 +205,13 @@ int rz_model_download_finish(rz_model_download *d, const rz_net_api *net, rz_err
 
 void rz_model_download_end(rz_model_download *d)
 {
-    if (d->tmp[0]) {
-        rz_error ignored;
-        rz_error_init(&ignored);
-        rz_rmtree(d->tmp, &ignored);
-    }
+    if (d->tmp)
+        rz_rmtree(d->tmp, NULL);
     rz_download_clear(&d->place);
     rz_manifest_free(d->manifest);
+    free(d->tmp);
+    free(d->target);
+    free(d->dir);
+    free(d->folder);
     memset(d, 0, sizeof(*d));
 }

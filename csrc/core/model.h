@@ -19,22 +19,27 @@
 #include "core/models.h"
 #include "net/net.h"
 #include "util/error.h"
+#include "util/stamp.h"
 
-/* What a resolved model is, as C strings (paths absolute). */
+/* What a resolved model is, as C strings (paths absolute, owned, on the heap). */
 typedef struct rz_model_info {
     const char *name, *identity, *kind, *module_name; /* borrowed from the index */
     const char *folder, *digest; /* borrowed: the manifest's models_subdir, the model's digest */
     const cJSON *manifest;       /* borrowed: the manifest's index entry */
-    char source_dir[RZ_PATH_MAX];
-    char model_path[RZ_PATH_MAX];
-    char manifest_path[RZ_PATH_MAX];
-    char generation[128];             /* a fetched source's generation, a local one's stamp */
-    char generation_dir[RZ_PATH_MAX]; /* a fetched source's <slug>/<generation>, else "" */
+    char *source_dir;
+    char *model_path;
+    char *manifest_path;
+    char *generation_dir;               /* a fetched source's <slug>/<generation>, else NULL */
+    char generation[RZ_STAMP_TEXT_MAX]; /* a fetched source's generation, a local one's stamp */
 } rz_model_info;
 
-/* Fill out for the model ref names (the index it borrows from must outlive out). */
+/* Fill out for the model ref names (the index it borrows from must outlive out). Clear out with
+ * rz_model_info_clear whatever this returns. */
 int rz_model_info_fill(rz_model_info *out, const rz_home *home, const rz_model_ref *ref,
                        rz_error *err);
+
+/* Free the paths of info; a zeroed or cleared one is fine. */
+void rz_model_info_clear(rz_model_info *info);
 
 /* 1 if idx (read after info's index) still resolves info's model to the same source, path and
  * digest; 0 if it changed (or is gone); -1 with err set. */
@@ -60,15 +65,15 @@ void rz_model_locks_release(rz_model_locks *l);
 
 /* A download of one model, under its model lock (LOCK_EX). */
 typedef struct rz_model_download {
-    const char *identity;     /* borrowed from the info begin was given: the model's source */
-    rz_manifest *manifest;    /* owned: the model's manifest.json as it is now */
-    const rz_model *model;    /* borrowed from manifest: the model being downloaded */
-    int by_manager;           /* 1: rz_model_download_fetch fetches it; 0: the source's code */
-    char tmp[RZ_PATH_MAX];    /* the private directory it is made in, "" before begin made it */
-    char target[RZ_PATH_MAX]; /* <tmp>/<base>: the model_path download_model is given */
-    char dir[RZ_PATH_MAX];    /* the model path's directory */
-    char folder[RZ_PATH_MAX]; /* the source's models folder */
-    rz_download place;        /* models.h: what the download left, and placing it */
+    const char *identity;  /* borrowed from the info begin was given: the model's source */
+    rz_manifest *manifest; /* owned: the model's manifest.json as it is now */
+    const rz_model *model; /* borrowed from manifest: the model being downloaded */
+    int by_manager;        /* 1: rz_model_download_fetch fetches it; 0: the source's code */
+    char *tmp;             /* owned: the private directory it is made in, NULL before begin */
+    char *target;          /* owned: <tmp>/<base>, the model_path download_model is given */
+    char *dir;             /* owned: the model path's directory */
+    char *folder;          /* owned: the source's models folder */
+    rz_download place;     /* models.h: what the download left, and placing it */
 } rz_model_download;
 
 /* Start the download of info's model: read its manifest again (it must still have the model),

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "util/archive_name.h"
+#include "util/buf.h"
 #include "util/fsutil.h"
 
 #define CONTENT ".rz-content" /* an extracted archive, in the download's tmp */
@@ -59,7 +60,7 @@ static int trash_add(rz_trash *t, const char *where, rz_error *err)
 int rz_trash_move(rz_trash *t, const char *root, const char *path, rz_error *err)
 {
     struct stat st;
-    char *slash;
+    const char *slash;
     size_t i = 0;
 
     if (lstat(path, &st) < 0)
@@ -67,51 +68,52 @@ int rz_trash_move(rz_trash *t, const char *root, const char *path, rz_error *err
     if (t->n_dirs == 0 && trash_add(t, root, err) < 0)
         return -1;
     for (;;) {
-        char to[PATH_MAX];
-        if (rz_pathf(to, sizeof(to), err, "%s/%lu", t->dirs[i].path, t->moved++) < 0)
+        char *to = rz_path(err, "%s/%lu", t->dirs[i].path, t->moved++), *parent;
+        int moved = to ? rename(path, to) : -1, saved = errno, rc;
+        free(to);
+        if (!to)
             return -1;
-        if (rename(path, to) == 0)
+        if (moved == 0)
             return 1;
-        if (errno == ENOENT)
+        if (saved == ENOENT)
             return 0; /* removed meanwhile */
-        if (errno != EXDEV)
-            return rz_error_os(err, errno, path, "cannot move %s aside to remove it", path);
+        if (saved != EXDEV)
+            return rz_error_os(err, saved, path, "cannot move %s aside to remove it", path);
         if (++i < t->n_dirs)
             continue;
         /* path is on another file system than every trash so far: one beside it. */
-        char parent[PATH_MAX];
-        snprintf(parent, sizeof(parent), "%s", path);
-        slash = strrchr(parent, '/');
+        slash = strrchr(path, '/');
         if (!slash)
             return rz_error_os(err, EXDEV, path, "cannot move %s aside to remove it", path);
-        *slash = '\0';
-        if (trash_add(t, parent[0] ? parent : "/", err) < 0)
+        parent = slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
+        if (!parent)
+            return rz_error_set(err, RZ_E_NOMEM, "out of memory");
+        rc = trash_add(t, parent, err);
+        free(parent);
+        if (rc < 0)
             return -1;
     }
 }
 
 /* Layout b's directory beside the model at path: <dir>/<stem> when path is a symbolic link to
  * exactly <stem> and its name is <stem> plus an archive extension. 0 and out set, or -1. */
-static int companion_of(char *out, size_t out_len, const char *path);
+static char *companion_of(const char *path);
 
 int rz_model_move_aside(rz_trash *t, const char *root, const char *path, rz_error *err)
 {
-    char companion[PATH_MAX];
-    int has_companion = companion_of(companion, sizeof(companion), path) == 0;
+    char *companion = companion_of(path); /* read before the model's link goes */
     int rc = rz_trash_move(t, root, path, err);
 
-    if (rc >= 0 && has_companion && rz_trash_move(t, root, companion, err) < 0)
-        return -1;
+    if (rc >= 0 && companion && rz_trash_move(t, root, companion, err) < 0)
+        rc = -1;
+    free(companion);
     return rc;
 }
 
 void rz_trash_empty(rz_trash *t)
 {
-    rz_error ignored;
-
-    rz_error_init(&ignored);
     for (size_t i = 0; i < t->n_dirs; i++) {
-        rz_rmtree(t->dirs[i].path, &ignored);
+        rz_rmtree(t->dirs[i].path, NULL);
         close(t->dirs[i].fd);
         free(t->dirs[i].path);
     }
@@ -123,23 +125,21 @@ void rz_trash_sweep(const char *dir, const char *prefix)
 {
     DIR *d = opendir(dir);
     struct dirent *de;
-    rz_error ignored;
 
     if (!d)
         return;
-    rz_error_init(&ignored);
     while ((de = readdir(d))) {
-        char path[PATH_MAX];
+        char *path;
         int fd;
         if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 ||
-            snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path))
+            !(path = rz_path(NULL, "%s/%s", dir, de->d_name)))
             continue;
         fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-            continue;
-        if (flock(fd, LOCK_EX | LOCK_NB) == 0) /* else a live process is using it */
-            rz_rmtree(path, &ignored);
-        close(fd);
+        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) /* else a live process is using it */
+            rz_rmtree(path, NULL);
+        if (fd >= 0)
+            close(fd);
+        free(path);
     }
     closedir(d);
 }
@@ -156,7 +156,10 @@ static size_t archive_stem_len(const char *name)
     return suffix && len > suffix ? len - suffix : 0;
 }
 
-static int companion_of(char *out, size_t out_len, const char *path)
+/* Layout b's directory beside the model at path (caller frees with free()): <dir>/<stem> when
+ * path is a symbolic link to exactly <stem> and its name is <stem> plus an archive suffix. NULL
+ * otherwise (or out of memory). */
+static char *companion_of(const char *path)
 {
     const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
     size_t stem = archive_stem_len(base);
@@ -164,11 +167,8 @@ static int companion_of(char *out, size_t out_len, const char *path)
     ssize_t n = readlink(path, target, sizeof(target) - 1);
 
     if (n <= 0 || stem == 0 || (size_t)n != stem || strncmp(target, base, stem) != 0)
-        return -1;
-    return snprintf(out, out_len, "%.*s%.*s", (int)(base - path), path, (int)stem, base) <
-                   (int)out_len
-               ? 0
-               : -1;
+        return NULL;
+    return strndup(path, (size_t)(base - path) + stem);
 }
 
 /* 1 if name, in the model's directory, is (the first component of) the path of another model
@@ -238,34 +238,40 @@ static int is_within(const char *path, const char *root)
  * *out (malloc'd): into the folder, or into tmp for an extra file placed with it. */
 static int resolve_link(char **out, const rz_download *d, const char *model_name, rz_error *err)
 {
-    char target[PATH_MAX], joined[PATH_MAX * 2];
+    /* a link's target and a directory, each shorter than a path: the two fit */
+    rz_buf joined = RZ_BUF_INIT(2 * RZ_PATH_MAX, RZ_E_INVALID, "a link's path");
     const char *base_dir = d->dir, *inside = d->folder;
-    char *real = NULL, *root = NULL;
-    ssize_t n = readlink(d->model, target, sizeof(target) - 1);
+    char *target = malloc(RZ_PATH_MAX), *real = NULL, *root = NULL;
+    ssize_t n = target ? readlink(d->model, target, RZ_PATH_MAX - 1) : 0;
     size_t first;
     struct stat st;
     int rc = -1;
 
     *out = NULL;
-    if (n < 0)
-        return rz_error_os(err, errno, d->model, "cannot read the link of model '%s'", model_name);
+    if (!target)
+        return rz_error_set(err, RZ_E_NOMEM, "out of memory");
+    if (n < 0) {
+        rz_error_os(err, errno, d->model, "cannot read the link of model '%s'", model_name);
+        goto done;
+    }
     target[n] = '\0';
     first = strcspn(target, "/");
     if (target[0] != '/' && d->extras && stays_below(target)) {
         /* A link to an extra file the download wrote beside the model resolves in tmp now. */
         char name[NAME_MAX + 1];
         snprintf(name, sizeof(name), "%.*s", (int)(first < NAME_MAX ? first : NAME_MAX), target);
-        if (snprintf(joined, sizeof(joined), "%s/%s", d->tmp, name) < (int)sizeof(joined) &&
-            lstat(joined, &st) == 0 && strcmp(name, d->base) != 0) {
+        if (rz_buf_addf(&joined, err, "%s/%s", d->tmp, name) < 0)
+            goto done;
+        if (lstat(rz_buf_str(&joined), &st) == 0 && strcmp(name, d->base) != 0) {
             base_dir = d->tmp;
             inside = d->tmp;
         }
+        rz_buf_truncate(&joined, 0);
     }
-    if (target[0] == '/')
-        snprintf(joined, sizeof(joined), "%s", target);
-    else
-        snprintf(joined, sizeof(joined), "%s/%s", base_dir, target);
-    real = realpath(joined, NULL);
+    if (target[0] == '/' ? rz_buf_adds(&joined, target, err) < 0
+                         : rz_buf_addf(&joined, err, "%s/%s", base_dir, target) < 0)
+        goto done;
+    real = realpath(rz_buf_str(&joined), NULL);
     root = realpath(inside, NULL);
     if (!real || !root) {
         rz_error_set(err, RZ_E_SOURCE,
@@ -285,6 +291,8 @@ static int resolve_link(char **out, const rz_download *d, const char *model_name
     real = NULL;
     rc = 0;
 done:
+    rz_buf_free(&joined);
+    free(target);
     free(real);
     free(root);
     return rc;
@@ -413,7 +421,6 @@ int rz_download_prepare(rz_download *d, const char *sha256, const char *model_na
  * plain rename, which replaces a file atomically and moves a directory aside first. */
 static int replace(const char *from, const char *to, rz_download *d, rz_error *err)
 {
-    char aside[PATH_MAX];
     struct stat st;
 
     if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_EXCHANGE) == 0)
@@ -421,14 +428,27 @@ static int replace(const char *from, const char *to, rz_download *d, rz_error *e
     if (errno != ENOENT && errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
         return rz_error_os(err, errno, to, "cannot move the download into %s", to);
     if (lstat(to, &st) == 0 && S_ISDIR(st.st_mode)) {
-        if (rz_pathf(aside, sizeof(aside), err, "%s/.rz-old-%u", d->tmp, d->replaced++) < 0)
+        char *aside = rz_path(err, "%s/.rz-old-%u", d->tmp, d->replaced++);
+        int moved = aside ? rename(to, aside) : -1, saved = errno;
+        free(aside);
+        if (!aside)
             return -1;
-        if (rename(to, aside) < 0)
-            return rz_error_os(err, errno, to, "cannot replace %s", to);
+        if (moved < 0)
+            return rz_error_os(err, saved, to, "cannot replace %s", to);
     }
     if (rename(from, to) < 0)
         return rz_error_os(err, errno, to, "cannot move the download into %s", to);
     return 0;
+}
+
+/* replace(from, <d->dir>/<name>). */
+static int replace_in_dir(const char *from, const char *name, rz_download *d, rz_error *err)
+{
+    char *to = rz_path(err, "%s/%s", d->dir, name);
+    int rc = to ? replace(from, to, d, err) : -1;
+
+    free(to);
+    return rc;
 }
 
 static int place_extras(rz_download *d, rz_error *err)
@@ -440,17 +460,17 @@ static int place_extras(rz_download *d, rz_error *err)
     if (!dir)
         return rz_error_os(err, errno, d->tmp, "cannot read %s", d->tmp);
     while (rc == 0 && (de = readdir(dir))) {
-        char from[PATH_MAX], to[PATH_MAX];
+        char *from;
         /* "." and "..", remotezoo's own names (.rz-*), the model itself, and the paths of the
          * manifest's other models, which only their own downloads write. */
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
             strncmp(de->d_name, ".rz-", 4) == 0 || strcmp(de->d_name, d->base) == 0 ||
             taken_by_other_model(d, de->d_name))
             continue;
-        if (rz_pathf(from, sizeof(from), err, "%s/%s", d->tmp, de->d_name) < 0 ||
-            rz_pathf(to, sizeof(to), err, "%s/%s", d->dir, de->d_name) < 0 ||
-            replace(from, to, d, err) < 0)
+        from = rz_path(err, "%s/%s", d->tmp, de->d_name);
+        if (!from || replace_in_dir(from, de->d_name, d, err) < 0)
             rc = -1;
+        free(from);
     }
     closedir(dir);
     return rc;
@@ -458,19 +478,11 @@ static int place_extras(rz_download *d, rz_error *err)
 
 int rz_download_place(rz_download *d, rz_error *err)
 {
-    char to[PATH_MAX];
-
     if (d->extras && place_extras(d, err) < 0)
         return -1;
-    if (d->companion) {
-        const char *name = strrchr(d->companion, '/') + 1;
-        if (rz_pathf(to, sizeof(to), err, "%s/%s", d->dir, name) < 0 ||
-            replace(d->companion, to, d, err) < 0)
-            return -1;
-    }
-    if (rz_pathf(to, sizeof(to), err, "%s/%s", d->dir, d->base) < 0)
+    if (d->companion && replace_in_dir(d->companion, strrchr(d->companion, '/') + 1, d, err) < 0)
         return -1;
-    return replace(d->model, to, d, err); /* last: its arrival marks the model downloaded */
+    return replace_in_dir(d->model, d->base, d, err); /* last: its arrival marks it downloaded */
 }
 
 void rz_download_clear(rz_download *d)

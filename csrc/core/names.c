@@ -12,6 +12,7 @@
 
 #include "core/index.h"
 #include "core/json.h"
+#include "util/buf.h"
 #include "util/fsutil.h"
 
 #define MAGIC "remotezoo-names 1"
@@ -21,30 +22,35 @@ static int compare_strings(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The text of the file, or NULL (out of memory, or a string it cannot hold). malloc'd. */
+/* The text of the file, or NULL (out of memory, larger than a reader reads, or a string it
+ * cannot hold). malloc'd. */
 static char *names_text(const cJSON *root, const rz_stamp *index)
 {
     const cJSON *source, *manifest, *model;
-    const cJSON *sources = cJSON_GetObjectItemCaseSensitive(root, "sources");
+    rz_buf text = RZ_BUF_INIT(RZ_INDEX_MAX_BYTES, RZ_E_INVALID, "registry.names");
     const char **names = NULL;
-    size_t n = 0, cap = 0, size = 128, used = 0, i;
-    char *text = NULL, path[RZ_PATH_MAX];
+    size_t n = 0, cap = 0, i;
 
-    /* First pass: the names, and the size of the local lines. */
-    cJSON_ArrayForEach(source, sources)
+    if (rz_buf_addf(&text, NULL, "%s %ju %ju %jd %jd\n", MAGIC, (uintmax_t)index->dev,
+                    (uintmax_t)index->ino, (intmax_t)index->size, (intmax_t)index->mtime_ns) < 0)
+        goto fail;
+    /* The local manifests' lines, and the names, sorted after. */
+    cJSON_ArrayForEach(source, cJSON_GetObjectItemCaseSensitive(root, "sources"))
     {
         const char *kind = rz_json_str(source, "kind");
         int local = kind && strcmp(kind, "local") == 0;
-        cJSON_ArrayForEach(manifest, cJSON_GetObjectItemCaseSensitive(source, "manifests"))
+        cJSON_ArrayForEach(manifest, rz_index_manifests(source))
         {
             const char *stamp = rz_json_str(manifest, "stamp");
             if (local) {
-                if (!stamp || rz_local_manifest_path(path, sizeof(path), source, manifest) < 0 ||
-                    strchr(path, '\n'))
+                char *path = rz_local_manifest_path(source, manifest, NULL);
+                int bad = !stamp || !path || strchr(path, '\n') ||
+                          rz_buf_addf(&text, NULL, "L %s %s\n", stamp, path) < 0;
+                free(path);
+                if (bad)
                     goto fail;
-                size += strlen(stamp) + strlen(path) + 4;
             }
-            cJSON_ArrayForEach(model, cJSON_GetObjectItemCaseSensitive(manifest, "models"))
+            cJSON_ArrayForEach(model, rz_index_models(manifest))
             {
                 const char *name = rz_json_str(model, "name");
                 if (!name || strchr(name, '\n'))
@@ -57,49 +63,30 @@ static char *names_text(const cJSON *root, const rz_stamp *index)
                     names = grown;
                 }
                 names[n++] = name;
-                size += strlen(name) + 3;
             }
         }
     }
     if (n > 0) /* qsort wants a non-NULL array even when empty */
         qsort(names, n, sizeof(*names), compare_strings);
-    if (!(text = malloc(size)))
-        goto fail;
-    used +=
-        (size_t)snprintf(text, size, "%s %ju %ju %jd %jd\n", MAGIC, (uintmax_t)index->dev,
-                         (uintmax_t)index->ino, (intmax_t)index->size, (intmax_t)index->mtime_ns);
-    cJSON_ArrayForEach(source, sources)
-    {
-        const char *kind = rz_json_str(source, "kind");
-        if (!kind || strcmp(kind, "local") != 0)
-            continue;
-        cJSON_ArrayForEach(manifest, cJSON_GetObjectItemCaseSensitive(source, "manifests"))
-        {
-            rz_local_manifest_path(path, sizeof(path), source, manifest);
-            used += (size_t)snprintf(text + used, size - used, "L %s %s\n",
-                                     rz_json_str(manifest, "stamp"), path);
-        }
-    }
     for (i = 0; i < n; i++)
-        used += (size_t)snprintf(text + used, size - used, "N %s\n", names[i]);
+        if (rz_buf_addf(&text, NULL, "N %s\n", names[i]) < 0)
+            goto fail;
     free(names);
-    return text;
+    return rz_buf_take(&text, NULL);
 fail:
     free(names);
-    free(text);
+    rz_buf_free(&text);
     return NULL;
 }
 
 void rz_names_write(const rz_home *home, const cJSON *root)
 {
     rz_stamp index;
-    rz_error ignored;
     char *text = NULL;
 
-    rz_error_init(&ignored);
     if (rz_stamp_of(&index, home->index) < 0 || !index.exists ||
         !(text = names_text(root, &index)) ||
-        rz_write_atomic(home->names, text, strlen(text), &ignored) < 0)
+        rz_write_atomic(home->names, text, strlen(text), NULL) < 0)
         unlink(home->names); /* readers fall back to the index */
     free(text);
 }

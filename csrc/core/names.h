@@ -23,13 +23,11 @@
 #include "util/stamp.h"
 
 typedef struct rz_names {
-    char home[RZ_PATH_MAX]; /* for the caller: which registry.names this is (rz_names_read
-                               leaves it alone) */
-    char *text;             /* owned: the file, each line NUL-terminated in place */
-    rz_stamp index;         /* the registry.json it lists */
-    const char **locals;    /* owned array into text: path, stamp, path, stamp, ... */
-    size_t n_locals;        /* pairs */
-    const char **names;     /* owned array into text, sorted */
+    char *text;          /* owned: the file, each line NUL-terminated in place */
+    rz_stamp index;      /* the registry.json it lists */
+    const char **locals; /* owned array into text: path, stamp, path, stamp, ... */
+    size_t n_locals;     /* pairs */
+    const char **names;  /* owned array into text, sorted */
     size_t n_names;
 } rz_names;
 

@@ -15,6 +15,7 @@
 #include "core/json.h"
 #include "core/models.h"
 #include "core/names.h"
+#include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/hash.h"
 
@@ -38,11 +39,14 @@ static void remove_stale_index_temps(const rz_home *home)
     if (!(d = opendir(home->root)))
         return;
     while ((de = readdir(d))) {
-        char path[RZ_PATH_MAX];
-        for (size_t i = 0; i < 2; i++)
-            if (strncmp(de->d_name, prefixes[i], strlen(prefixes[i])) == 0 &&
-                snprintf(path, sizeof(path), "%s/%s", home->root, de->d_name) < (int)sizeof(path))
-                unlink(path);
+        for (size_t i = 0; i < 2; i++) {
+            char *path;
+            if (strncmp(de->d_name, prefixes[i], strlen(prefixes[i])) != 0 ||
+                !(path = rz_path(NULL, "%s/%s", home->root, de->d_name)))
+                continue;
+            unlink(path);
+            free(path);
+        }
     }
     closedir(d);
 }
@@ -124,12 +128,12 @@ static int add_string_once(cJSON *array, const char *s, rz_error *err)
 static int add_path_once(cJSON *array, const rz_home *home, const char *subdir,
                          const char *filename, rz_error *err)
 {
-    char path[RZ_PATH_MAX];
+    char *path = rz_path(err, "%s/%s%s%s", home->models, subdir, filename ? "/" : "",
+                         filename ? filename : "");
+    int rc = path ? add_string_once(array, path, err) : -1;
 
-    if (rz_pathf(path, sizeof(path), err, "%s/%s%s%s", home->models, subdir, filename ? "/" : "",
-                 filename ? filename : "") < 0)
-        return -1;
-    return add_string_once(array, path, err);
+    free(path);
+    return rc;
 }
 
 /* Two models folders are one when their names differ at most in ASCII case (so that they stay
@@ -261,7 +265,7 @@ static int assign_folder(plan *p, const rz_index *idx, const cJSON *old, cJSON *
 {
     const char *identity = rz_json_str(entry, "identity"), *slug = rz_json_str(entry, "slug");
     const char *name = rz_json_str(manifest, "name"), *kept = kept_folder(old, manifest);
-    char own[RZ_PATH_MAX];
+    char own[RZ_SOURCE_SUBDIR_MAX];
     const cJSON *other;
 
     if (kept_pass || kept)
@@ -489,17 +493,18 @@ static int move_aside(rz_trash *trash, const rz_home *home, const plan *p, rz_er
     }
     cJSON_ArrayForEach(item, p->folders)
     {
-        char parent[RZ_PATH_MAX], *slash;
+        char *parent, *slash;
         int moved = rz_trash_move(trash, home->models, item->valuestring, err);
         if (moved < 0)
             return -1;
-        snprintf(parent, sizeof(parent), "%s", item->valuestring);
-        while (moved && (slash = strrchr(parent, '/')) &&
-               (size_t)(slash - parent) > strlen(home->models)) {
+        if (!moved || !(parent = strdup(item->valuestring)))
+            continue; /* the empty parents stay for a later removal */
+        while ((slash = strrchr(parent, '/')) && (size_t)(slash - parent) > strlen(home->models)) {
             *slash = '\0';
             if (rmdir(parent) < 0)
                 break;
         }
+        free(parent);
     }
     return 0;
 }
@@ -577,16 +582,13 @@ static int lock_folders(held_folders *h, const rz_home *home, const cJSON *wante
         size_t busy = n;
         try_only.try_only = 1;
         for (i = 0; i < n && busy == n; i++) {
-            rz_error e;
-            rz_error_init(&e);
-            if (folder_lock(&h->locks[i], home, sorted[i], LOCK_EX, &try_only, &e) == 0)
-                h->n = i + 1;
-            else if (e.kind == RZ_E_OS && e.sys_errno == EWOULDBLOCK)
-                busy = i;
-            else {
-                *err = e;
+            int taken = folder_lock(&h->locks[i], home, sorted[i], LOCK_EX, &try_only, err);
+            if (taken < 0)
                 goto done;
-            }
+            if (taken == RZ_LOCK_BUSY)
+                busy = i;
+            else
+                h->n = i + 1;
         }
         if (busy == n)
             break;
@@ -711,18 +713,14 @@ int rz_registry_clear_doomed_folder(const rz_home *home, const char *folder, int
     rz_lock held = RZ_LOCK_INIT, home_lock = RZ_LOCK_INIT;
     rz_trash trash = {0};
     rz_index *idx = NULL;
-    rz_error busy;
-    int rc = -1;
+    int rc;
 
     /* Exclusive: the downloads and loads that started before the source went finish first. */
     how.try_only = !wait;
-    rz_error_init(&busy);
-    if (folder_lock(&held, home, folder, LOCK_EX, &how, &busy) < 0) {
-        if (how.try_only && busy.kind == RZ_E_OS && busy.sys_errno == EWOULDBLOCK)
-            return 0; /* in use: left for a later sweep */
-        *err = busy;
-        return -1;
-    }
+    rc = folder_lock(&held, home, folder, LOCK_EX, &how, err);
+    if (rc != 0)
+        return rc < 0 ? -1 : 0; /* busy: in use, left for a later sweep */
+    rc = -1;
     if (rz_lock_acquire(&home_lock, home->lock, LOCK_EX, 0, &home->wait, err) == 0 &&
         rz_index_load(&idx, home, err) == 0) {
         const cJSON *mark, *owner = NULL;
@@ -755,14 +753,17 @@ int rz_registry_clear_doomed_folder(const rz_home *home, const char *folder, int
 static int lock_by_hash(rz_lock *out, const rz_home *home, const char *kind, const char *key,
                         int operation, const rz_lock_wait *wait, rz_error *err)
 {
-    char lock[RZ_PATH_MAX];
+    char *lock =
+        rz_path(err, "%s/%s-%016llx.lock", home->locks, kind, rz_fnv1a64(key, strlen(key)));
+    int rc;
 
     out->fd = -1;
     out->path = NULL;
-    if (rz_pathf(lock, sizeof(lock), err, "%s/%s-%016llx.lock", home->locks, kind,
-                 rz_fnv1a64(key, strlen(key))) < 0)
+    if (!lock)
         return -1;
-    return rz_lock_acquire(out, lock, operation, RZ_LOCK_REMOVABLE, wait, err);
+    rc = rz_lock_acquire(out, lock, operation, RZ_LOCK_REMOVABLE, wait, err);
+    free(lock);
+    return rc;
 }
 
 int rz_model_lock(rz_lock *out, const rz_home *home, const char *model_path, int operation,
@@ -775,14 +776,17 @@ int rz_model_lock(rz_lock *out, const rz_home *home, const char *model_path, int
 static int folder_lock(rz_lock *out, const rz_home *home, const char *subdir, int operation,
                        const rz_lock_wait *wait, rz_error *err)
 {
-    char lower[RZ_PATH_MAX];
-    size_t i;
+    char *lower = strdup(subdir);
+    int rc;
 
+    if (!lower)
+        return rz_error_set(err, RZ_E_NOMEM, "out of memory");
     /* One lock for the spellings that are one folder (folders_overlap ignores ASCII case). */
-    for (i = 0; subdir[i] && i + 1 < sizeof(lower); i++)
-        lower[i] = (char)(subdir[i] >= 'A' && subdir[i] <= 'Z' ? subdir[i] + 32 : subdir[i]);
-    lower[i] = '\0';
-    return lock_by_hash(out, home, "folder", lower, operation, wait, err);
+    for (size_t i = 0; lower[i]; i++)
+        lower[i] = (char)(lower[i] >= 'A' && lower[i] <= 'Z' ? lower[i] + 32 : lower[i]);
+    rc = lock_by_hash(out, home, "folder", lower, operation, wait, err);
+    free(lower);
+    return rc;
 }
 
 int rz_folder_lock(rz_lock *out, const rz_home *home, const char *subdir, int operation,

@@ -2,6 +2,7 @@
 #include "core/source.h"
 
 #include <dirent.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include "core/manifest.h"
 #include "core/models.h"
 #include "core/registry.h"
+#include "util/buf.h"
 #include "util/env.h"
 #include "util/fsutil.h"
 #include "util/stamp.h"
@@ -114,7 +116,8 @@ fail:
 
 static int add_manifest(scan_state *s, const char *dir, const char *rel)
 {
-    char path[4096], module[512], subdir[512], stamp[RZ_STAMP_TEXT_MAX];
+    char module[RZ_SOURCE_SUBDIR_MAX + 32], subdir[RZ_SOURCE_SUBDIR_MAX];
+    char *path = NULL, stamp[RZ_STAMP_TEXT_MAX];
     rz_manifest *m = NULL;
     cJSON *entry = NULL, *models;
     rz_stamp st;
@@ -124,12 +127,15 @@ static int add_manifest(scan_state *s, const char *dir, const char *rel)
     if (cJSON_GetArraySize(s->out) >= RZ_SCAN_MAX_MANIFESTS)
         return rz_error_set(s->err, RZ_E_SOURCE, "source %s has more than %d manifest.json files",
                             s->identity, RZ_SCAN_MAX_MANIFESTS);
-    if (rz_pathf(path, sizeof(path), s->err, "%s/manifest.json", dir) < 0)
+    if (!(path = rz_path(s->err, "%s/manifest.json", dir)))
         return -1;
     rc = rz_stamp_of(&st, path);
     if (rc < 0 || !st.exists)
-        return rz_error_os(s->err, rc < 0 ? errno : ENOENT, path, "cannot read %s", path);
-    if (rz_manifest_load(&m, path, s->identity, s->err) < 0)
+        rz_error_os(s->err, rc < 0 ? errno : ENOENT, path, "cannot read %s", path);
+    else
+        rc = rz_manifest_load(&m, path, s->identity, s->err);
+    free(path);
+    if (rc < 0 || !st.exists)
         return -1;
     rz_stamp_text(stamp, &st);
     /* The module is named like the source's own models folder: unique per manifest. */
@@ -167,23 +173,33 @@ static int compare_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The path of name in dir, or NULL: out of memory (s->err set), or too long for a path (no
+ * directory or manifest of ours can be there: *skip set, nothing set). */
+static char *child_path(scan_state *s, const char *dir, const char *name, int *skip)
+{
+    *skip = strlen(dir) + 1 + strlen(name) >= RZ_PATH_MAX;
+    return *skip ? NULL : rz_path(s->err, "%s/%s", dir, name);
+}
+
 static int scan_dir(scan_state *s, const char *dir, const char *rel, int depth)
 {
-    char path[4096], child_rel[4096];
+    char *path = NULL, *child_rel = NULL;
     char **names = NULL;
     size_t n = 0, cap = 0, i;
     struct dirent *de;
     struct stat st;
     DIR *d = NULL;
-    int rc = -1;
+    int rc = -1, skip, found;
 
     if (++s->dirs_seen > RZ_SCAN_MAX_DIRS)
         return rz_error_set(s->err, RZ_E_SOURCE, "source %s has more than %d directories",
                             s->identity, RZ_SCAN_MAX_DIRS);
-    /* A truncated path would name another file: too long is no manifest of ours. */
-    if (snprintf(path, sizeof(path), "%s/manifest.json", dir) >= (int)sizeof(path))
-        return 0;
-    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode))
+    if (!(path = child_path(s, dir, "manifest.json", &skip)))
+        return skip ? 0 : -1;
+    found = lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+    free(path);
+    path = NULL;
+    if (found)
         return add_manifest(s, dir, rel);
     if (depth >= RZ_SCAN_MAX_DEPTH)
         return 0;
@@ -209,12 +225,19 @@ static int scan_dir(scan_state *s, const char *dir, const char *rel, int depth)
     if (n > 1) /* qsort(NULL, 0, ...) is undefined: an empty directory has no array */
         qsort(names, n, sizeof(*names), compare_names); /* a stable order of manifests */
     for (i = 0; i < n; i++) {
-        int len = snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-        if (len < 0 || (size_t)len >= sizeof(path) || lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
-            continue; /* files, symlinks, and paths too long to be ours */
-        len = snprintf(child_rel, sizeof(child_rel), "%s%s%s", rel, rel[0] ? "/" : "", names[i]);
-        if (len < 0 || (size_t)len >= sizeof(child_rel))
-            continue;
+        free(path);
+        free(child_rel);
+        child_rel = NULL;
+        if (!(path = child_path(s, dir, names[i], &skip))) {
+            if (skip)
+                continue; /* a path too long to be ours */
+            goto done;
+        }
+        if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+            continue; /* files and symlinks */
+        /* rel is a suffix of dir: it fits when path does */
+        if (!(child_rel = rz_path(s->err, "%s%s%s", rel, rel[0] ? "/" : "", names[i])))
+            goto done;
         if (scan_dir(s, path, child_rel, depth + 1) < 0)
             goto done;
     }
@@ -223,6 +246,8 @@ static int scan_dir(scan_state *s, const char *dir, const char *rel, int depth)
 nomem:
     rz_error_set(s->err, RZ_E_NOMEM, "out of memory");
 done:
+    free(path);
+    free(child_rel);
     for (i = 0; i < n; i++)
         free(names[i]);
     free(names);
@@ -331,6 +356,23 @@ static const char *github_api(void)
     return api ? api : "https://api.github.com";
 }
 
+/* <GITHUB_API_URL>/repos/<user>/<repo>/<what>, what formatted printf-style (caller frees with
+ * free(); NULL with err set). */
+__attribute__((format(printf, 3, 4))) static char *github_url(const rz_spec *spec, rz_error *err,
+                                                              const char *fmt, ...)
+{
+    rz_buf url = RZ_BUF_INIT(RZ_ERR_URL_MAX - 1, RZ_E_SOURCE, "the GitHub API URL");
+    va_list ap;
+    int rc;
+
+    if (rz_buf_addf(&url, err, "%s/repos/%s/%s/", github_api(), spec->user, spec->repo) < 0)
+        return NULL;
+    va_start(ap, fmt);
+    rc = rz_buf_vaddf(&url, err, fmt, ap);
+    va_end(ap);
+    return rc < 0 ? NULL : rz_buf_take(&url, err);
+}
+
 /* Request headers for the GitHub API: the token goes here and only here. The fetch layer
  * never forwards Authorization to another host, so the tarball's redirect to the download
  * host does not carry it. */
@@ -339,9 +381,15 @@ static const char *github_api(void)
 #define GITHUB_AUTH_MAX 8192
 
 typedef struct github_headers {
-    char auth[GITHUB_AUTH_MAX];
+    char *auth; /* owned: the Authorization line, or NULL without GITHUB_TOKEN */
     const char *lines[4];
 } github_headers;
+
+static void github_headers_clear(github_headers *h)
+{
+    free(h->auth);
+    memset(h, 0, sizeof(*h));
+}
 
 /* The API request's headers, with GITHUB_TOKEN when set. A token that cannot be sent as it is
  * (too long, or with spaces or control characters) is an RZ_E_SOURCE error that says so
@@ -349,8 +397,9 @@ typedef struct github_headers {
 static int github_headers_init(github_headers *h, const char *accept, rz_error *err)
 {
     const char *token = rz_env("GITHUB_TOKEN"), *p;
-    size_t n = 0;
+    size_t n = 0, size;
 
+    memset(h, 0, sizeof(*h));
     h->lines[n++] = accept;
     h->lines[n++] = "X-GitHub-Api-Version: 2022-11-28";
     if (token) {
@@ -359,12 +408,16 @@ static int github_headers_init(github_headers *h, const char *accept, rz_error *
                 return rz_error_set(err, RZ_E_SOURCE,
                                     "GITHUB_TOKEN is not a valid token: it contains a space, a "
                                     "control character or a non-ASCII byte");
-        if (snprintf(h->auth, sizeof(h->auth), "Authorization: Bearer %s", token) >=
-            (int)sizeof(h->auth))
+        /* never through rz_buf: its errors quote what did not fit */
+        size = sizeof("Authorization: Bearer ") + strlen(token);
+        if (size > GITHUB_AUTH_MAX)
             return rz_error_set(err, RZ_E_SOURCE,
                                 "GITHUB_TOKEN is %zu bytes long; HTTP servers accept at most "
                                 "about %d",
                                 strlen(token), GITHUB_AUTH_MAX - 32);
+        if (!(h->auth = malloc(size)))
+            return rz_error_set(err, RZ_E_NOMEM, "out of memory");
+        snprintf(h->auth, size, "Authorization: Bearer %s", token);
         h->lines[n++] = h->auth;
     }
     h->lines[n] = NULL;
@@ -419,8 +472,9 @@ static int github_resolve_sha(char out[SHA_HEX_MAX + 1], const rz_net_api *net, 
                               const rz_fetch_opts *base, rz_error *err)
 {
     static const char *const wanted[] = {"x-ratelimit-remaining", "x-ratelimit-reset", NULL};
-    char url[4096], ref[2048];
-    github_headers h;
+    char ref[3 * 255 + 1]; /* a ref (spec.h) with each byte %XX-encoded */
+    char *url = NULL;
+    github_headers h = {0};
     rz_fetch_opts opts = *base;
     rz_response r;
     size_t len;
@@ -429,11 +483,9 @@ static int github_resolve_sha(char out[SHA_HEX_MAX + 1], const rz_net_api *net, 
     memset(&r, 0, sizeof(r));
     if (encode_ref(ref, sizeof(ref), spec->ref ? spec->ref : "HEAD") < 0)
         return rz_error_set(err, RZ_E_SOURCE, "ref of %s is too long", spec->identity);
-    if (snprintf(url, sizeof(url), "%s/repos/%s/%s/commits/%s", github_api(), spec->user,
-                 spec->repo, ref) >= (int)sizeof(url))
-        return rz_error_set(err, RZ_E_SOURCE, "URL too long for %s", spec->identity);
-    if (github_headers_init(&h, "Accept: application/vnd.github.sha", err) < 0)
-        return -1;
+    if (!(url = github_url(spec, err, "commits/%s", ref)) ||
+        github_headers_init(&h, "Accept: application/vnd.github.sha", err) < 0)
+        goto done;
     opts.headers = h.lines;
     if (net->http_get(&r, url, &opts, wanted, 4096, err) < 0)
         goto done;
@@ -456,6 +508,8 @@ static int github_resolve_sha(char out[SHA_HEX_MAX + 1], const rz_net_api *net, 
     rc = 0;
 done:
     net->response_clear(&r);
+    github_headers_clear(&h);
+    free(url);
     return rc;
 }
 
@@ -480,22 +534,22 @@ static int has_folder(const cJSON *removed, const char *folder)
  * tree is gone (or registered again): its mark can go. */
 static int remove_tree(const rz_home *home, const char *slug, int wait)
 {
-    char path[RZ_PATH_MAX], slug_dir[RZ_PATH_MAX];
+    char *path = rz_path(NULL, "%s/source-%s.lock", home->locks, slug);
+    char *slug_dir = rz_path(NULL, "%s/%s", home->sources, slug);
     rz_lock_wait how = home->wait;
     rz_lock lock = RZ_LOCK_INIT;
     rz_index *now = NULL;
-    int registered = 1;
-    rz_error ignored;
+    int registered = 1, gone;
     struct stat st;
 
-    rz_error_init(&ignored);
-    if (rz_pathf(path, sizeof(path), &ignored, "%s/source-%s.lock", home->locks, slug) < 0 ||
-        rz_pathf(slug_dir, sizeof(slug_dir), &ignored, "%s/%s", home->sources, slug) < 0)
-        return 0;
     how.try_only = !wait;
-    if (rz_lock_acquire(&lock, path, LOCK_EX, RZ_LOCK_REMOVABLE, &how, &ignored) < 0)
+    if (!path || !slug_dir ||
+        rz_lock_acquire(&lock, path, LOCK_EX, RZ_LOCK_REMOVABLE, &how, NULL)) {
+        free(path);
+        free(slug_dir);
         return 0;
-    if (rz_index_load(&now, home, &ignored) == 0) {
+    }
+    if (rz_index_load(&now, home, NULL) == 0) {
         const cJSON *source;
         registered = 0;
         cJSON_ArrayForEach(source, rz_index_sources(now))
@@ -510,7 +564,10 @@ static int remove_tree(const rz_home *home, const char *slug, int wait)
         rmdir(slug_dir); /* fails while a pinned generation waits for its last user */
     }
     rz_lock_release(&lock);
-    return registered || (lstat(slug_dir, &st) < 0 && errno == ENOENT);
+    gone = registered || (lstat(slug_dir, &st) < 0 && errno == ENOENT);
+    free(path);
+    free(slug_dir);
+    return gone;
 }
 
 /* rz_source_sweep; what belongs to removed (the entry just unregistered, or NULL) is waited
@@ -521,17 +578,15 @@ static void sweep(const rz_home *home, const rz_index *idx, const cJSON *removed
     const char **gone = NULL;
     size_t n = 0, cap = (size_t)cJSON_GetArraySize(rz_index_doomed(idx));
     const cJSON *mark;
-    rz_error ignored;
 
     rz_trash_sweep(home->models, RZ_TRASH_PREFIX);
     if (cap == 0 || !(gone = calloc(cap, sizeof(*gone))))
         return;
-    rz_error_init(&ignored);
     cJSON_ArrayForEach(mark, rz_index_doomed(idx))
     {
         const char *folder = rz_json_str(mark, "folder");
         if (folder) /* models first: their source's code may still be loading them */
-            rz_registry_clear_doomed_folder(home, folder, has_folder(removed, folder), &ignored);
+            rz_registry_clear_doomed_folder(home, folder, has_folder(removed, folder), NULL);
     }
     cJSON_ArrayForEach(mark, rz_index_doomed(idx))
     {
@@ -540,7 +595,7 @@ static void sweep(const rz_home *home, const rz_index *idx, const cJSON *removed
             gone[n++] = slug;
     }
     if (n > 0)
-        rz_registry_forget_doomed(home, gone, n, &ignored);
+        rz_registry_forget_doomed(home, gone, n, NULL);
     free(gone);
 }
 
@@ -554,13 +609,11 @@ static int put_and_sweep(const rz_home *home, cJSON *entry, int overwrite, rz_er
 {
     cJSON *replaced = NULL;
     rz_index *idx = NULL;
-    rz_error ignored;
 
     if (rz_registry_put_source(&replaced, home, entry, overwrite, err) < 0)
         return -1;
     cJSON_Delete(replaced); /* their trees are "doomed" in the index now */
-    rz_error_init(&ignored);
-    if (rz_index_load(&idx, home, &ignored) == 0)
+    if (rz_index_load(&idx, home, NULL) == 0)
         sweep(home, idx, NULL);
     rz_index_free(idx);
     return 0;
@@ -570,15 +623,15 @@ int rz_source_register(const rz_home *home, const rz_net_api *net, const rz_spec
                        const char *spec_text, int overwrite, const rz_fetch_opts *fetch_opts,
                        rz_error *err)
 {
-    char slug_dir[4096], tmp[4096], tree[4096], final_dir[4096];
-    char sha[SHA_HEX_MAX + 1] = "", url[4096], generation[128], rel_tree[4096];
+    char sha[SHA_HEX_MAX + 1] = "", generation[128];
+    char *lock_path = NULL, *url = NULL, *slug_dir = NULL, *tmp = NULL, *tree = NULL;
+    char *final_dir = NULL, *rel_tree = NULL;
     const char *prev_sha = NULL, *current = NULL;
     cJSON *entry = NULL, *manifests = NULL;
     rz_index *idx = NULL;
-    github_headers h;
-    const char *const *headers = NULL;
+    github_headers h = {0};
     rz_lock lock = RZ_LOCK_INIT;
-    int have_tmp = 0, put = 0, rc = -1;
+    int put = 0, rc = -1;
 
     if (spec->kind == RZ_SPEC_LOCAL) {
         if (rz_source_local_entry(&entry, spec->identity, spec_text, spec->local_path, spec->slug,
@@ -588,8 +641,8 @@ int rz_source_register(const rz_home *home, const rz_net_api *net, const rz_spec
     }
     /* One fetch per source at a time: a process that waited here finds the source registered
      * by the one before it and does nothing (unless it asked to overwrite). */
-    if (rz_pathf(tmp, sizeof(tmp), err, "%s/source-%s.lock", home->locks, spec->slug) < 0 ||
-        rz_lock_acquire(&lock, tmp, LOCK_EX, RZ_LOCK_REMOVABLE, &home->wait, err) < 0)
+    if (!(lock_path = rz_path(err, "%s/source-%s.lock", home->locks, spec->slug)) ||
+        rz_lock_acquire(&lock, lock_path, LOCK_EX, RZ_LOCK_REMOVABLE, &home->wait, err) < 0)
         goto done;
     if (rz_index_load(&idx, home, err) < 0)
         goto done;
@@ -618,26 +671,22 @@ int rz_source_register(const rz_home *home, const rz_net_api *net, const rz_spec
             rc = 0; /* the ref still names the commit we have */
             goto done;
         }
-        if (rz_pathf(url, sizeof(url), err, "%s/repos/%s/%s/tarball/%s", github_api(), spec->user,
-                     spec->repo, sha) < 0 ||
+        if (!(url = github_url(spec, err, "tarball/%s", sha)) ||
             github_headers_init(&h, "Accept: application/vnd.github+json", err) < 0)
             goto done;
-        headers = h.lines;
-    } else if (rz_pathf(url, sizeof(url), err, "%s", spec->url) < 0) {
+    } else if (!(url = strdup(spec->url))) {
+        rz_error_set(err, RZ_E_NOMEM, "out of memory");
         goto done;
     }
-    if (rz_pathf(slug_dir, sizeof(slug_dir), err, "%s/%s", home->sources, spec->slug) < 0)
+    if (!(slug_dir = rz_path(err, "%s/%s", home->sources, spec->slug)))
         goto done;
     /* What killed registrations left, and old generations whose last users have gone. */
     rz_generation_retire_others(slug_dir, current);
     /* slug_dir may vanish meanwhile: the last user of a deleted source's tree removes it. */
-    if (rz_mkdtemp_in(tmp, sizeof(tmp), slug_dir, ".tmp-", err) < 0)
-        goto done;
-    have_tmp = 1;
-    if (rz_pathf(tree, sizeof(tree), err, "%s/tree", tmp) < 0)
+    if (rz_mkdtemp_in(&tmp, slug_dir, ".tmp-", err) < 0 || !(tree = rz_path(err, "%s/tree", tmp)))
         goto done;
     if (net->fetch_tree(tree, url, spec->kind == RZ_SPEC_GITHUB ? RZ_ARCHIVE_TAR_GZ : spec->format,
-                        headers, fetch_opts, tmp, err) < 0) {
+                        spec->kind == RZ_SPEC_GITHUB ? h.lines : NULL, fetch_opts, tmp, err) < 0) {
         rz_error_attach_source(err, spec->identity);
         goto done;
     }
@@ -646,29 +695,28 @@ int rz_source_register(const rz_home *home, const rz_net_api *net, const rz_spec
     /* <sha12>-<the temp dir's random part>: unique, and says which commit it holds. */
     snprintf(generation, sizeof(generation), "%.12s%s%s", sha, sha[0] ? "-" : "",
              strrchr(tmp, '-') + 1);
-    if (rz_pathf(final_dir, sizeof(final_dir), err, "%s/%s", slug_dir, generation) < 0 ||
-        rz_pathf(rel_tree, sizeof(rel_tree), err, "sources/%s/%s/tree", spec->slug, generation) < 0)
+    if (!(final_dir = rz_path(err, "%s/%s", slug_dir, generation)) ||
+        !(rel_tree = rz_path(err, "sources/%s/%s/tree", spec->slug, generation)))
         goto done;
     if (rename(tmp, final_dir) < 0) {
         rz_error_os(err, errno, final_dir, "cannot move the new tree of %s into place",
                     spec->identity);
         goto done;
     }
-    have_tmp = 0;
+    free(tmp);
+    tmp = NULL; /* moved: final_dir is removed below if it is not registered */
     entry = new_entry(spec->identity, spec_text, rz_spec_kind_name(spec->kind), spec->slug,
                       rel_tree, generation, spec->ref, sha[0] ? sha : NULL, manifests);
     manifests = NULL; /* stolen by new_entry */
     if (!entry) {
         rz_error_set(err, RZ_E_NOMEM, "out of memory");
-        rz_rmtree(final_dir, err);
+        rz_rmtree(final_dir, NULL);
         goto done;
     }
     {
         cJSON *replaced = NULL;
         if (rz_registry_put_source(&replaced, home, entry, overwrite, err) < 0) {
-            rz_error hidden;
-            rz_error_init(&hidden);
-            rz_rmtree(final_dir, &hidden); /* not referenced by the index */
+            rz_rmtree(final_dir, NULL); /* not referenced by the index */
             goto done;
         }
         cJSON_Delete(replaced); /* their trees are "doomed" in the index: the sweep below */
@@ -678,21 +726,24 @@ int rz_source_register(const rz_home *home, const rz_net_api *net, const rz_spec
     rz_generation_retire_others(slug_dir, generation);
     rc = 0;
 done:
-    if (have_tmp) {
-        rz_error ignored;
-        rz_error_init(&ignored);
-        rz_rmtree(tmp, &ignored);
-    }
+    if (tmp)
+        rz_rmtree(tmp, NULL);
     cJSON_Delete(manifests);
     rz_index_free(idx);
     rz_lock_release(&lock); /* before the sweep, which takes other sources' locks */
     if (put) {
-        rz_error ignored;
-        rz_error_init(&ignored);
-        if (rz_index_load(&idx, home, &ignored) == 0)
+        if (rz_index_load(&idx, home, NULL) == 0)
             sweep(home, idx, NULL);
         rz_index_free(idx);
     }
+    github_headers_clear(&h);
+    free(lock_path);
+    free(url);
+    free(slug_dir);
+    free(tmp);
+    free(tree);
+    free(final_dir);
+    free(rel_tree);
     return rc;
 }
 
@@ -700,15 +751,13 @@ int rz_source_delete(const rz_home *home, const char *identity, rz_error *err)
 {
     cJSON *removed = NULL;
     rz_index *idx = NULL;
-    rz_error ignored;
 
     /* The source's models folders go aside with the index change, then away. */
     if (rz_registry_remove_source(&removed, home, identity, err) < 0)
         return -1;
     /* From here the source is gone for every reader; what follows is cleanup of its tree,
      * waiting for a registration of it in progress. */
-    rz_error_init(&ignored);
-    if (rz_index_load(&idx, home, &ignored) == 0)
+    if (rz_index_load(&idx, home, NULL) == 0)
         sweep(home, idx, removed);
     rz_index_free(idx);
     cJSON_Delete(removed);
@@ -728,12 +777,11 @@ int rz_source_refresh_local(const rz_home *home, const rz_index *idx, rz_error *
             continue;
         cJSON_ArrayForEach(manifest, rz_index_manifests(source))
         {
-            char path[RZ_PATH_MAX];
-            if (rz_local_manifest_path(path, sizeof(path), source, manifest) < 0 ||
-                !rz_stamp_text_is(path, rz_json_str(manifest, "stamp"))) {
-                stale = 1;
+            char *path = rz_local_manifest_path(source, manifest, NULL);
+            stale = !path || !rz_stamp_text_is(path, rz_json_str(manifest, "stamp"));
+            free(path);
+            if (stale)
                 break;
-            }
         }
         if (stale) {
             cJSON *entry = NULL;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/buf.h"
 #include "util/env.h"
 
 /* Cap of every string built here (cwd + spec, %XX-encoded, fits). */
@@ -99,86 +100,24 @@ static int starts_with(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-/* ---- a growable string with a hard cap ---- */
+/* ---- the strings built here: util/buf.h, with the spec's own cap and error ---- */
 
-typedef struct sbuf {
-    char *data; /* owned; NUL-terminated once anything was added */
-    size_t len, cap;
-} sbuf;
-
-static int sb_add(sbuf *b, const char *s, size_t n, rz_error *err)
-{
-    size_t need, cap;
-    char *grown;
-
-    if (n > RZ_SPEC_OUT_MAX - b->len)
-        return rz_error_set(err, RZ_E_SOURCE,
-                            "source spec is too long once normalised (more than %d bytes)",
-                            RZ_SPEC_OUT_MAX);
-    need = b->len + n + 1;
-    if (need > b->cap) {
-        cap = b->cap ? b->cap : 64;
-        while (cap < need)
-            cap *= 2;
-        grown = realloc(b->data, cap);
-        if (!grown)
-            return rz_error_set(err, RZ_E_NOMEM, "out of memory parsing a source spec");
-        b->data = grown;
-        b->cap = cap;
-    }
-    if (n)
-        memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return 0;
-}
-
-static int sb_str(sbuf *b, const char *s, rz_error *err)
-{
-    return sb_add(b, s, strlen(s), err);
-}
+#define SPEC_BUF RZ_BUF_INIT(RZ_SPEC_OUT_MAX, RZ_E_SOURCE, "the normalised source spec")
 
 /* Appends s[0..n) with each byte of `escape` written as %XX. */
-static int sb_add_escaped(sbuf *b, const char *s, size_t n, const char *escape, rz_error *err)
+static int add_escaped(rz_buf *b, const char *s, size_t n, const char *escape, rz_error *err)
 {
     size_t i, start = 0;
-    char hex[4];
 
     for (i = 0; i < n; i++) {
         if (!strchr(escape, s[i]) || s[i] == '\0')
             continue;
-        snprintf(hex, sizeof(hex), "%%%02X", (unsigned char)s[i]);
-        if (sb_add(b, s + start, i - start, err) < 0 || sb_add(b, hex, 3, err) < 0)
+        if (rz_buf_add(b, s + start, i - start, err) < 0 ||
+            rz_buf_addf(b, err, "%%%02X", (unsigned char)s[i]) < 0)
             return -1;
         start = i + 1;
     }
-    return sb_add(b, s + start, n - start, err);
-}
-
-static void sb_truncate(sbuf *b, size_t len)
-{
-    assert(len <= b->len);
-    b->len = len;
-    if (b->data)
-        b->data[len] = '\0';
-}
-
-/* Hands over the string (never NULL on success): the caller frees it with free(). */
-static char *sb_take(sbuf *b, rz_error *err)
-{
-    char *s = b->data;
-
-    if (!s && sb_add(b, "", 0, err) < 0)
-        return NULL;
-    s = b->data;
-    memset(b, 0, sizeof(*b));
-    return s;
-}
-
-static void sb_free(sbuf *b)
-{
-    free(b->data);
-    memset(b, 0, sizeof(*b));
+    return rz_buf_add(b, s + start, n - start, err);
 }
 
 static char *dup_lower(const char *s, size_t n, rz_error *err)
@@ -412,7 +351,7 @@ static int server_init(parser *ps, const char *server_url)
     const char *reason = NULL;
     char shown[RZ_QUOTE_MAX + 16];
     size_t scheme_len, path_len;
-    sbuf b = {0};
+    rz_buf b = SPEC_BUF;
 
     if (!server_url || !server_url[0])
         server_url = RZ_DEFAULT_SERVER;
@@ -435,22 +374,22 @@ static int server_init(parser *ps, const char *server_url)
     path_len = u.path_len;
     while (path_len > 0 && u.path[path_len - 1] == '/')
         path_len--;
-    if (sb_str(&b, u.scheme, ps->err) < 0 || sb_str(&b, "://", ps->err) < 0 ||
-        sb_str(&b, u.host, ps->err) < 0)
+    if (rz_buf_adds(&b, u.scheme, ps->err) < 0 || rz_buf_adds(&b, "://", ps->err) < 0 ||
+        rz_buf_adds(&b, u.host, ps->err) < 0)
         goto fail;
-    if (u.port[0] && (sb_str(&b, ":", ps->err) < 0 || sb_str(&b, u.port, ps->err) < 0))
+    if (u.port[0] && (rz_buf_adds(&b, ":", ps->err) < 0 || rz_buf_adds(&b, u.port, ps->err) < 0))
         goto fail;
     ps->srv.prefix_off = b.len;
-    if (sb_add(&b, u.path, path_len, ps->err) < 0)
+    if (rz_buf_add(&b, u.path, path_len, ps->err) < 0)
         goto fail;
-    ps->srv.base = sb_take(&b, ps->err);
+    ps->srv.base = rz_buf_take(&b, ps->err);
     if (!ps->srv.base)
         goto fail;
     memcpy(ps->srv.host, u.host, sizeof(u.host));
     memcpy(ps->srv.port, u.port, sizeof(u.port));
     return 0;
 fail:
-    sb_free(&b);
+    rz_buf_free(&b);
     return -1;
 }
 
@@ -482,7 +421,7 @@ static int valid_utf8(const unsigned char *s, size_t n)
 
 /* %XX-decodes s[0..n) onto out; refuses bad escapes, escaped control characters, and a result
  * that is not UTF-8 (it could not be named back in Python or in the identity). */
-static int percent_decode(parser *ps, sbuf *out, const char *s, size_t n)
+static int percent_decode(parser *ps, rz_buf *out, const char *s, size_t n)
 {
     size_t i;
     char c;
@@ -498,10 +437,10 @@ static int percent_decode(parser *ps, sbuf *out, const char *s, size_t n)
                 return invalid(ps, "the path encodes a control character");
             i += 2;
         }
-        if (sb_add(out, &c, 1, ps->err) < 0)
+        if (rz_buf_add(out, &c, 1, ps->err) < 0)
             return -1;
     }
-    if (!valid_utf8((const unsigned char *)out->data, out->len))
+    if (!valid_utf8((const unsigned char *)out->ptr, out->len))
         return invalid(ps, "the path decodes to bytes that are not UTF-8");
     return 0;
 }
@@ -595,7 +534,7 @@ static int parse_github_rest(parser *ps, rz_spec *out, const char *rest, int url
 {
     const char *slash1, *repo, *slash2, *after, *problem;
     size_t user_len, repo_len;
-    sbuf id = {0};
+    rz_buf id = SPEC_BUF;
 
     slash1 = strchr(rest, '/');
     if (!slash1 || slash1[1] == '\0')
@@ -639,21 +578,21 @@ static int parse_github_rest(parser *ps, rz_spec *out, const char *rest, int url
         if (!out->ref)
             return -1;
     }
-    if (sb_str(&id, ps->srv.base, ps->err) < 0 || sb_str(&id, "/", ps->err) < 0 ||
-        sb_str(&id, out->user, ps->err) < 0 || sb_str(&id, "/", ps->err) < 0 ||
-        sb_str(&id, out->repo, ps->err) < 0)
+    if (rz_buf_adds(&id, ps->srv.base, ps->err) < 0 || rz_buf_adds(&id, "/", ps->err) < 0 ||
+        rz_buf_adds(&id, out->user, ps->err) < 0 || rz_buf_adds(&id, "/", ps->err) < 0 ||
+        rz_buf_adds(&id, out->repo, ps->err) < 0)
         goto fail;
     if (out->ref) {
-        if (sb_str(&id, out->ref_is_commit ? "/commit/" : "/tree/", ps->err) < 0 ||
-            sb_add_escaped(&id, out->ref, strlen(out->ref), "%?#", ps->err) < 0)
+        if (rz_buf_adds(&id, out->ref_is_commit ? "/commit/" : "/tree/", ps->err) < 0 ||
+            add_escaped(&id, out->ref, strlen(out->ref), "%?#", ps->err) < 0)
             goto fail;
     }
-    out->identity = sb_take(&id, ps->err);
+    out->identity = rz_buf_take(&id, ps->err);
     if (!out->identity)
         goto fail;
     return 0;
 fail:
-    sb_free(&id);
+    rz_buf_free(&id);
     return -1;
 }
 
@@ -662,27 +601,28 @@ fail:
 static int make_archive(parser *ps, rz_spec *out, const url_parts *u, size_t path_len,
                         rz_archive_format format)
 {
-    sbuf id = {0};
+    rz_buf id = SPEC_BUF;
 
-    if (sb_str(&id, u->scheme, ps->err) < 0 || sb_str(&id, "://", ps->err) < 0 ||
-        sb_str(&id, u->host, ps->err) < 0)
+    if (rz_buf_adds(&id, u->scheme, ps->err) < 0 || rz_buf_adds(&id, "://", ps->err) < 0 ||
+        rz_buf_adds(&id, u->host, ps->err) < 0)
         goto fail;
-    if (u->port[0] && (sb_str(&id, ":", ps->err) < 0 || sb_str(&id, u->port, ps->err) < 0))
+    if (u->port[0] &&
+        (rz_buf_adds(&id, ":", ps->err) < 0 || rz_buf_adds(&id, u->port, ps->err) < 0))
         goto fail;
-    if (sb_add(&id, u->path, path_len, ps->err) < 0)
+    if (rz_buf_add(&id, u->path, path_len, ps->err) < 0)
         goto fail;
-    if (u->query_len &&
-        (sb_str(&id, "?", ps->err) < 0 || sb_add(&id, u->query, u->query_len, ps->err) < 0))
+    if (u->query_len && (rz_buf_adds(&id, "?", ps->err) < 0 ||
+                         rz_buf_add(&id, u->query, u->query_len, ps->err) < 0))
         goto fail;
     out->kind = RZ_SPEC_ARCHIVE;
     out->format = format;
-    out->identity = sb_take(&id, ps->err);
+    out->identity = rz_buf_take(&id, ps->err);
     if (!out->identity)
         goto fail;
     out->url = dup_n(out->identity, strlen(out->identity), ps->err);
     return out->url ? 0 : -1;
 fail:
-    sb_free(&id);
+    rz_buf_free(&id);
     return -1;
 }
 
@@ -711,7 +651,7 @@ static int parse_http(parser *ps, rz_spec *out, const char *url)
     size_t path_len, ext_len;
     long off;
     rz_archive_format format;
-    sbuf dec = {0};
+    rz_buf dec = SPEC_BUF;
     int rc = -1, keyword = 0;
 
     if (split_url(&u, url, &reason) < 0)
@@ -733,7 +673,7 @@ static int parse_http(parser *ps, rz_spec *out, const char *url)
     }
     if (percent_decode(ps, &dec, u.path + off, path_len - (size_t)off) < 0)
         goto done;
-    rest = dec.data && dec.data[0] == '/' ? dec.data + 1 : "";
+    rest = dec.ptr && dec.ptr[0] == '/' ? dec.ptr + 1 : "";
     s1 = strchr(rest, '/');
     if (s1)
         s2 = strchr(s1 + 1, '/');
@@ -752,14 +692,14 @@ static int parse_http(parser *ps, rz_spec *out, const char *url)
     else
         rc = parse_github_rest(ps, out, rest, 1);
 done:
-    sb_free(&dec);
+    rz_buf_free(&dec);
     return rc;
 }
 
 /* ---- local paths ---- */
 
 /* Appends the lexically normalised form of the absolute path s[0..n) to out. */
-static int normalize_path(parser *ps, sbuf *out, const char *s, size_t n)
+static int normalize_path(parser *ps, rz_buf *out, const char *s, size_t n)
 {
     size_t i = 0, start, len;
 
@@ -775,15 +715,15 @@ static int normalize_path(parser *ps, sbuf *out, const char *s, size_t n)
             continue;
         if (len == 2 && s[start] == '.' && s[start + 1] == '.') {
             size_t keep = out->len;
-            while (keep > 0 && out->data[keep - 1] != '/')
+            while (keep > 0 && out->ptr[keep - 1] != '/')
                 keep--;
-            sb_truncate(out, keep > 0 ? keep - 1 : 0);
+            rz_buf_truncate(out, keep > 0 ? keep - 1 : 0);
             continue;
         }
-        if (sb_add(out, "/", 1, ps->err) < 0 || sb_add(out, s + start, len, ps->err) < 0)
+        if (rz_buf_add(out, "/", 1, ps->err) < 0 || rz_buf_add(out, s + start, len, ps->err) < 0)
             return -1;
     }
-    if (out->len == 0 && sb_add(out, "/", 1, ps->err) < 0)
+    if (out->len == 0 && rz_buf_add(out, "/", 1, ps->err) < 0)
         return -1;
     return 0;
 }
@@ -791,24 +731,24 @@ static int normalize_path(parser *ps, sbuf *out, const char *s, size_t n)
 /* abs is an absolute path (not normalised). */
 static int make_local(parser *ps, rz_spec *out, const char *abs, size_t n)
 {
-    sbuf path = {0}, id = {0};
+    rz_buf path = SPEC_BUF, id = SPEC_BUF;
 
     if (normalize_path(ps, &path, abs, n) < 0)
         goto fail;
-    if (sb_str(&id, "file://", ps->err) < 0 ||
-        sb_add_escaped(&id, path.data, path.len, "%?# ", ps->err) < 0)
+    if (rz_buf_adds(&id, "file://", ps->err) < 0 ||
+        add_escaped(&id, path.ptr, path.len, "%?# ", ps->err) < 0)
         goto fail;
     out->kind = RZ_SPEC_LOCAL;
-    out->local_path = sb_take(&path, ps->err);
+    out->local_path = rz_buf_take(&path, ps->err);
     if (!out->local_path)
         goto fail;
-    out->identity = sb_take(&id, ps->err);
+    out->identity = rz_buf_take(&id, ps->err);
     if (!out->identity)
         goto fail;
     return 0;
 fail:
-    sb_free(&path);
-    sb_free(&id);
+    rz_buf_free(&path);
+    rz_buf_free(&id);
     return -1;
 }
 
@@ -816,7 +756,7 @@ static int parse_file_url(parser *ps, rz_spec *out, const char *url)
 {
     const char *auth = url + 7, *path; /* after "file://" */
     size_t auth_len = strcspn(auth, "/?#"), i;
-    sbuf dec = {0};
+    rz_buf dec = SPEC_BUF;
     int rc = -1;
 
     for (i = 0; i < auth_len; i++)
@@ -832,20 +772,20 @@ static int parse_file_url(parser *ps, rz_spec *out, const char *url)
                            "and '#' as %%23)");
     if (percent_decode(ps, &dec, path, strlen(path)) < 0)
         goto done;
-    rc = make_local(ps, out, dec.data, dec.len);
+    rc = make_local(ps, out, dec.ptr, dec.len);
 done:
-    sb_free(&dec);
+    rz_buf_free(&dec);
     return rc;
 }
 
 static int parse_path(parser *ps, rz_spec *out, const char *s)
 {
-    sbuf abs = {0};
+    rz_buf abs = SPEC_BUF;
     char *cwd = NULL;
     int rc = -1;
 
     if (s[0] == '/') {
-        if (sb_str(&abs, s, ps->err) < 0)
+        if (rz_buf_adds(&abs, s, ps->err) < 0)
             goto done;
     } else if (s[0] == '~') {
         if (s[1] != '\0' && s[1] != '/') {
@@ -856,8 +796,8 @@ static int parse_path(parser *ps, rz_spec *out, const char *s)
             rc = invalid(ps, "'~' cannot be expanded: HOME is not an absolute path");
             goto done;
         }
-        if (sb_str(&abs, ps->home, ps->err) < 0 || sb_str(&abs, "/", ps->err) < 0 ||
-            sb_str(&abs, s + 1, ps->err) < 0)
+        if (rz_buf_adds(&abs, ps->home, ps->err) < 0 || rz_buf_adds(&abs, "/", ps->err) < 0 ||
+            rz_buf_adds(&abs, s + 1, ps->err) < 0)
             goto done;
     } else {
         const char *base = ps->cwd;
@@ -873,14 +813,14 @@ static int parse_path(parser *ps, rz_spec *out, const char *s)
             rc = invalid(ps, "the current directory is not an absolute path");
             goto done;
         }
-        if (sb_str(&abs, base, ps->err) < 0 || sb_str(&abs, "/", ps->err) < 0 ||
-            sb_str(&abs, s, ps->err) < 0)
+        if (rz_buf_adds(&abs, base, ps->err) < 0 || rz_buf_adds(&abs, "/", ps->err) < 0 ||
+            rz_buf_adds(&abs, s, ps->err) < 0)
             goto done;
     }
-    rc = make_local(ps, out, abs.data, abs.len);
+    rc = make_local(ps, out, abs.ptr, abs.len);
 done:
     free(cwd);
-    sb_free(&abs);
+    rz_buf_free(&abs);
     return rc;
 }
 
@@ -902,7 +842,7 @@ static int parse_short(parser *ps, rz_spec *out, char *s)
 {
     size_t first_len = strcspn(s, "/"), n;
     const char *at = memchr(s, '@', first_len);
-    sbuf url = {0};
+    rz_buf url = SPEC_BUF;
     int rc;
 
     if (at) {
@@ -912,12 +852,12 @@ static int parse_short(parser *ps, rz_spec *out, char *s)
     }
     if (s[first_len] == '/' && is_server_authority(ps, s, first_len)) {
         /* "github.com/u/r": the URL without its scheme. */
-        if (sb_str(&url, "https://", ps->err) < 0 || sb_str(&url, s, ps->err) < 0) {
-            sb_free(&url);
+        if (rz_buf_adds(&url, "https://", ps->err) < 0 || rz_buf_adds(&url, s, ps->err) < 0) {
+            rz_buf_free(&url);
             return -1;
         }
-        rc = parse_http(ps, out, url.data);
-        sb_free(&url);
+        rc = parse_http(ps, out, url.ptr);
+        rz_buf_free(&url);
         return rc;
     }
     if (!strchr(s, '/'))

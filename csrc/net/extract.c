@@ -751,12 +751,12 @@ static mode_t sanitise_mode(node_type type, mode_t perm)
     return perm | 0600;
 }
 
-/* Refuse names whose path in the destination would not fit PATH_MAX. */
+/* Refuse names whose path in the destination would not fit RZ_PATH_MAX. */
 static int check_length(extract_ctx *ctx, const char *name, const char *entry)
 {
-    if (strlen(ctx->tmp) + 1 + strlen(name) >= PATH_MAX)
+    if (strlen(ctx->tmp) + 1 + strlen(name) >= RZ_PATH_MAX)
         return unsafe(ctx, entry, "its path in the destination would be longer than %s bytes",
-                      "PATH_MAX");
+                      "PATH_MAX (4096)");
     return 0;
 }
 

@@ -12,6 +12,7 @@
 
 #include "net/fetch_private.h"
 #include "net/http_headers.h"
+#include "util/buf.h"
 #include "util/clock.h"
 #include "util/env.h"
 
@@ -732,9 +733,10 @@ void rz_stream_halt(rz_stream *s)
 int rz_http_get(rz_response *out, const char *url, const rz_fetch_opts *opts,
                 const char *const *wanted_headers, size_t max_bytes, rz_error *err)
 {
+    rz_buf body = RZ_BUF_INIT(max_bytes, RZ_E_DOWNLOAD, "an answer");
     rz_stream *s = NULL;
     const void *data = NULL;
-    size_t n = 0, cap = 0, i, n_wanted = 0;
+    size_t n = 0, i, n_wanted = 0;
 
     memset(out, 0, sizeof(*out));
     while (wanted_headers && wanted_headers[n_wanted])
@@ -750,32 +752,20 @@ int rz_http_get(rz_response *out, const char *url, const rz_fetch_opts *opts,
         if (rz_stream_read(s, &data, &n, err) < 0)
             goto fail;
         if (s->restarted)
-            out->body_len = 0;
+            rz_buf_truncate(&body, 0);
         if (n == 0)
             break;
-        if (n > max_bytes - out->body_len) {
+        if (n > max_bytes - body.len) {
             rz_error_set(err, RZ_E_DOWNLOAD, "the answer of %s is larger than %zu bytes",
                          s->shown_url, max_bytes);
             goto fail;
         }
-        if (out->body_len + n + 1 > cap) {
-            size_t want = cap ? cap : 16384;
-            char *bigger;
-            while (want < out->body_len + n + 1)
-                want *= 2;
-            if (want > max_bytes + 1)
-                want = max_bytes + 1;
-            if (!(bigger = realloc(out->body, want)))
-                goto nomem;
-            out->body = bigger;
-            cap = want;
-        }
-        memcpy(out->body + out->body_len, data, n);
-        out->body_len += n;
+        if (rz_buf_add(&body, data, n, err) < 0)
+            goto fail;
     }
-    if (!out->body && !(out->body = malloc(1)))
-        goto nomem;
-    out->body[out->body_len] = '\0';
+    out->body_len = body.len;
+    if (!(out->body = rz_buf_take(&body, err)))
+        goto fail;
     out->status = s->status;
     for (i = 0; i < n_wanted; i++) {
         if (s->cur.wanted_seen[i] && !(out->header_values[i] = strdup(s->cur.wanted_values[i])))
@@ -784,9 +774,10 @@ int rz_http_get(rz_response *out, const char *url, const rz_fetch_opts *opts,
     rz_stream_close(s);
     return 0;
 nomem:
-    rz_error_set(err, RZ_E_NOMEM, "out of memory reading %s", s ? s->shown_url : "a response");
+    rz_error_set(err, RZ_E_NOMEM, "out of memory reading %s", s->shown_url);
 fail:
     rz_stream_close(s);
+    rz_buf_free(&body);
     rz_response_clear(out);
     rz_error_attach_url(err, url);
     return -1;

@@ -16,22 +16,21 @@
 #include "net/sha256.h"
 #include "util/fsutil.h"
 
-/* The template of path's temporary file: in path's directory, rz_temp_name(base, ".part-"). */
-static int temp_path_for(char *out, size_t outlen, const char *path, rz_error *err)
+/* The template of path's temporary file: in path's directory, rz_temp_name(base, ".part-").
+ * Caller frees with free(); NULL with err set. */
+static char *temp_path_for(const char *path, rz_error *err)
 {
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
     int dir_len = slash ? (int)(slash - path + 1) : 0;
     char name[RZ_TEMP_NAME_MAX + 1];
-    int n;
 
     if (!base[0] || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
-        rz_temp_name(name, sizeof(name), base, ".part-") < 0)
-        return rz_error_set(err, RZ_E_INVALID, "cannot download to %s: not a file path", path);
-    n = snprintf(out, outlen, "%.*s%s", dir_len, path, name);
-    if (n < 0 || (size_t)n >= outlen)
-        return rz_error_set(err, RZ_E_INVALID, "cannot download to %s: path too long", path);
-    return 0;
+        rz_temp_name(name, sizeof(name), base, ".part-") < 0) {
+        rz_error_set(err, RZ_E_INVALID, "cannot download to %s: not a file path", path);
+        return NULL;
+    }
+    return rz_path(err, "%.*s%s", dir_len, path, name);
 }
 
 /* Removes the temporary files that downloads to the same path killed before they could clean
@@ -40,37 +39,32 @@ static int temp_path_for(char *out, size_t outlen, const char *path, rz_error *e
  * file from creation to rename (create_temp), so it is never touched. Best effort. */
 static void remove_stale_parts(const char *tmp)
 {
-    char dir[PATH_MAX], path[PATH_MAX];
     const char *slash = strrchr(tmp, '/');
     const char *name = slash ? slash + 1 : tmp;
     size_t prefix_len = strlen(name) - 6; /* without the XXXXXX */
+    char *dir = !slash ? strdup(".") : slash == tmp ? strdup("/") : strndup(tmp, slash - tmp);
     struct dirent *de = NULL;
-    DIR *d = NULL;
+    DIR *d = dir ? opendir(dir) : NULL;
 
-    if (snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - tmp) : 1, slash ? tmp : ".") >=
-        (int)sizeof(dir))
-        return;
-    d = opendir(dir[0] ? dir : "/");
-    if (!d)
-        return;
-    while ((de = readdir(d))) {
+    while (d && (de = readdir(d))) {
         struct stat by_fd, by_name;
+        char *path;
         int fd;
         if (strlen(de->d_name) != prefix_len + 6 || strncmp(de->d_name, name, prefix_len) != 0 ||
-            strcmp(de->d_name, name) == 0)
-            continue;
-        if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path))
+            strcmp(de->d_name, name) == 0 || !(path = rz_path(NULL, "%s/%s", dir, de->d_name)))
             continue;
         fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-        if (fd < 0)
-            continue;
-        if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &by_fd) == 0 &&
+        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &by_fd) == 0 &&
             lstat(path, &by_name) == 0 && by_fd.st_ino == by_name.st_ino &&
             by_fd.st_dev == by_name.st_dev && S_ISREG(by_name.st_mode))
             unlink(path);
-        close(fd); /* releases the lock */
+        if (fd >= 0)
+            close(fd); /* releases the lock */
+        free(path);
     }
-    closedir(d);
+    if (d)
+        closedir(d);
+    free(dir);
 }
 
 /* Creates the temporary file for path (template in tmp, filled in) and takes its flock, so
@@ -133,7 +127,7 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
                      const rz_fetch_opts *opts, rz_error *err)
 {
     static const char *const want_accept_ranges[] = {"Accept-Ranges", NULL};
-    char tmp[PATH_MAX], actual[RZ_SHA256_HEX_LEN + 1];
+    char *tmp = NULL, actual[RZ_SHA256_HEX_LEN + 1];
     rz_stream *s = NULL;
     rz_sha256 *hash = NULL;
     const void *data = NULL;
@@ -147,7 +141,7 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
     }
     if (rz_fetch_check_offline(url, err) < 0)
         goto fail;
-    if (temp_path_for(tmp, sizeof(tmp), path, err) < 0)
+    if (!(tmp = temp_path_for(path, err)))
         goto fail;
     fd = create_temp(tmp);
     if (fd < 0) {
@@ -229,6 +223,7 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
     fd = -1;
     rz_stream_close(s);
     rz_sha256_free(hash);
+    free(tmp);
     return 0;
 fail:
     if (fd >= 0)
@@ -237,6 +232,7 @@ fail:
         unlink(tmp);
     rz_stream_close(s);
     rz_sha256_free(hash);
+    free(tmp);
     rz_error_attach_url(err, url);
     return -1;
 }

@@ -2,10 +2,12 @@
 #include "net/fetch_tree.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "net/extract.h"
 #include "net/fetch_file.h"
+#include "util/buf.h"
 
 /* Adapts an rz_stream to the extractor's pull callback. */
 static int stream_read(const void **out_data, size_t *out_len, rz_error *err, void *payload)
@@ -20,7 +22,7 @@ int rz_fetch_tree(const char *dest, const char *url, rz_archive_format format,
     rz_fetch_opts opts = *base;
     rz_extract_limits limits;
     rz_stream *stream = NULL;
-    char archive[4096];
+    char *archive = NULL;
     int rc;
 
     opts.headers = headers;
@@ -42,12 +44,12 @@ int rz_fetch_tree(const char *dest, const char *url, rz_archive_format format,
         return rc;
     }
     /* zip and 7z keep their directory at the end: they go through a file. */
-    if (snprintf(archive, sizeof(archive), "%s/archive.%s", tmpdir,
-                 format == RZ_ARCHIVE_ZIP ? "zip" : "7z") >= (int)sizeof(archive))
-        return rz_error_set(err, RZ_E_INVALID, "path too long: %s", tmpdir);
-    if (rz_fetch_to_file(url, archive, NULL, &opts, err) < 0)
+    if (!(archive = rz_path(err, "%s/archive.%s", tmpdir, format == RZ_ARCHIVE_ZIP ? "zip" : "7z")))
         return -1;
-    rc = rz_extract_file(archive, dest, 1, &limits, err);
+    rc = rz_fetch_to_file(url, archive, NULL, &opts, err);
+    if (rc == 0)
+        rc = rz_extract_file(archive, dest, 1, &limits, err);
     unlink(archive);
+    free(archive);
     return rc;
 }

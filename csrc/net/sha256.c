@@ -95,19 +95,22 @@ int rz_sha256_check(const char *expected_hex, const char *actual_hex, const char
 
 int rz_sha256_verify_file(const char *path, const char *expected_hex, rz_error *err)
 {
-    char buf[256 * 1024], actual[RZ_SHA256_HEX_LEN + 1];
+    const size_t size = 256 * 1024; /* on the heap: a thread's stack may be small */
+    char *buf = malloc(size), actual[RZ_SHA256_HEX_LEN + 1];
     rz_sha256 *h = NULL;
     int fd = -1, rc = -1;
 
+    if (!buf)
+        return rz_error_set(err, RZ_E_NOMEM, "out of memory");
     if (rz_sha256_new(&h, err) < 0)
-        return -1;
+        goto done;
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         rz_error_os(err, errno, path, "cannot read %s", path);
         goto done;
     }
     for (;;) {
-        ssize_t n = read(fd, buf, sizeof(buf));
+        ssize_t n = read(fd, buf, size);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -126,5 +129,6 @@ done:
     if (fd >= 0)
         close(fd);
     rz_sha256_free(h);
+    free(buf);
     return rc;
 }

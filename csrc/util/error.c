@@ -50,20 +50,25 @@ static void one_line(char *message)
  * and, for messages, on one line. dst and src may be the same buffer. */
 static void shown(char *dst, size_t dstlen, const char *src)
 {
-    char redacted[RZ_ERR_PATH_MAX];
+    char redacted[RZ_PATH_MAX];
 
     rz_redact_text(redacted, sizeof(redacted), src ? src : ""); /* a cut is fine: dst cuts too */
     snprintf(dst, dstlen, "%s", redacted);
 }
 
+void rz_error_vformat(char *out, size_t outlen, const char *fmt, va_list ap)
+{
+    vsnprintf(out, outlen, fmt, ap);
+    shown(out, outlen, out);
+    one_line(out);
+}
+
 int rz_error_vset(rz_error *err, rz_errkind kind, const char *fmt, va_list ap)
 {
-    if (err->kind != RZ_E_NONE)
+    if (!err || err->kind != RZ_E_NONE)
         return -1;
     err->kind = kind;
-    vsnprintf(err->message, sizeof(err->message), fmt, ap);
-    shown(err->message, sizeof(err->message), err->message);
-    one_line(err->message);
+    rz_error_vformat(err->message, sizeof(err->message), fmt, ap);
     return -1;
 }
 
@@ -82,7 +87,7 @@ int rz_error_os(rz_error *err, int errnum, const char *path, const char *fmt, ..
     va_list ap;
     size_t used;
 
-    if (err->kind != RZ_E_NONE)
+    if (!err || err->kind != RZ_E_NONE)
         return -1;
     err->kind = RZ_E_OS;
     err->sys_errno = errnum;
@@ -112,29 +117,33 @@ static void attach(const rz_error *err, char *field, size_t size, const char *va
 
 void rz_error_attach_url(rz_error *err, const char *url)
 {
-    if (err->kind != RZ_E_NONE && err->url[0] == '\0' && url)
+    if (err && err->kind != RZ_E_NONE && err->url[0] == '\0' && url)
         rz_redact_url(err->url, sizeof(err->url), url);
 }
 
 void rz_error_attach_field(rz_error *err, const char *field)
 {
-    attach(err, err->field, sizeof(err->field), field, 0);
+    if (err)
+        attach(err, err->field, sizeof(err->field), field, 0);
 }
 
 void rz_error_attach_model(rz_error *err, const char *model)
 {
-    attach(err, err->model, sizeof(err->model), model, 0);
+    if (err)
+        attach(err, err->model, sizeof(err->model), model, 0);
 }
 
 /* A source (its spec or identity) or a path may be a URL: kept redacted, as messages are. */
 void rz_error_attach_source(rz_error *err, const char *source)
 {
-    attach(err, err->source, sizeof(err->source), source, 1);
+    if (err)
+        attach(err, err->source, sizeof(err->source), source, 1);
 }
 
 void rz_error_attach_path(rz_error *err, const char *path)
 {
-    attach(err, err->path, sizeof(err->path), path, 1);
+    if (err)
+        attach(err, err->path, sizeof(err->path), path, 1);
 }
 
 /* Appends src[0..n) to out at *pos; returns -1 once out is full. */
@@ -305,7 +314,7 @@ static size_t scheme_before(const char *text, size_t i)
 int rz_redact_text(char *out, size_t outlen, const char *text)
 {
     /* The copy is built aside: out may be text itself. */
-    char *copy = NULL, local[RZ_ERR_PATH_MAX];
+    char *copy = NULL, local[RZ_PATH_MAX];
     size_t len = strlen(text), pos = 0, done = 0, i;
     int rc = 0;
 

@@ -31,9 +31,12 @@ typedef enum rz_errkind {
     RZ_E_CALLBACK,        /* a callback (the glue's) asked to stop; the glue knows why */
 } rz_errkind;
 
+/* The longest path remotezoo makes or accepts, terminator included (Linux's PATH_MAX): the one
+ * spelling of a path's size. Paths themselves live on the heap (util/buf.h, rz_path). */
+#define RZ_PATH_MAX 4096
+
 #define RZ_ERR_MSG_MAX  1024
 #define RZ_ERR_URL_MAX  2048
-#define RZ_ERR_PATH_MAX 4096
 #define RZ_ERR_NAME_MAX 512
 
 typedef struct rz_error {
@@ -42,7 +45,7 @@ typedef struct rz_error {
     long http_status;             /* last HTTP status seen, or 0 */
     char message[RZ_ERR_MSG_MAX]; /* one line, for the user */
     char url[RZ_ERR_URL_MAX];     /* the URL at fault, already redacted, or "" */
-    char path[RZ_ERR_PATH_MAX];   /* the file or archive entry at fault, or "" */
+    char path[RZ_PATH_MAX];       /* the file or archive entry at fault, or "" */
     char field[RZ_ERR_NAME_MAX];  /* the manifest field at fault, or "" */
     char model[RZ_ERR_NAME_MAX];  /* the model at fault, or "" */
     char source[RZ_ERR_NAME_MAX]; /* the source at fault, or "" */
@@ -52,7 +55,8 @@ typedef struct rz_error {
 void rz_error_init(rz_error *err);
 
 /* Set kind and a printf-style message unless err is already set. Always returns -1, so a
- * failing function can `return rz_error_set(...)` or `rz_error_set(...); goto fail;`. */
+ * failing function can `return rz_error_set(...)` or `rz_error_set(...); goto fail;`. err may be
+ * NULL (here and in rz_error_os) where a caller wants only the -1 (best-effort cleanup). */
 int rz_error_set(rz_error *err, rz_errkind kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -60,13 +64,19 @@ int rz_error_set(rz_error *err, rz_errkind kind, const char *fmt, ...)
 int rz_error_vset(rz_error *err, rz_errkind kind, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
+/* Format a message into out (outlen bytes) as rz_error_set does: printf-style, every URL
+ * redacted, on one line. For the texts the core shows that are no error (a note). */
+void rz_error_vformat(char *out, size_t outlen, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 /* As rz_error_set with RZ_E_OS: appends ": <strerror(errnum)>" and records errnum and path.
  * path may be NULL. */
 int rz_error_os(rz_error *err, int errnum, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Attach context to an error that is set (no-op otherwise, and never overwrites a field that
- * is already filled, so the innermost context wins). Strings are copied and truncated. */
+/* Attach context to an error that is set (no-op otherwise, or for a NULL err, and never
+ * overwrites a field that is already filled, so the innermost context wins). Strings are copied
+ * and truncated. */
 void rz_error_attach_url(rz_error *err, const char *url); /* redacts credentials first */
 void rz_error_attach_path(rz_error *err, const char *path);
 void rz_error_attach_field(rz_error *err, const char *field);

@@ -194,33 +194,33 @@ done:
 
 int rz_mkdirs(const char *path, mode_t mode, rz_error *err)
 {
-    char buf[PATH_MAX];
+    char *buf;
     size_t len, i;
     struct stat st;
-    int n;
+    int rc = 0;
 
-    n = snprintf(buf, sizeof(buf), "%s", path);
-    if (n < 0 || (size_t)n >= sizeof(buf))
+    if (strlen(path) >= RZ_PATH_MAX)
         return rz_error_os(err, ENAMETOOLONG, path, "cannot create directory %s", path);
-    len = (size_t)n;
+    if (!(buf = strdup(path)))
+        return rz_error_set(err, RZ_E_NOMEM, "out of memory");
+    len = strlen(buf);
     while (len > 1 && buf[len - 1] == '/')
         buf[--len] = '\0';
-    for (i = 1; i <= len; i++) {
+    for (i = 1; i <= len && rc == 0; i++) {
         if (buf[i] != '/' && buf[i] != '\0')
             continue;
         buf[i] = '\0';
         if (mkdir(buf, mode) < 0) {
             int saved = errno;
-            if (saved != EEXIST || stat(buf, &st) < 0 || !S_ISDIR(st.st_mode)) {
-                if (saved == EEXIST)
-                    saved = ENOTDIR;
-                return rz_error_os(err, saved, buf, "cannot create directory %s", buf);
-            }
+            if (saved != EEXIST || stat(buf, &st) < 0 || !S_ISDIR(st.st_mode))
+                rc = rz_error_os(err, saved == EEXIST ? ENOTDIR : saved, buf,
+                                 "cannot create directory %s", buf);
         }
         if (i < len)
             buf[i] = '/';
     }
-    return 0;
+    free(buf);
+    return rc;
 }
 
 int rz_fsync_dir(const char *path, rz_error *err)
@@ -295,8 +295,11 @@ int rz_path_beside(char **out, const char *target, rz_error *err)
     return *out ? 0 : -1;
 }
 
-int rz_mkdtemp_in(char *out, size_t out_len, const char *dir, const char *prefix, rz_error *err)
+int rz_mkdtemp_in(char **out, const char *dir, const char *prefix, rz_error *err)
 {
+    char *path = NULL;
+
+    *out = NULL;
     for (int attempt = 0;; attempt++) {
         if (rz_mkdirs(dir, 0755, err) < 0) {
             if (err->kind == RZ_E_OS && err->sys_errno == ENOENT && attempt < 4) {
@@ -305,12 +308,18 @@ int rz_mkdtemp_in(char *out, size_t out_len, const char *dir, const char *prefix
             }
             return -1;
         }
-        if (rz_pathf(out, out_len, err, "%s/%sXXXXXX", dir, prefix) < 0)
+        free(path);
+        if (!(path = rz_path(err, "%s/%sXXXXXX", dir, prefix)))
             return -1;
-        if (mkdtemp(out))
+        if (mkdtemp(path)) {
+            *out = path;
             return 0;
-        if (errno != ENOENT || attempt == 4)
-            return rz_error_os(err, errno, dir, "cannot create a temporary directory in %s", dir);
+        }
+        if (errno != ENOENT || attempt == 4) {
+            rz_error_os(err, errno, dir, "cannot create a temporary directory in %s", dir);
+            free(path);
+            return -1;
+        }
     }
 }
 
@@ -417,17 +426,19 @@ int rz_read_fd(char **out, size_t *out_len, int fd, size_t max, const char *path
 
 int rz_write_atomic(const char *path, const void *data, size_t len, rz_error *err)
 {
-    char tmp[PATH_MAX], dir[PATH_MAX], name[RZ_TEMP_NAME_MAX + 1];
+    char name[RZ_TEMP_NAME_MAX + 1], *tmp = NULL, *dir = NULL;
     const char *p = data, *slash = strrchr(path, '/');
-    int fd;
+    int fd = -1, rc = -1;
 
-    if (rz_temp_name(name, sizeof(name), slash ? slash + 1 : path, ".tmp-") < 0 ||
-        snprintf(tmp, sizeof(tmp), "%.*s%s", slash ? (int)(slash - path + 1) : 0, path, name) >=
-            (int)sizeof(tmp))
-        return rz_error_set(err, RZ_E_INVALID, "path too long: %s", path);
+    if (rz_temp_name(name, sizeof(name), slash ? slash + 1 : path, ".tmp-") < 0)
+        return rz_error_set(err, RZ_E_INVALID, "no temporary name beside %s", path);
+    if (!(tmp = rz_path(err, "%.*s%s", slash ? (int)(slash - path + 1) : 0, path, name)))
+        return -1;
     fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0)
-        return rz_error_os(err, errno, path, "cannot create a temporary file beside %s", path);
+    if (fd < 0) {
+        rz_error_os(err, errno, path, "cannot create a temporary file beside %s", path);
+        goto done;
+    }
     while (len > 0) {
         ssize_t n = write(fd, p, len);
         if (n < 0 && errno == EINTR)
@@ -454,14 +465,20 @@ int rz_write_atomic(const char *path, const void *data, size_t len, rz_error *er
         goto fail;
     }
     if (!slash)
-        return rz_fsync_dir(".", err);
-    snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-    return rz_fsync_dir(dir[0] ? dir : "/", err);
+        rc = rz_fsync_dir(".", err);
+    else if ((dir = slash == path ? strdup("/") : strndup(path, (size_t)(slash - path))))
+        rc = rz_fsync_dir(dir, err);
+    else
+        rz_error_set(err, RZ_E_NOMEM, "out of memory");
+    goto done;
 fail:
     if (fd >= 0)
         close(fd);
     unlink(tmp);
-    return -1;
+done:
+    free(dir);
+    free(tmp);
+    return rc;
 }
 
 int rz_path_is_clean(const char *path)
@@ -477,20 +494,6 @@ int rz_path_is_clean(const char *path)
             return 1;
         path += len + 1;
     }
-}
-
-int rz_pathf(char *out, size_t out_len, rz_error *err, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(out, out_len, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= out_len)
-        return rz_error_set(err, RZ_E_INVALID, "path too long (over %zu bytes): %.200s...",
-                            out_len - 1, out);
-    return 0;
 }
 
 void rz_fd_writeback(int fd, int64_t start, int64_t written, int64_t *flushed)

@@ -11,10 +11,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "util/buf.h"
 #include "util/error.h"
-
-/* The longest path remotezoo makes or accepts, terminator included (Linux's PATH_MAX). */
-#define RZ_PATH_MAX 4096
 
 /* Deepest directory nesting rz_rmtree descends into before giving up. */
 #define RZ_RMTREE_MAX_DEPTH 65536
@@ -47,10 +45,10 @@ int rz_temp_name(char *out, size_t out_len, const char *base, const char *tag);
  * free(). */
 int rz_mkdtemp_beside(char **out, const char *target, rz_error *err);
 
-/* mkdir -p dir, then a fresh private directory in it named <dir>/<prefix>XXXXXX, written into
- * out (out_len bytes). A concurrent cleanup may remove dir (or a parent) while it is empty:
- * when the directory vanishes between the two steps they are done again, a few times. */
-int rz_mkdtemp_in(char *out, size_t out_len, const char *dir, const char *prefix, rz_error *err);
+/* mkdir -p dir, then a fresh private directory in it named <dir>/<prefix>XXXXXX, its path in
+ * *out (caller frees with free()). A concurrent cleanup may remove dir (or a parent) while it is
+ * empty: when the directory vanishes between the two steps they are done again, a few times. */
+int rz_mkdtemp_in(char **out, const char *dir, const char *prefix, rz_error *err);
 
 /* The canonical absolute path of target's parent directory joined with target's last
  * component (trailing slashes dropped); the parent must exist, target need not. *out is
@@ -62,11 +60,6 @@ int rz_path_beside(char **out, const char *target, rz_error *err);
  * the models folders). Such a path names exactly one place below the directory it is joined to,
  * and two of them name the same place only if they are equal. Else 0. */
 int rz_path_is_clean(const char *path);
-
-/* snprintf for paths: formats into out (out_len bytes) and fails with an RZ_E_INVALID
- * "path too long" error instead of truncating. */
-int rz_pathf(char *out, size_t out_len, rz_error *err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 
 /* Read all of fd (at most max bytes; more is an error) into *out, NUL-terminated (caller frees
  * with free(); *out_len excludes the NUL). path names fd in messages. */

@@ -10,6 +10,7 @@
 #include "py/core/py_models.h"
 #include "py/core/py_sources.h"
 #include "py/core/py_spec.h"
+#include "py/py_util.h"
 
 /* One row of the exception tree: where it lives in the state, its name, its bases. */
 typedef struct exception_spec {
@@ -49,7 +50,7 @@ static int add_exception(PyObject *module, rz_state *st, const exception_spec *s
         return -1;
     RZ_SLOT_AT(st, s->offset) = type; /* the state owns this reference */
     if (short_name == qualname)
-        return PyModule_AddObjectRef(module, short_name, type);
+        return rz_module_add(module, short_name, type);
     assert(s->extra);
     qual = PyUnicode_FromString(qualname);
     owner = PyUnicode_FromString("remotezoo");
@@ -202,10 +203,8 @@ static void module_free(void *module)
     module_clear((PyObject *)module);
 }
 
-static PyModuleDef_Slot module_slots[] = {
-    {Py_mod_exec, module_exec},
-    {0, NULL},
-};
+/* Filled by PyInit__core for the running CPython (py_util.h, rz_py_module_slots). */
+static PyModuleDef_Slot module_slots[4];
 
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
@@ -221,5 +220,6 @@ static struct PyModuleDef module_def = {
 
 PyMODINIT_FUNC PyInit__core(void)
 {
+    rz_py_module_slots(module_slots, module_exec);
     return PyModuleDef_Init(&module_def);
 }

@@ -52,6 +52,8 @@ void rz_py_index_clear(rz_state *st)
     free_names(st->names, st->all_names);
     st->names = NULL;
     st->all_names = NULL;
+    free(st->names_home);
+    st->names_home = NULL;
     rz_index_free(st->index);
     st->index = NULL;
     free(st->index_home);
@@ -113,17 +115,20 @@ PyObject *rz_py_all_names(PyObject *core, const rz_home *home, rz_error *err)
     rz_state *st = rz_get_state(core);
     rz_names *names = st->names;
     PyObject *tuple = st->all_names, *out = NULL;
+    char *names_home = st->names_home;
     int valid = 0, rc = 1;
 
     /* Taken out of the state while the GIL is released; another thread meanwhile reads its
      * own. */
     st->names = NULL;
     st->all_names = NULL;
-    if (names && strcmp(names->home, home->names) != 0) {
+    st->names_home = NULL;
+    if (names && strcmp(names_home, home->names) != 0) {
         free_names(names, tuple);
         names = NULL;
         tuple = NULL;
     }
+    free(names_home);
     Py_BEGIN_ALLOW_THREADS
         valid = names && rz_names_valid(names, home);
     Py_END_ALLOW_THREADS
@@ -136,14 +141,13 @@ PyObject *rz_py_all_names(PyObject *core, const rz_home *home, rz_error *err)
             rc = rz_names_read(names, home, err);
         Py_END_ALLOW_THREADS
         if (rc == 1) {
-            snprintf(names->home, sizeof(names->home), "%s", home->names);
             tuple = PyTuple_New((Py_ssize_t)names->n_names);
             for (size_t i = 0; tuple && i < names->n_names; i++) {
                 PyObject *name = PyUnicode_FromString(names->names[i]);
                 if (!name)
                     Py_CLEAR(tuple);
                 else
-                    PyTuple_SET_ITEM(tuple, (Py_ssize_t)i, name);
+                    PyTuple_SetItem(tuple, (Py_ssize_t)i, name); /* steals name */
             }
         }
         if (!tuple && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
@@ -154,11 +158,12 @@ PyObject *rz_py_all_names(PyObject *core, const rz_home *home, rz_error *err)
         }
     }
     out = PySequence_List(tuple);
-    if (!st->names) {
+    if (!st->names && (names_home = strdup(home->names))) {
         st->names = names;
         st->all_names = tuple;
+        st->names_home = names_home;
     } else {
-        free_names(names, tuple); /* another thread put its own back first */
+        free_names(names, tuple); /* another thread put its own back first (or no memory) */
     }
     return out;
 }

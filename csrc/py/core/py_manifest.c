@@ -6,6 +6,7 @@
 #include "core/manifest.h"
 #include "core/version.h"
 #include "py/py_error.h"
+#include "py/py_util.h"
 
 /* cJSON -> new Python object. Integral numbers up to 2^53 become int, others float. */
 static PyObject *json_to_python(const cJSON *item)
@@ -77,7 +78,7 @@ static PyObject *manifest_to_python(const rz_manifest *m)
         Py_CLEAR(fields);
         if (!entry)
             goto done;
-        PyList_SET_ITEM(models, (Py_ssize_t)i, entry); /* steals entry */
+        PyList_SetItem(models, (Py_ssize_t)i, entry); /* steals entry */
         entry = NULL;
     }
     out = Py_BuildValue("{s:z,s:z,s:O}", "name", m->name, "url", m->url, "models", models);
@@ -92,21 +93,26 @@ PyDoc_STRVAR(parse_manifest_doc,
 
 static PyObject *parse_manifest(PyObject *module, PyObject *args)
 {
-    Py_buffer data = {0};
-    const char *source;
+    PyObject *text, *held;
+    const char *source, *data = NULL;
+    Py_ssize_t len = 0;
     rz_manifest *m = NULL;
     rz_error err;
     PyObject *out = NULL;
 
-    if (!PyArg_ParseTuple(args, "s*s:parse_manifest", &data, &source))
+    if (!PyArg_ParseTuple(args, "Os:parse_manifest", &text, &source))
+        return NULL;
+    /* held owns data: the UTF-8 of a str, or the bytes of a bytes-like object */
+    held = PyUnicode_Check(text) ? rz_py_utf8(text, &data, &len) : rz_py_bytes(text, &data, &len);
+    if (!held)
         return NULL;
     rz_error_init(&err);
-    if (rz_manifest_parse(&m, data.buf, (size_t)data.len, source, &err) < 0)
+    if (rz_manifest_parse(&m, data, (size_t)len, source, &err) < 0)
         rz_py_raise(module, &err);
     else
         out = manifest_to_python(m);
     rz_manifest_free(m);
-    PyBuffer_Release(&data);
+    Py_DECREF(held);
     return out;
 }
 
@@ -126,7 +132,7 @@ static PyObject *load_manifest(PyObject *module, PyObject *args)
         return NULL;
     rz_error_init(&err);
     Py_BEGIN_ALLOW_THREADS
-        rc = rz_manifest_load(&m, PyBytes_AS_STRING(path_obj), source, &err);
+        rc = rz_manifest_load(&m, PyBytes_AsString(path_obj), source, &err);
     Py_END_ALLOW_THREADS
     if (rc < 0)
         rz_py_raise(module, &err);

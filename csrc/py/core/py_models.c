@@ -19,6 +19,7 @@
 
 /* A model resolved against a reference to the index it borrows from. */
 typedef struct resolved {
+    rz_home home;
     rz_index *index; /* a reference held while info is in use, or NULL */
     rz_model_info info;
 } resolved;
@@ -35,14 +36,17 @@ static PyObject *info_to_python(const rz_model_info *info)
 /* Drops what resolve() took; r->info's borrowed strings are invalid afterwards. */
 static void resolved_clear(resolved *r)
 {
+    rz_model_info_clear(&r->info);
     rz_index_free(r->index);
     r->index = NULL;
+    rz_home_clear(&r->home);
 }
 
 /* Open home and resolve name (and an optional source spec) against the current index. */
-static int resolve(resolved *out, rz_home *home, PyObject *module, const char *root,
-                   const char *name, const char *source_spec, rz_error *err)
+static int resolve(resolved *out, PyObject *module, const char *root, const char *name,
+                   const char *source_spec, rz_error *err)
 {
+    rz_home *home = &out->home;
     rz_spec spec = {0};
     rz_model_ref ref;
     int rc = -1;
@@ -73,20 +77,20 @@ done:
  * tree the model's code and manifest come from stays until rz_generation_unpin. A generation
  * retired between reading the index and pinning it means the source was registered again or
  * deleted: resolve again, against the index as it is now. */
-static int resolve_pinned(resolved *out, rz_pin *pin, rz_home *home, PyObject *module,
-                          const char *root, const char *name, const char *source, rz_error *err)
+static int resolve_pinned(resolved *out, rz_pin *pin, PyObject *module, const char *root,
+                          const char *name, const char *source, rz_error *err)
 {
     pin->fd = -1;
     for (int attempt = 0; attempt < 8; attempt++) {
         rz_py_progress prog;
         int rc;
-        if (resolve(out, home, module, root, name, source, err) < 0)
+        if (resolve(out, module, root, name, source, err) < 0)
             return -1;
-        if (!out->info.generation_dir[0])
+        if (!out->info.generation_dir)
             return 0;
-        rz_py_blocking_begin(&prog, home);
-        rc = rz_generation_pin(pin, out->info.generation_dir, &home->wait, err);
-        if (rz_py_blocking_end(&prog, home) < 0) {
+        rz_py_blocking_begin(&prog, &out->home);
+        rc = rz_generation_pin(pin, out->info.generation_dir, &out->home.wait, err);
+        if (rz_py_blocking_end(&prog, &out->home) < 0) {
             rz_generation_unpin(pin);
             rc = rz_error_set(err, RZ_E_CALLBACK, "interrupted");
         }
@@ -117,9 +121,9 @@ static void release_model(resolved *r, rz_model_locks *l)
  * check that the index (as it is now, not rescanned: a rescan may wait for the folder lock held
  * here) still says what r says: 1 locked, 0 the model changed meanwhile (everything let go:
  * resolve again), -1 error (everything let go). */
-static int lock_model(resolved *r, rz_model_locks *l, rz_home *home, PyObject *module, int model_op,
-                      rz_error *err)
+static int lock_model(resolved *r, rz_model_locks *l, PyObject *module, int model_op, rz_error *err)
 {
+    rz_home *home = &r->home;
     rz_py_progress prog;
     rz_index *now = NULL;
     int rc;
@@ -140,36 +144,36 @@ static int lock_model(resolved *r, rz_model_locks *l, rz_home *home, PyObject *m
 
 /* What killed removals left (rz_source_sweep), against r's index: a call that is about to
  * change a model finishes those first. */
-static int sweep(rz_home *home, const resolved *r, rz_error *err)
+static int sweep(resolved *r, rz_error *err)
 {
     rz_py_progress prog;
 
-    rz_py_blocking_begin(&prog, home);
-    rz_source_sweep(home, r->index);
-    return rz_py_blocking_end(&prog, home) < 0 ? rz_error_set(err, RZ_E_CALLBACK, "interrupted")
-                                               : 0;
+    rz_py_blocking_begin(&prog, &r->home);
+    rz_source_sweep(&r->home, r->index);
+    return rz_py_blocking_end(&prog, &r->home) < 0 ? rz_error_set(err, RZ_E_CALLBACK, "interrupted")
+                                                   : 0;
 }
 
 /* resolve_pinned, then lock_model; again when the model changed in between. With
  * stop_if_downloaded, a model that is downloaded already returns 2 with nothing locked (a
  * downloaded model takes no lock: a source's load_model may ask for its own model again). */
-static int resolve_locked(resolved *out, rz_model_locks *l, rz_home *home, PyObject *module,
-                          const char *root, const char *name, const char *source, int model_op,
+static int resolve_locked(resolved *out, rz_model_locks *l, PyObject *module, const char *root,
+                          const char *name, const char *source, int model_op,
                           int stop_if_downloaded, rz_error *err)
 {
     rz_model_locks_init(l);
     for (int attempt = 0; attempt < 8; attempt++) {
         struct stat st;
         int rc;
-        if (resolve_pinned(out, &l->pin, home, module, root, name, source, err) < 0)
+        if (resolve_pinned(out, &l->pin, module, root, name, source, err) < 0)
             return -1;
         if (stop_if_downloaded && lstat(out->info.model_path, &st) == 0)
             return 2;
-        if (model_op == LOCK_EX && sweep(home, out, err) < 0) {
+        if (model_op == LOCK_EX && sweep(out, err) < 0) {
             release_model(out, l);
             return -1;
         }
-        rc = lock_model(out, l, home, module, model_op, err);
+        rc = lock_model(out, l, module, model_op, err);
         if (rc != 0)
             return rc < 0 ? -1 : 1;
     }
@@ -187,14 +191,13 @@ static PyObject *resolve_model(PyObject *module, PyObject *args)
 {
     const char *root, *name, *source;
     resolved r;
-    rz_home home;
     rz_error err;
     PyObject *out;
 
     if (!PyArg_ParseTuple(args, "ssz:resolve_model", &root, &name, &source))
         return NULL;
     rz_error_init(&err);
-    if (resolve(&r, &home, module, root, name, source, &err) < 0)
+    if (resolve(&r, module, root, name, source, &err) < 0)
         return rz_py_raise(module, &err);
     out = info_to_python(&r.info);
     resolved_clear(&r);
@@ -210,35 +213,6 @@ static int collect_name(const rz_model_ref *ref, void *payload)
     return rc;
 }
 
-/* A list of str as a C array of UTF-8 pointers borrowed from *out_hold, a tuple copy the caller
- * drops after the array (not from the caller's list: a finalizer run by an allocation while the
- * array is in use could empty that list); *out freed with PyMem_Free. */
-static int string_array(const char ***out, size_t *out_n, PyObject **out_hold, PyObject *seq)
-{
-    Py_ssize_t i, n;
-
-    *out = NULL;
-    *out_n = 0;
-    *out_hold = NULL;
-    if (seq == Py_None)
-        return 0;
-    if (!(seq = *out_hold = rz_py_tuple_copy(seq)))
-        return -1;
-    n = PyTuple_GET_SIZE(seq);
-    *out = PyMem_Calloc((size_t)n + 1, sizeof(char *));
-    if (!*out) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    for (i = 0; i < n; i++) {
-        (*out)[i] = PyUnicode_AsUTF8(PyTuple_GET_ITEM(seq, i)); /* borrowed from the str */
-        if (!(*out)[i])
-            return -1;
-    }
-    *out_n = (size_t)n;
-    return 0;
-}
-
 PyDoc_STRVAR(list_models_doc,
              "list_models(home, tags, source, licenses) -> list[str]\n\nSorted full names; tags "
              "and licenses are lists of str or None.");
@@ -247,10 +221,12 @@ static PyObject *list_models(PyObject *module, PyObject *args)
 {
     const char *root, *source_spec;
     PyObject *tags, *licenses, *tags_held = NULL, *licenses_held = NULL, *names = NULL;
+    const char **tag_array = NULL, **license_array = NULL;
+    Py_ssize_t n_tags = 0, n_licenses = 0;
     rz_query q = {0};
     rz_spec spec = {0};
     rz_index *idx = NULL;
-    rz_home home;
+    rz_home home = RZ_HOME_INIT;
     rz_error err;
     PyObject *out = NULL;
 
@@ -271,9 +247,13 @@ static PyObject *list_models(PyObject *module, PyObject *args)
     if (err.kind != RZ_E_NONE || PyErr_Occurred() ||
         !(idx = rz_py_current_index(module, &home, 1, &err)))
         goto raise;
-    if (string_array((const char ***)&q.tags, &q.n_tags, &tags_held, tags) < 0 ||
-        string_array((const char ***)&q.licenses, &q.n_licenses, &licenses_held, licenses) < 0)
+    if (rz_py_utf8_array(&tag_array, &n_tags, &tags_held, tags, "tags") < 0 ||
+        rz_py_utf8_array(&license_array, &n_licenses, &licenses_held, licenses, "licenses") < 0)
         goto done;
+    q.tags = tag_array;
+    q.n_tags = (size_t)n_tags;
+    q.licenses = license_array;
+    q.n_licenses = (size_t)n_licenses;
     names = PyList_New(0);
     if (!names || rz_index_each_model(idx, &q, collect_name, names) != 0 || PyList_Sort(names) < 0)
         goto done;
@@ -284,11 +264,12 @@ raise:
 done:
     rz_index_free(idx);
     Py_XDECREF(names);
-    PyMem_Free((void *)q.tags);
-    PyMem_Free((void *)q.licenses);
+    PyMem_Free(tag_array);
+    PyMem_Free(license_array);
     Py_XDECREF(tags_held);
     Py_XDECREF(licenses_held);
     rz_spec_clear(&spec);
+    rz_home_clear(&home);
     return out;
 }
 
@@ -307,9 +288,12 @@ static int collect_downloaded(const rz_model_ref *ref, void *payload)
     int rc;
 
     rz_error_init(&err);
-    if (rz_model_info_fill(&info, p->home, ref, &err) < 0 || stat(info.model_path, &st) < 0)
+    if (rz_model_info_fill(&info, p->home, ref, &err) < 0 || stat(info.model_path, &st) < 0) {
+        rz_model_info_clear(&info);
         return 0; /* not downloaded (or not resolvable): not listed */
+    }
     item = info_to_python(&info);
+    rz_model_info_clear(&info);
     rc = item ? PyList_Append(p->out, item) : -1;
     Py_XDECREF(item);
     return rc;
@@ -322,21 +306,25 @@ static PyObject *list_downloaded(PyObject *module, PyObject *args)
 {
     const char *root;
     downloaded_payload p = {NULL, NULL};
-    rz_index *idx;
-    rz_home home;
+    rz_index *idx = NULL;
+    rz_home home = RZ_HOME_INIT;
     rz_error err;
 
     if (!PyArg_ParseTuple(args, "s:list_downloaded", &root))
         return NULL;
     rz_error_init(&err);
     if (rz_py_open_home(&home, root, &err) < 0 ||
-        !(idx = rz_py_current_index(module, &home, 1, &err)))
-        return rz_py_raise(module, &err);
+        !(idx = rz_py_current_index(module, &home, 1, &err))) {
+        rz_py_raise(module, &err);
+        goto done;
+    }
     p.home = &home;
     p.out = PyList_New(0);
     if (p.out && rz_index_each_model(idx, NULL, collect_downloaded, &p) != 0)
         Py_CLEAR(p.out);
+done:
     rz_index_free(idx);
+    rz_home_clear(&home);
     return p.out;
 }
 
@@ -355,7 +343,6 @@ static PyObject *download_model(PyObject *module, PyObject *args)
     rz_py_progress prog;
     rz_fetch_opts opts;
     resolved r;
-    rz_home home;
     rz_error err;
     struct stat st;
 
@@ -365,13 +352,13 @@ static PyObject *download_model(PyObject *module, PyObject *args)
     rz_error_init(&err);
     /* Downloaded already: the rename that completed it is atomic, so there is nothing to wait
      * for and no lock is taken; a source's load_model may ask for its own model again. */
-    rc = resolve_locked(&r, &locks, &home, module, root, name, source, LOCK_EX, !overwrite, &err);
+    rc = resolve_locked(&r, &locks, module, root, name, source, LOCK_EX, !overwrite, &err);
     if (rc < 0)
         return rz_py_raise(module, &err);
     if (rc == 2 || (!overwrite && lstat(r.info.model_path, &st) == 0))
         goto done; /* downloaded before (perhaps by a process we waited for) */
     Py_BEGIN_ALLOW_THREADS
-        rc = rz_model_download_begin(&d, &home, &r.info, &err);
+        rc = rz_model_download_begin(&d, &r.home, &r.info, &err);
     Py_END_ALLOW_THREADS
     if (rc < 0)
         goto fail;
@@ -429,7 +416,6 @@ static PyObject *load_model(PyObject *module, PyObject *args)
     PyObject *kwargs, *plugin = NULL, *out = NULL;
     rz_model_locks locks;
     resolved r;
-    rz_home home;
     rz_error err;
     struct stat st;
 
@@ -437,7 +423,7 @@ static PyObject *load_model(PyObject *module, PyObject *args)
         return NULL;
     rz_error_init(&err);
     /* Shared: loads run together, while a delete or a re-download of the model waits for them. */
-    if (resolve_locked(&r, &locks, &home, module, root, name, source, LOCK_SH, 0, &err) < 0)
+    if (resolve_locked(&r, &locks, module, root, name, source, LOCK_SH, 0, &err) < 0)
         return rz_py_raise(module, &err);
     if (stat(r.info.model_path, &st) < 0) {
         rz_error_set(&err, RZ_E_MODEL_NOT_FOUND,
@@ -466,18 +452,17 @@ static PyObject *delete_model(PyObject *module, PyObject *args)
     rz_trash trash = {0};
     rz_model_locks locks;
     resolved r;
-    rz_home home;
     rz_error err;
     int rc;
 
     if (!PyArg_ParseTuple(args, "ssz:delete_model", &root, &name, &source))
         return NULL;
     rz_error_init(&err);
-    if (resolve_locked(&r, &locks, &home, module, root, name, source, LOCK_EX, 0, &err) < 0)
+    if (resolve_locked(&r, &locks, module, root, name, source, LOCK_EX, 0, &err) < 0)
         return rz_py_raise(module, &err);
     /* Aside first (atomic: the model is complete or gone), then removed without the locks. */
     Py_BEGIN_ALLOW_THREADS
-        rc = rz_model_move_aside(&trash, home.models, r.info.model_path, &err);
+        rc = rz_model_move_aside(&trash, r.home.models, r.info.model_path, &err);
     Py_END_ALLOW_THREADS
     release_model(&r, &locks);
     Py_BEGIN_ALLOW_THREADS

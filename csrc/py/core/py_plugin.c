@@ -1,14 +1,18 @@
 /* py_plugin.c - see py_plugin.h. */
 #include "py/core/py_plugin.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "py/py_error.h"
+#include "py/py_util.h"
+#include "util/buf.h"
 #include "util/error.h"
 
 /* exc.add_note(note) on the pending exception, where Python has it (3.11+). Keeps the
- * exception and its traceback as they are. The note names a source: redacted, as messages. */
+ * exception and its traceback as they are. The note is made as messages are: redacted (it names
+ * a source), on one line (it names a model). */
 __attribute__((format(printf, 1, 2))) static void add_note_to_pending(const char *fmt, ...)
 {
     PyObject *type, *exc, *tb, *note = NULL, *res = NULL;
@@ -20,9 +24,8 @@ __attribute__((format(printf, 1, 2))) static void add_note_to_pending(const char
         return;
     PyErr_NormalizeException(&type, &exc, &tb);
     va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
+    rz_error_vformat(text, sizeof(text), fmt, ap);
     va_end(ap);
-    rz_redact_text(text, sizeof(text), text);
     note = PyUnicode_DecodeUTF8(text, (Py_ssize_t)strlen(text), "replace");
     if (note && exc && PyObject_HasAttrString(exc, "add_note"))
         res = PyObject_CallMethod(exc, "add_note", "O", note);
@@ -52,15 +55,16 @@ PyObject *rz_plugin_spec(PyObject *core, const char *module_name, const char *so
 {
     PyObject *util = NULL, *init_path = NULL, *search = NULL, *kwargs = NULL, *fn = NULL;
     PyObject *spec = NULL, *gen = NULL;
-    char path[4096];
+    char *path = rz_path(NULL, "%s/__init__.py", source_dir);
     struct stat st;
 
-    if (snprintf(path, sizeof(path), "%s/__init__.py", source_dir) >= (int)sizeof(path) ||
-        stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+    if (!path || stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+        free(path);
         return raise_source_error(core, identity, NULL,
                                   "source %s has no __init__.py in %s: it cannot download or "
                                   "load models itself",
                                   identity, source_dir);
+    }
     util = PyImport_ImportModule("importlib.util");
     if (!util)
         goto done;
@@ -91,6 +95,7 @@ done:
     Py_XDECREF(search);
     Py_XDECREF(init_path);
     Py_XDECREF(util);
+    free(path);
     return spec;
 }
 
@@ -136,15 +141,18 @@ static int forget_modules(PyObject *modules, const char *module_name)
 
     if (!keys)
         return -1;
-    for (i = 0; i < PyList_GET_SIZE(keys); i++) {
-        PyObject *key = PyList_GET_ITEM(keys, i); /* borrowed from keys, which only we hold */
-        const char *name = PyUnicode_Check(key) ? PyUnicode_AsUTF8(key) : NULL;
-        if (!name) {
+    for (i = 0; i < PyList_Size(keys); i++) {
+        PyObject *key = PyList_GetItem(keys, i); /* borrowed from keys, which only we hold */
+        const char *name = NULL;
+        PyObject *utf8 = PyUnicode_Check(key) ? rz_py_utf8(key, &name, NULL) : NULL;
+        int ours;
+        if (!utf8) {
             PyErr_Clear();
             continue;
         }
-        if (strncmp(name, module_name, len) != 0 || (name[len] != '\0' && name[len] != '.') ||
-            PyDict_DelItem(modules, key) == 0)
+        ours = strncmp(name, module_name, len) == 0 && (name[len] == '\0' || name[len] == '.');
+        Py_DECREF(utf8);
+        if (!ours || PyDict_DelItem(modules, key) == 0)
             continue;
         if (!PyErr_ExceptionMatches(PyExc_KeyError)) {
             Py_DECREF(keys);

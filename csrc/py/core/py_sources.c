@@ -45,7 +45,7 @@ static PyObject *register_source(PyObject *module, PyObject *args)
     const rz_net_api *net = NULL;
     rz_py_progress prog;
     rz_fetch_opts opts;
-    rz_home home;
+    rz_home home = RZ_HOME_INIT;
     rz_spec spec = {0};
     rz_error err;
     PyObject *out = NULL;
@@ -69,6 +69,7 @@ done:
     if (rc < 0)
         rz_py_raise_source(module, &err);
     rz_spec_clear(&spec);
+    rz_home_clear(&home);
     return out;
 }
 
@@ -78,7 +79,7 @@ PyDoc_STRVAR(delete_source_doc, "delete_source(home, spec) -> None\n\nUnregister
 static PyObject *delete_source(PyObject *module, PyObject *args)
 {
     const char *root, *text;
-    rz_home home;
+    rz_home home = RZ_HOME_INIT;
     rz_spec spec = {0};
     rz_error err;
     int rc = -1;
@@ -94,6 +95,7 @@ static PyObject *delete_source(PyObject *module, PyObject *args)
             rc = -1;
     }
     rz_spec_clear(&spec);
+    rz_home_clear(&home);
     if (rc < 0)
         return rz_py_raise(module, &err);
     Py_RETURN_NONE;
@@ -107,16 +109,18 @@ static PyObject *list_sources(PyObject *module, PyObject *args)
     static const char *const keys[] = {"identity", "spec", "kind", "ref", "sha", "registered_at"};
     const char *root;
     const cJSON *source;
-    rz_index *idx;
-    rz_home home;
+    rz_index *idx = NULL;
+    rz_home home = RZ_HOME_INIT;
     rz_error err;
     PyObject *out = NULL, *entry = NULL;
 
     if (!PyArg_ParseTuple(args, "s:list_sources", &root))
         return NULL;
     rz_error_init(&err);
-    if (rz_py_open_home(&home, root, &err) < 0 ||
-        !(idx = rz_py_current_index(module, &home, 1, &err)))
+    idx = rz_py_open_home(&home, root, &err) == 0 ? rz_py_current_index(module, &home, 1, &err)
+                                                  : NULL;
+    rz_home_clear(&home); /* the index holds all that is needed */
+    if (!idx)
         return rz_py_raise(module, &err);
     out = PyList_New(0);
     if (!out)
@@ -157,17 +161,19 @@ static PyObject *module_spec(PyObject *module, PyObject *args)
 {
     const char *root, *module_name;
     const cJSON *source, *manifest;
-    PyObject *spec;
-    rz_index *idx;
-    rz_home home;
+    PyObject *spec = NULL;
+    rz_index *idx = NULL;
+    rz_home home = RZ_HOME_INIT;
     rz_error err;
 
     if (!PyArg_ParseTuple(args, "ss:module_spec", &root, &module_name))
         return NULL;
     rz_error_init(&err);
     if (rz_py_open_home(&home, root, &err) < 0 ||
-        !(idx = rz_py_current_index(module, &home, 1, &err)))
+        !(idx = rz_py_current_index(module, &home, 1, &err))) {
+        rz_home_clear(&home);
         return rz_py_raise(module, &err);
+    }
     cJSON_ArrayForEach(source, rz_index_sources(idx))
     {
         cJSON_ArrayForEach(manifest, rz_index_manifests(source))
@@ -175,20 +181,23 @@ static PyObject *module_spec(PyObject *module, PyObject *args)
             const char *name = rz_json_str(manifest, "module");
             /* rz_model_info_fill wants a model for its paths; any of the manifest's will do. */
             rz_model_ref ref = {source, manifest, cJSON_GetArrayItem(rz_index_models(manifest), 0)};
-            rz_model_info info;
+            rz_model_info info = {0};
             if (!name || strcmp(name, module_name) != 0)
                 continue;
-            if (!ref.model || rz_model_info_fill(&info, &home, &ref, &err) < 0)
-                goto none;
-            spec = rz_plugin_spec(module, module_name, info.source_dir, info.generation,
-                                  info.identity);
-            rz_index_free(idx);
-            return spec;
+            if (ref.model && rz_model_info_fill(&info, &home, &ref, &err) == 0)
+                spec = rz_plugin_spec(module, module_name, info.source_dir, info.generation,
+                                      info.identity);
+            else
+                spec = Py_NewRef(Py_None);
+            rz_model_info_clear(&info);
+            goto done;
         }
     }
-none:
+    spec = Py_NewRef(Py_None);
+done:
     rz_index_free(idx);
-    Py_RETURN_NONE;
+    rz_home_clear(&home);
+    return spec;
 }
 
 PyMethodDef rz_py_sources_methods[] = {

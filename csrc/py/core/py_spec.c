@@ -6,6 +6,7 @@
 
 #include "core/spec.h"
 #include "py/py_error.h"
+#include "py/py_util.h"
 #include "util/env.h"
 
 /* A new str for s (NULL -> None). Paths may hold bytes that are not UTF-8 (from getcwd):
@@ -68,6 +69,7 @@ static PyObject *parse_source_spec(PyObject *module, PyObject *args, PyObject *k
 {
     static char *kwlist[] = {"spec", "github_server_url", "cwd", "home", NULL};
     PyObject *spec_obj, *server_obj = NULL, *text = NULL, *out = NULL;
+    PyObject *spec_utf8 = NULL, *server_utf8 = NULL; /* own spec's and the server's text */
     const char *spec, *cwd = NULL, *home = NULL;
     rz_spec_context ctx = {NULL, NULL, NULL};
     rz_spec parsed = {0};
@@ -82,12 +84,11 @@ static PyObject *parse_source_spec(PyObject *module, PyObject *args, PyObject *k
     if (!text)
         return NULL;
     if (!PyUnicode_Check(text)) {
-        PyErr_Format(PyExc_TypeError, "source spec must be str or os.PathLike[str], not %.80s",
-                     Py_TYPE(spec_obj)->tp_name);
+        rz_py_type_error(PyExc_TypeError, "source spec must be str or os.PathLike[str], not %U",
+                         spec_obj);
         goto done;
     }
-    spec = PyUnicode_AsUTF8AndSize(text, &len); /* borrowed from text */
-    if (!spec) {
+    if (!(spec_utf8 = rz_py_utf8(text, &spec, &len))) {
         if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError))
             goto done;
         PyErr_Clear();
@@ -109,8 +110,7 @@ static PyObject *parse_source_spec(PyObject *module, PyObject *args, PyObject *k
             PyErr_SetString(PyExc_TypeError, "github_server_url must be str or None");
             goto done;
         }
-        ctx.github_server_url = PyUnicode_AsUTF8(server_obj); /* borrowed from server_obj */
-        if (!ctx.github_server_url)
+        if (!(server_utf8 = rz_py_utf8(server_obj, &ctx.github_server_url, NULL)))
             goto done;
     }
     ctx.cwd = cwd;
@@ -121,6 +121,8 @@ static PyObject *parse_source_spec(PyObject *module, PyObject *args, PyObject *k
         out = spec_to_python(&parsed);
 done:
     rz_spec_clear(&parsed);
+    Py_XDECREF(server_utf8);
+    Py_XDECREF(spec_utf8);
     Py_DECREF(text);
     return out;
 }
@@ -128,34 +130,37 @@ done:
 PyDoc_STRVAR(redact_doc,
              "redact(text) -> str\n\n"
              "text with every URL in it redacted as remotezoo's messages are: no user:password@,\n"
-             "every query and fragment value REDACTED (csrc/error.h rz_redact_text).");
+             "every query and fragment value REDACTED (csrc/util/error.h rz_redact_text).");
 
 static PyObject *redact(PyObject *module, PyObject *arg)
 {
     Py_ssize_t len, i, size;
     const char *text;
     char *out;
-    PyObject *result;
+    PyObject *result, *held;
 
     if (!PyUnicode_Check(arg))
-        return PyErr_Format(PyExc_TypeError, "redact() takes a str, not %.80s",
-                            Py_TYPE(arg)->tp_name);
-    if (!(text = PyUnicode_AsUTF8AndSize(arg, &len))) /* borrowed from arg */
+        return rz_py_type_error(PyExc_TypeError, "redact() takes a str, not %U", arg);
+    if (!(held = rz_py_utf8(arg, &text, &len))) /* held owns text */
         return NULL;
-    if ((Py_ssize_t)strlen(text) != len)
+    if ((Py_ssize_t)strlen(text) != len) {
+        Py_DECREF(held);
         return PyErr_Format(PyExc_ValueError, "redact() takes no NUL characters");
+    }
     size = len + 1; /* each '=' may gain "REDACTED" */
     for (i = 0; i < len; i++)
         if (text[i] == '=')
             size += 8;
-    if (!(out = PyMem_Malloc((size_t)size)))
+    if (!(out = PyMem_Malloc((size_t)size))) {
+        Py_DECREF(held);
         return PyErr_NoMemory();
-    if (rz_redact_text(out, (size_t)size, text) < 0) {
-        PyMem_Free(out);
-        return PyErr_NoMemory(); /* only a failed allocation of its copy */
     }
-    result = PyUnicode_DecodeUTF8(out, (Py_ssize_t)strlen(out), "replace");
+    if (rz_redact_text(out, (size_t)size, text) < 0)
+        result = PyErr_NoMemory(); /* only a failed allocation of its copy */
+    else
+        result = PyUnicode_DecodeUTF8(out, (Py_ssize_t)strlen(out), "replace");
     PyMem_Free(out);
+    Py_DECREF(held);
     return result;
 }
 

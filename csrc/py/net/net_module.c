@@ -16,6 +16,7 @@
 #include "net/sha256.h"
 #include "py/net/py_extract.h"
 #include "py/net/py_fetch.h"
+#include "py/py_util.h"
 
 static const rz_net_api engines = {
     .offline = rz_fetch_offline,
@@ -67,7 +68,7 @@ static int module_exec(PyObject *module)
     capsule = PyCapsule_New((void *)&engines, RZ_NET_CAPSULE, NULL);
     if (!capsule)
         return -1;
-    i = PyModule_AddObjectRef(module, "_api", capsule) < 0;
+    i = rz_module_add(module, "_api", capsule) < 0;
     Py_DECREF(capsule);
     return i ? -1 : 0;
 }
@@ -94,10 +95,8 @@ static void module_free(void *module)
     curl_global_cleanup();
 }
 
-static PyModuleDef_Slot module_slots[] = {
-    {Py_mod_exec, module_exec},
-    {0, NULL},
-};
+/* Filled by PyInit__net for the running CPython (py_util.h, rz_py_module_slots). */
+static PyModuleDef_Slot module_slots[4];
 
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
@@ -114,5 +113,6 @@ static struct PyModuleDef module_def = {
 
 PyMODINIT_FUNC PyInit__net(void)
 {
+    rz_py_module_slots(module_slots, module_exec);
     return PyModuleDef_Init(&module_def);
 }

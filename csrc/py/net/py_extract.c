@@ -10,6 +10,7 @@
 #include "py/net/net_state.h"
 #include "py/py_error.h"
 #include "py/py_progress.h"
+#include "py/py_util.h"
 
 #define DEFAULT_CHECK_INTERVAL 0.1 /* seconds between two looks for signals */
 
@@ -18,8 +19,7 @@ typedef struct glue_ctx {
     rz_py_progress bridge; /* the GIL and Ctrl-C, as for transfers */
     double interval;       /* the caller's check_interval */
     PyObject *iter;        /* _extract_from_chunks: the chunks iterator (borrowed) */
-    PyObject *current;     /* the chunk being read (owned) */
-    Py_buffer view;        /* a view of current, valid while current is set */
+    PyObject *current;     /* the bytes of the chunk being read (owned), or NULL */
 } glue_ctx;
 
 /* Release the GIL for the extraction; Ctrl-C is looked for every g->interval seconds. */
@@ -32,10 +32,7 @@ static void begin(glue_ctx *g)
 /* Drop the current chunk. Needs the GIL. */
 static void release_chunk(glue_ctx *g)
 {
-    if (g->current) {
-        PyBuffer_Release(&g->view);
-        Py_CLEAR(g->current);
-    }
+    Py_CLEAR(g->current);
 }
 
 /* rz_read_fn over a Python iterator of bytes-like objects; empty chunks are skipped. */
@@ -50,25 +47,26 @@ static int read_chunk(const void **out_data, size_t *out_len, rz_error *err, voi
     PyEval_RestoreThread(g->bridge.saved);
     release_chunk(g);
     for (;;) {
+        const char *data = NULL;
+        Py_ssize_t len = 0;
         item = PyIter_Next(g->iter);
         if (!item) {
             if (PyErr_Occurred())
                 rc = rz_error_set(err, RZ_E_CALLBACK, "reading the archive's chunks failed");
             break;
         }
-        if (PyObject_GetBuffer(item, &g->view, PyBUF_SIMPLE) < 0) {
-            Py_DECREF(item);
+        g->current = rz_py_bytes(item, &data, &len); /* owned until the next call */
+        Py_DECREF(item);
+        if (!g->current) {
             rc = rz_error_set(err, RZ_E_CALLBACK, "a chunk is not bytes-like");
             break;
         }
-        if (g->view.len == 0) {
-            PyBuffer_Release(&g->view);
-            Py_DECREF(item);
+        if (len == 0) {
+            Py_CLEAR(g->current);
             continue;
         }
-        g->current = item; /* owned until the next call */
-        *out_data = g->view.buf;
-        *out_len = (size_t)g->view.len;
+        *out_data = data;
+        *out_len = (size_t)len;
         break;
     }
     g->bridge.saved = PyEval_SaveThread();
@@ -84,8 +82,9 @@ static int get_u64(PyObject *obj, const char *what, uint64_t *out)
     if (!obj || obj == Py_None)
         return 0;
     if (!PyLong_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "%s must be an int or None, not %.100s", what,
-                     Py_TYPE(obj)->tp_name);
+        char fmt[96]; /* what is a name of our own: no '%' in it */
+        snprintf(fmt, sizeof(fmt), "%s must be an int or None, not %%U", what);
+        rz_py_type_error(PyExc_TypeError, fmt, obj);
         return -1;
     }
     v = PyLong_AsUnsignedLongLong(obj);
@@ -152,11 +151,11 @@ static PyObject *extract_archive(PyObject *module, PyObject *args, PyObject *kwa
         goto done;
     rz_error_init(&err);
     begin(&g);
-    rc = rz_extract_file(PyBytes_AS_STRING(archive), PyBytes_AS_STRING(dest), strip, &limits, &err);
-    if (rz_py_progress_end(&g.bridge) == 0 && rc == 0)
+    rc = rz_extract_file(PyBytes_AsString(archive), PyBytes_AsString(dest), strip, &limits, &err);
+    if (rz_py_progress_end(&g.bridge) < 0 || rc < 0)
+        rz_py_raise(rz_net_core(module), &err); /* what a signal handler raised wins */
+    else
         out = Py_NewRef(Py_None);
-    else if (rc < 0)
-        rz_py_raise(rz_net_core(module), &err);
 done:
     Py_XDECREF(archive);
     Py_XDECREF(dest);
@@ -195,11 +194,11 @@ static PyObject *extract_from_chunks(PyObject *module, PyObject *args, PyObject 
         goto done;
     rz_error_init(&err);
     begin(&g);
-    rc = rz_extract_stream(read_chunk, &g, label, PyBytes_AS_STRING(dest), strip, &limits, &err);
-    if (rz_py_progress_end(&g.bridge) == 0 && rc == 0)
+    rc = rz_extract_stream(read_chunk, &g, label, PyBytes_AsString(dest), strip, &limits, &err);
+    if (rz_py_progress_end(&g.bridge) < 0 || rc < 0)
+        rz_py_raise(rz_net_core(module), &err); /* what a signal handler raised wins */
+    else
         out = Py_NewRef(Py_None);
-    else if (rc < 0)
-        rz_py_raise(rz_net_core(module), &err);
     release_chunk(&g);
 done:
     Py_XDECREF(g.iter);

@@ -9,9 +9,9 @@
 #include "py/py_progress.h"
 #include "py/py_util.h"
 
-/* headers (None or a dict of str to str) -> *out_lines, a new list of "Name: value" str objects
- * (NULL for None) and *out_array, a NULL-terminated array of their UTF-8 (borrowed from the
- * list; caller frees the array with PyMem_Free, then drops the list). Anything else is a
+/* headers (None or a dict of str to str) -> *out_lines, a new list of the UTF-8 of the
+ * "Name: value" lines as bytes (NULL for None) and *out_array, a NULL-terminated array of their
+ * text (borrowed from the list; caller frees the array with PyMem_Free, then drops the list). Anything else is a
  * TypeError, a NUL in a name or value a ValueError (C would cut the line there). */
 static int convert_headers(PyObject *headers, PyObject **out_lines, const char ***out_array)
 {
@@ -24,35 +24,41 @@ static int convert_headers(PyObject *headers, PyObject **out_lines, const char *
     if (headers == Py_None)
         return 0;
     if (!PyDict_Check(headers)) {
-        PyErr_Format(PyExc_TypeError, "headers must be a dict of str to str, not %.100s",
-                     Py_TYPE(headers)->tp_name);
+        rz_py_type_error(PyExc_TypeError, "headers must be a dict of str to str, not %U", headers);
         return -1;
     }
     /* A list of pairs of our own: the names and values stay alive while we allocate, even if a
      * finalizer run by an allocation empties the caller's dict. */
     if (!(items = PyDict_Items(headers)))
         return -1;
-    n = PyList_GET_SIZE(items);
-    if (!(lines = PyList_New(n)) || !(array = PyMem_Calloc((size_t)n + 1, sizeof(*array))))
+    n = PyList_Size(items);
+    if (!(lines = PyList_New(n)) || !(array = PyMem_Calloc((size_t)n + 1, sizeof(*array)))) {
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
         goto fail;
+    }
     for (i = 0; i < n; i++) {
-        PyObject *pair = PyList_GET_ITEM(items, i); /* borrowed from items, which only we hold */
-        PyObject *name = PyTuple_GET_ITEM(pair, 0); /* borrowed from pair (dict items are pairs) */
-        PyObject *value = PyTuple_GET_ITEM(pair, 1);
-        PyObject *line;
+        PyObject *pair = PyList_GetItem(items, i); /* borrowed from items, which only we hold */
+        PyObject *name = PyTuple_GetItem(pair, 0); /* borrowed from pair (dict items are pairs) */
+        PyObject *value = PyTuple_GetItem(pair, 1);
+        PyObject *text, *line;
         Py_ssize_t len = 0;
         if (!PyUnicode_Check(name) || !PyUnicode_Check(value)) {
-            PyErr_Format(PyExc_TypeError,
-                         "headers must be a dict of str to str, not of %.100s "
-                         "to %.100s",
-                         Py_TYPE(name)->tp_name, Py_TYPE(value)->tp_name);
+            rz_py_type_error(PyExc_TypeError,
+                             PyUnicode_Check(name) ? "headers must be a dict of str to str, not "
+                                                     "of str to %U"
+                                                   : "headers must be a dict of str to str, not "
+                                                     "of %U keys",
+                             PyUnicode_Check(name) ? value : name);
             goto fail;
         }
-        if (!(line = PyUnicode_FromFormat("%U: %U", name, value)))
+        if (!(text = PyUnicode_FromFormat("%U: %U", name, value)))
             goto fail;
-        PyList_SET_ITEM(lines, i, line); /* steals line */
-        if (!(array[i] = PyUnicode_AsUTF8AndSize(line, &len)))
+        line = rz_py_utf8(text, &array[i], &len);
+        Py_DECREF(text);
+        if (!line)
             goto fail;
+        PyList_SetItem(lines, i, line); /* steals line, which holds array[i] */
         if ((size_t)len != strlen(array[i])) {
             PyErr_SetString(PyExc_ValueError, "a header name or value contains a NUL character");
             goto fail;
@@ -97,10 +103,8 @@ static PyObject *download_file(PyObject *module, PyObject *args, PyObject *kwarg
     rz_error_init(&err);
     rz_py_progress_begin(&prog, &opts, progress);
     opts.headers = header_array;
-    rc = rz_fetch_to_file(url, PyBytes_AS_STRING(path), sha256, &opts, &err);
-    if (rz_py_progress_end(&prog) < 0)
-        goto fail;
-    if (rc < 0) {
+    rc = rz_fetch_to_file(url, PyBytes_AsString(path), sha256, &opts, &err);
+    if (rz_py_progress_end(&prog) < 0 || rc < 0) {
         rz_py_raise(rz_net_core(module), &err);
         goto fail;
     }
@@ -124,8 +128,9 @@ PyDoc_STRVAR(
 static PyObject *http_get(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"url", "headers", "wanted", "max_bytes", NULL};
-    const char *url = NULL, *names[RZ_HTTP_WANTED_MAX + 1] = {NULL};
-    PyObject *headers = Py_None, *wanted = NULL, *lines = NULL, *values = NULL, *out = NULL;
+    const char *url = NULL, **names = NULL;
+    PyObject *headers = Py_None, *wanted = Py_None, *held = NULL, *lines = NULL, *values = NULL;
+    PyObject *out = NULL;
     const char **header_array = NULL;
     Py_ssize_t max_bytes = 1 << 20, i, n = 0;
     rz_py_progress prog;
@@ -137,34 +142,17 @@ static PyObject *http_get(PyObject *module, PyObject *args, PyObject *kwargs)
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|$OOn:http_get", keywords, &url, &headers,
                                      &wanted, &max_bytes))
         return NULL;
-    if (wanted && (PyUnicode_Check(wanted) || PyBytes_Check(wanted))) {
+    if (PyUnicode_Check(wanted) || PyBytes_Check(wanted)) {
         PyErr_SetString(PyExc_TypeError, "wanted must be a sequence of str, not one str");
         return NULL;
     }
-    /* A tuple of our own, not the caller's list: names[] borrows its items' UTF-8 across code
-     * that can run Python (a headers mapping's items(), a finalizer), which could empty a
-     * list the caller still holds. */
-    if (wanted && !(wanted = rz_py_tuple_copy(wanted)))
-        return NULL;
-    n = wanted ? PyTuple_GET_SIZE(wanted) : 0;
+    /* names[] borrows from held, a tuple of our own, not from the caller's list: code that can
+     * run Python (a headers mapping's items(), a finalizer) could empty that list. */
+    if (rz_py_utf8_array(&names, &n, &held, wanted, "wanted") < 0)
+        goto done;
     if (n > RZ_HTTP_WANTED_MAX || max_bytes < 0) {
         PyErr_SetString(PyExc_ValueError, "at most 8 wanted headers, and max_bytes >= 0");
         goto done;
-    }
-    for (i = 0; i < n; i++) { /* borrowed from wanted, which lives until done */
-        PyObject *item = PyTuple_GET_ITEM(wanted, i);
-        Py_ssize_t len = 0;
-        if (!PyUnicode_Check(item)) {
-            PyErr_Format(PyExc_TypeError, "wanted must be a sequence of str, not of %.100s",
-                         Py_TYPE(item)->tp_name);
-            goto done;
-        }
-        if (!(names[i] = PyUnicode_AsUTF8AndSize(item, &len)))
-            goto done;
-        if ((size_t)len != strlen(names[i])) {
-            PyErr_SetString(PyExc_ValueError, "a wanted header name contains a NUL character");
-            goto done;
-        }
     }
     if (convert_headers(headers, &lines, &header_array) < 0)
         goto done;
@@ -172,9 +160,7 @@ static PyObject *http_get(PyObject *module, PyObject *args, PyObject *kwargs)
     rz_py_progress_begin(&prog, &opts, NULL);
     opts.headers = header_array;
     rc = rz_http_get(&response, url, &opts, names, (size_t)max_bytes, &err);
-    if (rz_py_progress_end(&prog) < 0)
-        goto done;
-    if (rc < 0) {
+    if (rz_py_progress_end(&prog) < 0 || rc < 0) {
         rz_py_raise(rz_net_core(module), &err);
         goto done;
     }
@@ -197,9 +183,10 @@ static PyObject *http_get(PyObject *module, PyObject *args, PyObject *kwargs)
 done:
     rz_response_clear(&response);
     PyMem_Free(header_array);
+    PyMem_Free(names);
     Py_XDECREF(lines);
     Py_XDECREF(values);
-    Py_XDECREF(wanted);
+    Py_XDECREF(held);
     return out;
 }
 
@@ -225,13 +212,13 @@ static PyObject *stream_get(PyObject *module, PyObject *args)
     rz_py_progress_begin(&prog, &opts, NULL);
     rc = rz_stream_open(&s, url, &opts, &err);
     if (rz_py_progress_end(&prog) < 0)
-        goto done;
+        rc = -1;
     while (rc == 0) {
         PyObject *chunk;
         rz_py_progress_begin(&prog, &opts, NULL);
         rc = rz_stream_read(s, &data, &len, &err);
         if (rz_py_progress_end(&prog) < 0)
-            goto done;
+            rc = -1;
         if (rc < 0 || len == 0)
             break;
         reads++;

@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 # A source whose download_model writes weights and whose load_model returns an object that
 # uses them; every call is appended to <model dir>/../calls.log so tests can count them.
-SIMPLE_INIT = '''
+SIMPLE_INIT = """
 import json, os
 
 def _log(model_path, what):
@@ -36,11 +36,16 @@ class Model:
 def load_model(model_name, model_path, **kwargs):
     _log(model_path, "load:" + model_name)
     return Model(model_name, model_path, kwargs)
-'''
+"""
 
 
-def write_source(root: Path, models: list[dict[str, Any]], init: Optional[str] = SIMPLE_INIT,
-                 name: Optional[str] = None, files: Optional[dict[str, str]] = None) -> Path:
+def write_source(
+    root: Path,
+    models: list[dict[str, Any]],
+    init: Optional[str] = SIMPLE_INIT,
+    name: Optional[str] = None,
+    files: Optional[dict[str, str]] = None,
+) -> Path:
     """Write a source directory at root and return it."""
     root.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, Any] = {"models": models}
@@ -61,7 +66,10 @@ def write_source(root: Path, models: list[dict[str, Any]], init: Optional[str] =
 
 
 def model(base_name: str, version: Optional[str] = None, **fields: Any) -> dict[str, Any]:
-    entry: dict[str, Any] = {"base_name": base_name, "base_filename": f"{base_name.split('/')[-1]}.json"}
+    entry: dict[str, Any] = {
+        "base_name": base_name,
+        "base_filename": f"{base_name.split('/')[-1]}.json",
+    }
     if version:
         entry["version"] = version
     entry.update(fields)

@@ -20,9 +20,10 @@ import time
 import warnings
 import zipfile
 import zlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Optional
 
 # Compressions we produce for tar; "zst" goes through the zstd command (Debian package zstd),
 # Python 3.11's tarfile has no zstd.
@@ -79,8 +80,9 @@ _TAR_TYPES = {
 def tar_bytes(entries: Iterable[Entry], pax_global: Optional[dict[str, str]] = None) -> bytes:
     """An uncompressed pax tar of entries, names exactly as given."""
     out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT,
-                      pax_headers=pax_global or {}) as tar:
+    with tarfile.open(
+        fileobj=out, mode="w", format=tarfile.PAX_FORMAT, pax_headers=pax_global or {}
+    ) as tar:
         for e in entries:
             info = tarfile.TarInfo(e.name)
             info.type = _TAR_TYPES[e.kind]
@@ -105,16 +107,20 @@ def compress(data: bytes, kind: str) -> bytes:
         return data
     if kind == "tar.gz":
         import gzip
+
         return gzip.compress(data, mtime=0)
     if kind == "tar.bz2":
         import bz2
+
         return bz2.compress(data)
     if kind == "tar.xz":
         import lzma
+
         return lzma.compress(data)
     if kind == "tar.zst":
-        return subprocess.run(["zstd", "-q", "-c"], input=data, check=True,
-                              capture_output=True).stdout
+        return subprocess.run(
+            ["zstd", "-q", "-c"], input=data, check=True, capture_output=True
+        ).stdout
     raise ValueError(kind)
 
 
@@ -149,8 +155,9 @@ def zip_bytes(entries: Iterable[Entry]) -> bytes:
     return out.getvalue()
 
 
-def write_archive(path: Path, entries: Sequence[Entry], kind: str,
-                  pax_global: Optional[dict[str, str]] = None) -> Path:
+def write_archive(
+    path: Path, entries: Sequence[Entry], kind: str, pax_global: Optional[dict[str, str]] = None
+) -> Path:
     """Write entries to path as kind ("tar", "tar.gz", ..., "zip"); returns path."""
     if kind == "zip":
         path.write_bytes(zip_bytes(entries))
@@ -168,6 +175,7 @@ def kinds_for(entries: Sequence[Entry]) -> tuple[str, ...]:
 
 
 # ---- the hostile corpus --------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Hostile:
@@ -194,13 +202,15 @@ HOSTILE: dict[str, Hostile] = {
     "symlink_absolute": Hostile((symlink("link", "/etc/passwd"),), "link"),
     "symlink_dotdot": Hostile((symlink("link", "../.."),), "link"),
     "symlink_up_then_file": Hostile((symlink("link", ".."), file("link/x")), "link"),
-    "symlink_dot_then_name_escape": Hostile((symlink("a", "."), file("a/../../evil")),
-                                            "a/../../evil"),
+    "symlink_dot_then_name_escape": Hostile(
+        (symlink("a", "."), file("a/../../evil")), "a/../../evil"
+    ),
     "symlink_dot_then_link_escape": Hostile((symlink("a", "."), symlink("b", "a/../..")), "b"),
     # Harmless when written, escaping once the link it goes through exists: caught at the end.
     "symlink_order_escape": Hostile((symlink("a", "x/.."), symlink("x", ".")), "a"),
     "symlink_nested_escape": Hostile(
-        (directory("d"), symlink("d/up", ".."), symlink("e", "d/up/..")), "e"),
+        (directory("d"), symlink("d/up", ".."), symlink("e", "d/up/..")), "e"
+    ),
     "through_symlink": Hostile((directory("sub"), symlink("s", "sub"), file("s/x")), "s/x"),
     "symlink_loop": Hostile((symlink("a", "b"), symlink("b", "a")), "a"),
     "hardlink_absolute": Hostile((hardlink("h", "/etc/passwd"),), "h"),
@@ -215,11 +225,13 @@ HOSTILE: dict[str, Hostile] = {
     "file_then_dir": Hostile((file("x"), directory("x")), "x/"),  # tar and zip name dirs "x/"
     "dir_then_symlink": Hostile((file("x/y"), symlink("x", ".")), "x"),
     "below_file": Hostile((file("x"), file("x/y")), "x/y"),
-    "too_many_entries": Hostile(tuple(file(f"f{i:02d}") for i in range(20)), "f10",
-                                {"max_entries": 10}),
+    "too_many_entries": Hostile(
+        tuple(file(f"f{i:02d}") for i in range(20)), "f10", {"max_entries": 10}
+    ),
     "too_long_path": Hostile((file(_long_name(600)),), _long_name(600), {"max_path": 512}),
-    "too_many_bytes": Hostile(tuple(file(f"f{i}", bytes(400)) for i in range(5)), "f2",
-                              {"max_bytes": 1000}),
+    "too_many_bytes": Hostile(
+        tuple(file(f"f{i}", bytes(400)) for i in range(5)), "f2", {"max_bytes": 1000}
+    ),
 }
 
 
@@ -229,7 +241,7 @@ BOMB_SIZE = 2 << 30  # 2 GiB of zeros
 _SEGMENT = 1 << 20
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _zero_segment() -> bytes:
     """Raw deflate of 1 MiB of zeros ending in a full flush: independent of what precedes it, so
     n copies are a valid deflate stream of n MiB (with a final block after them)."""
@@ -260,12 +272,17 @@ def gzip_bomb(path: Path, size: int = BOMB_SIZE) -> Path:
     body = head + _zero_segment() * (size // _SEGMENT) + last
     crc = zlib.crc32(tail, _crc_after(header, size))
     total = len(header) + size + len(tail)
-    path.write_bytes(b"\x1f\x8b\x08\x00" + struct.pack("<I", 0) + b"\x02\x03" + body
-                     + struct.pack("<II", crc, total & 0xFFFFFFFF))
+    path.write_bytes(
+        b"\x1f\x8b\x08\x00"
+        + struct.pack("<I", 0)
+        + b"\x02\x03"
+        + body
+        + struct.pack("<II", crc, total & 0xFFFFFFFF)
+    )
     return path
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _crc_after(prefix: bytes, zeros: int) -> int:
     """CRC-32 of prefix followed by zeros (a multiple of 1 MiB) zero bytes."""
     crc, block = zlib.crc32(prefix), bytes(_SEGMENT)
@@ -282,12 +299,46 @@ def zip_bomb(path: Path, size: int = BOMB_SIZE, declared: Optional[int] = None) 
     usize = size if declared is None else declared
     name = b"zeros"
     dos_time, dos_date = 0, (44 << 9) | (1 << 5) | 1  # 2024-01-01
-    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, dos_time, dos_date, crc,
-                        len(data), usize, len(name), 0) + name
-    central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, (3 << 8) | 20, 20, 0, 8, dos_time,
-                          dos_date, crc, len(data), usize, len(name), 0, 0, 0, 0,
-                          (stat.S_IFREG | 0o644) << 16, 0) + name
-    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central),
-                      len(local) + len(data), 0)
+    local = (
+        struct.pack(
+            "<IHHHHHIIIHH",
+            0x04034B50,
+            20,
+            0,
+            8,
+            dos_time,
+            dos_date,
+            crc,
+            len(data),
+            usize,
+            len(name),
+            0,
+        )
+        + name
+    )
+    central = (
+        struct.pack(
+            "<IHHHHHHIIIHHHHHII",
+            0x02014B50,
+            (3 << 8) | 20,
+            20,
+            0,
+            8,
+            dos_time,
+            dos_date,
+            crc,
+            len(data),
+            usize,
+            len(name),
+            0,
+            0,
+            0,
+            0,
+            (stat.S_IFREG | 0o644) << 16,
+            0,
+        )
+        + name
+    )
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central), len(local) + len(data), 0)
     path.write_bytes(local + data + central + end)
     return path

@@ -17,10 +17,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from conftest import LoopbackServer, Response
+from helpers.servers import LoopbackServer
 
 
-def make_tarball(prefix: str, files: dict[str, str], compression: str = "gz", comment: Optional[str] = None) -> bytes:
+def make_tarball(
+    prefix: str, files: dict[str, str], compression: str = "gz", comment: Optional[str] = None
+) -> bytes:
     """A tar archive of files under prefix/ (GitHub-style when comment, the sha, is given)."""
     buf = io.BytesIO()
     mode = "w" if compression in ("", "zst") else f"w:{compression}"
@@ -65,7 +67,9 @@ class Repo:
 class FakeGitHub:
     """Routes on api (the API host) and download (the codeload host)."""
 
-    def __init__(self, api: LoopbackServer, download: LoopbackServer, token: Optional[str] = None) -> None:
+    def __init__(
+        self, api: LoopbackServer, download: LoopbackServer, token: Optional[str] = None
+    ) -> None:
         self.api, self.download, self.token = api, download, token
         self.repos: dict[str, Repo] = {}
         self.rate_limited = False
@@ -76,7 +80,9 @@ class FakeGitHub:
     def api_url(self) -> str:
         return self.api.url("/").rstrip("/")
 
-    def add_repo(self, name: str, files: dict[str, str], private: bool = False, ref: str = "HEAD") -> Repo:
+    def add_repo(
+        self, name: str, files: dict[str, str], private: bool = False, ref: str = "HEAD"
+    ) -> Repo:
         repo = Repo(files={}, private=private)
         repo.commit(files, ref)
         self.repos[name.lower()] = repo
@@ -91,8 +97,11 @@ class FakeGitHub:
     def _api(self, request) -> None:
         if self.rate_limited:
             reset = str(int(time.time()) + 120)
-            request.respond(403, b'{"message": "API rate limit exceeded"}',
-                            {"x-ratelimit-remaining": "0", "x-ratelimit-reset": reset})
+            request.respond(
+                403,
+                b'{"message": "API rate limit exceeded"}',
+                {"x-ratelimit-remaining": "0", "x-ratelimit-reset": reset},
+            )
             return
         parts = request.path.split("?")[0].split("/")  # ['', 'repos', u, r, kind, ref...]
         if len(parts) < 6:
@@ -125,5 +134,7 @@ class FakeGitHub:
             request.respond(404, b"Not Found")
             return
         user, project = name.split("/")
-        body = make_tarball(f"{user}-{project}-{parts[4][:7]}", repo.snapshots[parts[4]], comment=parts[4])
+        body = make_tarball(
+            f"{user}-{project}-{parts[4][:7]}", repo.snapshots[parts[4]], comment=parts[4]
+        )
         request.respond(200, body, {"Content-Type": "application/x-gzip"})
