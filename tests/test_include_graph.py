@@ -12,8 +12,9 @@ SCRIPT = ROOT / "scripts" / "include_graph.py"
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_the_tree_has_no_circle_and_no_arrow_up() -> None:
@@ -21,11 +22,15 @@ def test_the_tree_has_no_circle_and_no_arrow_up() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "no circle, no arrow up" in proc.stdout
     # the picture: _core's glue reaches the engine, never _net's glue
-    assert any(line.startswith("py/core/py_models") and "core/model" in line
-               for line in proc.stdout.splitlines())
+    assert any(
+        line.startswith("py/core/py_models") and "core/model" in line
+        for line in proc.stdout.splitlines()
+    )
 
 
-def test_a_circle_an_arrow_up_a_stray_declaration_and_a_stale_citation_are_refused(tmp_path: Path) -> None:
+def test_a_circle_an_arrow_up_a_stray_declaration_and_a_stale_citation_are_refused(
+    tmp_path: Path,
+) -> None:
     csrc = tmp_path / "csrc"
     shutil.copytree(ROOT / "csrc", csrc)
     with open(csrc / "util" / "hash.c", "a") as f:
