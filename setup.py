@@ -5,7 +5,13 @@
                                                                           libcrypto, cJSON)
 
 so that importing remotezoo, listing and loading downloaded models never map libcurl and the
-~40 libraries behind it (csrc/net.h says why).
+~40 libraries behind it (csrc/net/net.h says why). Each extension is built from whole folders of
+csrc/ (csrc/README.md): _core from util/, core/, py/ and py/core/; _net from util/, net/, py/ and
+py/net/. No file is listed by hand, so _core cannot link a file of net/ by mistake.
+
+Both are built against the limited API of CPython LIMITED_API (Py_LIMITED_API): one abi3
+wheel, tagged cp39-abi3, serves that CPython and every later one (csrc/py/compat.h holds the few
+shims 3.9 needs).
 
 Environment switches:
   RZ_DEBUG=1          -O0 -g3, asserts on
@@ -39,11 +45,10 @@ LIBRARIES = {
     "libcrypto": ("1.1.0", "EVP_MD_CTX_new", "libssl-dev"),
 }
 
-# The CPython API the extensions use: None, the whole API of the building Python (a wheel per
-# CPython version); or the oldest CPython of the limited API, e.g. "3.9", once csrc/py_*.c,
-# module.c, net_module.c and plugin.c use only the limited API — then the wheel is tagged abi3
-# and serves every CPython from that version on (tests/test_wheel.py holds it to that).
-LIMITED_API: Optional[str] = None
+# The oldest CPython the extensions serve, through its limited API: the wheel is tagged abi3 and
+# serves every CPython from that version on (tests/test_wheel.py holds it to that);
+# pyproject.toml's requires-python says the same.
+LIMITED_API: str = "3.9"
 
 STATIC_DEPS = os.environ.get("RZ_STATIC_DEPS", "")
 PKG_CONFIG = os.environ.get("PKG_CONFIG", "pkg-config")
@@ -53,7 +58,11 @@ def pkg_config(*args: str) -> Optional[str]:
     """pkg-config's output, or None when it fails (unknown library, version too old)."""
     if STATIC_DEPS:
         # Only DIR's own .pc files, with what static linking needs (Libs.private).
-        env = dict(os.environ, PKG_CONFIG_LIBDIR=os.path.join(STATIC_DEPS, "lib", "pkgconfig"), PKG_CONFIG_PATH="")
+        env = dict(
+            os.environ,
+            PKG_CONFIG_LIBDIR=os.path.join(STATIC_DEPS, "lib", "pkgconfig"),
+            PKG_CONFIG_PATH="",
+        )
         args = ("--static", *args)
     else:
         env = None
@@ -65,8 +74,10 @@ def check_libraries() -> None:
     """Exit with one message naming every library that is missing or too old, if any."""
     packages = " ".join(["pkg-config"] + [package for _, _, package in LIBRARIES.values()])
     if shutil.which(PKG_CONFIG) is None:
-        sys.exit(f"remotezoo: pkg-config not found, so the libraries cannot be found either; install "
-                 f"them (Debian/Ubuntu: apt-get install {packages})")
+        sys.exit(
+            f"remotezoo: pkg-config not found, so the libraries cannot be found either; install "
+            f"them (Debian/Ubuntu: apt-get install {packages})"
+        )
     problems, wanted = [], []
     for name, (floor, needed_for, package) in LIBRARIES.items():
         version = pkg_config("--modversion", name)
@@ -78,8 +89,10 @@ def check_libraries() -> None:
             continue
         wanted.append(package)
     if problems:
-        sys.exit(f"remotezoo: cannot build: {'; '.join(problems)}. Install (Debian/Ubuntu): apt-get "
-                 f"install {' '.join(wanted)}; or install remotezoo's manylinux wheel, which needs none")
+        sys.exit(
+            f"remotezoo: cannot build: {'; '.join(problems)}. Install (Debian/Ubuntu): apt-get "
+            f"install {' '.join(wanted)}; or install remotezoo's manylinux wheel, which needs none"
+        )
 
 
 def library_flags(names: list[str]) -> tuple[list[str], list[str]]:
@@ -89,12 +102,15 @@ def library_flags(names: list[str]) -> tuple[list[str], list[str]]:
     return cflags, libs
 
 
-# Compiled into both extensions: errors, file-system helpers, and the Python glue they share.
-SHARED = ["csrc/error.c", "csrc/fsutil.c", "csrc/py_error.c", "csrc/py_progress.c"]
-# remotezoo._net: the engines behind csrc/net.h.
-NET = ["csrc/ca_bundle.c", "csrc/extract.c", "csrc/fetch.c", "csrc/fetch_parallel.c", "csrc/fetch_tree.c",
-       "csrc/http_headers.c", "csrc/net_module.c", "csrc/py_extract.c", "csrc/py_fetch.c",
-       "csrc/sha256.c"]
+# The folders of csrc/ each extension is built from (csrc/README.md says what may include what).
+FOLDERS = {
+    "remotezoo._core": ("util", "core", "py", "py/core"),
+    "remotezoo._net": ("util", "net", "py", "py/net"),
+}
+
+
+def sources(name: str) -> list[str]:
+    return sorted(path for folder in FOLDERS[name] for path in glob(f"csrc/{folder}/*.c"))
 
 
 def flag(name: str) -> bool:
@@ -147,53 +163,65 @@ class BuildExt(build_ext):
         return compile_args, [f"-Wl,--version-script={exports}"]
 
 
-def extension(name: str, sources: list[str], libraries: list[str]) -> Extension:
-    compile_args = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Wno-unused-parameter",
-                    "-Wno-missing-field-initializers", "-fvisibility=hidden"]
+def extension(name: str, libraries: list[str]) -> Extension:
+    compile_args = [
+        "-std=c11",
+        "-D_GNU_SOURCE",
+        "-Wall",
+        "-Wextra",
+        "-Wno-unused-parameter",
+        "-Wno-missing-field-initializers",
+        "-Werror=implicit-function-declaration",
+        "-fvisibility=hidden",
+    ]
     link_args: list[str] = []
     macros: list[tuple[str, Optional[str]]] = []
     undef = ["NDEBUG"] if flag("RZ_DEBUG") or flag("RZ_SANITIZE") else []
     if flag("RZ_DEBUG") or flag("RZ_SANITIZE"):
         compile_args += ["-O0", "-g3"]
     else:
-        compile_args += ["-O2"]
+        # No function's stack frame over 16 KiB: paths and big buffers live on the heap, so the
+        # C core runs on small thread stacks too (musl's default is 128 KiB).
+        compile_args += ["-O2", "-Werror=frame-larger-than=16384"]
     if flag("RZ_SANITIZE"):
-        sanitize = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer",
-                    "-fno-sanitize-recover=undefined"]
+        sanitize = [
+            "-fsanitize=address,undefined",
+            "-fno-omit-frame-pointer",
+            "-fno-sanitize-recover=undefined",
+        ]
         compile_args += sanitize
         link_args += sanitize
     if STATIC_DEPS:
         compile_args += ["-ffunction-sections", "-fdata-sections"]
         link_args += ["-Wl,--gc-sections"]
-    if LIMITED_API:
-        major, minor = LIMITED_API.split(".")
-        macros.append(("Py_LIMITED_API", f"0x{int(major):02x}{int(minor):02x}0000"))
+    major, minor = LIMITED_API.split(".")
+    macros.append(("Py_LIMITED_API", f"0x{int(major):02x}{int(minor):02x}0000"))
     ext = Extension(
         name,
-        sources=sorted(sources),
-        depends=sorted(glob("csrc/*.h")),
+        sources=sources(name),
+        depends=sorted(glob("csrc/**/*.h", recursive=True)),
+        include_dirs=["csrc"],
         extra_compile_args=compile_args,
         extra_link_args=link_args,
         define_macros=macros,
         undef_macros=undef,
-        py_limited_api=bool(LIMITED_API),
+        py_limited_api=True,
     )
     ext.libraries_wanted = libraries  # type: ignore[attr-defined]
     return ext
 
 
 if STATIC_DEPS:
-    # The libraries of DIR were built for an old glibc by DIR's compiler; the extensions must be too.
+    # DIR's libraries were built for an old glibc by DIR's compiler; the extensions must be too.
     compiler = os.path.join(STATIC_DEPS, "bin", "cc")
     os.environ.setdefault("CC", compiler)
     os.environ.setdefault("LDSHARED", f"{compiler} -shared")
 
-core = sorted(set(glob("csrc/*.c")) - set(NET))
 setup(
     ext_modules=[
-        extension("remotezoo._core", core, ["libcjson"]),
-        extension("remotezoo._net", NET + SHARED, list(LIBRARIES)),
+        extension("remotezoo._core", ["libcjson"]),
+        extension("remotezoo._net", list(LIBRARIES)),
     ],
     cmdclass={"build_ext": BuildExt},
-    options={"bdist_wheel": {"py_limited_api": "cp" + LIMITED_API.replace(".", "")}} if LIMITED_API else {},
+    options={"bdist_wheel": {"py_limited_api": "cp" + LIMITED_API.replace(".", "")}},
 )

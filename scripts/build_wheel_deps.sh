@@ -148,7 +148,7 @@ licenses zstd LICENSE
 say "OpenSSL (libcrypto, libssl)"
 fetch openssl
 # The wheel never reads the build machine's configuration (its openssl.cnf belongs to another
-# OpenSSL); remotezoo gives libcurl the CA bundle itself (csrc/ca_bundle.c).
+# OpenSSL); remotezoo gives libcurl the CA bundle itself (csrc/net/ca_bundle.c).
 step ./Configure linux-x86_64 --prefix="$STAGE" --libdir=lib --openssldir=/usr/local/ssl no-shared \
     no-module no-engine no-dso no-tests no-docs no-legacy no-comp no-quic "$CFLAGS"
 step make -j"$JOBS" build_libs

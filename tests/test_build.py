@@ -20,16 +20,31 @@ def build_ext(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     """setup.py build_ext with the environment changed by env; nothing is written to the tree."""
     full = dict(os.environ, **env)
     full.pop("RZ_STATIC_DEPS", None)
-    return subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--build-lib", str(tmp_path / "lib"),
-                           "--build-temp", str(tmp_path / "temp")], cwd=ROOT, env=full, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [
+            sys.executable,
+            "setup.py",
+            "-q",
+            "build_ext",
+            "--build-lib",
+            str(tmp_path / "lib"),
+            "--build-temp",
+            str(tmp_path / "temp"),
+        ],
+        cwd=ROOT,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def pc_files(directory: Path, versions: dict[str, str]) -> Path:
     directory.mkdir(parents=True)
     for name, version in versions.items():
-        (directory / f"{name}.pc").write_text(f"Name: {name}\nDescription: test\nVersion: {version}\n"
-                                              f"Cflags:\nLibs:\n")
+        (directory / f"{name}.pc").write_text(
+            f"Name: {name}\nDescription: test\nVersion: {version}\nCflags:\nLibs:\n"
+        )
     return directory
 
 
@@ -44,8 +59,10 @@ def one_line_error(proc: subprocess.CompletedProcess) -> str:
 def test_no_pkg_config_names_it_and_every_library(tmp_path: Path) -> None:
     message = one_line_error(build_ext(tmp_path, PKG_CONFIG=str(tmp_path / "no-pkg-config")))
     assert "pkg-config not found" in message
-    assert ("apt-get install pkg-config libcurl4-openssl-dev libarchive-dev libcjson-dev libssl-dev"
-            in message)
+    assert (
+        "apt-get install pkg-config libcurl4-openssl-dev libarchive-dev libcjson-dev libssl-dev"
+        in message
+    )
 
 
 def test_every_missing_library_is_named_at_once(tmp_path: Path) -> None:
@@ -56,9 +73,18 @@ def test_every_missing_library_is_named_at_once(tmp_path: Path) -> None:
     assert "libcjson" not in message
 
 
-@pytest.mark.parametrize("name, old, floor", [("libcurl", "7.74.0", "7.85.0"), ("libarchive", "3.3.2", "3.3.3"),
-                                              ("libcjson", "1.7.12", "1.7.13"), ("libcrypto", "1.0.2", "1.1.0")])
-def test_a_library_older_than_its_floor_is_named_with_it(tmp_path: Path, name: str, old: str, floor: str) -> None:
+@pytest.mark.parametrize(
+    "name, old, floor",
+    [
+        ("libcurl", "7.74.0", "7.85.0"),
+        ("libarchive", "3.3.2", "3.3.3"),
+        ("libcjson", "1.7.12", "1.7.13"),
+        ("libcrypto", "1.0.2", "1.1.0"),
+    ],
+)
+def test_a_library_older_than_its_floor_is_named_with_it(
+    tmp_path: Path, name: str, old: str, floor: str
+) -> None:
     pcs = pc_files(tmp_path / "pc", dict(CURRENT, **{name: old}))
     message = one_line_error(build_ext(tmp_path, PKG_CONFIG_LIBDIR=str(pcs), PKG_CONFIG_PATH=""))
     assert f"cannot build: {name} {old} is older than {floor} (for " in message
@@ -85,15 +111,31 @@ def test_static_build_sees_only_its_prefix(tmp_path: Path) -> None:
     (prefix / "bin").mkdir()
     calls = tmp_path / "calls.jsonl"
     cc = prefix / "bin" / "cc"
-    cc.write_text(f"#!{sys.executable}\n"
-                  "import json, sys\n"
-                  f"open({str(calls)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
-                  "open(sys.argv[sys.argv.index('-o') + 1], 'w').close()\n")
+    cc.write_text(
+        f"#!{sys.executable}\n"
+        "import json, sys\n"
+        f"open({str(calls)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+        "open(sys.argv[sys.argv.index('-o') + 1], 'w').close()\n"
+    )
     cc.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k not in ("CC", "LDSHARED", "CFLAGS", "LDFLAGS")}
-    proc = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--build-lib", str(tmp_path / "lib"),
-                           "--build-temp", str(tmp_path / "temp")], cwd=ROOT, capture_output=True, text=True,
-                          env=dict(env, RZ_STATIC_DEPS=str(prefix)), timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "setup.py",
+            "-q",
+            "build_ext",
+            "--build-lib",
+            str(tmp_path / "lib"),
+            "--build-temp",
+            str(tmp_path / "temp"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=dict(env, RZ_STATIC_DEPS=str(prefix)),
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     argvs = [json.loads(line) for line in calls.read_text().splitlines()]
     links = [argv for argv in argvs if "-shared" in argv]

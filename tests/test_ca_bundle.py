@@ -1,4 +1,4 @@
-"""The CA certificates downloads verify TLS peers with (csrc/ca_bundle.c): the environment's
+"""The CA certificates downloads verify TLS peers with (csrc/net/ca_bundle.c): the environment's
 (SSL_CERT_FILE, CURL_CA_BUNDLE, REQUESTS_CA_BUNDLE, SSL_CERT_DIR), else libcurl's own, else the
 first system bundle of the places Linux distributions keep one; an https URL with none found is
 a clear error. A real HTTPS server on loopback with a CA made here (trustme); the system
@@ -14,22 +14,27 @@ import ssl
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import trustme
+from helpers.servers import LoopbackServer
 
 import remotezoo as rz
-from conftest import LoopbackServer
 
 CA_VARS = ("SSL_CERT_FILE", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "SSL_CERT_DIR")
 DATA = b"weights " * 1000
 
-# Every place csrc/ca_bundle.c looks for a bundle file, and for a directory of hashed certificates.
-BUNDLE_FILES = ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
-                "/etc/ssl/ca-bundle.pem", "/etc/pki/tls/cacert.pem",
-                "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", "/etc/ssl/cert.pem"]
+# Every place csrc/net/ca_bundle.c looks for a bundle file, and for a directory of hashed certificates.
+BUNDLE_FILES = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/tls/cacert.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+]
 BUNDLE_DIRS = ["/etc/ssl/certs", "/etc/pki/tls/certs"]
 
 
@@ -73,7 +78,12 @@ def subject_hash(pem: bytes) -> str:
     crypto.X509_get_subject_name.argtypes = [ctypes.c_void_p]
     try:  # OpenSSL 3; 1.1 has X509_NAME_hash
         name_hash = lambda name: crypto.X509_NAME_hash_ex(name, None, None, None)  # noqa: E731
-        crypto.X509_NAME_hash_ex.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+        crypto.X509_NAME_hash_ex.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_char_p,
+            ctypes.c_void_p,
+        ]
         crypto.X509_NAME_hash_ex.restype = ctypes.c_ulong
     except AttributeError:
         name_hash = crypto.X509_NAME_hash
@@ -100,15 +110,21 @@ def hashed_dir(ca: trustme.CA, directory: Path) -> Path:
 
 
 @pytest.mark.parametrize("var", ["SSL_CERT_FILE", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE"])
-def test_a_variable_names_the_bundle(var: str, ca_pem: Path, tls_server: LoopbackServer, tmp_path: Path,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_variable_names_the_bundle(
+    var: str,
+    ca_pem: Path,
+    tls_server: LoopbackServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv(var, str(ca_pem))
     rz.download_file(tls_server.url("/w.bin"), str(tmp_path / "w.bin"))
     assert (tmp_path / "w.bin").read_bytes() == DATA
 
 
-def test_ssl_cert_file_wins_over_the_others(ca_pem: Path, tls_server: LoopbackServer, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ssl_cert_file_wins_over_the_others(
+    ca_pem: Path, tls_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", str(ca_pem))
     monkeypatch.setenv("CURL_CA_BUNDLE", str(tmp_path / "missing.pem"))
     rz.download_file(tls_server.url("/w.bin"), str(tmp_path / "w.bin"))
@@ -118,8 +134,9 @@ def test_ssl_cert_file_wins_over_the_others(ca_pem: Path, tls_server: LoopbackSe
     assert (tmp_path / "w2.bin").read_bytes() == DATA
 
 
-def test_ssl_cert_dir_of_hashed_certificates(ca: trustme.CA, tls_server: LoopbackServer, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ssl_cert_dir_of_hashed_certificates(
+    ca: trustme.CA, tls_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SSL_CERT_DIR", str(hashed_dir(ca, tmp_path / "certs")))
     rz.download_file(tls_server.url("/w.bin"), str(tmp_path / "w.bin"))
     assert (tmp_path / "w.bin").read_bytes() == DATA
@@ -144,15 +161,23 @@ def in_private_etc(tmp_path: Path, setup: str, code: str) -> subprocess.Complete
     upper.mkdir()
     work.mkdir()
     root = os.path.dirname(os.path.dirname(os.path.abspath(rz.__file__)))
-    script = (f"set -e; mount -t overlay overlay -o lowerdir=/etc,upperdir={upper},workdir={work} /etc; "
-              f"rm -rf /etc/ssl /etc/pki; {setup}; exec \"$0\" -c \"$1\"")
+    script = (
+        f"set -e; mount -t overlay overlay -o lowerdir=/etc,upperdir={upper},workdir={work} /etc; "
+        f'rm -rf /etc/ssl /etc/pki; {setup}; exec "$0" -c "$1"'
+    )
     unshare = ["unshare", "--mount", "--propagation", "private"]
     if os.geteuid() != 0:
         unshare[1:1] = ["--user", "--map-root-user"]
     env = {k: v for k, v in os.environ.items() if k not in CA_VARS}
     env["PYTHONPATH"] = root
-    return subprocess.run([*unshare, "sh", "-c", script, sys.executable, textwrap.dedent(code)], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [*unshare, "sh", "-c", script, sys.executable, textwrap.dedent(code)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -161,8 +186,10 @@ def private_etc(tmp_path: Path) -> None:
     probe.mkdir()
     proc = in_private_etc(probe, "true", "pass")
     if proc.returncode != 0:
-        pytest.skip(f"no private mount namespace with an overlay /etc here (needs root or user "
-                    f"namespaces): {proc.stderr.strip()[-300:]}")
+        pytest.skip(
+            f"no private mount namespace with an overlay /etc here (needs root or user "
+            f"namespaces): {proc.stderr.strip()[-300:]}"
+        )
 
 
 DOWNLOAD = """
@@ -177,8 +204,9 @@ DOWNLOAD = """
 
 
 @pytest.mark.parametrize("bundle", BUNDLE_FILES)
-def test_each_distributions_bundle_is_found(bundle: str, ca: trustme.CA, tls_server: LoopbackServer,
-                                            tmp_path: Path, private_etc: None) -> None:
+def test_each_distributions_bundle_is_found(
+    bundle: str, ca: trustme.CA, tls_server: LoopbackServer, tmp_path: Path, private_etc: None
+) -> None:
     (tmp_path / "ca.pem").write_bytes(ca.cert_pem.bytes())
     setup = f"mkdir -p {os.path.dirname(bundle)}; cp {tmp_path / 'ca.pem'} {bundle}"
     proc = in_private_etc(tmp_path, setup, DOWNLOAD.format(url=tls_server.url("/w.bin"), data=DATA))
@@ -186,17 +214,18 @@ def test_each_distributions_bundle_is_found(bundle: str, ca: trustme.CA, tls_ser
 
 
 @pytest.mark.parametrize("directory", BUNDLE_DIRS)
-def test_a_directory_of_hashed_certificates_is_found(directory: str, ca: trustme.CA, tls_server: LoopbackServer,
-                                                     tmp_path: Path, private_etc: None) -> None:
+def test_a_directory_of_hashed_certificates_is_found(
+    directory: str, ca: trustme.CA, tls_server: LoopbackServer, tmp_path: Path, private_etc: None
+) -> None:
     certs = hashed_dir(ca, tmp_path / "certs")
     setup = f"mkdir -p {directory}; cp {certs}/* {directory}/"
     proc = in_private_etc(tmp_path, setup, DOWNLOAD.format(url=tls_server.url("/w.bin"), data=DATA))
     assert proc.returncode == 0 and proc.stdout.strip() == "ok True", proc.stdout + proc.stderr
 
 
-def test_no_bundle_anywhere_is_a_clear_error_for_https_only(tls_server: LoopbackServer,
-                                                            http_server: LoopbackServer, tmp_path: Path,
-                                                            private_etc: None) -> None:
+def test_no_bundle_anywhere_is_a_clear_error_for_https_only(
+    tls_server: LoopbackServer, http_server: LoopbackServer, tmp_path: Path, private_etc: None
+) -> None:
     code = DOWNLOAD.format(url=tls_server.url("/w.bin"), data=DATA)
     proc = in_private_etc(tmp_path, "true", code)
     assert proc.returncode == 3, proc.stdout + proc.stderr
@@ -207,6 +236,7 @@ def test_no_bundle_anywhere_is_a_clear_error_for_https_only(tls_server: Loopback
 
     http_server.serve_bytes("/w.bin", DATA)  # plain http needs no CA
     (tmp_path / "http").mkdir()
-    proc = in_private_etc(tmp_path / "http", "true", code.replace(tls_server.url("/w.bin"),
-                                                                  http_server.url("/w.bin")))
+    proc = in_private_etc(
+        tmp_path / "http", "true", code.replace(tls_server.url("/w.bin"), http_server.url("/w.bin"))
+    )
     assert proc.returncode == 0 and proc.stdout.strip() == "ok True", proc.stdout + proc.stderr
