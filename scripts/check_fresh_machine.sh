@@ -8,6 +8,13 @@
 #
 #   bash scripts/check_fresh_machine.sh                  # Debian 12 (bookworm), Debian 13 (trixie)
 #   bash scripts/check_fresh_machine.sh bookworm         # one system
+#   bash scripts/check_fresh_machine.sh --wheel WHEEL bullseye
+#
+# With --wheel, a wheel user's commands instead of the README's: (1) WHEEL with its test extra
+# into a new virtualenv of the system's python3, the tour and the tests tests/test_wheel.py runs
+# against an installed wheel (WHEEL_TESTS), from outside the clone; (2) the source install,
+# `bash scripts/install.sh`, which passes when it works or when setup.py stops it with its
+# one-line "remotezoo: cannot build: ..." (Debian 11's libcurl is older than the floor).
 #
 # RZ_FRESH_DIR (default /var/tmp/rz-fresh): where the roots and the logs (logs/<system>-<n>.log)
 # go; RZ_FRESH_KEEP=1 keeps the roots afterwards; RZ_MIRROR (default http://deb.debian.org/debian).
@@ -18,6 +25,12 @@ say() { printf 'check_fresh_machine: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "needs root (debootstrap and chroot)"
+WHEEL=""
+if [ "${1:-}" = --wheel ]; then
+    [ -f "${2:-}" ] || die "--wheel needs a wheel file"
+    WHEEL=$(realpath "$2")
+    shift 2
+fi
 SYSTEMS=("$@")
 [ ${#SYSTEMS[@]} -gt 0 ] || SYSTEMS=(bookworm trixie)
 BASE=${RZ_FRESH_DIR:-/var/tmp/rz-fresh}
@@ -31,6 +44,15 @@ COMMIT=$(git -C "$RZ_ROOT" rev-parse HEAD)
 mapfile -t COMMANDS < <(git -C "$RZ_ROOT" show "$COMMIT:README.md" \
     | awk '/^```bash$/ { inside = 1; next } inside && /^```/ { exit } inside && NF')
 [ ${#COMMANDS[@]} -eq 2 ] || die "expected two commands in README.md's first bash block, found ${#COMMANDS[@]}"
+if [ -n "$WHEEL" ]; then
+    tests=$(git -C "$RZ_ROOT" show "$COMMIT:tests/test_wheel.py" \
+        | sed -n 's/^WHEEL_TESTS = (\(.*\))$/\1/p' | tr -d '",')
+    [ -n "$tests" ] || die "tests/test_wheel.py has no WHEEL_TESTS line"
+    COMMANDS=(
+        "python3 -m venv /root/venv && /root/venv/bin/python -m pip install -q '/root/$(basename "$WHEEL")[test]' && cd /tmp && /root/venv/bin/python -I -m remotezoo.demo && /root/venv/bin/python -I -m pytest -q -p no:cacheprovider -m 'not slow' --rootdir /root/remotezoo $(printf '/root/remotezoo/tests/%s ' $tests)"
+        "bash scripts/install.sh >/tmp/install.log 2>&1 && tail -n 3 /tmp/install.log || { tail -n 30 /tmp/install.log; grep -o 'remotezoo: cannot build: .*' /tmp/install.log; }"
+    )
+fi
 
 rz_apt_install debootstrap
 mkdir -p "$BASE/logs" "$BASE/debs"
@@ -95,6 +117,7 @@ EOF
     mount --make-rslave "$ROOTFS/dev"
     git clone -q "$RZ_ROOT" "$ROOTFS/root/remotezoo"
     git -C "$ROOTFS/root/remotezoo" checkout -q "$COMMIT"
+    [ -z "$WHEEL" ] || cp "$WHEEL" "$ROOTFS/root/"
     say "$system: ready in $((SECONDS - started)) s ($(chroot "$ROOTFS" python3 -V))"
 
     line="$system:"
