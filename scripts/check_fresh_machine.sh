@@ -17,7 +17,9 @@
 # one-line "remotezoo: cannot build: ..." (Debian 11's libcurl is older than the floor).
 #
 # RZ_FRESH_DIR (default /var/tmp/rz-fresh): where the roots and the logs (logs/<system>-<n>.log)
-# go; RZ_FRESH_KEEP=1 keeps the roots afterwards; RZ_MIRROR (default http://deb.debian.org/debian).
+# go; RZ_FRESH_KEEP=1 keeps the roots afterwards; RZ_MIRROR (default http://deb.debian.org/debian);
+# RZ_SECURITY_MIRROR (default http://security.debian.org/debian-security; empty: none, for a
+# mirror whose security pool lacks files its index names).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -35,6 +37,7 @@ SYSTEMS=("$@")
 [ ${#SYSTEMS[@]} -gt 0 ] || SYSTEMS=(bookworm trixie)
 BASE=${RZ_FRESH_DIR:-/var/tmp/rz-fresh}
 MIRROR=${RZ_MIRROR:-http://deb.debian.org/debian}
+SECURITY=${RZ_SECURITY_MIRROR-http://security.debian.org/debian-security}
 INCLUDE=python3,python3-venv,python3-pip,git,ca-certificates
 
 COMMIT=$(git -C "$RZ_ROOT" rev-parse HEAD)
@@ -98,8 +101,8 @@ for system in "${SYSTEMS[@]}"; do
     cat >"$ROOTFS/etc/apt/sources.list" <<EOF
 deb $MIRROR $system main
 deb $MIRROR $system-updates main
-deb http://security.debian.org/debian-security $system-security main
 EOF
+    [ -z "$SECURITY" ] || echo "deb $SECURITY $system-security main" >>"$ROOTFS/etc/apt/sources.list"
     cp /etc/resolv.conf "$ROOTFS/etc/resolv.conf"
     # The network's own trust anchors (a TLS-inspecting proxy's CA, say) are the root's too, as
     # they are the host's: part of where the machine sits, not a step of the README.
