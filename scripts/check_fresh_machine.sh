@@ -105,10 +105,12 @@ EOF
     [ -z "$SECURITY" ] || echo "deb $SECURITY $system-security main" >>"$ROOTFS/etc/apt/sources.list"
     cp /etc/resolv.conf "$ROOTFS/etc/resolv.conf"
     # The network's own trust anchors (a TLS-inspecting proxy's CA, say) are the root's too, as
-    # they are the host's: part of where the machine sits, not a step of the README.
+    # they are the host's: part of where the machine sits, not a step of the README. So is pip
+    # told to use them (a pip from PyPI on Python 3.9 reads only certifi's bundle).
     if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
         cp /usr/local/share/ca-certificates/*.crt "$ROOTFS/usr/local/share/ca-certificates/"
         chroot "$ROOTFS" update-ca-certificates >/dev/null 2>&1
+        printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$ROOTFS/etc/pip.conf"
     fi
     # The root a mount point of its own, private: the tests make private mount namespaces
     # (unshare), which needs / to be one.
