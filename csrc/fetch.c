@@ -713,6 +713,20 @@ void rz_stream_view_get(rz_stream *s, rz_stream_view *out)
     out->total = s->total;
     out->max_attempts = s->cfg.max_attempts;
     out->retry_base_ms = s->cfg.retry_base_ms;
+    out->rtt_ms = rz_fetch_rtt_ms(s->easy);
+}
+
+int64_t rz_fetch_rtt_ms(void *easy)
+{
+    curl_off_t pre = 0, first = 0;
+
+    /* From the request sent to the first byte of the answer: one round trip plus the server's
+     * own time (on the last request after redirects; both are sums over them). */
+    if (curl_easy_getinfo((CURL *)easy, CURLINFO_PRETRANSFER_TIME_T, &pre) != CURLE_OK ||
+        curl_easy_getinfo((CURL *)easy, CURLINFO_STARTTRANSFER_TIME_T, &first) != CURLE_OK ||
+        first < pre)
+        return -1;
+    return (int64_t)((first - pre) / 1000);
 }
 
 int rz_stream_new_easy(rz_stream *s, void **out, rz_error *err)
@@ -856,29 +870,6 @@ static mode_t file_mode(void)
     return 0666 & ~mask;
 }
 
-/* Start the kernel's write-back of what was written so far, every RZ_FETCH_WRITEBACK_STEP
- * bytes, and wait for the step before that: the disk writes while the network delivers, dirty
- * pages stay bounded, and the final fsync has only the last steps left to flush (without this,
- * the fsync of a 1 GiB download took as long as the transfer itself). *flushed is the offset
- * up to which write-back was started. Advisory only: errors are left to the final fsync. */
-static void start_writeback(int fd, int64_t written, int64_t *flushed)
-{
-#if defined(__linux__) && defined(SYNC_FILE_RANGE_WRITE)
-    while (written - *flushed >= RZ_FETCH_WRITEBACK_STEP) {
-        if (*flushed >= RZ_FETCH_WRITEBACK_STEP)
-            (void)sync_file_range(fd, *flushed - RZ_FETCH_WRITEBACK_STEP, RZ_FETCH_WRITEBACK_STEP,
-                                  SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                                      SYNC_FILE_RANGE_WAIT_AFTER);
-        (void)sync_file_range(fd, *flushed, RZ_FETCH_WRITEBACK_STEP, SYNC_FILE_RANGE_WRITE);
-        *flushed += RZ_FETCH_WRITEBACK_STEP;
-    }
-#else
-    (void)fd;
-    (void)written;
-    (void)flushed;
-#endif
-}
-
 static int write_all(int fd, const void *data, size_t len, const char *path, rz_error *err)
 {
     const char *p = data;
@@ -906,6 +897,7 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
     size_t n = 0;
     int64_t written = 0, flushed = 0;
     int fd = -1, have_tmp = 0, par = RZ_PARALLEL_NOT_USED;
+    rz_writeback wb;
 
     if (sha256_hex && !rz_sha256_is_hex(sha256_hex)) {
         rz_error_set(err, RZ_E_INVALID, "sha256 for %s must be 64 hex digits", path);
@@ -921,6 +913,7 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
         goto fail;
     }
     have_tmp = 1;
+    rz_writeback_begin(&wb, fd);
     remove_stale_parts(tmp);
     if (fchmod(fd, file_mode()) < 0) {
         rz_error_os(err, errno, tmp, "cannot set the mode of %s", tmp);
@@ -930,7 +923,7 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
         goto fail;
     if (stream_open(&s, url, opts, RESTART_TRUNCATE, 0, want_accept_ranges, err) < 0)
         goto fail;
-    par = rz_fetch_parallel(s, fd, tmp, hash, opts, &written, err);
+    par = rz_fetch_parallel(s, &wb, tmp, hash, opts, &written, err);
     if (par < 0)
         goto fail;
     if (par == RZ_PARALLEL_FALLBACK) { /* start over, on one connection */
@@ -965,7 +958,7 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
             (hash && rz_sha256_update(hash, data, n, err) < 0))
             goto fail;
         written += (int64_t)n;
-        start_writeback(fd, written, &flushed);
+        rz_writeback_wrote(&wb, &flushed, written, 0);
     }
     if (s->total >= 0 && written != s->total) { /* the stream promises this; checked again */
         rz_error_set(err, RZ_E_DOWNLOAD, "download of %s holds %lld of %lld bytes; try again",
@@ -978,6 +971,7 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
         if (rz_sha256_check(sha256_hex, actual, s->shown_url, err) < 0)
             goto fail;
     }
+    rz_writeback_end(&wb);
     if (fsync(fd) < 0) {
         rz_error_os(err, errno, tmp, "cannot flush %s", tmp);
         goto fail;
@@ -998,8 +992,10 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
     rz_sha256_free(hash);
     return 0;
 fail:
-    if (fd >= 0)
+    if (fd >= 0) {
+        rz_writeback_end(&wb);
         close(fd);
+    }
     if (have_tmp)
         unlink(tmp);
     rz_stream_close(s);

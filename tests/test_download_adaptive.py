@@ -1,0 +1,184 @@
+"""Adaptive parallel downloads (csrc/fetch_parallel.c) over loopback servers that behave like the
+networks they stand for: a per-connection rate cap (a CDN), a link that all connections share, a
+server that allows only so many connections at once (503 beyond), a 429 storm, one slow
+connection. What is checked is what the scheme promises: it grows while more connections carry
+more, shrinks when they do not or when the server refuses, never fails because the server
+refused an extra connection, re-uses connections, leaves no straggler, and stops on Ctrl-C."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import remotezoo
+from conftest import ByteRoute, LoopbackServer, leftovers, wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+MiB = 1024 * 1024
+DATA = random.Random(18).randbytes(16 * MiB + 7)
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def adaptive(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Ranges start at once from 8 MiB (8 x the minimum), as they do from 64 MiB by default.
+    monkeypatch.setenv("REMOTEZOO_PARALLEL_MIN_BYTES", str(MiB))
+    monkeypatch.setenv("REMOTEZOO_CONNECTIONS", "16")
+
+
+def download(server: LoopbackServer, tmp_path: Path, data: bytes = DATA) -> float:
+    """download_file of /m into tmp_path, checked against data; returns the seconds it took."""
+    target = tmp_path / "m"
+    started = time.monotonic()
+    remotezoo.download_file(server.url("/m"), target, sha256=sha(data))
+    took = time.monotonic() - started
+    assert target.read_bytes() == data
+    assert leftovers(tmp_path) == []
+    return took
+
+
+def asked(server: LoopbackServer) -> list[tuple[int, int]]:
+    """The (first, last) byte of every range request for /m."""
+    found = []
+    for r in server.requests_to("/m"):
+        if r.headers.get("Range"):
+            first, _, last = r.headers["Range"].removeprefix("bytes=").partition("-")
+            found.append((int(first), int(last) if last else len(DATA) - 1))
+    return found
+
+
+def at_once_after(route: ByteRoute, since: float) -> int:
+    """The most answers the server was sending at once after time since."""
+    before = [n for t, n in route.timeline if t < since]
+    return max([before[-1] if before else 0] + [n for t, n in route.timeline if t >= since])
+
+
+def test_server_allowing_three_connections(http_server: LoopbackServer, tmp_path: Path) -> None:
+    # 16 allowed by us, 3 by the server: the 503s mean "no more", never a failed download.
+    route = http_server.serve_bytes("/m", DATA, conn_rate=3 * MiB, max_conns=3)
+    took = download(http_server, tmp_path)
+    assert route.peak == 3  # it used what the server allows, never more
+    assert 1 <= route.refused <= 10  # it asked for more, and took no for an answer
+    assert took < 0.9 * len(DATA) / (2 * 3 * MiB)  # ~3 connections' worth, not 1 or 2
+
+
+def test_refused_with_retry_after_waits_before_asking_again(http_server: LoopbackServer,
+                                                            tmp_path: Path) -> None:
+    route = http_server.serve_bytes("/m", DATA, conn_rate=4 * MiB, max_conns=2, refuse_after="30")
+    download(http_server, tmp_path)
+    assert route.peak == 2
+    # The first growth asks for several at once; after that no probe within the 30 s asked for.
+    assert route.refused <= 4
+
+
+def test_grows_beyond_four_when_each_connection_is_capped(http_server: LoopbackServer,
+                                                          tmp_path: Path) -> None:
+    route = http_server.serve_bytes("/m", DATA, conn_rate=2 * MiB)
+    took = download(http_server, tmp_path)
+    assert route.peak > 4  # grew past the 4 it starts with
+    assert took < len(DATA) / (4 * 2 * MiB)  # faster than 4 connections could be
+
+
+def test_does_not_keep_connections_that_add_nothing(http_server: LoopbackServer, tmp_path: Path) -> None:
+    # One link of 6 MiB/s shared by all: a second step finds no gain, and the count comes back
+    # down to about the 4 that carried the same.
+    route = http_server.serve_bytes("/m", DATA, total_rate=6 * MiB)
+    started = time.monotonic()
+    download(http_server, tmp_path)
+    # One doubling to find out, no more (+1: a connection we closed, which the server counts
+    # until its next write fails).
+    assert route.peak <= 9
+    assert at_once_after(route, started + 1.5) <= 6
+
+
+def test_small_file_stays_on_one_connection(http_server: LoopbackServer, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # Below 8 x the minimum, ranges start only if one connection is slow; this one is fast.
+    monkeypatch.setenv("REMOTEZOO_PARALLEL_MIN_BYTES", str(4 * MiB))
+    http_server.serve_bytes("/m", DATA)
+    download(http_server, tmp_path)
+    assert len(http_server.requests_to("/m")) == 1
+
+
+def test_small_file_on_a_slow_connection_gets_ranges(http_server: LoopbackServer, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REMOTEZOO_PARALLEL_MIN_BYTES", str(4 * MiB))
+    route = http_server.serve_bytes("/m", DATA, conn_rate=4 * MiB)
+    took = download(http_server, tmp_path)
+    assert route.peak >= 2 and asked(http_server)
+    assert took < len(DATA) / (4 * MiB)  # faster than its one connection could be
+
+
+def test_429_storm_shrinks_to_the_connections_that_work(http_server: LoopbackServer, tmp_path: Path) -> None:
+    route = http_server.serve_bytes("/m", DATA, conn_rate=8 * MiB)
+    state = {"refused": 0}
+
+    def handler(request) -> None:
+        if request.headers.get("Range"):  # every range refused: only connection #1 gets through
+            state["refused"] += 1
+            request.respond(429, b"slow down\n", {"Retry-After": "1"})
+            return
+        request._serve_bytes(route)
+
+    http_server.route("/m", handler)
+    download(http_server, tmp_path)
+    # The 3 ranges it starts with are refused at once; then one probe per hold (1 s, 2 s).
+    assert 3 <= state["refused"] <= 6
+    assert [r.headers.get("Range") for r in http_server.requests_to("/m")].count(None) == 1
+
+
+def test_connections_are_reused(http_server: LoopbackServer, tmp_path: Path) -> None:
+    route = http_server.serve_bytes("/m", DATA, conn_rate=8 * MiB)
+    download(http_server, tmp_path)
+    per_connection: dict[tuple, int] = {}
+    for r in http_server.requests_to("/m"):
+        per_connection[r.client] = per_connection.get(r.client, 0) + 1
+    assert max(per_connection.values()) >= 2  # a range asked for on a finished connection
+    assert len(per_connection) < len(http_server.requests_to("/m"))
+
+
+def test_one_slow_connection_is_no_straggler(http_server: LoopbackServer, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REMOTEZOO_CONNECTIONS", "4")
+    http_server.serve_bytes("/m", DATA, conn_rate=8 * MiB, slow_range=64 * 1024)
+    took = download(http_server, tmp_path)
+    # The slow one's range (over 1 MiB: 16 s at its rate) was taken over by the fast ones: a
+    # request starts inside another's range.
+    assert took < 6
+    ranges = asked(http_server)
+    assert any(a < b <= z for a, z in ranges for b, _ in ranges)
+
+
+def test_ctrl_c_stops_promptly(http_server: LoopbackServer, tmp_path: Path) -> None:
+    route = http_server.serve_bytes("/m", DATA, conn_rate=256 * 1024)
+    target = tmp_path / "m"
+    code = textwrap.dedent(f"""
+        import remotezoo
+        try:
+            remotezoo.download_file({http_server.url('/m')!r}, {str(target)!r})
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+            raise
+    """)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    assert wait_until(lambda: route.peak >= 4, timeout=30)
+    sent = time.monotonic()
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=30)
+    assert time.monotonic() - sent < 3
+    assert "interrupted" in out and "KeyboardInterrupt" in err
+    assert os.listdir(tmp_path) == []
