@@ -756,10 +756,12 @@ static void on_other_done(void *easy, int result, void *payload)
 
 /* ---- how many connections ------------------------------------------------------------------ */
 
-/* A step: time for new connections to set up (two round trips) and show in the rate. */
+/* A step: two round trips, the time a new connection takes to set up and start sending. The
+ * connections already there are still in slow start then on a long path, so the rate keeps
+ * growing and so does the count: overshooting costs little, undershooting a long path a lot. */
 static int64_t step_ms(const par *p)
 {
-    return max64(RZ_FETCH_STEP_MIN_MS, 4 * p->rtt_ms);
+    return max64(RZ_FETCH_STEP_MIN_MS, 2 * p->rtt_ms);
 }
 
 /* Once a step: grow while the aggregate rate grows, settle when it does not, probe one more
