@@ -54,9 +54,9 @@ typedef struct slot {
     int accepted;      /* this request's answer is the matching 206 */
     long status;       /* ... its status */
     int retry_after;   /* seconds the server asked for (429/503), or 0 */
-    int64_t asked_ms; /* when its request went out */
-    int64_t since_ms; /* when its answer was accepted (slot 0: its start) */
-    int64_t got;      /* bytes written of that answer */
+    int64_t asked_ms;  /* when its request went out */
+    int64_t since_ms;  /* when its answer was accepted (slot 0: its start) */
+    int64_t got;       /* bytes written of that answer */
     rz_http_headers hdr;
     char errbuf[CURL_ERROR_SIZE];
 } slot;
@@ -89,13 +89,13 @@ struct par {
     int64_t chunk_floor; /* the smallest range handed out (but for what is left at the end) */
 
     /* How many connections: see fetch.h. */
-    int want;           /* slots to keep busy */
-    int limit;          /* at most this many: cap, lowered when the server refuses more */
-    int growing;        /* doubling want at each step */
-    int refused;        /* the server refused a connection: grow only by probes */
+    int want;    /* slots to keep busy */
+    int limit;   /* at most this many: cap, lowered when the server refuses more */
+    int growing; /* doubling want at each step */
+    int refused; /* the server refused a connection: grow only by probes */
     int64_t next_step_ms;
-    double step_rate;   /* aggregate rate measured at the last growth, bytes/s (0: none) */
-    int step_want;      /* want at that growth */
+    double step_rate;      /* aggregate rate measured at the last growth, bytes/s (0: none) */
+    int step_want;         /* want at that growth */
     int64_t hold_until_ms; /* no probe before */
     long hold_ms;          /* the next hold after a refusal */
     int64_t refused_ms;    /* when the last refusal came */
@@ -293,7 +293,8 @@ static double connection_rate(const par *p)
 static int64_t chunk_size(const par *p)
 {
     int64_t share = pool_bytes(p) / (2 * (int64_t)p->limit);
-    int64_t floor = max64(p->chunk_floor, (int64_t)(connection_rate(p) * 8 * (double)p->rtt_ms / 1000));
+    int64_t floor =
+        max64(p->chunk_floor, (int64_t)(connection_rate(p) * 8 * (double)p->rtt_ms / 1000));
     return max64(share, floor);
 }
 
@@ -938,8 +939,8 @@ static int stream_slot0(par *p, rz_error *err)
             break;
         }
         while (off < len && !p->failed && (z->pos < z->end || stream_extend(p, z))) {
-            size_t take = (int64_t)(len - off) < z->end - z->pos ? len - off
-                                                                 : (size_t)(z->end - z->pos);
+            size_t take =
+                (int64_t)(len - off) < z->end - z->pos ? len - off : (size_t)(z->end - z->pos);
             if (slot_write(p, z, (const char *)data + off, take) < 0)
                 break;
             off += take;
@@ -1006,7 +1007,8 @@ int rz_fetch_parallel(rz_stream *s, rz_writeback *wb, const char *tmp_path, rz_s
         goto done;
     if (!p->failed && !p->fallback)
         hash_prefix(p, 0); /* what is left; read back from the page cache */
-    if (!p->failed && !p->fallback && (p->written != v.total || p->hashed != (hash ? v.total : 0))) {
+    if (!p->failed && !p->fallback &&
+        (p->written != v.total || p->hashed != (hash ? v.total : 0))) {
         /* Cannot happen: every byte is written, in the pool or in a slot's range. */
         rz_error_set(&p->err, RZ_E_DOWNLOAD, "download of %s holds %lld of %lld bytes; try again",
                      v.shown_url, (long long)p->written, (long long)v.total);

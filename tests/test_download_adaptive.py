@@ -83,8 +83,9 @@ def test_refused_with_retry_after_waits_before_asking_again(http_server: Loopbac
     assert route.refused <= 4
 
 
-def test_grows_beyond_four_when_each_connection_is_capped(http_server: LoopbackServer,
-                                                          tmp_path: Path) -> None:
+def test_grows_beyond_four_when_each_connection_is_capped(http_server: LoopbackServer, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REMOTEZOO_CONNECTIONS")  # as installed
     route = http_server.serve_bytes("/m", DATA, conn_rate=2 * MiB)
     took = download(http_server, tmp_path)
     assert route.peak > 4  # grew past the 4 it starts with
