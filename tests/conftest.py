@@ -37,7 +37,9 @@ import email.message
 import hashlib
 import http.server
 import os
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -438,6 +440,35 @@ def assert_progress_exception_propagates(server: LoopbackServer, data: bytes, di
     with pytest.raises(Stop):
         remotezoo.download_file(server.url("/m"), directory / "m", progress=progress)
     assert os.listdir(directory) == []
+
+
+def interrupt_download(url: str, target: Path, ready: Callable[[], bool]) -> float:
+    """download_file(url, target) in a child interpreter, Ctrl-C (SIGINT) once ready() holds:
+    the child must stop with KeyboardInterrupt and leave nothing beside target. Returns the
+    seconds from the signal to the child's exit."""
+    code = (f"import remotezoo\n"
+            f"try:\n"
+            f"    remotezoo.download_file({url!r}, {str(target)!r})\n"
+            f"except KeyboardInterrupt:\n"
+            f"    print('interrupted', flush=True)\n"
+            f"    raise\n")
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    child = subprocess.Popen([sys.executable, "-c", code], cwd=root, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_until(ready, timeout=30)
+        sent = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert "interrupted" in out and "KeyboardInterrupt" in err
+    assert os.listdir(target.parent) == []
+    return took
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:

@@ -8,21 +8,15 @@ refused an extra connection, re-uses connections, leaves no straggler, and stops
 from __future__ import annotations
 
 import hashlib
-import os
 import random
-import signal
-import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
 import remotezoo
-from conftest import ByteRoute, LoopbackServer, leftovers, wait_until
+from conftest import ByteRoute, LoopbackServer, interrupt_download, leftovers
 
-ROOT = Path(__file__).resolve().parent.parent
 MiB = 1024 * 1024
 DATA = random.Random(18).randbytes(16 * MiB + 7)
 
@@ -164,22 +158,4 @@ def test_one_slow_connection_is_no_straggler(http_server: LoopbackServer, tmp_pa
 
 def test_ctrl_c_stops_promptly(http_server: LoopbackServer, tmp_path: Path) -> None:
     route = http_server.serve_bytes("/m", DATA, conn_rate=256 * 1024)
-    target = tmp_path / "m"
-    code = textwrap.dedent(f"""
-        import remotezoo
-        try:
-            remotezoo.download_file({http_server.url('/m')!r}, {str(target)!r})
-        except KeyboardInterrupt:
-            print("interrupted", flush=True)
-            raise
-    """)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    child = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-    assert wait_until(lambda: route.peak >= 4, timeout=30)
-    sent = time.monotonic()
-    child.send_signal(signal.SIGINT)
-    out, err = child.communicate(timeout=30)
-    assert time.monotonic() - sent < 3
-    assert "interrupted" in out and "KeyboardInterrupt" in err
-    assert os.listdir(tmp_path) == []
+    assert interrupt_download(http_server.url("/m"), tmp_path / "m", lambda: route.peak >= 4) < 3

@@ -8,19 +8,14 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import signal
-import subprocess
-import sys
-import textwrap
 import threading
 from pathlib import Path
 
 import pytest
 
 import remotezoo
-from conftest import ByteRoute, LoopbackServer, assert_progress_exception_propagates, leftovers, wait_until
+from conftest import ByteRoute, LoopbackServer, assert_progress_exception_propagates, interrupt_download, leftovers
 
-ROOT = Path(__file__).resolve().parent.parent
 
 SIZE = 8 * 1024 * 1024 + 5  # not a multiple of the connection count
 DATA = random.Random(99).randbytes(SIZE)
@@ -289,20 +284,4 @@ def test_first_connection_broken_resumes(http_server: LoopbackServer, tmp_path: 
 
 def test_ctrl_c_stops_parallel_download(http_server: LoopbackServer, tmp_path: Path) -> None:
     http_server.serve_bytes("/m", DATA, trickle=(16 * 1024, 0.05))
-    target = tmp_path / "m"
-    code = textwrap.dedent(f"""
-        import remotezoo
-        try:
-            remotezoo.download_file({http_server.url('/m')!r}, {str(target)!r})
-        except KeyboardInterrupt:
-            print("interrupted", flush=True)
-            raise
-    """)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    child = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-    assert wait_until(lambda: len(ranges(http_server, "/m")) >= 3, timeout=30)
-    child.send_signal(signal.SIGINT)
-    out, err = child.communicate(timeout=30)
-    assert "interrupted" in out and "KeyboardInterrupt" in err
-    assert os.listdir(tmp_path) == []
+    interrupt_download(http_server.url("/m"), tmp_path / "m", lambda: len(ranges(http_server, "/m")) >= 3)
