@@ -723,6 +723,11 @@ static void range_done(par *p, slot *r, int rc)
             rz_error_set(&p->err, r->status == 429 ? RZ_E_RATE_LIMIT : RZ_E_HTTP_STATUS,
                          "%s answered HTTP %ld to a range request (after retries)", p->v.shown_url,
                          r->status);
+        } else if (rc == CURLE_OK) { /* a 206 shorter than asked, every time */
+            rz_error_set(&p->err, RZ_E_DOWNLOAD,
+                         "download of %s: its answers to a range ended at byte %lld, short of "
+                         "%lld (after retries); try again",
+                         p->v.shown_url, (long long)r->pos, (long long)r->end);
         } else {
             rz_error_set(&p->err, RZ_E_DOWNLOAD, "download of %s failed: %s (after retries)",
                          p->v.shown_url,

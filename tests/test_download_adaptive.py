@@ -8,7 +8,11 @@ refused an extra connection, re-uses connections, leaves no straggler, and stops
 from __future__ import annotations
 
 import hashlib
+import os
 import random
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -159,3 +163,144 @@ def test_one_slow_connection_is_no_straggler(http_server: LoopbackServer, tmp_pa
 def test_ctrl_c_stops_promptly(http_server: LoopbackServer, tmp_path: Path) -> None:
     route = http_server.serve_bytes("/m", DATA, conn_rate=256 * 1024)
     assert interrupt_download(http_server.url("/m"), tmp_path / "m", lambda: route.peak >= 4) < 3
+
+
+# ---- exact bytes, whatever a server does to one range among many ------------------------------
+#
+# The ranges above are asked for on kept-alive connections, stolen and split: each answer is
+# still held to the rule of one stream (same size and validator, the bytes asked for, its
+# Content-Length that of its range). The misbehaviour comes on a later range, after others were
+# accepted and written.
+
+NEW = DATA[::-1]
+NTH = 6  # the range request that misbehaves
+
+
+def on_nth_range(server: LoopbackServer, route: ByteRoute, act) -> dict:
+    """Serve /m from route; act(request, route) runs before the NTH range request is served."""
+    state = {"ranges": 0}
+    lock = threading.Lock()
+
+    def handler(request) -> None:
+        if request.headers.get("Range"):
+            with lock:
+                state["ranges"] += 1
+                nth = state["ranges"] == NTH
+            if nth:
+                act(request, route)
+        request._serve_bytes(route)
+
+    server.route("/m", handler)
+    return state
+
+
+def plain_gets(server: LoopbackServer) -> int:
+    return [r.headers.get("Range") for r in server.requests_to("/m")].count(None)
+
+
+def replace_file(request, route: ByteRoute) -> None:
+    route.data, route.etag, route.last_modified = NEW, '"v2"', None
+
+
+def replace_file_ignoring_if_range(request, route: ByteRoute) -> None:
+    replace_file(request, route)
+    route.ignore_if_range = True  # 206s of the new file, with its new ETag
+
+
+@pytest.mark.parametrize("act", [replace_file, replace_file_ignoring_if_range])
+def test_file_replaced_between_ranges_starts_over(http_server: LoopbackServer, tmp_path: Path, act) -> None:
+    # Honouring If-Range, the server answers 200 (the whole new file) to a range; ignoring it,
+    # a 206 with another ETag. Either way no byte of the old version stays: one connection
+    # starts over and gets the new file.
+    route = http_server.serve_bytes("/m", DATA, conn_rate=8 * MiB)
+    state = on_nth_range(http_server, route, act)
+    download(http_server, tmp_path, NEW)
+    assert state["ranges"] >= NTH
+    assert plain_gets(http_server) == 2  # connection #1 and the fresh start
+
+
+def test_file_replaced_with_the_same_etag_is_a_checksum_error(http_server: LoopbackServer,
+                                                              tmp_path: Path) -> None:
+    # A server that changes the bytes and keeps the ETag and size: no header can tell; the
+    # sha256 does, and nothing is left behind.
+    route = http_server.serve_bytes("/m", DATA, conn_rate=8 * MiB)
+    state = on_nth_range(http_server, route, lambda request, route: setattr(route, "data", NEW))
+    with pytest.raises(remotezoo.ChecksumError):
+        remotezoo.download_file(http_server.url("/m"), tmp_path / "m", sha256=sha(DATA))
+    assert state["ranges"] >= NTH
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_range_answered_200_with_the_whole_file_starts_over(http_server: LoopbackServer,
+                                                            tmp_path: Path) -> None:
+    # A later range answered with the whole body (a server or proxy that dropped the Range):
+    # not one byte of it is written at the range's offset.
+    route = http_server.serve_bytes("/m", DATA, conn_rate=8 * MiB)
+    state = on_nth_range(http_server, route, lambda request, route: request.headers.replace_header(
+        "Range", "bytes=x"))  # unparsable: the loopback server answers 200 with all of it
+    download(http_server, tmp_path)
+    assert state["ranges"] >= NTH
+    assert plain_gets(http_server) == 2
+
+
+def test_one_short_206_is_completed(http_server: LoopbackServer, tmp_path: Path) -> None:
+    # One range answered with an honest but shorter 206 (1000 bytes): the rest of that range
+    # is asked for again from the byte after, on the same connection or another.
+    route = http_server.serve_bytes("/m", DATA, conn_rate=8 * MiB)
+    cut: dict[str, int] = {}
+
+    def shorten(request, route: ByteRoute) -> None:
+        first = int(request.headers["Range"].removeprefix("bytes=").partition("-")[0])
+        cut["first"] = first
+        request.headers.replace_header("Range", f"bytes={first}-{first + 999}")
+
+    on_nth_range(http_server, route, shorten)
+    download(http_server, tmp_path)
+    assert any(first == cut["first"] + 1000 for first, _ in asked(http_server))
+    assert plain_gets(http_server) == 1
+
+
+def test_one_206_whose_length_is_not_its_range_starts_over(http_server: LoopbackServer,
+                                                           tmp_path: Path) -> None:
+    # Content-Range says one size, Content-Length another: the answer is not taken at all.
+    route = http_server.serve_bytes("/m", DATA, conn_rate=8 * MiB)
+
+    def lie(request, route: ByteRoute) -> None:
+        route.content_length, route.wrong_length_times = 1000, 1
+
+    state = on_nth_range(http_server, route, lie)
+    download(http_server, tmp_path)
+    assert state["ranges"] >= NTH
+    assert plain_gets(http_server) == 2
+
+
+def test_ranges_short_every_time_are_an_error_when_attempts_run_out(
+        http_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REMOTEZOO_MAX_ATTEMPTS", "2")
+    monkeypatch.setenv("REMOTEZOO_RETRY_BASE_MS", "10")
+    http_server.serve_bytes("/m", DATA, conn_rate=2 * MiB, range_limit=1000)
+    with pytest.raises(remotezoo.DownloadError, match=r"its answers to a range ended at byte \d+, "
+                                                      r"short of \d+ \(after retries\)"):
+        remotezoo.download_file(http_server.url("/m"), tmp_path / "m")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_memory_stays_flat_on_sixteen_connections(http_server: LoopbackServer, tmp_path: Path) -> None:
+    # 64 MiB over up to 16 capped connections, in a child (the server's memory is ours): the
+    # download's peak RSS grows by its buffers, not by the file.
+    big = random.Random(64).randbytes(64 * MiB)
+    route = http_server.serve_bytes("/big", big, conn_rate=3 * MiB)
+    target = tmp_path / "big"
+    code = (f"import resource, remotezoo\n"
+            f"before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            f"remotezoo.download_file({http_server.url('/big')!r}, {str(target)!r}, "
+            f"sha256={sha(big)!r})\n"
+            f"print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n")
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(root)}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert route.peak >= 12  # it did grow to (nearly) all 16
+    assert int(done.stdout.strip()) < 40  # MiB of peak RSS growth, for a 64 MiB file
+    assert target.stat().st_size == len(big)
+    assert leftovers(tmp_path) == []
