@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.servers import ByteRoute, LoopbackServer, interrupt_download, leftovers
 
 import remotezoo
-from conftest import ByteRoute, LoopbackServer, interrupt_download, leftovers
 
 MiB = 1024 * 1024
 DATA = random.Random(18).randbytes(16 * MiB + 7)
@@ -72,8 +72,9 @@ def test_server_allowing_three_connections(http_server: LoopbackServer, tmp_path
     assert took < 0.9 * len(DATA) / (2 * 3 * MiB)  # ~3 connections' worth, not 1 or 2
 
 
-def test_refused_with_retry_after_waits_before_asking_again(http_server: LoopbackServer,
-                                                            tmp_path: Path) -> None:
+def test_refused_with_retry_after_waits_before_asking_again(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     route = http_server.serve_bytes("/m", DATA, conn_rate=4 * MiB, max_conns=2, refuse_after="30")
     download(http_server, tmp_path)
     assert route.peak == 2
@@ -81,8 +82,9 @@ def test_refused_with_retry_after_waits_before_asking_again(http_server: Loopbac
     assert route.refused <= 4
 
 
-def test_grows_beyond_four_when_each_connection_is_capped(http_server: LoopbackServer, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_grows_beyond_four_when_each_connection_is_capped(
+    http_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("REMOTEZOO_CONNECTIONS")  # as installed
     route = http_server.serve_bytes("/m", DATA, conn_rate=2 * MiB)
     took = download(http_server, tmp_path)
@@ -90,7 +92,9 @@ def test_grows_beyond_four_when_each_connection_is_capped(http_server: LoopbackS
     assert took < len(DATA) / (4 * 2 * MiB)  # faster than 4 connections could be
 
 
-def test_does_not_keep_connections_that_add_nothing(http_server: LoopbackServer, tmp_path: Path) -> None:
+def test_does_not_keep_connections_that_add_nothing(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     # One link of 6 MiB/s shared by all: a second step finds no gain, and the count comes back
     # down to about the 4 that carried the same.
     route = http_server.serve_bytes("/m", DATA, total_rate=6 * MiB)
@@ -102,8 +106,9 @@ def test_does_not_keep_connections_that_add_nothing(http_server: LoopbackServer,
     assert at_once_after(route, started + 1.5) <= 6
 
 
-def test_small_file_stays_on_one_connection(http_server: LoopbackServer, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_small_file_stays_on_one_connection(
+    http_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Below 8 x the minimum, ranges start only if one connection is slow; this one is fast.
     monkeypatch.setenv("REMOTEZOO_PARALLEL_MIN_BYTES", str(4 * MiB))
     http_server.serve_bytes("/m", DATA)
@@ -111,8 +116,9 @@ def test_small_file_stays_on_one_connection(http_server: LoopbackServer, tmp_pat
     assert len(http_server.requests_to("/m")) == 1
 
 
-def test_small_file_on_a_slow_connection_gets_ranges(http_server: LoopbackServer, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_small_file_on_a_slow_connection_gets_ranges(
+    http_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("REMOTEZOO_PARALLEL_MIN_BYTES", str(4 * MiB))
     route = http_server.serve_bytes("/m", DATA, conn_rate=4 * MiB)
     took = download(http_server, tmp_path)
@@ -120,7 +126,9 @@ def test_small_file_on_a_slow_connection_gets_ranges(http_server: LoopbackServer
     assert took < len(DATA) / (4 * MiB)  # faster than its one connection could be
 
 
-def test_429_storm_shrinks_to_the_connections_that_work(http_server: LoopbackServer, tmp_path: Path) -> None:
+def test_429_storm_shrinks_to_the_connections_that_work(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     route = http_server.serve_bytes("/m", DATA, conn_rate=8 * MiB)
     state = {"refused": 0}
 
@@ -139,7 +147,7 @@ def test_429_storm_shrinks_to_the_connections_that_work(http_server: LoopbackSer
 
 
 def test_connections_are_reused(http_server: LoopbackServer, tmp_path: Path) -> None:
-    route = http_server.serve_bytes("/m", DATA, conn_rate=8 * MiB)
+    http_server.serve_bytes("/m", DATA, conn_rate=8 * MiB)
     download(http_server, tmp_path)
     per_connection: dict[tuple, int] = {}
     for r in http_server.requests_to("/m"):
@@ -148,8 +156,9 @@ def test_connections_are_reused(http_server: LoopbackServer, tmp_path: Path) -> 
     assert len(per_connection) < len(http_server.requests_to("/m"))
 
 
-def test_one_slow_connection_is_no_straggler(http_server: LoopbackServer, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_slow_connection_is_no_straggler(
+    http_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("REMOTEZOO_CONNECTIONS", "4")
     http_server.serve_bytes("/m", DATA, conn_rate=8 * MiB, slow_range=64 * 1024)
     took = download(http_server, tmp_path)
@@ -208,7 +217,9 @@ def replace_file_ignoring_if_range(request, route: ByteRoute) -> None:
 
 
 @pytest.mark.parametrize("act", [replace_file, replace_file_ignoring_if_range])
-def test_file_replaced_between_ranges_starts_over(http_server: LoopbackServer, tmp_path: Path, act) -> None:
+def test_file_replaced_between_ranges_starts_over(
+    http_server: LoopbackServer, tmp_path: Path, act
+) -> None:
     # Honouring If-Range, the server answers 200 (the whole new file) to a range; ignoring it,
     # a 206 with another ETag. Either way no byte of the old version stays: one connection
     # starts over and gets the new file.
@@ -219,8 +230,9 @@ def test_file_replaced_between_ranges_starts_over(http_server: LoopbackServer, t
     assert plain_gets(http_server) == 2  # connection #1 and the fresh start
 
 
-def test_file_replaced_with_the_same_etag_is_a_checksum_error(http_server: LoopbackServer,
-                                                              tmp_path: Path) -> None:
+def test_file_replaced_with_the_same_etag_is_a_checksum_error(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     # A server that changes the bytes and keeps the ETag and size: no header can tell; the
     # sha256 does, and nothing is left behind.
     route = http_server.serve_bytes("/m", DATA, conn_rate=8 * MiB)
@@ -231,13 +243,17 @@ def test_file_replaced_with_the_same_etag_is_a_checksum_error(http_server: Loopb
     assert list(tmp_path.iterdir()) == []
 
 
-def test_range_answered_200_with_the_whole_file_starts_over(http_server: LoopbackServer,
-                                                            tmp_path: Path) -> None:
+def test_range_answered_200_with_the_whole_file_starts_over(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     # A later range answered with the whole body (a server or proxy that dropped the Range):
     # not one byte of it is written at the range's offset.
     route = http_server.serve_bytes("/m", DATA, conn_rate=8 * MiB)
-    state = on_nth_range(http_server, route, lambda request, route: request.headers.replace_header(
-        "Range", "bytes=x"))  # unparsable: the loopback server answers 200 with all of it
+    state = on_nth_range(
+        http_server,
+        route,
+        lambda request, route: request.headers.replace_header("Range", "bytes=x"),
+    )  # unparsable: the loopback server answers 200 with all of it
     download(http_server, tmp_path)
     assert state["ranges"] >= NTH
     assert plain_gets(http_server) == 2
@@ -260,8 +276,9 @@ def test_one_short_206_is_completed(http_server: LoopbackServer, tmp_path: Path)
     assert plain_gets(http_server) == 1
 
 
-def test_one_206_whose_length_is_not_its_range_starts_over(http_server: LoopbackServer,
-                                                           tmp_path: Path) -> None:
+def test_one_206_whose_length_is_not_its_range_starts_over(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     # Content-Range says one size, Content-Length another: the answer is not taken at all.
     route = http_server.serve_bytes("/m", DATA, conn_rate=8 * MiB)
 
@@ -275,30 +292,44 @@ def test_one_206_whose_length_is_not_its_range_starts_over(http_server: Loopback
 
 
 def test_ranges_short_every_time_are_an_error_when_attempts_run_out(
-        http_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    http_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("REMOTEZOO_MAX_ATTEMPTS", "2")
     monkeypatch.setenv("REMOTEZOO_RETRY_BASE_MS", "10")
     http_server.serve_bytes("/m", DATA, conn_rate=2 * MiB, range_limit=1000)
-    with pytest.raises(remotezoo.DownloadError, match=r"its answers to a range ended at byte \d+, "
-                                                      r"short of \d+ \(after retries\)"):
+    with pytest.raises(
+        remotezoo.DownloadError,
+        match=r"its answers to a range ended at byte \d+, "
+        r"short of \d+ \(after retries\)",
+    ):
         remotezoo.download_file(http_server.url("/m"), tmp_path / "m")
     assert list(tmp_path.iterdir()) == []
 
 
-def test_memory_stays_flat_on_sixteen_connections(http_server: LoopbackServer, tmp_path: Path) -> None:
+def test_memory_stays_flat_on_sixteen_connections(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     # 64 MiB over up to 16 capped connections, in a child (the server's memory is ours): the
     # download's peak RSS grows by its buffers, not by the file.
     big = random.Random(64).randbytes(64 * MiB)
     route = http_server.serve_bytes("/big", big, conn_rate=3 * MiB)
     target = tmp_path / "big"
-    code = (f"import resource, remotezoo\n"
-            f"before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-            f"remotezoo.download_file({http_server.url('/big')!r}, {str(target)!r}, "
-            f"sha256={sha(big)!r})\n"
-            f"print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n")
+    code = (
+        f"import resource, remotezoo\n"
+        f"before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        f"remotezoo.download_file({http_server.url('/big')!r}, {str(target)!r}, "
+        f"sha256={sha(big)!r})\n"
+        f"print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n"
+    )
     root = Path(__file__).resolve().parent.parent
-    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(root)}, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert route.peak >= 12  # it did grow to (nearly) all 16
     assert int(done.stdout.strip()) < 40  # MiB of peak RSS growth, for a 64 MiB file

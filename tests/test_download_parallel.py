@@ -12,10 +12,15 @@ import threading
 from pathlib import Path
 
 import pytest
+from helpers.servers import (
+    ByteRoute,
+    LoopbackServer,
+    assert_progress_exception_propagates,
+    interrupt_download,
+    leftovers,
+)
 
 import remotezoo
-from conftest import ByteRoute, LoopbackServer, assert_progress_exception_propagates, interrupt_download, leftovers
-
 
 SIZE = 8 * 1024 * 1024 + 5  # not a multiple of the connection count
 DATA = random.Random(99).randbytes(SIZE)
@@ -60,7 +65,9 @@ def test_ranges_cover_the_file_exactly(http_server: LoopbackServer, tmp_path: Pa
     assert all(r.headers["If-Range"] == '"v1"' for r in requests if r.headers.get("Range"))
 
 
-def test_last_modified_is_the_validator_without_etag(http_server: LoopbackServer, tmp_path: Path) -> None:
+def test_last_modified_is_the_validator_without_etag(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     route = http_server.serve_bytes("/m", DATA, etag=None)
     remotezoo.download_file(http_server.url("/m"), tmp_path / "m", sha256=sha(DATA))
     assert (tmp_path / "m").read_bytes() == DATA
@@ -69,7 +76,9 @@ def test_last_modified_is_the_validator_without_etag(http_server: LoopbackServer
     assert all(r.headers["If-Range"] == route.last_modified for r in with_range)
 
 
-def test_broken_range_resumes_from_its_last_byte(http_server: LoopbackServer, tmp_path: Path) -> None:
+def test_broken_range_resumes_from_its_last_byte(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     http_server.serve_bytes("/m", DATA, range_drop_after=300_000)
     remotezoo.download_file(http_server.url("/m"), tmp_path / "m", sha256=sha(DATA))
     assert (tmp_path / "m").read_bytes() == DATA
@@ -79,8 +88,9 @@ def test_broken_range_resumes_from_its_last_byte(http_server: LoopbackServer, tm
     assert [r.headers.get("Range") for r in http_server.requests_to("/m")].count(None) == 1
 
 
-def test_server_ignoring_ranges_falls_back_to_one_connection(http_server: LoopbackServer,
-                                                             tmp_path: Path) -> None:
+def test_server_ignoring_ranges_falls_back_to_one_connection(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     http_server.serve_bytes("/m", DATA, ignore_range=True)
     remotezoo.download_file(http_server.url("/m"), tmp_path / "m", sha256=sha(DATA))
     assert (tmp_path / "m").read_bytes() == DATA
@@ -126,12 +136,17 @@ def test_206_with_another_validator_falls_back(http_server: LoopbackServer, tmp_
     assert [r.headers.get("Range") for r in requests].count(None) == 2  # and the restart
 
 
-def test_authorization_not_sent_to_second_host(http_server: LoopbackServer, http_server2: LoopbackServer,
-                                               tmp_path: Path) -> None:
+def test_authorization_not_sent_to_second_host(
+    http_server: LoopbackServer, http_server2: LoopbackServer, tmp_path: Path
+) -> None:
     http_server.redirect("/m", http_server2.url("/blob"))
     http_server2.serve_bytes("/blob", DATA)
-    remotezoo.download_file(http_server.url("/m"), tmp_path / "m", sha256=sha(DATA),
-                            headers={"Authorization": "Bearer SECRET", "X-Trace": "1"})
+    remotezoo.download_file(
+        http_server.url("/m"),
+        tmp_path / "m",
+        sha256=sha(DATA),
+        headers={"Authorization": "Bearer SECRET", "X-Trace": "1"},
+    )
     assert (tmp_path / "m").read_bytes() == DATA
     assert http_server.requests_to("/m")[0].headers["Authorization"] == "Bearer SECRET"
     blob = http_server2.requests_to("/blob")
@@ -143,17 +158,23 @@ def test_authorization_not_sent_to_second_host(http_server: LoopbackServer, http
 
 def test_authorization_kept_on_the_same_origin(http_server: LoopbackServer, tmp_path: Path) -> None:
     http_server.serve_bytes("/m", DATA)
-    remotezoo.download_file(http_server.url("/m"), tmp_path / "m",
-                            headers={"Authorization": "Bearer SECRET"})
+    remotezoo.download_file(
+        http_server.url("/m"), tmp_path / "m", headers={"Authorization": "Bearer SECRET"}
+    )
     requests = http_server.requests_to("/m")
     assert len(requests) >= 4
     assert all(r.headers["Authorization"] == "Bearer SECRET" for r in requests)
 
 
-@pytest.mark.parametrize("env", [{"REMOTEZOO_CONNECTIONS": "1"},
-                                 {"REMOTEZOO_PARALLEL_MIN_BYTES": str(SIZE + 1)}])
-def test_one_connection_when_disabled_or_small(http_server: LoopbackServer, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "env", [{"REMOTEZOO_CONNECTIONS": "1"}, {"REMOTEZOO_PARALLEL_MIN_BYTES": str(SIZE + 1)}]
+)
+def test_one_connection_when_disabled_or_small(
+    http_server: LoopbackServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+) -> None:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     http_server.serve_bytes("/m", DATA)
@@ -162,8 +183,9 @@ def test_one_connection_when_disabled_or_small(http_server: LoopbackServer, tmp_
     assert len(http_server.requests_to("/m")) == 1
 
 
-def test_default_threshold_keeps_small_files_on_one_connection(http_server: LoopbackServer, tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_threshold_keeps_small_files_on_one_connection(
+    http_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("REMOTEZOO_PARALLEL_MIN_BYTES")
     http_server.serve_bytes("/m", DATA)
     remotezoo.download_file(http_server.url("/m"), tmp_path / "m")
@@ -180,8 +202,11 @@ def test_no_validator_means_one_connection(http_server: LoopbackServer, tmp_path
 def test_progress_monotonic_and_final(http_server: LoopbackServer, tmp_path: Path) -> None:
     http_server.serve_bytes("/m", DATA, trickle=(256 * 1024, 0.05))
     calls: list[tuple[int, object]] = []
-    remotezoo.download_file(http_server.url("/m"), tmp_path / "m",
-                            progress=lambda done, total: calls.append((done, total)))
+    remotezoo.download_file(
+        http_server.url("/m"),
+        tmp_path / "m",
+        progress=lambda done, total: calls.append((done, total)),
+    )
     assert len(ranges(http_server, "/m")) >= 3
     dones = [done for done, _ in calls]
     assert len(calls) >= 2 and dones == sorted(dones)
@@ -227,8 +252,9 @@ def test_range_503_means_no_more_connections(http_server: LoopbackServer, tmp_pa
     assert [r.headers.get("Range") for r in http_server.requests_to("/m")].count(None) == 1
 
 
-def test_ranges_refused_for_good_leave_one_connection(http_server: LoopbackServer, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ranges_refused_for_good_leave_one_connection(
+    http_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Every range refused (a server that allows one connection): connection #1 does it all.
     monkeypatch.setenv("REMOTEZOO_MAX_ATTEMPTS", "2")
     route = http_server.serve_bytes("/m", DATA, trickle=(256 * 1024, 0.02))
@@ -248,8 +274,9 @@ def test_ranges_refused_for_good_leave_one_connection(http_server: LoopbackServe
     assert len(http_server.requests_to("/m")) == refused["n"] + 1
 
 
-def test_range_refused_on_the_last_connection_is_an_error(http_server: LoopbackServer, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_range_refused_on_the_last_connection_is_an_error(
+    http_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The first 3 ranges are served, then every range is refused: once no other connection is
     # receiving, a refusal is retried like one stream's (backoff, attempts), then reported.
     monkeypatch.setenv("REMOTEZOO_MAX_ATTEMPTS", "3")
@@ -284,4 +311,6 @@ def test_first_connection_broken_resumes(http_server: LoopbackServer, tmp_path: 
 
 def test_ctrl_c_stops_parallel_download(http_server: LoopbackServer, tmp_path: Path) -> None:
     http_server.serve_bytes("/m", DATA, trickle=(16 * 1024, 0.05))
-    interrupt_download(http_server.url("/m"), tmp_path / "m", lambda: len(ranges(http_server, "/m")) >= 3)
+    interrupt_download(
+        http_server.url("/m"), tmp_path / "m", lambda: len(ranges(http_server, "/m")) >= 3
+    )

@@ -10,7 +10,8 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import sys
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 from .. import _core
 from .._home import home
@@ -28,7 +29,7 @@ class _SourceFinder(importlib.abc.MetaPathFinder):
     def find_spec(
         self, fullname: str, path: Optional[Sequence[str]] = None, target: object = None
     ) -> Optional[importlib.machinery.ModuleSpec]:
-        if not fullname.startswith(_PREFIX) or "." in fullname[len(_PREFIX):]:
+        if not fullname.startswith(_PREFIX) or "." in fullname[len(_PREFIX) :]:
             return None
         spec = _pending.get(fullname)
         return spec if spec is not None else _core.module_spec(home(), fullname)
