@@ -75,27 +75,19 @@ class Sample:
 GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
 
 
-def run_child(
-    cmd: list[str],
-    env: Optional[dict[str, str]] = None,
-    json_out: bool = False,
-    prefix: Sequence[str] = (),
-) -> Sample:
+def run_child(cmd: list[str], env: Optional[dict[str, str]] = None, json_out: bool = False,
+              prefix: Sequence[str] = ()) -> Sample:
     """Run cmd in a fresh process (after prefix, e.g. ``ip netns exec NS``); wall time and the
     peak RSS of that process tree. The child has its own session: on an error or Ctrl-C its whole
     process group is killed, not just GNU time."""
-    with (
-        tempfile.TemporaryFile() as err,
-        tempfile.TemporaryFile() as out,
-        tempfile.NamedTemporaryFile(mode="r") as peak,
-    ):
+    with tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as out, \
+            tempfile.NamedTemporaryFile(mode="r") as peak:
         cmd = [*prefix, *cmd]
         if GNU_TIME:
             cmd = [GNU_TIME, "-f", "%M", "-o", peak.name, *cmd]
         start = time.perf_counter()
-        proc = subprocess.Popen(
-            cmd, stdout=out, stderr=err, env=env or child_env(), cwd=ROOT, start_new_session=True
-        )
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env or child_env(), cwd=ROOT,
+                                start_new_session=True)
         try:
             _, status, usage = os.wait4(proc.pid, 0)
         except BaseException:
@@ -109,20 +101,14 @@ def run_child(
         err.seek(0)
         stdout = out.read().decode(errors="replace")
         if proc.returncode != 0:
-            raise RuntimeError(
-                f"{cmd[:4]} exited {proc.returncode}: {err.read().decode(errors='replace')[-2000:]}"
-            )
+            raise RuntimeError(f"{cmd[:4]} exited {proc.returncode}: {err.read().decode(errors='replace')[-2000:]}")
         peak_kib = int(peak.read().split()[-1]) if GNU_TIME else usage.ru_maxrss
     data: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1]) if json_out else {}
     return Sample(data.pop("seconds", wall), wall, peak_kib, data)
 
 
-def run_worker(
-    name: str, env: Optional[dict[str, str]] = None, prefix: Sequence[str] = (), **args: Any
-) -> Sample:
-    return run_child(
-        [sys.executable, WORKERS, name, json.dumps(args)], env=env, json_out=True, prefix=prefix
-    )
+def run_worker(name: str, env: Optional[dict[str, str]] = None, prefix: Sequence[str] = (), **args: Any) -> Sample:
+    return run_child([sys.executable, WORKERS, name, json.dumps(args)], env=env, json_out=True, prefix=prefix)
 
 
 # ---- nginx -------------------------------------------------------------------------------
@@ -138,19 +124,14 @@ def find_nginx() -> str:
     for candidate in (shutil.which("nginx"), "/usr/sbin/nginx"):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
-    sys.exit(
-        "benchmarks: nginx is not installed; install it with: apt-get install nginx-light "
-        "(any nginx build works)"
-    )
+    sys.exit("benchmarks: nginx is not installed; install it with: apt-get install nginx-light "
+             "(any nginx build works)")
 
 
 def listening(listen: str) -> bool:
     """Whether something accepts on an nginx listen address ("127.0.0.1:PORT" or "unix:PATH")."""
-    family, where = (
-        (socket.AF_UNIX, listen[5:])
-        if listen.startswith("unix:")
-        else (socket.AF_INET, (listen.rsplit(":", 1)[0], int(listen.rsplit(":", 1)[1])))
-    )
+    family, where = ((socket.AF_UNIX, listen[5:]) if listen.startswith("unix:")
+                     else (socket.AF_INET, (listen.rsplit(":", 1)[0], int(listen.rsplit(":", 1)[1]))))
     with socket.socket(family) as s:
         s.settimeout(0.2)
         try:
@@ -161,30 +142,21 @@ def listening(listen: str) -> bool:
 
 
 @contextlib.contextmanager
-def nginx_server(
-    root: str,
-    servers: list[tuple[str, str]],
-    prefix: Sequence[str] = (),
-    http_extra: str = "",
-    priority: bool = False,
-) -> Iterator[None]:
+def nginx_server(root: str, servers: list[tuple[str, str]], prefix: Sequence[str] = (),
+                 http_extra: str = "", priority: bool = False) -> Iterator[None]:
     """nginx with its own temp config serving root: one server per (listen, directives) pair,
     started after prefix (e.g. ``ip netns exec NS``), with a raised priority if asked
     (wan.prioritise), stopped on exit, also on Ctrl-C and errors."""
     binary = find_nginx()
     work = tempfile.mkdtemp(prefix="rz-nginx-")
-    temp_paths = "\n".join(
-        f"    {kind}_temp_path {work}/{kind};"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    blocks = "\n".join(
-        f"    server {{ listen {listen}; root {root}; {extra} }}" for listen, extra in servers
-    )
+    temp_paths = "\n".join(f"    {kind}_temp_path {work}/{kind};"
+                           for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    blocks = "\n".join(f"    server {{ listen {listen}; root {root}; {extra} }}" for listen, extra in servers)
     conf = f"""
 daemon off;
 master_process on;
 worker_processes 1;
-{"user root;" if os.geteuid() == 0 else ""}
+{'user root;' if os.geteuid() == 0 else ''}
 pid {work}/nginx.pid;
 error_log {work}/error.log warn;
 events {{ worker_connections 256; }}
@@ -203,12 +175,8 @@ http {{
     conf_path = os.path.join(work, "nginx.conf")
     with open(conf_path, "w") as f:
         f.write(conf)
-    proc = subprocess.Popen(
-        [*prefix, binary, "-p", work, "-c", conf_path, "-e", f"{work}/error.log"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=priority,
-    )
+    proc = subprocess.Popen([*prefix, binary, "-p", work, "-c", conf_path, "-e", f"{work}/error.log"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=priority)
     try:
         if priority:
             wan.prioritise(proc.pid)
@@ -230,9 +198,7 @@ def nginx(root: str) -> Iterator[tuple[str, str]]:
     """Serve root on two loopback ports: full speed, and limit_rate RATE per connection.
     Yields the two base URLs."""
     fast, slow = free_port(), free_port()
-    with nginx_server(
-        root, [(f"127.0.0.1:{fast}", ""), (f"127.0.0.1:{slow}", f"limit_rate {RATE};")]
-    ):
+    with nginx_server(root, [(f"127.0.0.1:{fast}", ""), (f"127.0.0.1:{slow}", f"limit_rate {RATE};")]):
         log(f"nginx serving {root} on 127.0.0.1:{fast} (and :{slow} at {RATE}/s per connection)")
         yield f"http://127.0.0.1:{fast}", f"http://127.0.0.1:{slow}"
 
@@ -253,7 +219,7 @@ def random_file(path: str, size: int) -> None:
     os.replace(path + ".tmp", path)
 
 
-SOURCE_INIT = """
+SOURCE_INIT = '''
 import os
 
 def download_model(model_name, model_path):
@@ -269,7 +235,7 @@ class Model:
 
 def load_model(model_name, model_path, **kwargs):
     return Model(model_name)
-"""
+'''
 
 
 def source_tarball(path: str, files: int, unpacked: int) -> float:
@@ -280,45 +246,30 @@ def source_tarball(path: str, files: int, unpacked: int) -> float:
             return float(f.read())
     log(f"generating {path} ({files} files, {unpacked // MiB} MiB unpacked)")
     rng = random.Random(1234)
-    words = [
-        "".join(
-            rng.choice("abcdefghijklmnopqrstuvwxyz_0123456789") for _ in range(rng.randint(2, 9))
-        )
-        for _ in range(1024)
-    ]
+    words = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz_0123456789") for _ in range(rng.randint(2, 9)))
+             for _ in range(1024)]
     pool = " ".join(rng.choices(words, k=2 * MiB // 5)).encode()
     per_file = unpacked // files
     top = "someone-models-0123abc"
-    manifest = {
-        "name": "bench/tarball",
-        "models": [
-            {
-                "base_name": f"bench-model-{i}",
-                "base_filename": f"m{i}.bin",
-                "version": "1.0",
-                "tags": ["bench"],
-            }
-            for i in range(5)
-        ],
-    }
+    manifest = {"name": "bench/tarball", "models": [
+        {"base_name": f"bench-model-{i}", "base_filename": f"m{i}.bin", "version": "1.0", "tags": ["bench"]}
+        for i in range(5)]}
     raw = 0
     with open(path + ".tmp", "wb") as out:
         with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0) as gz:
             with tarfile.open(fileobj=gz, mode="w|") as tar:
-
                 def add(name: str, data: bytes) -> None:
                     nonlocal raw
                     info = tarfile.TarInfo(f"{top}/{name}")
                     info.size, info.mode, info.mtime = len(data), 0o644, 1700000000
                     tar.addfile(info, io.BytesIO(data))
                     raw += len(data)
-
                 add("manifest.json", json.dumps(manifest, indent=2).encode())
                 add("__init__.py", SOURCE_INIT.encode())
                 for i in range(files):
                     start = rng.randrange(len(pool) - per_file)
                     # A slice of word soup with some incompressible bytes mixed in.
-                    data = pool[start : start + per_file * 15 // 16] + os.urandom(per_file // 16)
+                    data = pool[start:start + per_file * 15 // 16] + os.urandom(per_file // 16)
                     add(f"data/{i // 100:03d}/file{i:05d}.txt", data)
         ratio = raw / out.tell()
     os.replace(path + ".tmp", path)
@@ -335,21 +286,11 @@ def local_sources(root: str, sources: int, models: int) -> list[str]:
         if os.path.exists(os.path.join(d, "manifest.json")):
             continue
         os.makedirs(d, exist_ok=True)
-        manifest = {
-            "name": f"bench/src{s:03d}",
-            "models": [
-                {
-                    "base_name": f"bench/s{s:03d}-model-{m:02d}",
-                    "base_filename": f"m{m}.txt",
-                    "version": f"1.{m % 3}",
-                    "tags": ["bench", f"t{m % 5}"],
-                    "license": "MIT",
-                    "description": "A benchmark model " * 4,
-                    "size_bytes": 123456789,
-                }
-                for m in range(models)
-            ],
-        }
+        manifest = {"name": f"bench/src{s:03d}", "models": [
+            {"base_name": f"bench/s{s:03d}-model-{m:02d}", "base_filename": f"m{m}.txt",
+             "version": f"1.{m % 3}", "tags": ["bench", f"t{m % 5}"], "license": "MIT",
+             "description": "A benchmark model " * 4, "size_bytes": 123456789}
+            for m in range(models)]}
         with open(os.path.join(d, "manifest.json"), "w") as f:
             json.dump(manifest, f, indent=2)
         with open(os.path.join(d, "__init__.py"), "w") as f:
@@ -395,13 +336,8 @@ def fmt_time(seconds: float) -> str:
     return f"{seconds * 1e6:.1f} µs"
 
 
-def bench_interleaved(
-    scenario: str,
-    contenders: list[tuple[str, Callable[[], Sample]]],
-    runs: int,
-    size: Optional[int] = None,
-    before: Optional[Callable[[], None]] = None,
-) -> list[Row]:
+def bench_interleaved(scenario: str, contenders: list[tuple[str, Callable[[], Sample]]], runs: int,
+                      size: Optional[int] = None, before: Optional[Callable[[], None]] = None) -> list[Row]:
     """runs samples of each contender, taking turns (run 1 of each, then run 2, ...), so that a
     change in the machine's load falls on all of them alike. One Row per contender."""
     rows = [Row(scenario, label, [], size) for label, _ in contenders]
@@ -410,22 +346,14 @@ def bench_interleaved(
             if before:
                 before()
             row.samples.append(fn())
-            log(
-                f"  {scenario} {label} run {i + 1}/{runs}: {fmt_time(row.samples[-1].seconds)}, "
-                f"peak {row.samples[-1].peak_kib / 1024:.1f} MiB"
-            )
+            log(f"  {scenario} {label} run {i + 1}/{runs}: {fmt_time(row.samples[-1].seconds)}, "
+                f"peak {row.samples[-1].peak_kib / 1024:.1f} MiB")
     ROWS.extend(rows)
     return rows
 
 
-def bench(
-    scenario: str,
-    contender: str,
-    runs: int,
-    fn: Callable[[], Sample],
-    size: Optional[int] = None,
-    before: Optional[Callable[[], None]] = None,
-) -> Row:
+def bench(scenario: str, contender: str, runs: int, fn: Callable[[], Sample], size: Optional[int] = None,
+          before: Optional[Callable[[], None]] = None) -> Row:
     return bench_interleaved(scenario, [(contender, fn)], runs, size, before)[0]
 
 
@@ -435,18 +363,14 @@ def verdict(ok: bool, text: str) -> None:
 
 
 def table(reference: dict[str, Row]) -> str:
-    lines = [
-        "| scenario | contender | median | MiB/s | vs remotezoo (time) | peak RSS MiB |",
-        "|---|---|---:|---:|---:|---:|",
-    ]
+    lines = ["| scenario | contender | median | MiB/s | vs remotezoo (time) | peak RSS MiB |",
+             "|---|---|---:|---:|---:|---:|"]
     for r in ROWS:
         ref = reference.get(r.scenario) if r.size else None  # ratios only among transfers
         ratio = f"{r.median / ref.median:.2f}×" if ref and ref.median > 0 else ""
         mibs = f"{r.size / MiB / r.median:.0f}" if r.size else ""
         peak = f"{r.peak_mib:.1f}" if r.samples[0].peak_kib else ""
-        lines.append(
-            f"| {r.scenario} | {r.contender} | {fmt_time(r.median)} | {mibs} | {ratio} | {peak} |"
-        )
+        lines.append(f"| {r.scenario} | {r.contender} | {fmt_time(r.median)} | {mibs} | {ratio} | {peak} |")
     return "\n".join(lines)
 
 
@@ -460,69 +384,31 @@ def remove(path: str) -> None:
         os.remove(path)
 
 
-def scenario_download(
-    base: str, data: str, out: str, size: int, runs: int, ref: dict[str, Row]
-) -> None:
+def scenario_download(base: str, data: str, out: str, size: int, runs: int, ref: dict[str, Row]) -> None:
     name = "1 download"
     url = f"{base}/big.bin"
     dest = os.path.join(out, "big.bin")
     clean = lambda: remove(dest)  # noqa: E731
     log(f"scenario 1: download {size // MiB} MiB")
-    rz = bench(
-        name,
-        "remotezoo.download_file",
-        runs,
-        lambda: run_worker("remotezoo.download_file", url=url, dest=dest),
-        size,
-        clean,
-    )
+    rz = bench(name, "remotezoo.download_file", runs, lambda: run_worker("remotezoo.download_file", url=url, dest=dest), size, clean)
     ref[name] = rz
-    curl = bench(
-        name, "curl -o", runs, lambda: run_child(["curl", "-sS", "-o", dest, url]), size, clean
-    )
+    curl = bench(name, "curl -o", runs, lambda: run_child(["curl", "-sS", "-o", dest, url]), size, clean)
     # remotezoo fsyncs before the rename (a model must survive a power cut whole); curl and the
     # Python contenders stop when the bytes reach the page cache. The durable rows add the fsync.
-    curl_durable = bench(
-        name,
-        "curl -o, then sync FILE (durable)",
-        runs,
-        lambda: run_child(["sh", "-c", f"curl -sS -o '{dest}' '{url}' && sync '{dest}'"]),
-        size,
-        clean,
-    )
-    req = bench(
-        name,
-        "requests iter_content(1 MiB)",
-        runs,
-        lambda: run_worker("requests.iter_content", url=url, dest=dest),
-        size,
-        clean,
-    )
+    curl_durable = bench(name, "curl -o, then sync FILE (durable)", runs,
+                         lambda: run_child(["sh", "-c", f"curl -sS -o '{dest}' '{url}' && sync '{dest}'"]), size, clean)
+    req = bench(name, "requests iter_content(1 MiB)", runs, lambda: run_worker("requests.iter_content", url=url, dest=dest), size, clean)
     for contender in ("huggingface_hub.http_get", "pooch.retrieve"):
         try:
-            bench(
-                name,
-                contender,
-                runs,
-                lambda c=contender: run_worker(c, url=url, dest=dest),
-                size,
-                clean,
-            )
+            bench(name, contender, runs, lambda c=contender: run_worker(c, url=url, dest=dest), size, clean)
         except RuntimeError as e:
             log(f"  {contender} skipped: {str(e).splitlines()[-1]}")
     clean()
-    verdict(
-        curl.median / rz.median >= 0.95,
-        f"download throughput {curl.median / rz.median:.2f}× curl's (bar ≥ 0.95×)",
-    )
-    verdict(
-        curl_durable.median / rz.median >= 0.95,
-        f"download throughput {curl_durable.median / rz.median:.2f}× durable curl's (curl -o + sync; same guarantee)",
-    )
-    verdict(
-        req.median / rz.median >= 2,
-        f"download {req.median / rz.median:.2f}× faster than requests (bar ≥ 2×)",
-    )
+    verdict(curl.median / rz.median >= 0.95,
+            f"download throughput {curl.median / rz.median:.2f}× curl's (bar ≥ 0.95×)")
+    verdict(curl_durable.median / rz.median >= 0.95,
+            f"download throughput {curl_durable.median / rz.median:.2f}× durable curl's (curl -o + sync; same guarantee)")
+    verdict(req.median / rz.median >= 2, f"download {req.median / rz.median:.2f}× faster than requests (bar ≥ 2×)")
     verdict(rz.peak_mib < 64, f"download peak RSS {rz.peak_mib:.1f} MiB (bar < 64 MiB)")
 
 
@@ -540,51 +426,28 @@ def scenario_register(base: str, out: str, size: int, runs: int, ref: dict[str, 
         # 1-5 s of system time per run, the same for every contender, none of it a user's.
         if os.path.exists(home):
             os.rename(home, os.path.join(trash, str(len(os.listdir(trash)))))
-
     log("scenario 2: register a tar.gz source")
-    rz = bench(
-        name,
-        "remotezoo.register_zoo_model_source",
-        runs,
-        lambda: run_worker("remotezoo.register (stream)", url=url, home=home),
-        size,
-        clean,
-    )
+    rz = bench(name, "remotezoo.register_zoo_model_source", runs, lambda: run_worker("remotezoo.register (stream)", url=url, home=home), size, clean)
     ref[name] = rz
     rz_files = sum(len(f) for _, _, f in os.walk(os.path.join(home, "sources")))
 
     def pipe() -> Sample:
         os.makedirs(home)
         return run_child(["sh", "-c", f"curl -sS '{url}' | bsdtar -x -f - -C '{home}'"])
-
     if shutil.which("bsdtar"):
         bsd = bench(name, "curl | bsdtar -x", runs, pipe, size, clean)
-        verdict(
-            rz.median <= 1.1 * bsd.median,
-            f"register {rz.median / bsd.median:.2f}× the time of curl | bsdtar (bar ≤ 1.1×)",
-        )
+        verdict(rz.median <= 1.1 * bsd.median,
+                f"register {rz.median / bsd.median:.2f}× the time of curl | bsdtar (bar ≤ 1.1×)")
     else:
         log("  bsdtar not installed (apt-get install libarchive-tools): curl | bsdtar skipped")
-    req = bench(
-        name,
-        "requests + tarfile.extractall",
-        runs,
-        lambda: run_worker("requests + tarfile", url=url, home=home),
-        size,
-        clean,
-    )
+    req = bench(name, "requests + tarfile.extractall", runs, lambda: run_worker("requests + tarfile", url=url, home=home), size, clean)
     clean()
     remove(trash)
-    verdict(
-        req.median / rz.median >= 3,
-        f"register {req.median / rz.median:.2f}× faster than requests + tarfile (bar ≥ 3×)",
-    )
+    verdict(req.median / rz.median >= 3, f"register {req.median / rz.median:.2f}× faster than requests + tarfile (bar ≥ 3×)")
     log(f"  remotezoo kept {rz_files} files")
 
 
-def fiftyone_list(
-    python: str, paths: list[str], out: str, runs: int, calls: int, name: str
-) -> None:
+def fiftyone_list(python: str, paths: list[str], out: str, runs: int, calls: int, name: str) -> None:
     """FiftyOne's list_zoo_models over the same sources, laid out as its registration leaves
     them: each source copied under the model zoo dir with its URL written into manifest.json."""
     zoo = os.path.join(out, "fo-zoo")
@@ -596,94 +459,44 @@ def fiftyone_list(
         manifest["url"] = f"https://example.invalid/src{i:03d}.tar.gz"
         with open(os.path.join(dest, "manifest.json"), "w") as f:
             json.dump(manifest, f)
-    env = child_env(
-        FIFTYONE_MODEL_ZOO_DIR=zoo, FIFTYONE_DO_NOT_TRACK="true", FIFTYONE_DATABASE_ADMIN="false"
-    )
-    cold_code = (
-        "import time; t = time.perf_counter(); import fiftyone.zoo as foz; n = len(foz.list_zoo_models()); "
-        't = time.perf_counter() - t; print(\'{"seconds": %f, "models": %d}\' % (t, n))'
-    )
+    env = child_env(FIFTYONE_MODEL_ZOO_DIR=zoo, FIFTYONE_DO_NOT_TRACK="true",
+                    FIFTYONE_DATABASE_ADMIN="false")
+    cold_code = ("import time; t = time.perf_counter(); import fiftyone.zoo as foz; n = len(foz.list_zoo_models()); "
+                 "t = time.perf_counter() - t; print('{\"seconds\": %f, \"models\": %d}' % (t, n))")
     try:
-        bench(
-            name,
-            "fiftyone cold (import + 1 call)",
-            runs,
-            lambda: run_child([python, "-c", cold_code], env=env, json_out=True),
-        )
-        bench(
-            name,
-            "fiftyone warm (per call)",
-            runs,
-            lambda: run_child(
-                [
-                    python,
-                    WORKERS,
-                    "fiftyone.list_zoo_models warm",
-                    json.dumps({"calls": max(5, calls // 20)}),
-                ],
-                env=env,
-                json_out=True,
-            ),
-        )
+        bench(name, "fiftyone cold (import + 1 call)", runs,
+              lambda: run_child([python, "-c", cold_code], env=env, json_out=True))
+        bench(name, "fiftyone warm (per call)", runs, lambda: run_child(
+            [python, WORKERS, "fiftyone.list_zoo_models warm", json.dumps({"calls": max(5, calls // 20)})],
+            env=env, json_out=True))
     except RuntimeError as e:
         log(f"  fiftyone skipped: {str(e)[-300:]}")
     remove(zoo)
 
 
-def scenario_list(
-    data: str,
-    out: str,
-    n_sources: int,
-    n_models: int,
-    runs: int,
-    calls: int,
-    ref: dict[str, Row],
-    fiftyone_python: Optional[str] = None,
-) -> None:
+def scenario_list(data: str, out: str, n_sources: int, n_models: int, runs: int, calls: int, ref: dict[str, Row],
+                  fiftyone_python: Optional[str] = None) -> None:
     name = "3 list_zoo_models"
     home = os.path.join(out, "home3")
     remove(home)
     paths = local_sources(os.path.join(data, "local-sources"), n_sources, n_models)
     log(f"scenario 3: list_zoo_models over {n_sources} sources × {n_models} models")
-    setup = (
-        "import os, sys; import remotezoo as rz\n"
-        "for p in sys.argv[1:]: rz.register_zoo_model_source(p)\n"
-    )
-    subprocess.run(
-        [sys.executable, "-c", setup, *paths],
-        check=True,
-        env=child_env(REMOTEZOO_HOME=home),
-        cwd=ROOT,
-    )
-    cold_code = (
-        "import time; t = time.perf_counter(); import remotezoo; n = len(remotezoo.list_zoo_models()); "
-        't = time.perf_counter() - t; print(\'{"seconds": %f, "models": %d}\' % (t, n))'
-    )
+    setup = ("import os, sys; import remotezoo as rz\n"
+             "for p in sys.argv[1:]: rz.register_zoo_model_source(p)\n")
+    subprocess.run([sys.executable, "-c", setup, *paths], check=True, env=child_env(REMOTEZOO_HOME=home), cwd=ROOT)
+    cold_code = ("import time; t = time.perf_counter(); import remotezoo; n = len(remotezoo.list_zoo_models()); "
+                 "t = time.perf_counter() - t; print('{\"seconds\": %f, \"models\": %d}' % (t, n))")
     env = child_env(REMOTEZOO_HOME=home)
-    cold = bench(
-        name,
-        f"remotezoo cold (import + 1 call, {n_sources * n_models} models)",
-        runs,
-        lambda: run_child([sys.executable, "-c", cold_code], env=env, json_out=True),
-    )
+    cold = bench(name, f"remotezoo cold (import + 1 call, {n_sources * n_models} models)", runs,
+                 lambda: run_child([sys.executable, "-c", cold_code], env=env, json_out=True))
     ref[name] = cold
-    warm = bench(
-        name,
-        "remotezoo warm (per call)",
-        runs,
-        lambda: run_worker("remotezoo.list_zoo_models warm", home=home, calls=calls),
-    )
+    warm = bench(name, "remotezoo warm (per call)", runs, lambda: run_worker("remotezoo.list_zoo_models warm", home=home, calls=calls))
     models = warm.samples[0].extra.get("models")
-    verdict(
-        models == n_sources * n_models,
-        f"list_zoo_models returned {models} models (want {n_sources * n_models})",
-    )
+    verdict(models == n_sources * n_models, f"list_zoo_models returned {models} models (want {n_sources * n_models})")
     if fiftyone_python:
         fiftyone_list(fiftyone_python, paths, out, runs, calls, name)
     verdict(cold.median < 0.020, f"list_zoo_models cold {fmt_time(cold.median)} (bar < 20 ms)")
-    verdict(
-        warm.median < 0.002, f"list_zoo_models warm {fmt_time(warm.median)} per call (bar < 2 ms)"
-    )
+    verdict(warm.median < 0.002, f"list_zoo_models warm {fmt_time(warm.median)} per call (bar < 2 ms)")
     remove(home)
 
 
@@ -696,123 +509,56 @@ def scenario_import_load(out: str, runs: int, calls: int, ref: dict[str, Row]) -
     for label, code in (("pass", "pass"), ("import", "import remotezoo")):
         samples = [run_child([sys.executable, "-c", code]) for _ in range(reps)]
         walls[label] = samples
-    net = statistics.median(s.wall for s in walls["import"]) - statistics.median(
-        s.wall for s in walls["pass"]
-    )
-    row = Row(
-        name,
-        "import remotezoo (wall minus `python -c pass`)",
-        [Sample(net, net, max(s.peak_kib for s in walls["import"]))],
-    )
+    net = statistics.median(s.wall for s in walls["import"]) - statistics.median(s.wall for s in walls["pass"])
+    row = Row(name, "import remotezoo (wall minus `python -c pass`)", [Sample(net, net, max(s.peak_kib for s in walls["import"]))])
     ROWS.append(row)
     ref[name] = row
     # -X importtime: cumulative microseconds of the remotezoo package itself.
     cumulative = []
     for _ in range(reps):
-        err = subprocess.run(
-            [sys.executable, "-X", "importtime", "-c", "import remotezoo"],
-            env=child_env(),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stderr
-        cumulative.append(
-            next(
-                int(l.split("|")[1]) for l in err.splitlines() if l.rstrip().endswith("| remotezoo")
-            )
-        )
+        err = subprocess.run([sys.executable, "-X", "importtime", "-c", "import remotezoo"], env=child_env(),
+                             cwd=ROOT, capture_output=True, text=True, check=True).stderr
+        cumulative.append(next(int(l.split("|")[1]) for l in err.splitlines() if l.rstrip().endswith("| remotezoo")))
     it = statistics.median(cumulative) / 1e6
     ROWS.append(Row(name, "import remotezoo (-X importtime cumulative)", [Sample(it, it, 0)]))
-    verdict(
-        net < 0.030,
-        f"import remotezoo {fmt_time(net)} wall, {fmt_time(it)} by -X importtime (bar < 30 ms)",
-    )
+    verdict(net < 0.030, f"import remotezoo {fmt_time(net)} wall, {fmt_time(it)} by -X importtime (bar < 30 ms)")
 
     home = os.path.join(out, "home4")
     remove(home)
     src = os.path.join(out, "trivial-source")
     os.makedirs(src, exist_ok=True)
     with open(os.path.join(src, "manifest.json"), "w") as f:
-        json.dump(
-            {
-                "name": "bench/trivial",
-                "models": [{"base_name": "trivial", "base_filename": "trivial.txt"}],
-            },
-            f,
-        )
+        json.dump({"name": "bench/trivial", "models": [{"base_name": "trivial", "base_filename": "trivial.txt"}]}, f)
     with open(os.path.join(src, "__init__.py"), "w") as f:
         f.write(SOURCE_INIT)
-    subprocess.run(
-        [sys.executable, "-c", f"import remotezoo; remotezoo.register_zoo_model_source({src!r})"],
-        check=True,
-        env=child_env(REMOTEZOO_HOME=home),
-        cwd=ROOT,
-    )
-    samples = [
-        run_worker("remotezoo.load_zoo_model", home=home, model="trivial", calls=calls)
-        for _ in range(runs)
-    ]
-    for label, key in (
-        ("load_zoo_model(cache=False) minus plugin's load_model", "seconds"),
-        ("load_zoo_model cache hit (per call)", "cached"),
-        ("plugin's own load_model (direct call)", "plugin"),
-    ):
-        ROWS.append(
-            Row(
-                name,
-                label,
-                [
-                    Sample(s.extra[key] if key != "seconds" else s.seconds, 0, s.peak_kib)
-                    for s in samples
-                ],
-            )
-        )
+    subprocess.run([sys.executable, "-c", f"import remotezoo; remotezoo.register_zoo_model_source({src!r})"],
+                   check=True, env=child_env(REMOTEZOO_HOME=home), cwd=ROOT)
+    samples = [run_worker("remotezoo.load_zoo_model", home=home, model="trivial", calls=calls) for _ in range(runs)]
+    for label, key in (("load_zoo_model(cache=False) minus plugin's load_model", "seconds"),
+                       ("load_zoo_model cache hit (per call)", "cached"),
+                       ("plugin's own load_model (direct call)", "plugin")):
+        ROWS.append(Row(name, label, [Sample(s.extra[key] if key != "seconds" else s.seconds, 0, s.peak_kib) for s in samples]))
     overhead = statistics.median(s.seconds for s in samples)
     hit = statistics.median(s.extra["cached"] for s in samples)
-    verdict(
-        overhead < 0.001,
-        f"load_zoo_model overhead {fmt_time(overhead)} (bar < 1 ms); cache hit {fmt_time(hit)}",
-    )
+    verdict(overhead < 0.001, f"load_zoo_model overhead {fmt_time(overhead)} (bar < 1 ms); cache hit {fmt_time(hit)}")
     remove(home)
     remove(src)
 
 
-def scenario_parallel(
-    slow_base: str, out: str, size: int, runs: int, connections: int, ref: dict[str, Row]
-) -> None:
+def scenario_parallel(slow_base: str, out: str, size: int, runs: int, connections: int, ref: dict[str, Row]) -> None:
     name = f"5 ranges @{RATE}/conn"
     url = f"{slow_base}/mid.bin"
     dest = os.path.join(out, "mid.bin")
     clean = lambda: remove(dest)  # noqa: E731
     log(f"scenario 5: {size // MiB} MiB from a server limited to {RATE}B/s per connection")
     par_env = child_env(REMOTEZOO_CONNECTIONS=str(connections))
-    rz = bench(
-        name,
-        f"remotezoo.download_file ({connections} connections)",
-        runs,
-        lambda: run_worker("remotezoo.download_file", env=par_env, url=url, dest=dest),
-        size,
-        clean,
-    )
+    rz = bench(name, f"remotezoo.download_file ({connections} connections)", runs,
+               lambda: run_worker("remotezoo.download_file", env=par_env, url=url, dest=dest), size, clean)
     ref[name] = rz
     one_env = child_env(REMOTEZOO_CONNECTIONS="1")
-    bench(
-        name,
-        "remotezoo.download_file (1 connection)",
-        runs,
-        lambda: run_worker("remotezoo.download_file", env=one_env, url=url, dest=dest),
-        size,
-        clean,
-    )
-    one = bench(
-        name,
-        "curl -o (1 connection)",
-        runs,
-        lambda: run_child(["curl", "-sS", "-o", dest, url]),
-        size,
-        clean,
-    )
+    bench(name, "remotezoo.download_file (1 connection)", runs,
+          lambda: run_worker("remotezoo.download_file", env=one_env, url=url, dest=dest), size, clean)
+    one = bench(name, "curl -o (1 connection)", runs, lambda: run_child(["curl", "-sS", "-o", dest, url]), size, clean)
 
     def ranges() -> Sample:
         # curl -Z with one range per connection, then the parts joined: the reference for what
@@ -824,23 +570,15 @@ def scenario_parallel(
             last = size - 1 if i == connections - 1 else (i + 1) * step - 1
             parts.append(f"{dest}.part{i}")
             cmd += (["--next"] if i else []) + ["-r", f"{i * step}-{last}", "-o", parts[-1], url]
-        script = (
-            " ".join(f"'{c}'" for c in cmd)
-            + f" && cat {' '.join(parts)} > '{dest}' && rm -f {' '.join(parts)}"
-        )
+        script = " ".join(f"'{c}'" for c in cmd) + f" && cat {' '.join(parts)} > '{dest}' && rm -f {' '.join(parts)}"
         return run_child(["sh", "-c", script])
-
     par = bench(name, f"curl -Z, {connections} ranges + cat", runs, ranges, size, clean)
     got = os.path.exists(dest)
     clean()
-    log(
-        f"  parallel ranges gain over one stream: {one.median / par.median:.2f}× (file complete: {got or 'checked per run'})"
-    )
-    verdict(
-        rz.median <= par.median * 1.1,
-        f"remotezoo with {connections} connections {fmt_time(rz.median)} vs curl -Z {fmt_time(par.median)} "
-        f"(bar ≤ 1.1×), {one.median / rz.median:.2f}× faster than one connection",
-    )
+    log(f"  parallel ranges gain over one stream: {one.median / par.median:.2f}× (file complete: {got or 'checked per run'})")
+    verdict(rz.median <= par.median * 1.1,
+            f"remotezoo with {connections} connections {fmt_time(rz.median)} vs curl -Z {fmt_time(par.median)} "
+            f"(bar ≤ 1.1×), {one.median / rz.median:.2f}× faster than one connection")
 
 
 # ---- the emulated WAN (--wan) ------------------------------------------------------------
@@ -862,12 +600,10 @@ class WanResult:
 WAN_RESULTS: list[WanResult] = []
 
 
-def wan_contenders(
-    profile: wan.Profile, url: str, dest: str, sock: str, prefix: Sequence[str]
-) -> list[tuple[str, Callable[[], Sample]]]:
+def wan_contenders(profile: wan.Profile, url: str, dest: str, sock: str,
+                   prefix: Sequence[str]) -> list[tuple[str, Callable[[], Sample]]]:
     """The peers, each run in a fresh process inside the profile's network. The calibration
     profile's peers write to /dev/null: they measure the relay, not the disk."""
-
     def env(**extra: str) -> dict[str, str]:
         e = child_env(**extra)
         for knob in ("REMOTEZOO_CONNECTIONS", "REMOTEZOO_PARALLEL_MIN_BYTES"):
@@ -882,30 +618,10 @@ def wan_contenders(
         return lambda: run_child(["curl", "-sS", *args], prefix=prefix)
 
     if profile.calibration:
-        return [
-            (f"{CURL}, to /dev/null", curl("-o", "/dev/null", url)),
-            (
-                "curl -o /dev/null, nginx's socket itself (no relay)",
-                curl(
-                    "--unix-socket",
-                    sock,
-                    "-o",
-                    "/dev/null",
-                    f"http://wan{url[url.index('/', 8) :]}",
-                ),
-            ),
-        ]
-    aria2 = [
-        "aria2c",
-        "-x16",
-        "-s16",
-        "-q",
-        "-d",
-        os.path.dirname(dest),
-        "-o",
-        os.path.basename(dest),
-        url,
-    ]
+        return [(f"{CURL}, to /dev/null", curl("-o", "/dev/null", url)),
+                ("curl -o /dev/null, nginx's socket itself (no relay)",
+                 curl("--unix-socket", sock, "-o", "/dev/null", f"http://wan{url[url.index('/', 8):]}"))]
+    aria2 = ["aria2c", "-x16", "-s16", "-q", "-d", os.path.dirname(dest), "-o", os.path.basename(dest), url]
     return [
         (CURL, curl("-o", dest, url)),
         (ARIA2, lambda: run_child(aria2, prefix=prefix)),
@@ -915,27 +631,16 @@ def wan_contenders(
     ]
 
 
-def wan_nginx(
-    profile: wan.Profile, serve: str, sock: str, net: wan.Net
-) -> contextlib.AbstractContextManager[None]:
+def wan_nginx(profile: wan.Profile, serve: str, sock: str, net: wan.Net) -> contextlib.AbstractContextManager[None]:
     """nginx for a profile, inside its network, on the Unix socket sock: limit_rate for the
     per-connection cap, limit_conn (503 beyond it) for the server's connections."""
-    directives = (f"limit_rate {profile.conn_rate};" if profile.conn_rate else "") + (
-        f" limit_conn conns {profile.max_conns};" if profile.max_conns else ""
-    )
+    directives = (f"limit_rate {profile.conn_rate};" if profile.conn_rate else "") + \
+        (f" limit_conn conns {profile.max_conns};" if profile.max_conns else "")
     # One key for every request (nginx does not count requests whose key is empty, as
     # $server_name and $binary_remote_addr are here), so limit_conn caps the server's connections.
-    http_extra = (
-        (
-            "    map $scheme $rz_everyone { default everyone; }\n"
-            "    limit_conn_zone $rz_everyone zone=conns:1m;"
-        )
-        if profile.max_conns
-        else ""
-    )
-    return nginx_server(
-        serve, [(f"unix:{sock}", directives)], net.prefix, http_extra, priority=True
-    )
+    http_extra = ("    map $scheme $rz_everyone { default everyone; }\n"
+                  "    limit_conn_zone $rz_everyone zone=conns:1m;") if profile.max_conns else ""
+    return nginx_server(serve, [(f"unix:{sock}", directives)], net.prefix, http_extra, priority=True)
 
 
 def scenario_wan(profile: wan.Profile, serve: str, out: str, size: int, runs: int) -> None:
@@ -948,61 +653,42 @@ def scenario_wan(profile: wan.Profile, serve: str, out: str, size: int, runs: in
         remove(dest + ".aria2")
 
     load = wan.loadavg()
-    log(
-        f"WAN profile {profile.name}: {profile.describe()}; one stream can carry "
-        f"{profile.stream_bytes() / MiB:.1f} MiB/s; load {load}"
-    )
+    log(f"WAN profile {profile.name}: {profile.describe()}; one stream can carry "
+        f"{profile.stream_bytes() / MiB:.1f} MiB/s; load {load}")
     sockdir = tempfile.mkdtemp(prefix="rz-wan-")  # short: a Unix socket path has 108 bytes
     sock = os.path.join(sockdir, "http.sock")
     try:
-        with (
-            wan.network(profile) as net,
-            wan_nginx(profile, serve, sock, net),
-            wan.relay(net, profile, sock) as relay,
-        ):
+        with wan.network(profile) as net, \
+                wan_nginx(profile, serve, sock, net), \
+                wan.relay(net, profile, sock) as relay:
             log(f"  {net.where}; nginx on {sock}, the relay at {relay.url}")
             compared: set[str] = set()
 
             def checked(label: str, fn: Callable[[], Sample]) -> Callable[[], Sample]:
                 """fn, plus the relay's CPU share while it ran and a check of the file
                 (its size each run, its bytes the first time)."""
-
                 def run() -> Sample:
                     cpu = wan.cpu_seconds(relay.pid)
                     try:
                         sample = fn()
-                    except (
-                        RuntimeError
-                    ) as e:  # a peer that gives up is a result, not the end of the run
+                    except RuntimeError as e:  # a peer that gives up is a result, not the end of the run
                         reason = str(e).strip().splitlines()[-1]
                         log(f"  {label} FAILED: {reason}")
-                        return Sample(
-                            math.nan, math.nan, 0, {"error": reason, "relay_cpu": math.nan}
-                        )
+                        return Sample(math.nan, math.nan, 0, {"error": reason, "relay_cpu": math.nan})
                     sample.extra["relay_cpu"] = (wan.cpu_seconds(relay.pid) - cpu) / sample.wall
                     if profile.calibration:
                         return sample  # written to /dev/null
-                    if os.path.getsize(dest) != size or (
-                        label not in compared and not filecmp.cmp(dest, served, shallow=False)
-                    ):
-                        raise RuntimeError(
-                            f"{label} over {profile.name}: the file differs from the served one"
-                        )
+                    if os.path.getsize(dest) != size or \
+                            (label not in compared and not filecmp.cmp(dest, served, shallow=False)):
+                        raise RuntimeError(f"{label} over {profile.name}: the file differs from the served one")
                     compared.add(label)
                     return sample
-
                 return run
 
-            contenders = [
-                (label, checked(label, fn))
-                for label, fn in wan_contenders(
-                    profile, f"{relay.url}/big.bin", dest, sock, net.prefix
-                )
-            ]
+            contenders = [(label, checked(label, fn))
+                          for label, fn in wan_contenders(profile, f"{relay.url}/big.bin", dest, sock, net.prefix)]
             rows = bench_interleaved(name, contenders, runs, size, clean)
-        WAN_RESULTS.append(
-            WanResult(profile, net.where, rows, f"{load} → {wan.loadavg()}", relay.lag)
-        )
+        WAN_RESULTS.append(WanResult(profile, net.where, rows, f"{load} → {wan.loadavg()}", relay.lag))
     finally:
         clean()
         shutil.rmtree(sockdir, ignore_errors=True)
@@ -1018,40 +704,26 @@ def wan_verdicts(res: WanResult) -> None:
         return
     rz, aria2, curl = by[RZ], by[ARIA2], by[CURL]
     if rz.failures:
-        verdict(
-            False,
-            f"{p.name}: remotezoo failed {len(rz.failures)} of {len(rz.samples)} runs: {rz.failures[0]}",
-        )
+        verdict(False, f"{p.name}: remotezoo failed {len(rz.failures)} of {len(rz.samples)} runs: {rz.failures[0]}")
         if math.isnan(rz.median):
             return
     rate = rz.size / rz.median
     if p.conn_bytes:
         allowed = p.conn_bytes * p.max_conns if p.max_conns else float("inf")
         target = min(p.link_bytes, allowed)
-        what = (
-            f"min(link, {p.conn_bytes / MiB:g} MiB/s × {p.max_conns or 'any number of'} connections) "
-            f"= {target / MiB:.0f} MiB/s"
-        )
+        what = (f"min(link, {p.conn_bytes / MiB:g} MiB/s × {p.max_conns or 'any number of'} connections) "
+                f"= {target / MiB:.0f} MiB/s")
     else:
         target, what = p.link_bytes, f"the link ({p.link_bytes / MiB:.0f} MiB/s)"
-    verdict(
-        rate >= 0.9 * target,
-        f"{p.name}: remotezoo {rate / MiB:.0f} MiB/s = {100 * rate / target:.0f} % of {what} (bar ≥ 90 %)",
-    )
-    verdict(
-        aria2.median / rz.median >= 1.0,
-        f"{p.name}: remotezoo {aria2.median / rz.median:.2f}× aria2c -x16 (bar ≥ 1.0×)",
-    )
+    verdict(rate >= 0.9 * target,
+            f"{p.name}: remotezoo {rate / MiB:.0f} MiB/s = {100 * rate / target:.0f} % of {what} (bar ≥ 90 %)")
+    verdict(aria2.median / rz.median >= 1.0,
+            f"{p.name}: remotezoo {aria2.median / rz.median:.2f}× aria2c -x16 (bar ≥ 1.0×)")
     one = curl.size / curl.median
-    beyond = (
-        f"; one curl stream already carries {100 * one / target:.0f} % of it, so 3× is beyond the link"
-        if 3 * one > target
-        else ""
-    )
-    verdict(
-        curl.median / rz.median >= 3,
-        f"{p.name}: remotezoo {curl.median / rz.median:.2f}× one curl stream (bar ≥ 3×){beyond}",
-    )
+    beyond = f"; one curl stream already carries {100 * one / target:.0f} % of it, so 3× is beyond the link" \
+        if 3 * one > target else ""
+    verdict(curl.median / rz.median >= 3,
+            f"{p.name}: remotezoo {curl.median / rz.median:.2f}× one curl stream (bar ≥ 3×){beyond}")
 
 
 def wan_table(results: list[WanResult]) -> str:
@@ -1061,13 +733,9 @@ def wan_table(results: list[WanResult]) -> str:
     for res in results:
         p = res.profile
         by = {r.contender: r for r in res.rows}
-        out.append(
-            f"**{p.name}**: {p.describe()}; one stream ≤ {p.stream_bytes() / MiB:.1f} MiB/s "
-            f"({res.where}; load {res.load}; relay {res.lag})\n"
-        )
-        out.append(
-            "| peer | median | MiB/s | % of link | × aria2c | × curl | peak RSS MiB | relay CPU |"
-        )
+        out.append(f"**{p.name}**: {p.describe()}; one stream ≤ {p.stream_bytes() / MiB:.1f} MiB/s "
+                   f"({res.where}; load {res.load}; relay {res.lag})\n")
+        out.append("| peer | median | MiB/s | % of link | × aria2c | × curl | peak RSS MiB | relay CPU |")
         out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
         for r in res.rows:
             label = r.contender
@@ -1078,19 +746,11 @@ def wan_table(results: list[WanResult]) -> str:
                 continue
             rate = r.size / r.median
             link = f"{100 * rate / p.link_bytes:.0f} %" if p.link_bytes else ""
-            ratios = [
-                f"{by[k].median / r.median:.2f}×"
-                if k in by and not math.isnan(by[k].median)
-                else ""
-                for k in (ARIA2, CURL)
-            ]
-            cpu = statistics.median(
-                s.extra["relay_cpu"] for s in r.samples if "error" not in s.extra
-            )
-            out.append(
-                f"| {label} | {fmt_time(r.median)} | {rate / MiB:.1f} | {link} | {ratios[0]} | "
-                f"{ratios[1]} | {r.peak_mib:.1f} | {100 * cpu:.0f} % |"
-            )
+            ratios = [f"{by[k].median / r.median:.2f}×" if k in by and not math.isnan(by[k].median) else ""
+                      for k in (ARIA2, CURL)]
+            cpu = statistics.median(s.extra["relay_cpu"] for s in r.samples if "error" not in s.extra)
+            out.append(f"| {label} | {fmt_time(r.median)} | {rate / MiB:.1f} | {link} | {ratios[0]} | "
+                       f"{ratios[1]} | {r.peak_mib:.1f} | {100 * cpu:.0f} % |")
         out.append("")
     return "\n".join(out)
 
@@ -1099,19 +759,10 @@ def main_wan(args: argparse.Namespace, runs: int) -> None:
     names = args.wan_profiles.split(",") if args.wan_profiles else list(wan.DEFAULT_PROFILES)
     unknown = [n for n in names if n not in wan.PROFILES]
     if unknown:
-        sys.exit(
-            f"benchmarks: unknown WAN profile(s) {', '.join(unknown)}; known: {', '.join(wan.PROFILES)}"
-        )
-    for tool, package in (
-        ("curl", "curl"),
-        ("aria2c", "aria2"),
-        ("ip", "iproute2"),
-        ("tc", "iproute2"),
-    ):
+        sys.exit(f"benchmarks: unknown WAN profile(s) {', '.join(unknown)}; known: {', '.join(wan.PROFILES)}")
+    for tool, package in (("curl", "curl"), ("aria2c", "aria2"), ("ip", "iproute2"), ("tc", "iproute2")):
         if not shutil.which(tool):
-            sys.exit(
-                f"benchmarks: {tool} is not installed; install it with: apt-get install {package}"
-            )
+            sys.exit(f"benchmarks: {tool} is not installed; install it with: apt-get install {package}")
     find_nginx()
     size = 128 * MiB if args.quick else 1024 * MiB
     data = args.data_dir or tempfile.mkdtemp(prefix="rz-bench-data-")
@@ -1129,13 +780,8 @@ def main_wan(args: argparse.Namespace, runs: int) -> None:
         shutil.rmtree(out, ignore_errors=True)
         if not args.data_dir:
             shutil.rmtree(data, ignore_errors=True)
-    text = (
-        f"{size // MiB} MiB file, {runs} run(s) per peer, medians; written to {os.path.dirname(out)}\n\n"
-        + wan_table(WAN_RESULTS)
-        + "\n"
-        + "\n".join(VERDICTS)
-        + "\n"
-    )
+    text = (f"{size // MiB} MiB file, {runs} run(s) per peer, medians; written to {os.path.dirname(out)}\n\n"
+            + wan_table(WAN_RESULTS) + "\n" + "\n".join(VERDICTS) + "\n")
     print(text)
     print(f"(total {time.monotonic() - started:.0f} s)")
     if args.markdown:
@@ -1144,37 +790,20 @@ def main_wan(args: argparse.Namespace, runs: int) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="1 run at smaller sizes")
     ap.add_argument("--runs", type=int, help="runs per contender (default 3, --quick 1)")
-    ap.add_argument(
-        "--data-dir", help="keep generated data here and reuse it (default: a temp dir, removed)"
-    )
+    ap.add_argument("--data-dir", help="keep generated data here and reuse it (default: a temp dir, removed)")
     ap.add_argument("--only", help="comma-separated scenario numbers, e.g. 1,3")
     ap.add_argument("--markdown", help="also write the table and verdicts to this file")
-    ap.add_argument(
-        "--wan",
-        action="store_true",
-        help="the emulated WAN instead: peers on each network profile "
-        "(root, for a network namespace; see benchmarks/README.md)",
-    )
-    ap.add_argument(
-        "--wan-dest",
-        help="where the WAN peers write (default: beside the generated data); "
-        "e.g. /dev/shm to take the disk out of the numbers",
-    )
-    ap.add_argument(
-        "--wan-profiles",
-        help=f"comma-separated, of: {', '.join(wan.PROFILES)} "
-        f"(default: {','.join(wan.DEFAULT_PROFILES)})",
-    )
-    ap.add_argument(
-        "--fiftyone-python",
-        help="a Python with fiftyone installed (e.g. a venv: "
-        "python3 -m venv /tmp/fo && /tmp/fo/bin/pip install fiftyone) to compare list_zoo_models",
-    )
+    ap.add_argument("--wan", action="store_true", help="the emulated WAN instead: peers on each network profile "
+                    "(root, for a network namespace; see benchmarks/README.md)")
+    ap.add_argument("--wan-dest", help="where the WAN peers write (default: beside the generated data); "
+                    "e.g. /dev/shm to take the disk out of the numbers")
+    ap.add_argument("--wan-profiles", help=f"comma-separated, of: {', '.join(wan.PROFILES)} "
+                    f"(default: {','.join(wan.DEFAULT_PROFILES)})")
+    ap.add_argument("--fiftyone-python", help="a Python with fiftyone installed (e.g. a venv: "
+                    "python3 -m venv /tmp/fo && /tmp/fo/bin/pip install fiftyone) to compare list_zoo_models")
     args = ap.parse_args()
     runs = args.runs or (1 if args.quick else 3)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -1190,9 +819,7 @@ def main() -> None:
         sys.exit("benchmarks: run from a remotezoo checkout")
     for tool in ("curl",):
         if not shutil.which(tool):
-            sys.exit(
-                f"benchmarks: {tool} is not installed; install it with: apt-get install {tool}"
-            )
+            sys.exit(f"benchmarks: {tool} is not installed; install it with: apt-get install {tool}")
     find_nginx()
 
     data = args.data_dir or tempfile.mkdtemp(prefix="rz-bench-data-")
@@ -1207,32 +834,18 @@ def main() -> None:
             random_file(os.path.join(serve, "big.bin"), big)
         if 5 in only:
             random_file(os.path.join(serve, "mid.bin"), mid)
-        ratio = (
-            source_tarball(os.path.join(serve, "source.tar.gz"), tar_files, tar_bytes)
-            if 2 in only
-            else 0
-        )
+        ratio = source_tarball(os.path.join(serve, "source.tar.gz"), tar_files, tar_bytes) if 2 in only else 0
         with nginx(serve) as (base, slow_base):
             if 1 in only:
                 scenario_download(base, data, out, big, runs, ref)
             if 2 in only:
                 log(f"  tarball gzip ratio {ratio:.2f}")
-                scenario_register(
-                    base, out, os.path.getsize(os.path.join(serve, "source.tar.gz")), runs, ref
-                )
+                scenario_register(base, out, os.path.getsize(os.path.join(serve, "source.tar.gz")), runs, ref)
             if 5 in only:
                 scenario_parallel(slow_base, out, mid, runs, connections, ref)
         if 3 in only:
-            scenario_list(
-                data,
-                out,
-                20 if args.quick else 200,
-                50,
-                runs,
-                50 if args.quick else 200,
-                ref,
-                args.fiftyone_python,
-            )
+            scenario_list(data, out, 20 if args.quick else 200, 50, runs, 50 if args.quick else 200, ref,
+                          args.fiftyone_python)
         if 4 in only:
             scenario_import_load(out, runs, 200 if args.quick else 2000, ref)
     finally:
