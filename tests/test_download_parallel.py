@@ -10,6 +10,7 @@ import os
 import random
 import threading
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from helpers.servers import (
@@ -229,26 +230,36 @@ def test_checksum_mismatch_leaves_nothing(http_server: LoopbackServer, tmp_path:
     assert target.read_bytes() == b"old" and leftovers(tmp_path) == []
 
 
+def refuse_ranges(
+    server: LoopbackServer, route: ByteRoute, refuse: Callable[[int, int], bool]
+) -> dict[str, int]:
+    """Serve /m from route, but answer 503 to a range request when refuse(served, refused)
+    holds (counts of the range requests so far); returns those counts."""
+    state = {"served": 0, "refused": 0}
+    lock = threading.Lock()
+
+    def handler(request) -> None:
+        if request.headers.get("Range"):
+            with lock:
+                no = refuse(state["served"], state["refused"])
+                state["refused" if no else "served"] += 1
+            if no:
+                request.respond(503, b"busy\n")
+                return
+        request._serve_bytes(route)
+
+    server.route("/m", handler)
+    return state
+
+
 def test_range_503_means_no_more_connections(http_server: LoopbackServer, tmp_path: Path) -> None:
     # Two of the first three ranges refused: the file is done by the connections that work,
     # and the refused bytes are taken by them (not retried by a connection of their own).
     route = http_server.serve_bytes("/m", DATA, trickle=(256 * 1024, 0.01))
-    state = {"failed": 0}
-    lock = threading.Lock()
-
-    def handler(request) -> None:
-        with lock:
-            fail = bool(request.headers.get("Range")) and state["failed"] < 2
-            state["failed"] += fail
-        if fail:
-            request.respond(503, b"busy\n")
-            return
-        request._serve_bytes(route)
-
-    http_server.route("/m", handler)
+    state = refuse_ranges(http_server, route, lambda served, refused: refused < 2)
     remotezoo.download_file(http_server.url("/m"), tmp_path / "m", sha256=sha(DATA))
     assert (tmp_path / "m").read_bytes() == DATA
-    assert state["failed"] == 2
+    assert state["refused"] == 2
     assert [r.headers.get("Range") for r in http_server.requests_to("/m")].count(None) == 1
 
 
@@ -258,20 +269,11 @@ def test_ranges_refused_for_good_leave_one_connection(
     # Every range refused (a server that allows one connection): connection #1 does it all.
     monkeypatch.setenv("REMOTEZOO_MAX_ATTEMPTS", "2")
     route = http_server.serve_bytes("/m", DATA, trickle=(256 * 1024, 0.02))
-    refused = {"n": 0}
-
-    def handler(request) -> None:
-        if request.headers.get("Range"):
-            refused["n"] += 1
-            request.respond(503, b"busy\n")
-            return
-        request._serve_bytes(route)
-
-    http_server.route("/m", handler)
+    state = refuse_ranges(http_server, route, lambda served, refused: True)
     remotezoo.download_file(http_server.url("/m"), tmp_path / "m", sha256=sha(DATA))
     assert (tmp_path / "m").read_bytes() == DATA
-    assert 3 <= refused["n"] <= 5  # the first 3, then one probe per hold (1 s, then 2 s)
-    assert len(http_server.requests_to("/m")) == refused["n"] + 1
+    assert 3 <= state["refused"] <= 5  # the first 3, then one probe per hold (1 s, then 2 s)
+    assert len(http_server.requests_to("/m")) == state["refused"] + 1
 
 
 def test_range_refused_on_the_last_connection_is_an_error(
@@ -281,20 +283,7 @@ def test_range_refused_on_the_last_connection_is_an_error(
     # receiving, a refusal is retried like one stream's (backoff, attempts), then reported.
     monkeypatch.setenv("REMOTEZOO_MAX_ATTEMPTS", "3")
     route = http_server.serve_bytes("/m", DATA, trickle=(128 * 1024, 0.01))
-    state = {"served": 0}
-    lock = threading.Lock()
-
-    def handler(request) -> None:
-        if request.headers.get("Range"):
-            with lock:
-                refuse = state["served"] >= 3
-                state["served"] += not refuse
-            if refuse:
-                request.respond(503, b"busy\n")
-                return
-        request._serve_bytes(route)
-
-    http_server.route("/m", handler)
+    refuse_ranges(http_server, route, lambda served, refused: served >= 3)
     with pytest.raises(remotezoo.HTTPStatusError, match="after retries") as info:
         remotezoo.download_file(http_server.url("/m"), tmp_path / "m")
     assert info.value.http_status == 503

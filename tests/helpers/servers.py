@@ -462,14 +462,8 @@ def interrupt_download(url: str, target: Path, ready: Callable[[], bool]) -> flo
     )
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root)}
-    child = subprocess.Popen(
-        [sys.executable, "-c", code],
-        cwd=root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    child = subprocess.Popen([sys.executable, "-c", code], cwd=root, env=env, text=True, **pipes)
     try:
         assert wait_until(ready, timeout=30)
         sent = time.monotonic()
