@@ -185,12 +185,14 @@ NEW = DATA[::-1]
 NTH = 6  # the range request that misbehaves
 
 
-def on_nth_range(server: LoopbackServer, route: ByteRoute, act) -> dict:
-    """Serve /m from route; act(request, route) runs before the NTH range request is served."""
+def on_nth_range(server: LoopbackServer, route: ByteRoute, act, after=None) -> dict:
+    """Serve /m from route; act(request, route) runs before the NTH range request is served,
+    after(request) once it was."""
     state = {"ranges": 0}
     lock = threading.Lock()
 
     def handler(request) -> None:
+        nth = False
         if request.headers.get("Range"):
             with lock:
                 state["ranges"] += 1
@@ -198,6 +200,8 @@ def on_nth_range(server: LoopbackServer, route: ByteRoute, act) -> dict:
             if nth:
                 act(request, route)
         request._serve_bytes(route)
+        if nth and after:
+            after(request)
 
     server.route("/m", handler)
     return state
@@ -289,6 +293,22 @@ def test_one_206_whose_length_is_not_its_range_starts_over(
     download(http_server, tmp_path)
     assert state["ranges"] >= NTH
     assert plain_gets(http_server) == 2
+
+
+def test_bytes_after_a_206_never_reach_the_file(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
+    # A 206 followed by more bytes than its Content-Length on a kept-alive connection: they
+    # are not the start of the next answer on that connection, nor a part of any range.
+    route = http_server.serve_bytes("/m", DATA, conn_rate=8 * MiB)
+
+    def excess(request) -> None:
+        request.wfile.write(b"HTTP/1.1 206 Partial Content\r\n" + DATA[:4096])
+        request.wfile.flush()
+
+    state = on_nth_range(http_server, route, lambda request, route: None, excess)
+    download(http_server, tmp_path)
+    assert state["ranges"] >= NTH
 
 
 def test_ranges_short_every_time_are_an_error_when_attempts_run_out(
