@@ -3,6 +3,7 @@
   remotezoo._core  manifests, versions, specs, registry, plugin calls   (cJSON)
   remotezoo._net   downloads and extraction, imported on first use      (libcurl, libarchive,
                                                                           libcrypto, cJSON)
+  remotezoo._digest  digests of models and trees, imported on first use  (libcrypto)
 
 so that importing remotezoo, listing and loading downloaded models never map libcurl and the
 ~40 libraries behind it (csrc/net.h says why).
@@ -53,9 +54,11 @@ def find_libraries(names: list[str]) -> tuple[list[str], list[str]]:
 # Compiled into both extensions: errors, file-system helpers, and the Python glue they share.
 SHARED = ["csrc/error.c", "csrc/fsutil.c", "csrc/py_error.c", "csrc/py_progress.c"]
 # remotezoo._net: the engines behind csrc/net.h.
-NET = ["csrc/extract.c", "csrc/fetch.c", "csrc/fetch_parallel.c", "csrc/fetch_tree.c",
-       "csrc/http_headers.c", "csrc/net_module.c", "csrc/py_extract.c", "csrc/py_fetch.c",
-       "csrc/sha256.c"]
+NET = ["csrc/digest.c", "csrc/extract.c", "csrc/fetch.c", "csrc/fetch_parallel.c", "csrc/fetch_tree.c",
+       "csrc/http_headers.c", "csrc/net_module.c", "csrc/pack.c", "csrc/py_bundle.c", "csrc/py_extract.c",
+       "csrc/py_fetch.c", "csrc/sha256.c"]
+# remotezoo._digest: digests of models and trees (libcrypto only), for downloads that need no _net.
+DIGEST = ["csrc/digest.c", "csrc/py_digest.c", "csrc/sha256.c"]
 
 
 def flag(name: str) -> bool:
@@ -87,8 +90,9 @@ def extension(name: str, sources: list[str], libraries: list[str]) -> Extension:
     )
 
 
-core = sorted(set(glob("csrc/*.c")) - set(NET))
+core = sorted(set(glob("csrc/*.c")) - set(NET) - set(DIGEST))
 setup(ext_modules=[
     extension("remotezoo._core", core, ["libcjson"]),
     extension("remotezoo._net", NET + SHARED, list(LIBRARIES)),
+    extension("remotezoo._digest", DIGEST + SHARED, ["libcrypto"]),
 ])

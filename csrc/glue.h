@@ -70,9 +70,11 @@ PyObject *rz_py_tuple_copy(PyObject *seq);
 extern PyMethodDef rz_py_manifest_methods[];
 extern PyMethodDef rz_py_spec_methods[];
 extern PyMethodDef rz_py_registry_methods[];
+extern PyMethodDef rz_py_state_methods[];
 /* ... and remotezoo._net's. */
 extern PyMethodDef rz_py_extract_methods[];
 extern PyMethodDef rz_py_fetch_methods[];
+extern PyMethodDef rz_py_bundle_methods[];
 
 /* The remotezoo._core module that remotezoo._net (module) raises errors with. Borrowed. */
 PyObject *rz_net_core(PyObject *module);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "records.h"
 
 #define CONTENT ".rz-content" /* an extracted archive, in the download's tmp */
 #define LINK    ".rz-link"    /* layout b's symbolic link, made in tmp */
@@ -101,6 +102,8 @@ int rz_model_move_aside(rz_trash *t, const char *root, const char *path, rz_erro
 
     if (rc >= 0 && has_companion && rz_trash_move(t, root, companion, err) < 0)
         return -1;
+    if (rc >= 0)
+        rz_record_remove(root, path); /* its digest record (records.h): the model is gone */
     return rc;
 }
 
@@ -381,7 +384,7 @@ int rz_download_prepare(rz_download *d, const char *sha256, const char *model_na
 {
     struct stat st;
 
-    d->model = d->companion = d->verify = NULL;
+    d->model = d->companion = d->verify = d->content = NULL;
     if (d->from_archive) {
         if (prepare_archive(d, model_name, err) < 0)
             return -1;
@@ -399,6 +402,9 @@ int rz_download_prepare(rz_download *d, const char *sha256, const char *model_na
     } else if (S_ISREG(st.st_mode) && !(d->verify = strdup(d->model))) {
         return rz_error_set(err, RZ_E_NOMEM, "out of memory");
     }
+    d->content = strdup(d->companion ? d->companion : d->verify ? d->verify : d->model);
+    if (!d->content)
+        return rz_error_set(err, RZ_E_NOMEM, "out of memory");
     if (!sha256) {
         free(d->verify);
         d->verify = NULL;
@@ -486,5 +492,51 @@ void rz_download_clear(rz_download *d)
     free(d->model);
     free(d->companion);
     free(d->verify);
-    d->model = d->companion = d->verify = NULL;
+    free(d->content);
+    d->model = d->companion = d->verify = d->content = NULL;
+}
+
+int rz_download_stage(rz_download *d, const char *from, int as_companion, rz_error *err)
+{
+    char content[PATH_MAX], to[PATH_MAX];
+    size_t stem = archive_stem_len(d->base);
+
+    if (as_companion && !stem)
+        return rz_error_set(err, RZ_E_INVALID,
+                            "'%s' has no archive extension: it cannot be a link to a directory",
+                            d->base);
+    if (rz_pathf(content, sizeof(content), err, "%s/" CONTENT, d->tmp) < 0 ||
+        rz_pathf(to, sizeof(to), err, "%s/%.*s", content, (int)(as_companion ? stem : strlen(d->base)),
+                 d->base) < 0)
+        return -1;
+    if (mkdir(content, 0755) < 0)
+        return rz_error_os(err, errno, content, "cannot create %s", content);
+    if (rename(from, to) < 0)
+        return rz_error_os(err, errno, from, "cannot move %s into the download", from);
+    d->from_archive = 1;
+    return 0;
+}
+
+int rz_download_tmp(char *out, size_t out_len, const char *dir, const char *prefix, int *out_fd,
+                    rz_error *err)
+{
+    *out_fd = -1;
+    for (int attempt = 0; attempt < 8; attempt++) {
+        int fd;
+        if (rz_mkdtemp_in(out, out_len, dir, prefix, err) < 0)
+            return -1;
+        /* `cache gc` may take it between mkdtemp and flock (it is then its): make another. */
+        fd = open(out, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            struct stat held, now;
+            if (fstat(fd, &held) == 0 && stat(out, &now) == 0 && held.st_ino == now.st_ino &&
+                held.st_dev == now.st_dev) {
+                *out_fd = fd;
+                return 0;
+            }
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+    return rz_error_set(err, RZ_E_OS, "cannot make a download directory in %s", dir);
 }

@@ -11,6 +11,7 @@
 #ifndef RZ_NET_H
 #define RZ_NET_H
 
+#include "digest.h"
 #include "error.h"
 #include "extract.h"
 #include "fetch.h"
@@ -20,10 +21,13 @@
 
 /* Download url and extract it into dest (which must not exist), stripping the single top-level
  * directory: tar formats stream straight into the extractor, zip goes through
- * <tmpdir>/archive.zip. headers (NULL-terminated lines, or NULL) replace opts' headers. */
+ * <tmpdir>/archive.zip. headers (NULL-terminated lines, or NULL) replace opts' headers.
+ * out_sha256 (NULL, or RZ_SHA256_HEX_LEN + 1 bytes) receives the SHA-256 of the archive's bytes,
+ * hashed as they stream into the extractor: what an archive source's trust and lock are keyed
+ * to. */
 int rz_fetch_tree(const char *dest, const char *url, rz_archive_format format,
                   const char *const *headers, const rz_fetch_opts *opts, const char *tmpdir,
-                  rz_error *err);
+                  char *out_sha256, rz_error *err);
 
 typedef struct rz_net_api {
     int (*offline)(void); /* rz_fetch_offline */
@@ -34,10 +38,12 @@ typedef struct rz_net_api {
                          const rz_fetch_opts *opts, rz_error *err);
     int (*fetch_tree)(const char *dest, const char *url, rz_archive_format format,
                       const char *const *headers, const rz_fetch_opts *opts, const char *tmpdir,
-                      rz_error *err);
+                      char *out_sha256, rz_error *err);
     int (*extract_file)(const char *archive_path, const char *dest_dir, int strip_top_level,
                         const rz_extract_limits *limits, rz_error *err);
     int (*sha256_verify_file)(const char *path, const char *expected_hex, rz_error *err);
+    int (*digest_path)(rz_digest *out, const char *path, int flags, rz_digest_check_fn check,
+                       void *payload, rz_error *err); /* rz_digest_path */
 } rz_net_api;
 
 #endif

@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
+#include "digest.h"
 #include "net.h"
 #include "sha256.h"
 
@@ -23,6 +24,7 @@ static const rz_net_api engines = {
     .fetch_tree = rz_fetch_tree,
     .extract_file = rz_extract_file,
     .sha256_verify_file = rz_sha256_verify_file,
+    .digest_path = rz_digest_path,
 };
 
 PyObject *rz_net_core(PyObject *module)
@@ -52,7 +54,7 @@ static PyMethodDef module_methods[] = {
 static int module_exec(PyObject *module)
 {
     net_state *st = PyModule_GetState(module);
-    PyMethodDef *tables[] = {rz_py_fetch_methods, rz_py_extract_methods};
+    PyMethodDef *tables[] = {rz_py_fetch_methods, rz_py_extract_methods, rz_py_bundle_methods};
     PyObject *capsule;
     size_t i;
 

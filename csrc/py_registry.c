@@ -20,7 +20,9 @@
 #include "names.h"
 #include "net.h"
 #include "plugin.h"
+#include "py_integrity.h"
 #include "py_progress.h"
+#include "records.h"
 #include "registry.h"
 #include "source.h"
 #include "spec.h"
@@ -202,9 +204,14 @@ PyDoc_STRVAR(register_source_doc,
 
 static PyObject *register_source(PyObject *module, PyObject *args)
 {
+    static const char *const pin_keys[] = {"at_sha", "expect_sha", "expect_archive_sha256",
+                                           "expect_tree_sha256", "tree_from"};
+    rz_source_pin pin = {NULL, NULL, NULL, NULL, NULL};
     const char *root, *text;
+    const char **pin_fields[] = {&pin.at_sha, &pin.expect_sha, &pin.archive_sha256,
+                                 &pin.tree_sha256, &pin.tree_from};
     int overwrite, rc;
-    PyObject *progress;
+    PyObject *progress, *pin_arg = Py_None, *pin_held = NULL;
     const rz_net_api *net = NULL;
     rz_py_progress prog;
     rz_fetch_opts opts;
@@ -213,11 +220,27 @@ static PyObject *register_source(PyObject *module, PyObject *args)
     rz_error err;
     PyObject *out = NULL;
 
-    if (!PyArg_ParseTuple(args, "sspO:register_source", &root, &text, &overwrite, &progress))
+    if (!PyArg_ParseTuple(args, "sspO|O:register_source", &root, &text, &overwrite, &progress,
+                          &pin_arg))
         return NULL;
+    if (pin_arg != Py_None) {
+        /* A copy whose strings stay alive (and unchanged) while the GIL is released. */
+        if (!PyDict_Check(pin_arg) || !(pin_held = PyDict_Copy(pin_arg)))
+            return PyDict_Check(pin_arg) ? NULL
+                                         : PyErr_Format(PyExc_TypeError, "pin must be a dict");
+        for (size_t i = 0; i < sizeof(pin_keys) / sizeof(pin_keys[0]); i++) {
+            PyObject *v = PyDict_GetItemString(pin_held, pin_keys[i]); /* borrowed from held */
+            if (v && v != Py_None && !(*pin_fields[i] = PyUnicode_AsUTF8(v))) {
+                Py_DECREF(pin_held);
+                return NULL;
+            }
+        }
+    }
     rz_error_init(&err);
-    if (parse_spec(&spec, text, &err) < 0)
+    if (parse_spec(&spec, text, &err) < 0) {
+        Py_XDECREF(pin_held);
         return rz_py_raise(module, &err);
+    }
     if (open_home(&home, root, &err) < 0)
         goto done;
     if (spec.kind != RZ_SPEC_LOCAL && !(net = rz_net(module)))
@@ -225,7 +248,7 @@ static PyObject *register_source(PyObject *module, PyObject *args)
     rz_py_progress_begin(&prog, &opts, progress);
     home.wait.cancel = rz_py_progress_check; /* lock waits stop for Ctrl-C too */
     home.wait.payload = &prog;
-    rc = rz_source_register(&home, net, &spec, text, overwrite, &opts, &err);
+    rc = rz_source_register(&home, net, &spec, text, overwrite, &pin, &opts, &err);
     if (blocking_end(&prog, &home) < 0)
         goto done_raised;
     if (rc == 0)
@@ -235,6 +258,7 @@ done:
         rz_py_raise_source(module, &err);
 done_raised:
     rz_spec_clear(&spec);
+    Py_XDECREF(pin_held);
     return out;
 }
 
@@ -274,7 +298,8 @@ PyDoc_STRVAR(list_sources_doc, "list_sources(home) -> list[dict]\n\nThe register
 
 static PyObject *list_sources(PyObject *module, PyObject *args)
 {
-    static const char *const keys[] = {"identity", "spec", "kind", "ref", "sha", "registered_at"};
+    static const char *const keys[] = {"identity", "spec",           "kind",        "ref",
+                                       "sha",      "archive_sha256", "tree_sha256", "registered_at"};
     const char *root;
     const cJSON *source;
     rz_index *idx;
@@ -305,6 +330,20 @@ static PyObject *list_sources(PyObject *module, PyObject *args)
             }
             Py_DECREF(v);
         }
+        {
+            char tree[RZ_PATH_MAX];
+            PyObject *v;
+            if (rz_source_tree_path(tree, sizeof(tree), &home, source, &err) < 0) {
+                rz_py_raise(module, &err);
+                goto fail;
+            }
+            v = PyUnicode_DecodeFSDefault(tree);
+            if (!v || PyDict_SetItemString(entry, "tree", v) < 0) {
+                Py_XDECREF(v);
+                goto fail;
+            }
+            Py_DECREF(v);
+        }
         if (PyList_Append(out, entry) < 0)
             goto fail;
         Py_CLEAR(entry);
@@ -325,7 +364,10 @@ typedef struct model_info {
     rz_index *index; /* a reference held while the strings below are in use, or NULL */
     const char *name, *identity, *kind, *module_name; /* borrowed from the index */
     const char *folder, *digest; /* borrowed: the manifest's models_subdir, the model's digest */
+    const char *content, *tree;  /* borrowed: what trust is keyed to (a commit, an archive's
+                                  * sha256; NULL for a local source) and the tree's digest */
     const cJSON *manifest;       /* borrowed: the manifest's index entry */
+    char record_path[RZ_PATH_MAX]; /* the model's digest record (records.h) */
     char source_dir[RZ_PATH_MAX];
     char model_path[RZ_PATH_MAX];
     char manifest_path[RZ_PATH_MAX];
@@ -345,6 +387,10 @@ static int fill_info(model_info *out, const rz_home *home, const rz_model_ref *r
     out->module_name = rz_json_str(ref->manifest, "module");
     out->folder = rz_json_str(ref->manifest, "models_subdir");
     out->digest = rz_json_str(ref->model, "digest");
+    out->content = rz_json_str(ref->source, strcmp(out->kind ? out->kind : "", "archive") == 0
+                                                ? "archive_sha256"
+                                                : "sha");
+    out->tree = rz_json_str(ref->source, "tree_sha256");
     out->manifest = ref->manifest;
     if (!out->name || !out->identity || !out->kind || !out->module_name || !out->folder)
         return rz_error_set(err, RZ_E_SOURCE, "the registry entry of a model is incomplete");
@@ -352,7 +398,9 @@ static int fill_info(model_info *out, const rz_home *home, const rz_model_ref *r
         rz_model_path(out->model_path, sizeof(out->model_path), home, ref->manifest, ref->model,
                       err) < 0)
         return -1;
-    if (rz_pathf(out->source_dir, sizeof(out->source_dir), err, "%s%s%s", tree,
+    if (rz_record_path(out->record_path, sizeof(out->record_path), home->models, out->model_path,
+                       err) < 0 ||
+        rz_pathf(out->source_dir, sizeof(out->source_dir), err, "%s%s%s", tree,
                  dir && dir[0] ? "/" : "", dir ? dir : "") < 0 ||
         rz_pathf(out->manifest_path, sizeof(out->manifest_path), err, "%s/manifest.json",
                  out->source_dir) < 0)
@@ -377,11 +425,25 @@ static int fill_info(model_info *out, const rz_home *home, const rz_model_ref *r
 
 static PyObject *info_to_python(const model_info *info)
 {
-    return Py_BuildValue("{s:s,s:s,s:s,s:s,s:O&,s:O&,s:O&}", "name", info->name, "source",
-                         info->identity, "kind", info->kind, "module", info->module_name,
+    return Py_BuildValue("{s:s,s:s,s:s,s:s,s:O&,s:O&,s:O&,s:z,s:z,s:O&}", "name", info->name,
+                         "source", info->identity, "kind", info->kind, "module", info->module_name,
                          "source_dir", PyUnicode_DecodeFSDefault, info->source_dir, "model_path",
                          PyUnicode_DecodeFSDefault, info->model_path, "manifest_path",
-                         PyUnicode_DecodeFSDefault, info->manifest_path);
+                         PyUnicode_DecodeFSDefault, info->manifest_path, "content",
+                         strcmp(info->kind, "local") == 0 ? "local" : info->content,
+                         "tree_sha256", info->tree, "record_path", PyUnicode_DecodeFSDefault,
+                         info->record_path);
+}
+
+/* The trust gate (py_integrity.h) for info's source, pinned by the caller. */
+static int gate_info(PyObject *gate, const model_info *info, const char *function)
+{
+    char what[RZ_ERR_NAME_MAX + 64];
+
+    snprintf(what, sizeof(what), "%s() for model '%s'", function, info->name);
+    return rz_py_gate(gate, info->identity, info->kind,
+                      strcmp(info->kind, "local") == 0 ? "local" : info->content, info->tree,
+                      info->source_dir, what);
 }
 
 /* Resolve name (and an optional source spec) to info. */
@@ -860,40 +922,97 @@ static int manager_download(const rz_net_api *net, const rz_model *model, const 
 }
 
 PyDoc_STRVAR(download_model_doc,
-             "download_model(home, name, source, overwrite, progress) -> (dict, bool)\n\n"
-             "Download a model unless it is; returns its info and whether it was downloaded now.");
+             "download_model(home, name, source, overwrite, progress, trust=None, expect=None,\n"
+             "               staged=None) -> (dict, bool)\n\n"
+             "Download a model unless it is; returns its info and whether it was downloaded now.\n"
+             "trust: the gate called before the source's code runs; expect: the digest the\n"
+             "download must have; staged: {'path', 'layout'}, a model made elsewhere (a bundle's)\n"
+             "to place instead of downloading.");
+
+/* The digest of what a prepared download d will place (records.h), into *out: hashed by
+ * remotezoo._digest (libcrypto only: a download through a source's own code maps no _net), or,
+ * when verified is the sha256 the model's very file was just checked against, that. Needs the
+ * GIL; -1 with an exception set. */
+static int download_digest(rz_digest *out, const rz_download *d, const char *verified)
+{
+    PyObject *digest_module, *res;
+    const char *kind, *sha;
+    unsigned long long size;
+    struct stat st;
+
+    memset(out, 0, sizeof(*out));
+    if (verified && lstat(d->content, &st) == 0 && S_ISREG(st.st_mode)) {
+        out->size = (uint64_t)st.st_size;
+        for (size_t i = 0; i < RZ_SHA256_HEX_LEN && verified[i]; i++)
+            out->sha256[i] = (char)(verified[i] >= 'A' && verified[i] <= 'F' ? verified[i] + 32
+                                                                             : verified[i]);
+        return 0;
+    }
+    digest_module = PyImport_ImportModule("remotezoo._digest");
+    if (!digest_module)
+        return -1;
+    res = PyObject_CallMethod(digest_module, "digest", "O&", PyUnicode_DecodeFSDefault, d->content);
+    Py_DECREF(digest_module);
+    if (!res)
+        return -1;
+    if (!PyArg_ParseTuple(res, "sKs", &kind, &size, &sha) || strlen(sha) != RZ_SHA256_HEX_LEN) {
+        Py_DECREF(res);
+        return -1;
+    }
+    out->is_tree = strcmp(kind, "tree") == 0;
+    out->size = size;
+    memcpy(out->sha256, sha, RZ_SHA256_HEX_LEN + 1); /* copied before res (their owner) goes */
+    Py_DECREF(res);
+    return 0;
+}
 
 static PyObject *download_model(PyObject *module, PyObject *args)
 {
     const char *root, *name, *source;
-    int overwrite, rc, downloaded = 0, is_manager;
-    PyObject *progress, *plugin = NULL, *res = NULL, *out = NULL;
+    int overwrite, rc, downloaded = 0, is_manager, tmp_fd = -1;
+    PyObject *progress, *gate = Py_None, *expect_arg = Py_None, *staged = Py_None;
+    PyObject *plugin = NULL, *res = NULL, *out = NULL, *staged_path = NULL;
     char dir[RZ_PATH_MAX], folder[RZ_PATH_MAX], tmp[RZ_PATH_MAX], target[RZ_PATH_MAX];
     char prefix[64];
-    const char *base, *filename;
+    const char *base, *filename, *verified;
     rz_manifest *manifest = NULL;
     const rz_model *model;
     const rz_net_api *net;
     rz_download d = {0};
     rz_py_progress prog;
     rz_fetch_opts opts;
+    rz_expect expect;
+    rz_digest digest;
     model_locks locks;
     model_info info;
     rz_home home;
     rz_error err;
     struct stat st;
-    int have_tmp = 0;
+    int have_tmp = 0, as_companion = 0;
 
-    if (!PyArg_ParseTuple(args, "sszpO:download_model", &root, &name, &source, &overwrite,
-                          &progress))
+    if (!PyArg_ParseTuple(args, "sszpO|OOO:download_model", &root, &name, &source, &overwrite,
+                          &progress, &gate, &expect_arg, &staged))
         return NULL;
+    if (rz_py_expect(&expect, expect_arg) < 0)
+        return NULL;
+    if (staged != Py_None) {
+        PyObject *path = PyDict_Check(staged) ? PyDict_GetItemString(staged, "path") : NULL;
+        PyObject *layout = PyDict_Check(staged) ? PyDict_GetItemString(staged, "layout") : NULL;
+        if (!path || !layout || !PyUnicode_Check(layout))
+            return PyErr_Format(PyExc_TypeError, "staged must be {'path': ..., 'layout': ...}");
+        as_companion = PyUnicode_CompareWithASCIIString(layout, "link") == 0;
+        if (!PyUnicode_FSConverter(path, &staged_path)) /* owned; path borrowed briefly */
+            return NULL;
+    }
     rz_error_init(&err);
     /* Downloaded already: the rename that completed it is atomic, so there is nothing to wait
      * for and no lock is taken; a source's load_model may ask for its own model again. */
     rc =
         resolve_locked(&info, &locks, &home, module, root, name, source, LOCK_EX, !overwrite, &err);
-    if (rc < 0)
+    if (rc < 0) {
+        Py_XDECREF(staged_path);
         return rz_py_raise(module, &err);
+    }
     if (rc == 2)
         goto done;
     if (!overwrite && lstat(info.model_path, &st) == 0)
@@ -921,13 +1040,27 @@ static PyObject *download_model(PyObject *module, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
         remove_stale_temps(dir, prefix);
         /* dir may vanish meanwhile: a delete of another source removes empty directories. */
-        rc = rz_mkdtemp_in(tmp, sizeof(tmp), dir, prefix, &err);
+        rc = rz_download_tmp(tmp, sizeof(tmp), dir, prefix, &tmp_fd, &err);
     Py_END_ALLOW_THREADS
     if (rc < 0)
         goto fail;
     have_tmp = 1;
+    d.tmp = tmp;
+    d.dir = dir;
+    d.base = base;
+    d.folder = folder;
+    d.filename = filename;
+    d.manifest = info.manifest;
     is_manager = model->manager != NULL; /* "manager": null is no manager, as in FiftyOne */
-    if (is_manager) {
+    if (staged_path) {
+        /* a model made elsewhere, checked against expect below: no code, no network */
+        is_manager = 1;
+        Py_BEGIN_ALLOW_THREADS
+            rc = rz_download_stage(&d, PyBytes_AS_STRING(staged_path), as_companion, &err);
+        Py_END_ALLOW_THREADS
+        if (rc < 0)
+            goto fail;
+    } else if (is_manager) {
         if (!(net = rz_net(module)))
             goto fail_raised;
         rz_py_progress_begin(&prog, &opts, progress);
@@ -936,9 +1069,13 @@ static PyObject *download_model(PyObject *module, PyObject *args)
             goto fail_raised;
         if (rc < 0)
             goto fail;
+        d.from_archive = cJSON_IsTrue(
+            rz_json_member(rz_json_member(model->manager, "config"), "extract_archive"));
     } else {
         if (rz_pathf(target, sizeof(target), &err, "%s/%s", tmp, base) < 0)
             goto fail;
+        if (gate_info(gate, &info, "download_model") < 0)
+            goto fail_raised;
         plugin = rz_plugin_import(module, info.module_name, info.source_dir, info.generation,
                                   info.identity);
         if (!plugin)
@@ -948,14 +1085,6 @@ static PyObject *download_model(PyObject *module, PyObject *args)
         if (!res)
             goto fail_raised;
     }
-    d.tmp = tmp;
-    d.dir = dir;
-    d.base = base;
-    d.folder = folder;
-    d.filename = filename;
-    d.manifest = info.manifest;
-    d.from_archive = is_manager && cJSON_IsTrue(rz_json_member(
-                                      rz_json_member(model->manager, "config"), "extract_archive"));
     d.extras = !is_manager;
     Py_BEGIN_ALLOW_THREADS
         /* a manager download verified its sha256 already (of the file, or of the archive) */
@@ -963,7 +1092,7 @@ static PyObject *download_model(PyObject *module, PyObject *args)
     Py_END_ALLOW_THREADS
     if (rc < 0)
         goto fail;
-    if (d.verify) {
+    if (d.verify && !is_manager) {
         if (!(net = rz_net(module)))
             goto fail_raised;
         Py_BEGIN_ALLOW_THREADS
@@ -972,8 +1101,27 @@ static PyObject *download_model(PyObject *module, PyObject *args)
         if (rc < 0)
             goto fail;
     }
+    if (staged_path || !model->sha256 || d.from_archive)
+        verified = NULL; /* nothing checked, or the archive's digest, not the model's */
+    else if (is_manager)
+        verified = strcmp(d.content, d.model) == 0 ? model->sha256 : NULL; /* by the fetch */
+    else
+        verified = d.verify && strcmp(d.verify, d.content) == 0 ? model->sha256 : NULL;
+    /* What arrived, checked against what was expected before anything is placed; its record
+     * goes before the new model arrives and comes back after (records.h). */
+    if (download_digest(&digest, &d, verified) < 0)
+        goto fail_raised;
     Py_BEGIN_ALLOW_THREADS
-        rc = rz_download_place(&d, &err);
+        rc = rz_expect_check(&expect, &digest, info.name, &err);
+        if (rc == 0) {
+            rz_record_remove(home.models, info.model_path);
+            rc = rz_download_place(&d, &err);
+        }
+        if (rc == 0) {
+            rz_error unrecorded; /* the model is in place: without a record it is unrecorded */
+            rz_error_init(&unrecorded);
+            rz_record_write(home.models, info.model_path, info.name, &digest, &unrecorded);
+        }
     Py_END_ALLOW_THREADS
     if (rc < 0)
         goto fail;
@@ -995,29 +1143,34 @@ cleanup:
             rz_rmtree(tmp, &ignored);
         Py_END_ALLOW_THREADS
     }
+    if (tmp_fd >= 0)
+        close(tmp_fd);
     rz_download_clear(&d);
     rz_manifest_free(manifest);
     Py_XDECREF(res);
     Py_XDECREF(plugin);
+    Py_XDECREF(staged_path);
     release_model(&info, &locks);
     return out;
 }
 
 PyDoc_STRVAR(load_model_doc,
-             "load_model(home, name, source, kwargs) -> object\n\nCall the source's "
-             "load_model(model_name, model_path, **kwargs) for a downloaded model.");
+             "load_model(home, name, source, kwargs, trust=None) -> object\n\nCall the source's "
+             "load_model(model_name, model_path, **kwargs) for a downloaded model, once the "
+             "trust gate let it.");
 
 static PyObject *load_model(PyObject *module, PyObject *args)
 {
     const char *root, *name, *source;
-    PyObject *kwargs, *plugin = NULL, *out = NULL;
+    PyObject *kwargs, *gate = Py_None, *plugin = NULL, *out = NULL;
     model_locks locks;
     model_info info;
     rz_home home;
     rz_error err;
     struct stat st;
 
-    if (!PyArg_ParseTuple(args, "sszO!:load_model", &root, &name, &source, &PyDict_Type, &kwargs))
+    if (!PyArg_ParseTuple(args, "sszO!|O:load_model", &root, &name, &source, &PyDict_Type, &kwargs,
+                          &gate))
         return NULL;
     rz_error_init(&err);
     /* Shared: loads run together, while a delete or a re-download of the model waits for them. */
@@ -1030,6 +1183,8 @@ static PyObject *load_model(PyObject *module, PyObject *args)
         rz_py_raise(module, &err);
         goto done;
     }
+    if (gate_info(gate, &info, "load_model") < 0)
+        goto done;
     plugin =
         rz_plugin_import(module, info.module_name, info.source_dir, info.generation, info.identity);
     out = plugin ? rz_plugin_call(module, plugin, "load_model", info.identity, info.name,
@@ -1073,19 +1228,20 @@ static PyObject *delete_model(PyObject *module, PyObject *args)
 }
 
 PyDoc_STRVAR(module_spec_doc,
-             "module_spec(home, module_name) -> ModuleSpec | None\n\nThe import spec of a "
-             "registered source's package (for the finder of remotezoo._sources).");
+             "module_spec(home, module_name, trust=None) -> ModuleSpec | None\n\nThe import spec "
+             "of a registered source's package (for the finder of remotezoo._sources), once the "
+             "trust gate let its code run.");
 
 static PyObject *module_spec(PyObject *module, PyObject *args)
 {
     const char *root, *module_name;
     const cJSON *source, *manifest, *model;
-    PyObject *spec;
+    PyObject *spec, *gate = Py_None;
     rz_index *idx;
     rz_home home;
     rz_error err;
 
-    if (!PyArg_ParseTuple(args, "ss:module_spec", &root, &module_name))
+    if (!PyArg_ParseTuple(args, "ss|O:module_spec", &root, &module_name, &gate))
         return NULL;
     rz_error_init(&err);
     if (open_home(&home, root, &err) < 0 || !(idx = current_index(module, &home, 1, &err)))
@@ -1104,6 +1260,13 @@ static PyObject *module_spec(PyObject *module, PyObject *args)
             ref.model = model;
             if (!model || fill_info(&info, &home, &ref, &err) < 0)
                 goto none;
+            /* the spec names the generation's own directory: its content is what is checked */
+            if (rz_py_gate(gate, info.identity, info.kind,
+                           strcmp(info.kind, "local") == 0 ? "local" : info.content, info.tree,
+                           info.source_dir, "import of its package (an object of it unpickled)") < 0) {
+                rz_index_free(idx);
+                return NULL;
+            }
             spec = rz_plugin_spec(module, module_name, info.source_dir, info.generation,
                                   info.identity);
             rz_index_free(idx);

@@ -1050,6 +1050,11 @@ static int check_source(const cJSON *source, const char *index, rz_error *err)
     }
     if (sha && !chars_in(sha, HEX, 40, 40) && !chars_in(sha, HEX, 64, 64))
         return bad_field(index, identity, "sha", err);
+    /* what trust and lock files are keyed to (records.h, digest.h): digests, never paths */
+    if (rz_json_str(source, "archive_sha256") && !chars_in(rz_json_str(source, "archive_sha256"), HEX, 64, 64))
+        return bad_field(index, identity, "archive_sha256", err);
+    if (rz_json_str(source, "tree_sha256") && !chars_in(rz_json_str(source, "tree_sha256"), HEX, 64, 64))
+        return bad_field(index, identity, "tree_sha256", err);
     if (!cJSON_IsArray(manifests_of(source)))
         return bad_field(index, identity, "manifests", err);
     cJSON_ArrayForEach(manifest, manifests_of(source))

@@ -31,37 +31,53 @@ from ._core import (
     UnsafeArchiveError,
 )
 from ._home import home
+from ._lockfile import LockFileError
 from ._model import Manifest, RemoteZooModel, ZooModel
 from ._progressbar import Progress, ProgressCallback
+from ._trust import TrustStoreError, UntrustedSourceError
 from .zoo import (
     delete_zoo_model,
     delete_zoo_model_source,
     download_zoo_model,
     ensure_zoo_model_requirements,
+    export_zoo,
     find_zoo_model,
+    gc_zoo_cache,
     get_zoo_model,
+    import_zoo,
     install_zoo_model_requirements,
     is_zoo_model_downloaded,
     list_downloaded_zoo_models,
     list_zoo_model_sources,
     list_zoo_models,
     load_zoo_model,
+    lock_zoo,
     register_zoo_model_source,
+    sync_zoo,
+    trust_zoo_model_source,
+    trusted_zoo_model_sources,
+    untrust_zoo_model_source,
+    verify_zoo_cache,
+    zoo_cache_usage,
+    zoo_doctor,
     zoo_model_sources_info,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ArchiveError", "ChecksumError", "DownloadError", "HTTPStatusError", "ManifestError",
+    "ArchiveError", "ChecksumError", "DownloadError", "HTTPStatusError", "LockFileError", "ManifestError",
     "Manifest", "ModelNotFoundError", "OfflineError", "RateLimitError", "RemoteZooError",
-    "RemoteZooModel", "RequirementsError", "SourceError", "UnsafeArchiveError", "ZooModel",
+    "RemoteZooModel", "RequirementsError", "SourceError", "TrustStoreError", "UnsafeArchiveError",
+    "UntrustedSourceError", "ZooModel",
     "compare_versions", "download_file", "extract_archive", "library_versions", "load_manifest", "parse_manifest", "home",
     "delete_zoo_model", "delete_zoo_model_source", "download_zoo_model",
     "ensure_zoo_model_requirements", "find_zoo_model", "get_zoo_model",
     "install_zoo_model_requirements", "is_zoo_model_downloaded", "list_downloaded_zoo_models",
     "list_zoo_model_sources", "list_zoo_models", "load_zoo_model", "register_zoo_model_source",
-    "zoo_model_sources_info",
+    "zoo_model_sources_info", "trust_zoo_model_source", "untrust_zoo_model_source",
+    "trusted_zoo_model_sources", "lock_zoo", "sync_zoo", "zoo_cache_usage", "verify_zoo_cache",
+    "gc_zoo_cache", "zoo_doctor", "export_zoo", "import_zoo",
 ]
 
 
