@@ -71,6 +71,7 @@ extern PyMethodDef rz_py_manifest_methods[];
 extern PyMethodDef rz_py_spec_methods[];
 extern PyMethodDef rz_py_registry_methods[];
 extern PyMethodDef rz_py_state_methods[];
+extern PyMethodDef rz_py_cache_methods[];
 /* ... and remotezoo._net's. */
 extern PyMethodDef rz_py_extract_methods[];
 extern PyMethodDef rz_py_fetch_methods[];

@@ -121,27 +121,34 @@ void rz_trash_empty(rz_trash *t)
     memset(t, 0, sizeof(*t));
 }
 
+int rz_held_dir_remove(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), rc = 0;
+    rz_error ignored;
+
+    if (fd < 0)
+        return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) { /* else a live process is using it */
+        rz_error_init(&ignored);
+        rc = rz_rmtree(path, &ignored) == 0 ? 1 : -1;
+    }
+    close(fd);
+    return rc;
+}
+
 void rz_trash_sweep(const char *dir, const char *prefix)
 {
     DIR *d = opendir(dir);
     struct dirent *de;
-    rz_error ignored;
 
     if (!d)
         return;
-    rz_error_init(&ignored);
     while ((de = readdir(d))) {
         char path[PATH_MAX];
-        int fd;
         if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 ||
             snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path))
             continue;
-        fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-            continue;
-        if (flock(fd, LOCK_EX | LOCK_NB) == 0) /* else a live process is using it */
-            rz_rmtree(path, &ignored);
-        close(fd);
+        rz_held_dir_remove(path);
     }
     closedir(d);
 }

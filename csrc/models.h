@@ -55,6 +55,11 @@ void rz_trash_empty(rz_trash *t);
  * holds flock()ed: what killed processes left. */
 void rz_trash_sweep(const char *dir, const char *prefix);
 
+/* Remove the directory path (trash, a download's or an import's directory) unless a live
+ * process holds it flock()ed: taken first, removed while held. 1 removed, 0 held, -1 gone or
+ * not removable. */
+int rz_held_dir_remove(const char *path);
+
 /* ---- placing a finished download ---- */
 
 typedef struct rz_download {

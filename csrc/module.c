@@ -145,7 +145,7 @@ static int module_exec(PyObject *module)
 {
     rz_state *st = rz_get_state(module);
     PyMethodDef *tables[] = {rz_py_manifest_methods, rz_py_spec_methods, rz_py_registry_methods,
-                             rz_py_state_methods};
+                             rz_py_state_methods, rz_py_cache_methods};
     size_t i;
 
     if (add_exceptions(module, st) < 0)

@@ -30,11 +30,10 @@ from ._core import (
     SourceError,
     UnsafeArchiveError,
 )
+from ._errors import BundleError, LockFileError, TrustStoreError, UntrustedSourceError
 from ._home import home
-from ._lockfile import LockFileError
 from ._model import Manifest, RemoteZooModel, ZooModel
 from ._progressbar import Progress, ProgressCallback
-from ._trust import TrustStoreError, UntrustedSourceError
 from .zoo import (
     delete_zoo_model,
     delete_zoo_model_source,
@@ -66,7 +65,7 @@ from .zoo import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "ArchiveError", "ChecksumError", "DownloadError", "HTTPStatusError", "LockFileError", "ManifestError",
+    "ArchiveError", "BundleError", "ChecksumError", "DownloadError", "HTTPStatusError", "LockFileError", "ManifestError",
     "Manifest", "ModelNotFoundError", "OfflineError", "RateLimitError", "RemoteZooError",
     "RemoteZooModel", "RequirementsError", "SourceError", "TrustStoreError", "UnsafeArchiveError",
     "UntrustedSourceError", "ZooModel",

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from . import _core, _lockfile
-from ._core import ChecksumError, RemoteZooError
+from ._core import ChecksumError
+from ._errors import BundleError
 from ._home import home, require_writable
 from ._log import logger, shown
 
@@ -42,10 +43,6 @@ INDEX_NAME = "bundle.json"
 _MAX_INDEX_BYTES = 64 << 20
 
 PathLike = Union[str, "os.PathLike[str]"]
-
-
-class BundleError(RemoteZooError, ValueError):
-    """A bundle is malformed, or does not hold what its lock file says."""
 
 
 @dataclass(frozen=True)
@@ -249,7 +246,8 @@ def import_bundle(path: PathLike, lock: Optional[PathLike] = None, trust: bool =
                     pin["at_sha"] = source.sha
                 if source.archive_sha256:
                     pin["expect_archive_sha256"] = source.archive_sha256
-                _core.register_source(root, source.identity, current is not None, None, pin)
+                _core.register_source(root, _lockfile.registration_spec(source, source.identity), current is not None,
+                                      None, pin)
                 done.append(Imported("source", source.identity, "registered"))
             if trust:
                 info = next(s for s in _core.list_sources(root) if s["identity"] == source.identity)

@@ -149,6 +149,8 @@ def _model_paths(path: str) -> list[str]:
 def usage() -> Usage:
     """Sizes on disk, by source and model. Reads only (a read-only cache works)."""
     root = home()
+    if not os.path.isdir(root):
+        return Usage(root, 0, [], 0)  # nothing yet (and listing would make it)
     seen: set[tuple[int, int]] = set()
     downloaded: dict[str, list["_ModelInfo"]] = {}
     for info in _core.list_downloaded(root):
@@ -203,6 +205,8 @@ def verify(delete: bool = False) -> list[Verdict]:
     if delete:
         require_writable(root, "delete corrupt models")
     out: list[Verdict] = []
+    if not os.path.isdir(root):
+        return out
     for source in sorted(_core.list_sources(root), key=lambda s: s["identity"]):
         recorded, tree = source.get("tree_sha256"), source.get("tree")
         if source["kind"] == "local" or not tree:

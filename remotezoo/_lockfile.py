@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from . import _core
-from ._core import ChecksumError, RemoteZooError, SourceError
+from ._core import ChecksumError, SourceError
+from ._errors import LockFileError
 from ._home import home
 from ._log import logger, shown
 
@@ -56,10 +57,6 @@ _SOURCE_KEYS = ("identity", "spec", "kind", "ref", "sha", "archive_sha256", "tre
 _MODEL_KEYS = ("name", "kind", "size", "sha256")
 
 PathLike = Union[str, "os.PathLike[str]"]
-
-
-class LockFileError(RemoteZooError, ValueError):
-    """A lock file is malformed, or (frozen mode) the zoo would differ from it."""
 
 
 @dataclass(frozen=True)
@@ -320,6 +317,8 @@ def build(sources: Optional[list[str]] = None, models: Optional[list[str]] = Non
     and *models* (names) choose a subset: only those sources, only those models (and, when only
     models are named, only their sources)."""
     root = home()
+    if not os.path.isdir(root) and not sources and not models:
+        return LockFile(())
     registered = {s["identity"]: s for s in _core.list_sources(root)}
     chosen: Optional[set[str]] = None
     if sources:
@@ -491,6 +490,18 @@ def _registered_identity(locked: LockedSource, registered: dict[str, "_SourceInf
                         "with them first ('remotezoo sources register URL'), then sync")
 
 
+def registration_spec(locked: LockedSource, identity: str) -> str:
+    """What to register *locked* (as *identity*) with: the lock's own spelling when it names
+    this very source here (the registry then records what the locking machine did), else the
+    identity."""
+    if locked.redacted:
+        return identity
+    try:
+        return locked.spec if _core.source_identity(locked.spec) == identity else identity
+    except SourceError:
+        return identity
+
+
 def local_difference(locked: LockedSource) -> Optional[str]:
     """How the local directory of *locked* differs from the lock, or ``None``."""
     from . import _digest
@@ -546,7 +557,8 @@ def sync(lock: LockFile, *, trust_locked: bool = False, trust: Optional[str] = N
                     pin = {"at_sha": locked.sha, **({"expect_tree_sha256": locked.tree_sha256}
                                                    if locked.tree_sha256 else {})}
             with progress_for(progress, desc=_core.redact(identity)) as callback:
-                _core.register_source(root, identity, current is not None, callback, pin)
+                _core.register_source(root, registration_spec(locked, identity), current is not None, callback,
+                                      pin)
             done.append(Synced("source", identity, "refetched" if current is not None else "registered"))
         info = next(s for s in _core.list_sources(root) if s["identity"] == identity)
         diff = differences(locked, info)

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
 from . import _core
 from ._core import RemoteZooError
+from ._errors import TrustStoreError, UntrustedSourceError
 from ._home import home, read_only
 from ._log import logger, shown
 
@@ -47,14 +48,6 @@ _MAX_SEEN = 1000  # warn mode remembers this many (identity, content) pairs it w
 
 # (home, identity, content) warned about by this process (when the store cannot be written).
 _warned: set[tuple[str, str, str]] = set()
-
-
-class UntrustedSourceError(RemoteZooError, PermissionError):
-    """A source's code was about to run without trust (``REMOTEZOO_TRUST=prompt|strict``)."""
-
-
-class TrustStoreError(RemoteZooError, PermissionError):
-    """``trust.json`` cannot be believed: damaged, or writable by someone else."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import os
 import weakref
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from . import _core, _lockfile, _trust
+from . import _core
 from ._core import ChecksumError, ModelNotFoundError, SourceError
 from ._home import home
 from ._log import logger, shown
@@ -19,8 +19,10 @@ from ._model import RemoteZooModel, ZooModel
 from ._progressbar import Progress, progress_for
 
 if TYPE_CHECKING:
-    from . import _bundle, _cache
+    from . import _bundle, _cache, _lockfile
     from ._core import _ModelInfo, _SourceInfo
+
+DEFAULT_LOCK_FILE = "remotezoo.lock"  # _lockfile.DEFAULT_NAME, without importing it
 
 
 StrOrList = Union[str, list[str], None]
@@ -35,6 +37,16 @@ def _requirements() -> Any:
     from . import _requirements as module
 
     return module
+
+
+def _frozen() -> "Optional[_lockfile.LockFile]":
+    """The lock of frozen mode (``REMOTEZOO_LOCKFILE``), or ``None``; _lockfile is imported
+    only when there is one."""
+    if not os.environ.get("REMOTEZOO_LOCKFILE"):
+        return None
+    from . import _lockfile
+
+    return _lockfile.frozen()
 
 
 def _as_list(value: StrOrList) -> Optional[list[str]]:
@@ -64,8 +76,10 @@ def register_zoo_model_source(source: str, overwrite: bool = False, *, progress:
     source the lock does not list, a ref that now names another commit, an archive or a tree
     of another digest raises :class:`LockFileError` before anything is registered.
     """
+    from . import _lockfile, _trust
+
     root = home()
-    lock = _lockfile.frozen()
+    lock = _frozen()
     pin: Optional[dict[str, str]] = None
     if lock is not None:
         locked = _lockfile.require_source(lock, _core.source_identity(source))
@@ -111,6 +125,8 @@ def zoo_model_sources_info() -> list[dict[str, Any]]:
     """Return what is recorded of each source: identity, spec, kind, ref, sha (a GitHub
     source's commit), archive_sha256 (an archive source's digest), tree_sha256 (the fetched
     tree's digest), tree (its directory), registered_at, and whether this user trusts it."""
+    from . import _trust
+
     out = []
     for s in sorted(_core.list_sources(home()), key=lambda s: s["identity"]):
         entry: dict[str, Any] = dict(s)
@@ -139,6 +155,8 @@ def trust_zoo_model_source(source: str, at: Optional[str] = None) -> str:
     same URL, is not trusted until trusted again. It matters under ``REMOTEZOO_TRUST=prompt``
     and ``strict`` (``warn``, the default, runs untrusted code with a warning, as FiftyOne
     runs it without one)."""
+    from . import _trust
+
     info = _source_info(_core.source_identity(source))
     content = _content(info)
     if not content:
@@ -156,11 +174,15 @@ def trust_zoo_model_source(source: str, at: Optional[str] = None) -> str:
 def untrust_zoo_model_source(source: str, at: Optional[str] = None) -> int:
     """Drop this user's trust in *source* (only at content *at* when given); return how many
     decisions were dropped. The source need not be registered."""
+    from . import _trust
+
     return _trust.forget(_core.source_identity(source), at.strip().lower() if at else None)
 
 
 def trusted_zoo_model_sources() -> list[dict[str, Any]]:
     """This user's trust decisions: identity, kind, content, tree_sha256, trusted_at."""
+    from . import _trust
+
     import os as _os
 
     uid = _os.geteuid()
@@ -257,9 +279,11 @@ def _download(name: str, source: Optional[str], overwrite: bool, callback: Any,
               trust: Optional[str]) -> tuple["_ModelInfo", bool]:
     """The download of model *name* through the C core, with the trust gate and, in frozen
     mode, the lock's digest (checked before the download is kept)."""
+    from . import _lockfile, _trust
+
     root = home()
     gate = _trust.Gate(trust, root)
-    lock = _lockfile.frozen()
+    lock = _frozen()
     expect = None
     if lock is not None:
         info = _core.resolve_model(root, name, source)
@@ -317,6 +341,8 @@ def ensure_zoo_model_requirements(
     ``entrypoint_fcn`` the manifest names is code of the source: *trust* as in
     :func:`download_zoo_model`.
     """
+    from . import _trust
+
     model, info = _requirements_of(name, source)
     with _trust.running(info, trust):
         return bool(_requirements().ensure_requirements(
@@ -328,6 +354,8 @@ def install_zoo_model_requirements(name: str, error_level: Optional[int] = None,
                                    *, trust: Optional[str] = None) -> None:
     """Install the packages model *name* requires with ``pip``; *error_level* and *trust* as
     in :func:`ensure_zoo_model_requirements`."""
+    from . import _trust
+
     model, info = _requirements_of(name, source)
     with _trust.running(info, trust):
         _requirements().install_requirements(model.name, model.requirements, info["source_dir"],
@@ -346,6 +374,8 @@ def _cache_key(info: _ModelInfo, kwargs: dict[str, Any]) -> Optional[tuple]:
 def _build_from_config(model: ZooModel, model_path: str, kwargs: dict[str, Any]) -> Any:
     """A model defined by ``default_deployment_config_dict``: through FiftyOne when it is
     installed (exactly as FiftyOne builds it), else ``type`` imported and constructed."""
+    from . import _trust
+
     config_dict = dict(model.default_deployment_config_dict or {})
     config = dict(config_dict.get("config") or {}, **kwargs)
     # The manifest names the class that runs: code of the source, as its __init__.py is.
@@ -402,10 +432,12 @@ def load_zoo_model(
     ``default_deployment_config_dict`` are all checked. In frozen mode
     (``REMOTEZOO_LOCKFILE``) the source and the model must be the lock's.
     """
+    from . import _lockfile, _trust
+
     name, source = _split(name_or_spec, model_name)
     root = home()
     gate = _trust.Gate(trust, root)  # a bad policy fails before anything runs
-    lock = _lockfile.frozen()
+    lock = _frozen()
     info = _core.resolve_model(root, name, source)
     if lock is not None:
         _lockfile.check_source(lock, _source_info(info["source"]))
@@ -446,7 +478,7 @@ def load_zoo_model(
 # ---- lock files, caches, bundles -------------------------------------------------------------
 
 
-def lock_zoo(path: Optional[str] = _lockfile.DEFAULT_NAME, sources: Optional[list[str]] = None,
+def lock_zoo(path: Optional[str] = DEFAULT_LOCK_FILE, sources: Optional[list[str]] = None,
              models: Optional[list[str]] = None) -> "_lockfile.LockFile":
     """Write a lock file of the registered sources and their downloaded models (or only
     *sources*, only *models*) to *path* (``None``: write nothing) and return it.
@@ -455,19 +487,23 @@ def lock_zoo(path: Optional[str] = _lockfile.DEFAULT_NAME, sources: Optional[lis
     was fetched at, and its tree's digest; for each model: ``name@version``, its size and the
     sha256 recorded when it was downloaded. :func:`sync_zoo` makes another machine match it;
     ``REMOTEZOO_LOCKFILE`` set to it refuses anything that differs (frozen mode)."""
+    from . import _lockfile
+
     lock = _lockfile.build(sources, models)
     if path is not None:
         _lockfile.write(lock, path)
     return lock
 
 
-def sync_zoo(path: str = _lockfile.DEFAULT_NAME, *, trust_locked: bool = False, trust: Optional[str] = None,
+def sync_zoo(path: str = DEFAULT_LOCK_FILE, *, trust_locked: bool = False, trust: Optional[str] = None,
              models: bool = True, progress: Progress = None) -> list["_lockfile.Synced"]:
     """Make this machine's zoo match the lock file at *path*: register each source at exactly
     its locked commit or archive (whatever its ref names now), download each locked model and
     check every digest before anything is kept. *trust_locked* trusts the locked sources
     (their code runs when models download); *trust* is the policy otherwise. Returns what was
     done, one :class:`~remotezoo._lockfile.Synced` per source and model."""
+    from . import _lockfile
+
     return _lockfile.sync(_lockfile.read(path), trust_locked=trust_locked, trust=trust, models=models,
                           progress=progress)
 
