@@ -31,8 +31,7 @@ import sys
 import traceback
 from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional, Sequence
 
-from . import (RemoteZooError, SourceError, __version__, _core, _lockfile, _progressbar, _requirements,
-               library_versions, zoo)
+from . import RemoteZooError, SourceError, __version__, _core, _progressbar, _requirements, library_versions, zoo
 from ._home import home
 from ._log import shown
 
@@ -282,6 +281,8 @@ def _models_requirements(args: argparse.Namespace) -> None:
 
 def _lock(args: argparse.Namespace) -> None:
     output = None if args.output == "-" else args.output
+    from . import _lockfile
+
     lock = zoo.lock_zoo(output, sources=args.source or None, models=args.models or None)
     text = _lockfile.dumps(lock)
     if output is None:
@@ -493,16 +494,16 @@ def build_parser() -> argparse.ArgumentParser:
                           "archive sha256 and tree digest, and each downloaded model's name@version, size and "
                           "sha256. 'remotezoo sync' makes another machine match it; REMOTEZOO_LOCKFILE=FILE "
                           "refuses anything that differs from it (frozen mode).")
-    p.add_argument("-o", "--output", default=_lockfile.DEFAULT_NAME, metavar="FILE",
-                   help=f"where to write it ('-': stdout; default {_lockfile.DEFAULT_NAME})")
+    p.add_argument("-o", "--output", default=zoo.DEFAULT_LOCK_FILE, metavar="FILE",
+                   help=f"where to write it ('-': stdout; default {zoo.DEFAULT_LOCK_FILE})")
     p.add_argument("-s", "--source", action="append", metavar="SPEC", help="only this source (repeatable)")
     p.add_argument("models", nargs="*", metavar="MODEL", help="only these downloaded models")
     p.set_defaults(run=_lock)
     p = groups.add_parser("sync", parents=[common, policy], help="make this machine match a lock file",
                           description="Register each source of the lock file at exactly its commit or archive, "
                           "download each model, and check every digest before anything is kept.")
-    p.add_argument("lockfile", nargs="?", default=_lockfile.DEFAULT_NAME, metavar="FILE",
-                   help=f"the lock file (default {_lockfile.DEFAULT_NAME})")
+    p.add_argument("lockfile", nargs="?", default=zoo.DEFAULT_LOCK_FILE, metavar="FILE",
+                   help=f"the lock file (default {zoo.DEFAULT_LOCK_FILE})")
     p.add_argument("--trust", action="store_true", help="trust the locked sources' code (their downloads run it)")
     p.add_argument("--no-models", action="store_true", help="register the sources only")
     p.set_defaults(run=_sync)

@@ -250,8 +250,8 @@ def import_bundle(path: PathLike, lock: Optional[PathLike] = None, trust: bool =
                                       None, pin)
                 done.append(Imported("source", source.identity, "registered"))
             if trust:
-                info = next(s for s in _core.list_sources(root) if s["identity"] == source.identity)
-                _trust.record(source.identity, source.kind, source.content or "", info.get("tree_sha256"), root)
+                entry = next(s for s in _core.list_sources(root) if s["identity"] == source.identity)
+                _trust.record(source.identity, source.kind, source.content or "", entry.get("tree_sha256"), root)
             for model in source.models:
                 info = _core.resolve_model(root, model.name, source.identity)
                 if os.path.lexists(info["model_path"]) and _lockfile.model_digest(info)[2] == model.sha256:

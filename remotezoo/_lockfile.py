@@ -129,13 +129,13 @@ def _parse_model(path: str, where: str, item: Any) -> LockedModel:
     if unknown:
         raise _bad(path, f"{where}.{sorted(unknown)[0]}", "is not a field of a locked model")
     name, kind, size, sha = item.get("name"), item.get("kind"), item.get("size"), item.get("sha256")
-    if not _text(name, 1024):
+    if not isinstance(name, str) or not _text(name, 1024):
         raise _bad(path, f"{where}.name", "must be a model name")
     if kind not in ("file", "tree"):
         raise _bad(path, f"{where}.kind", "must be 'file' or 'tree'")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise _bad(path, f"{where}.size", "must be a non-negative integer")
-    if not _is_hex(sha, 64):
+    if not isinstance(sha, str) or not _is_hex(sha, 64):
         raise _bad(path, f"{where}.sha256", "must be 64 lowercase hex digits")
     return LockedModel(name, kind, size, sha)
 
@@ -148,9 +148,9 @@ def _parse_source(path: str, where: str, item: Any) -> LockedSource:
         raise _bad(path, f"{where}.{sorted(unknown)[0]}", "is not a field of a locked source")
     identity, spec, kind, ref = item.get("identity"), item.get("spec"), item.get("kind"), item.get("ref")
     redacted = item.get("redacted", False)
-    if not _text(identity):
+    if not isinstance(identity, str) or not _text(identity):
         raise _bad(path, f"{where}.identity", "must be a source identity")
-    if not _text(spec):
+    if not isinstance(spec, str) or not _text(spec):
         raise _bad(path, f"{where}.spec", "must be a source spec")
     if kind not in ("github", "archive", "local"):
         raise _bad(path, f"{where}.kind", "must be 'github', 'archive' or 'local'")

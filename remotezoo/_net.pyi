@@ -50,3 +50,12 @@ def _extract_from_chunks(chunks: Iterable[Union[bytes, bytearray, memoryview]], 
                          max_path: Optional[int] = None, check_interval: float = 0.1) -> None:
     """For tests: extract a tar stream read from an iterable of bytes-like chunks, as downloads
     are extracted. An exception raised by the iterable propagates unchanged."""
+
+# ---- bundles and doctor (csrc/py_bundle.c) ---------------------------------------------------
+
+def write_archive(archive_path: _Path, items: Sequence[tuple[str, _Path]], /) -> None:
+    """Write a tar archive (``.tar.zst``, ``.tar.gz``, ``.tar.xz`` or ``.tar``) of *items*,
+    ``(name in the archive, path on disk)``, atomically (csrc/pack.h)."""
+
+def tls_defaults() -> dict[str, Optional[str]]:
+    """libcurl's built-in TLS settings: ``{'ssl', 'cainfo', 'capath'}``."""

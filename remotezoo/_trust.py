@@ -22,6 +22,7 @@ never needs trust.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
 import stat
@@ -44,17 +45,26 @@ POLICIES = ("warn", "prompt", "strict")
 STORE = "trust.json"
 _FORMAT = 1
 _MAX_STORE_BYTES = 16 << 20
-_MAX_SEEN = 1000  # warn mode remembers this many (identity, content) pairs it warned about
+_MAX_SEEN = 1000  # warn mode remembers this many (source key, content) pairs it warned about
 
 # (home, identity, content) warned about by this process (when the store cannot be written).
 _warned: set[tuple[str, str, str]] = set()
 
 
+def source_key(identity: str) -> str:
+    """What a decision names its source by: the SHA-256 of its identity. An archive URL's
+    identity keeps its query, which may hold a token; the trust store keeps only this and the
+    redacted identity (the token stays in registry.json alone)."""
+    return hashlib.sha256(identity.encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class Decision:
-    """One trust decision: *identity* at *content* (``"local"`` for a local directory) whose
-    fetched tree has digest *tree* (``None``: not recorded), made by user *uid*."""
+    """One trust decision: the source of key *key* (shown as *identity*, redacted) at *content*
+    (``"local"`` for a local directory) whose fetched tree has digest *tree* (``None``: not
+    recorded), made by user *uid*."""
 
+    key: str
     identity: str
     kind: str
     content: str
@@ -66,7 +76,7 @@ class Decision:
         """Whether this decision trusts *identity* at *content* with tree digest *tree* for
         *uid*. The tree is part of the key: a bundle that claims a trusted commit for other
         files (remotezoo cannot recompute a commit id from files) is not trusted."""
-        return (self.identity == identity and self.content == content and self.uid == uid
+        return (self.key == source_key(identity) and self.content == content and self.uid == uid
                 and (self.kind == "local" or self.tree == tree))
 
 
@@ -118,28 +128,31 @@ def _parse(path: str, data: bytes) -> tuple[list[Decision], list[tuple[str, str]
     for item in doc.get("trusted", []):
         if not isinstance(item, dict):
             raise _damaged(path, "an entry of 'trusted' is not an object")
-        identity, kind, content = item.get("identity"), item.get("kind"), item.get("content")
-        tree, uid, when = item.get("tree_sha256"), item.get("uid"), item.get("trusted_at")
-        if not (isinstance(identity, str) and isinstance(kind, str) and isinstance(content, str)
-                and isinstance(uid, int) and not isinstance(uid, bool) and isinstance(when, str)):
+        key, identity, kind = item.get("source_sha256"), item.get("source"), item.get("kind")
+        content, tree, uid, when = item.get("content"), item.get("tree_sha256"), item.get("uid"), item.get("trusted_at")
+        if not (isinstance(key, str) and isinstance(identity, str) and isinstance(kind, str)
+                and isinstance(content, str) and isinstance(uid, int) and not isinstance(uid, bool)
+                and isinstance(when, str)):
             raise _damaged(path, "an entry of 'trusted' lacks a field")
+        if not _valid_content("archive", key):
+            raise _damaged(path, "a source_sha256 is no SHA-256")
         if kind not in ("github", "archive", "local") or not _valid_content(kind, content):
             raise _damaged(path, f"'{shown(content)}' is no {kind} content")
         if tree is not None and not _valid_content("archive", tree):
             raise _damaged(path, f"'{shown(tree)}' is no tree digest")
-        decisions.append(Decision(identity, kind, content, tree, uid, when))
+        decisions.append(Decision(key, identity, kind, content, tree, uid, when))
     seen: list[tuple[str, str]] = []
     for item in doc.get("seen", []):
         if not (isinstance(item, list) and len(item) == 2 and all(isinstance(x, str) for x in item)):
-            raise _damaged(path, "an entry of 'seen' is not [identity, content]")
+            raise _damaged(path, "an entry of 'seen' is not [source_sha256, content]")
         seen.append((item[0], item[1]))
     return decisions, seen
 
 
 def _dump(decisions: list[Decision], seen: list[tuple[str, str]]) -> bytes:
-    trusted = [{"identity": d.identity, "kind": d.kind, "content": d.content, "tree_sha256": d.tree,
-                "uid": d.uid, "trusted_at": d.trusted_at}
-               for d in sorted(decisions, key=lambda d: (d.identity, d.content, d.uid))]
+    trusted = [{"source": d.identity, "source_sha256": d.key, "kind": d.kind, "content": d.content,
+                "tree_sha256": d.tree, "uid": d.uid, "trusted_at": d.trusted_at}
+               for d in sorted(decisions, key=lambda d: (d.identity, d.key, d.content, d.uid))]
     doc = {"format": _FORMAT, "trusted": trusted, "seen": [list(s) for s in seen[-_MAX_SEEN:]]}
     return (json.dumps(doc, indent=2) + "\n").encode()
 
@@ -211,7 +224,7 @@ def record(identity: str, kind: str, content: str, tree: Optional[str], root: Op
     def add(decisions: list[Decision], seen: list[tuple[str, str]]) -> bool:
         if any(d.matches(identity, content, tree, uid) for d in decisions):
             return False
-        decisions.append(Decision(identity, kind, content, tree, uid, _now()))
+        decisions.append(Decision(source_key(identity), _core.redact(identity), kind, content, tree, uid, _now()))
         return True
 
     _update(root or home(), add)
@@ -225,8 +238,9 @@ def forget(identity: str, content: Optional[str] = None, root: Optional[str] = N
 
     def drop(decisions: list[Decision], seen: list[tuple[str, str]]) -> bool:
         nonlocal dropped
+        key = source_key(identity)
         keep = [d for d in decisions
-                if not (d.identity == identity and d.uid == uid and (content is None or d.content == content))]
+                if not (d.key == key and d.uid == uid and (content is None or d.content == content))]
         dropped = len(decisions) - len(keep)
         decisions[:] = keep
         return dropped > 0
@@ -299,7 +313,7 @@ def _warn_once(root: str, identity: str, kind: str, content: Optional[str], sour
     if key in _warned:
         return
     _warned.add(key)
-    pair = (identity, content or "")
+    pair = (source_key(identity), content or "")
     new = True
     if not read_only(root):
         def remember(decisions: list[Decision], seen: list[tuple[str, str]]) -> bool:

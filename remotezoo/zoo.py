@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from . import _core
 from ._core import ChecksumError, ModelNotFoundError, SourceError
+from ._errors import TrustStoreError, UntrustedSourceError
 from ._home import home
 from ._log import logger, shown
 from ._model import RemoteZooModel, ZooModel
@@ -94,7 +95,7 @@ def register_zoo_model_source(source: str, overwrite: bool = False, *, progress:
     if info["kind"] == "local":
         try:
             _trust.record(identity, "local", "local", None, root)
-        except (OSError, _trust.TrustStoreError) as err:
+        except (OSError, TrustStoreError) as err:
             logger().warning("local source %s registered but not recorded as trusted: %s", shown(identity),
                              shown(err))
     logger().info("Registered source %s", shown(identity))
@@ -132,7 +133,7 @@ def zoo_model_sources_info() -> list[dict[str, Any]]:
         entry: dict[str, Any] = dict(s)
         try:
             entry["trusted"] = _trust.is_trusted(s["identity"], s["kind"], _content(s), s.get("tree_sha256"))
-        except _trust.TrustStoreError:
+        except TrustStoreError:
             entry["trusted"] = False
         out.append(entry)
     return out
@@ -163,7 +164,7 @@ def trust_zoo_model_source(source: str, at: Optional[str] = None) -> str:
         raise SourceError(f"source {shown(info['identity'])} was registered by an older remotezoo, which did not "
                           "record what it fetched; register it again with overwrite=True, then trust it")
     if at is not None and at.strip().lower() != content:
-        raise _trust.UntrustedSourceError(
+        raise UntrustedSourceError(
             f"source {shown(info['identity'])} is registered at {_trust.content_kind(info['kind'])} {content}, "
             f"not {shown(at)}; nothing was trusted")
     _trust.record(info["identity"], info["kind"], content, info.get("tree_sha256"))
@@ -180,7 +181,7 @@ def untrust_zoo_model_source(source: str, at: Optional[str] = None) -> int:
 
 
 def trusted_zoo_model_sources() -> list[dict[str, Any]]:
-    """This user's trust decisions: identity, kind, content, tree_sha256, trusted_at."""
+    """This user's trust decisions: identity (redacted), kind, content, tree_sha256, trusted_at."""
     from . import _trust
 
     import os as _os

@@ -5,6 +5,7 @@ default_deployment_config_dict); listing never needs it."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -340,11 +341,12 @@ def test_a_decision_edited_in_is_keyed_to_the_tree_too(github, monkeypatch):
     (info,) = rz.zoo_model_sources_info()
     store = Path(rz.home()) / "trust.json"
     store.write_text(json.dumps({"format": 1, "seen": [], "trusted": [
-        {"identity": info["identity"], "kind": "github", "content": info["sha"], "tree_sha256": "0" * 64,
-         "uid": os.geteuid(), "trusted_at": "2026-01-01T00:00:00Z"}]}))
+        {"source": info["identity"], "source_sha256": hashlib.sha256(info["identity"].encode()).hexdigest(),
+         "kind": "github", "content": info["sha"], "tree_sha256": "0" * 64, "uid": os.geteuid(),
+         "trusted_at": "2026-01-01T00:00:00Z"}]}))
     store.chmod(0o600)
     with pytest.raises(rz.UntrustedSourceError):
         rz.load_zoo_model("alpha", trust="strict")
-    store.write_text('{"format": 1, "trusted": [{"identity": 1}]}')
+    store.write_text('{"format": 1, "trusted": [{"source": 1}]}')
     with pytest.raises(rz.TrustStoreError, match="damaged"):
         rz.load_zoo_model("alpha", trust="strict")

@@ -61,13 +61,13 @@ def _run_tool(cache: Path, *args: str) -> subprocess.CompletedProcess:
 def test_stubs_match_the_extension_and_mypy_passes(tmp_path: Path) -> None:
     cache = tmp_path / "mypy-cache"
     stubtest = _run_tool(cache, "mypy.stubtest", "--mypy-config-file", "pyproject.toml", "remotezoo._core",
-                         "remotezoo._net")
+                         "remotezoo._net", "remotezoo._digest")
     assert stubtest.returncode == 0, stubtest.stdout + stubtest.stderr
     mypy = _run_tool(cache, "mypy", "remotezoo")
     assert mypy.returncode == 0, mypy.stdout + mypy.stderr
 
 
-@pytest.mark.parametrize("module", ["_core", "_net"])
+@pytest.mark.parametrize("module", ["_core", "_net", "_digest"])
 def test_every_extension_function_and_exception_has_a_stub(module: str) -> None:
     import importlib
 
@@ -88,7 +88,7 @@ def test_help_renders_docstrings() -> None:
 
     for obj, needle in ((rz.download_file, "progress"), (rz.load_zoo_model, "load_model"),
                         (rz.register_zoo_model_source, "overwrite"), (rz.RemoteZooError, "Base class"),
-                        (rz._core.download_model, "download_model(home, name, source, overwrite, progress)")):
+                        (rz._core.download_model, "download_model(home, name, source, overwrite, progress, trust=None")):
         assert needle in pydoc.render_doc(obj, renderer=pydoc.plaintext), obj
     for name in rz.__all__:
         obj = getattr(rz, name)
