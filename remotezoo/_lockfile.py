@@ -548,6 +548,11 @@ def sync(lock: LockFile, *, trust_locked: bool = False, trust: Optional[str] = N
         else:
             pin: dict[str, str] = {}
             if locked.kind == "local":
+                # A lock names a directory of this machine: only its user registers it (a lock
+                # from elsewhere must not make a sync run the code of any directory it names).
+                if current is None:
+                    raise LockFileError(f"local source {shown(locked.identity)} of {lock.path} is not registered "
+                                        "here; register the directory yourself, then sync")
                 diff_text = local_difference(locked)
                 if diff_text:
                     raise LockFileError(f"local source {shown(locked.identity)} differs from {lock.path}: {diff_text}")

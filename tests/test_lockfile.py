@@ -279,3 +279,46 @@ def test_the_tree_digest_is_what_the_readme_defines(tmp_path):
     assert _digest.digest(root, skip_pycache=True)[2] != sha
     assert _digest.digest(root / "a") == ("file", 3, hashlib.sha256(b"hi\n").hexdigest())
     assert _digest.digest(root / "l") == _digest.digest(root / "a")  # followed at the top
+
+
+def test_a_lock_never_registers_a_local_directory_itself(tmp_path, monkeypatch):
+    from zoo_helpers import model, write_source
+
+    monkeypatch.setenv("RZ_TEST_CALL_LOG", str(tmp_path / "calls.log"))
+    src = write_source(tmp_path / "zoo", [model("m")])
+    rz.register_zoo_model_source(str(src))
+    rz.download_zoo_model("m")
+    lock = tmp_path / "remotezoo.lock"
+    rz.lock_zoo(str(lock))
+    assert json.loads(lock.read_text())["sources"][0]["kind"] == "local"
+    switch_home(monkeypatch, tmp_path / "second")
+    with pytest.raises(rz.LockFileError, match="register the directory yourself"):
+        rz.sync_zoo(str(lock))
+    assert rz.list_zoo_model_sources() == [] and calls(tmp_path / "calls.log") == ["download:m"]
+    rz.register_zoo_model_source(str(src))
+    assert [d.action for d in rz.sync_zoo(str(lock))] == ["kept", "downloaded"]
+    (src / "__init__.py").write_text(SIMPLE_INIT + "\n# edited\n")
+    monkeypatch.setenv("REMOTEZOO_LOCKFILE", str(lock))
+    with pytest.raises(rz.LockFileError, match="its files changed"):
+        rz.register_zoo_model_source(str(src))
+
+
+def test_a_token_in_an_archive_url_stays_out_of_the_lock(http_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("RZ_TEST_CALL_LOG", str(tmp_path / "calls.log"))
+    manifest = {"name": "acme/z", "models": [{"base_name": "w", "base_filename": "w.bin",
+                                              "manager": {"type": "x", "config": {"url": http_server.url("/w.bin")}}}]}
+    http_server.serve_bytes("/w.bin", b"w")
+    http_server.serve_bytes("/z.tar.gz", make_tarball("z", {"manifest.json": json.dumps(manifest)}))
+    url = http_server.url("/z.tar.gz?token=SECRET-TOKEN-123")
+    rz.register_zoo_model_source(url)
+    rz.download_zoo_model("w")
+    lock = tmp_path / "remotezoo.lock"
+    rz.lock_zoo(str(lock))
+    text = lock.read_text()
+    assert "SECRET-TOKEN-123" not in text and '"redacted": true' in text
+    assert {d.action for d in rz.sync_zoo(str(lock))} == {"kept", "verified"}  # the registered one it stands for
+    switch_home(monkeypatch, tmp_path / "second")
+    with pytest.raises(rz.LockFileError, match="register it with them first"):
+        rz.sync_zoo(str(lock))
+    rz.register_zoo_model_source(url)
+    assert [d.action for d in rz.sync_zoo(str(lock))] == ["kept", "downloaded"]
