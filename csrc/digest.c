@@ -1,7 +1,6 @@
 /* digest.c - see digest.h. */
 #include "digest.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -10,6 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "fsutil.h"
 
 #define READ_CHUNK (1u << 20)
 
@@ -74,51 +75,6 @@ static int field(walk *w, const char *text)
     return rz_sha256_update(w->tree, text, strlen(text) + 1, w->err);
 }
 
-static int compare_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The sorted names in directory path (without "." and ".."), as a malloc'd array of malloc'd
- * strings; *out_n of them. */
-static int read_names(char ***out, size_t *out_n, const char *path, rz_error *err)
-{
-    DIR *d = opendir(path);
-    struct dirent *de;
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-
-    *out = NULL;
-    *out_n = 0;
-    if (!d)
-        return rz_error_os(err, errno, path, "cannot read directory %s", path);
-    while ((de = readdir(d))) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        if (n == cap) {
-            char **grown = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(*names));
-            if (!grown)
-                goto nomem;
-            names = grown;
-        }
-        if (!(names[n] = strdup(de->d_name)))
-            goto nomem;
-        n++;
-    }
-    closedir(d);
-    if (n > 1)
-        qsort(names, n, sizeof(*names), compare_names);
-    *out = names;
-    *out_n = n;
-    return 0;
-nomem:
-    closedir(d);
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-    return rz_error_set(err, RZ_E_NOMEM, "out of memory");
-}
-
 /* The records of the entries of the directory at w->path (path_len bytes long). */
 static int walk_dir(walk *w, size_t path_len, int depth)
 {
@@ -129,7 +85,7 @@ static int walk_dir(walk *w, size_t path_len, int depth)
     if (depth > RZ_DIGEST_MAX_DEPTH)
         return rz_error_set(w->err, RZ_E_INVALID, "%s is nested more than %d levels deep",
                             w->path, RZ_DIGEST_MAX_DEPTH);
-    if (read_names(&names, &n, w->path, w->err) < 0)
+    if (rz_list_dir(&names, &n, w->path, w->err) < 0)
         return -1;
     for (i = 0; i < n; i++) {
         size_t len = strlen(names[i]);
@@ -184,9 +140,7 @@ static int walk_dir(walk *w, size_t path_len, int depth)
     rc = 0;
 done:
     w->path[path_len] = '\0';
-    for (i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+    rz_names_free(names, n);
     return rc;
 }
 

@@ -59,6 +59,13 @@ int rz_path_beside(char **out, const char *target, rz_error *err);
  * and two of them name the same place only if they are equal. Else 0. */
 int rz_path_is_clean(const char *path);
 
+/* The names in directory path, without "." and "..", sorted in byte order: *out is a malloc'd
+ * array of *out_n malloc'd strings (free with rz_names_free). */
+int rz_list_dir(char ***out, size_t *out_n, const char *path, rz_error *err);
+
+/* Free what rz_list_dir made (NULL is fine). */
+void rz_names_free(char **names, size_t n);
+
 /* snprintf for paths: formats into out (out_len bytes) and fails with an RZ_E_INVALID
  * "path too long" error instead of truncating. */
 int rz_pathf(char *out, size_t out_len, rz_error *err, const char *fmt, ...)

@@ -2,7 +2,6 @@
 #include "gc.h"
 
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -45,27 +44,27 @@ static char *join(const char *dir, const char *name)
     return out;
 }
 
+static char **list_dir(const char *dir, size_t *out_n);
+
 static uint64_t tree_bytes(const char *path, int depth)
 {
     struct stat st;
     uint64_t total;
-    DIR *d;
-    struct dirent *de;
+    char **names;
+    size_t n = 0;
 
     if (lstat(path, &st) < 0)
         return 0;
     total = (uint64_t)st.st_blocks * 512;
-    if (!S_ISDIR(st.st_mode) || depth > 256 || !(d = opendir(path)))
+    if (!S_ISDIR(st.st_mode) || depth > 256 || !(names = list_dir(path, &n)))
         return total;
-    while ((de = readdir(d))) {
-        char *child;
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-            !(child = join(path, de->d_name)))
-            continue;
-        total += tree_bytes(child, depth + 1);
+    for (size_t i = 0; i < n; i++) {
+        char *child = join(path, names[i]);
+        if (child)
+            total += tree_bytes(child, depth + 1);
         free(child);
     }
-    closedir(d);
+    rz_names_free(names, n);
     return total;
 }
 
@@ -115,40 +114,14 @@ static int lock_file(gc *g, const char *path)
     return report(g, "lock", path, bytes, "removed");
 }
 
-/* The entries of dir (without "." and ".."), a malloc'd array of malloc'd names. */
+/* The entries of dir (sorted), or NULL when it cannot be read (nothing of it is looked at). */
 static char **list_dir(const char *dir, size_t *out_n)
 {
-    DIR *d = opendir(dir);
-    struct dirent *de;
     char **names = NULL;
-    size_t n = 0, cap = 0;
+    rz_error ignored;
 
-    *out_n = 0;
-    if (!d)
-        return NULL;
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        if (n == cap) {
-            char **grown = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(*names));
-            if (!grown)
-                break;
-            names = grown;
-        }
-        if (!(names[n] = strdup(de->d_name)))
-            break;
-        n++;
-    }
-    closedir(d);
-    *out_n = n;
-    return names;
-}
-
-static void free_names(char **names, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+    rz_error_init(&ignored);
+    return rz_list_dir(&names, out_n, dir, &ignored) == 0 ? names : NULL;
 }
 
 /* ---- sources/ ---- */
@@ -230,7 +203,7 @@ done:
     if (locked)
         rz_lock_release(&lock);
     free(bytes);
-    free_names(names, n);
+    rz_names_free(names, n);
     free(dir);
     return rc;
 }
@@ -248,7 +221,7 @@ static int gc_sources(gc *g)
             rc = gc_slug(g, names[i]);
         free(path);
     }
-    free_names(names, n);
+    rz_names_free(names, n);
     return rc;
 }
 
@@ -296,7 +269,7 @@ static int gc_models_dir(gc *g, const char *dir, const char *rel, int depth)
         }
         free(path);
     }
-    free_names(names, n);
+    rz_names_free(names, n);
     return rc;
 }
 
@@ -361,12 +334,12 @@ static int gc_model_dirs(gc *g)
                 free(child);
             }
         }
-        free_names(names, n);
+        rz_names_free(names, n);
     }
-    free_names(dirs, n_dirs);
+    rz_names_free(dirs, n_dirs);
     return rc;
 nomem:
-    free_names(dirs, n_dirs);
+    rz_names_free(dirs, n_dirs);
     return rz_error_set(g->err, RZ_E_NOMEM, "out of memory");
 }
 
@@ -441,7 +414,7 @@ static int gc_records(gc *g)
         }
         free(path);
     }
-    free_names(names, n);
+    rz_names_free(names, n);
     return rc;
 }
 
@@ -505,7 +478,7 @@ static int gc_root(gc *g)
         }
         free(path);
     }
-    free_names(names, n);
+    rz_names_free(names, n);
     return rc;
 }
 
@@ -522,7 +495,7 @@ static int gc_locks(gc *g)
             rc = lock_file(g, path);
         free(path);
     }
-    free_names(names, n);
+    rz_names_free(names, n);
     return rc;
 }
 

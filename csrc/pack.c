@@ -3,7 +3,6 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -106,63 +105,33 @@ done:
     return rc;
 }
 
-static int compare_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int add_path(packer *p, const char *name, const char *path, int follow, int depth);
 
 static int add_dir(packer *p, const char *name, const char *path, const struct stat *st, int depth)
 {
-    DIR *d;
-    struct dirent *de;
     char **names = NULL, *child_name = NULL, *child_path = NULL;
-    size_t n = 0, cap = 0, i;
+    size_t n = 0, i;
     int rc = -1;
 
     if (depth > MAX_DEPTH)
         return rz_error_set(p->err, RZ_E_INVALID, "%s is nested too deep", path);
-    if (header(p, name, st, NULL) < 0)
+    if (header(p, name, st, NULL) < 0 || rz_list_dir(&names, &n, path, p->err) < 0)
         return -1;
-    if (!(d = opendir(path)))
-        return rz_error_os(p->err, errno, path, "cannot read directory %s", path);
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-            !strcmp(de->d_name, "__pycache__"))
-            continue;
-        if (n == cap) {
-            char **grown = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(*names));
-            if (!grown)
-                goto nomem;
-            names = grown;
-        }
-        if (!(names[n] = strdup(de->d_name)))
-            goto nomem;
-        n++;
+    if (!(child_name = malloc(PATH_MAX)) || !(child_path = malloc(PATH_MAX))) {
+        rz_error_set(p->err, RZ_E_NOMEM, "out of memory");
+        goto done;
     }
-    closedir(d);
-    d = NULL;
-    if (n > 1)
-        qsort(names, n, sizeof(*names), compare_names);
-    if (!(child_name = malloc(PATH_MAX)) || !(child_path = malloc(PATH_MAX)))
-        goto nomem;
     for (i = 0; i < n; i++) {
+        if (strcmp(names[i], "__pycache__") == 0)
+            continue;
         if (rz_pathf(child_name, PATH_MAX, p->err, "%s/%s", name, names[i]) < 0 ||
             rz_pathf(child_path, PATH_MAX, p->err, "%s/%s", path, names[i]) < 0 ||
             add_path(p, child_name, child_path, 0, depth + 1) < 0)
             goto done;
     }
     rc = 0;
-    goto done;
-nomem:
-    rz_error_set(p->err, RZ_E_NOMEM, "out of memory");
 done:
-    if (d)
-        closedir(d);
-    for (i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+    rz_names_free(names, n);
     free(child_name);
     free(child_path);
     return rc;

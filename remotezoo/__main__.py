@@ -296,9 +296,14 @@ def _lock(args: argparse.Namespace) -> None:
 
 def _sync(args: argparse.Namespace) -> None:
     done = zoo.sync_zoo(args.lockfile, trust_locked=args.trust, trust=args.policy, models=not args.no_models)
+    _emit_actions(args, done, "The lock file is empty.")
+
+
+def _emit_actions(args: argparse.Namespace, done: Sequence[Any], empty: str) -> None:
+    """What a sync or an import did, one line a source or model."""
     data = [{"what": d.what, "name": _redacted(d.name), "action": d.action} for d in done]
     _emit(args, data, lambda: "\n".join(f"{d['action']:>10}  {d['what']}  {shown(d['name'])}" for d in data)
-          or "The lock file is empty.")
+          or empty)
 
 
 def _cache_du(args: argparse.Namespace) -> None:
@@ -363,10 +368,7 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def _import(args: argparse.Namespace) -> None:
-    done = zoo.import_zoo(args.bundle, lock=args.lock, trust=args.trust)
-    data = [{"what": d.what, "name": _redacted(d.name), "action": d.action} for d in done]
-    _emit(args, data, lambda: "\n".join(f"{d['action']:>10}  {d['what']}  {shown(d['name'])}" for d in data)
-          or "The bundle is empty.")
+    _emit_actions(args, zoo.import_zoo(args.bundle, lock=args.lock, trust=args.trust), "The bundle is empty.")
 
 
 class _Findings(Exception):
