@@ -425,14 +425,14 @@ static int fill_info(model_info *out, const rz_home *home, const rz_model_ref *r
 
 static PyObject *info_to_python(const model_info *info)
 {
-    return Py_BuildValue("{s:s,s:s,s:s,s:s,s:O&,s:O&,s:O&,s:z,s:z,s:O&}", "name", info->name,
+    return Py_BuildValue("{s:s,s:s,s:s,s:s,s:O&,s:O&,s:O&,s:z,s:z,s:O&,s:s}", "name", info->name,
                          "source", info->identity, "kind", info->kind, "module", info->module_name,
                          "source_dir", PyUnicode_DecodeFSDefault, info->source_dir, "model_path",
                          PyUnicode_DecodeFSDefault, info->model_path, "manifest_path",
                          PyUnicode_DecodeFSDefault, info->manifest_path, "content",
                          strcmp(info->kind, "local") == 0 ? "local" : info->content,
                          "tree_sha256", info->tree, "record_path", PyUnicode_DecodeFSDefault,
-                         info->record_path);
+                         info->record_path, "folder", info->folder);
 }
 
 /* The trust gate (py_integrity.h) for info's source, pinned by the caller. */

@@ -68,13 +68,7 @@ def _model_payload(info: "_ModelInfo") -> tuple[str, str]:
     if not os.path.islink(path):
         return path, "plain"
     real = os.path.realpath(path)
-    folder = os.path.realpath(os.path.dirname(path))
-    models = os.path.realpath(os.path.join(home(), "models"))
-    while _inside(folder, models) and folder != models:
-        parent = os.path.dirname(folder)
-        if parent == models:
-            break
-        folder = parent
+    folder = os.path.realpath(os.path.join(home(), "models", info["folder"]))
     if not _inside(real, folder) or real == folder:
         raise BundleError(f"model '{shown(info['name'])}' is a link to {shown(real)}, outside its source's models "
                           "folder; it is not exported")
@@ -218,6 +212,8 @@ def import_bundle(path: PathLike, lock: Optional[PathLike] = None, trust: bool =
                                   "redacted or without a tree digest)")
             slug = _core.parse_source_spec(source.identity, server)["slug"]
             tree = os.path.join(content, "sources", slug)
+            if os.path.islink(tree):
+                raise BundleError(f"the bundle's tree of source {shown(source.identity)} is a link")
             _check_links(tree, f"source {source.identity}")
             if not os.path.isdir(tree) or _digest.digest(tree, follow=False, skip_pycache=True)[2] != source.tree_sha256:
                 raise BundleError(f"the bundle's tree of source {shown(source.identity)} is missing or does not "
@@ -225,6 +221,8 @@ def import_bundle(path: PathLike, lock: Optional[PathLike] = None, trust: bool =
             trees[source.identity] = tree
             for model in source.models:
                 payload = os.path.join(content, "models", model.sha256, "payload")
+                if os.path.islink(payload):
+                    raise BundleError(f"the bundle's model '{shown(model.name)}' is a link")
                 _check_links(payload, f"model {model.name}")
                 if (source.identity, model.name) not in layouts or not os.path.lexists(payload):
                     raise BundleError(f"the bundle lacks model '{shown(model.name)}'")

@@ -152,6 +152,8 @@ class _ModelInfo(TypedDict):
     tree_sha256: Optional[str]
     record_path: str
     """Where the digest of its download is recorded (csrc/records.h)."""
+    folder: str
+    """Its source's models folder, below ``<home>/models``."""
 
 class _SourceSpec(TypedDict):
     """A parsed source spec; ``None`` where a field does not apply."""

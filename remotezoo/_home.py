@@ -37,4 +37,4 @@ def require_writable(root: str, what: str) -> None:
         import errno
 
         raise OSError(errno.EROFS, f"the cache {root} is read-only (a read-only mount, no write permission "
-                      f"or REMOTEZOO_READ_ONLY=1): cannot {what}", root)
+                      f"or REMOTEZOO_READ_ONLY=1): cannot {what}")

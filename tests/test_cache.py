@@ -270,3 +270,30 @@ def test_a_read_only_cache_reads_and_refuses_to_write(gated, tmp_path):
                  ["import", str(tmp_path / "nothing.tar.zst")]):
         run = cli(*args, **env)
         assert run.returncode == 1 and "read-only" in run.stderr, (args, run.stderr)
+
+
+@pytest.fixture
+def read_only_mount(tmp_path):
+    """A read-only bind mount of the home (root only; skipped elsewhere)."""
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    home = rz.home()
+    if subprocess.run(["mount", "--bind", home, str(mount)], capture_output=True).returncode != 0:
+        pytest.skip("bind mounts need root")
+    try:
+        if subprocess.run(["mount", "-o", "remount,ro,bind", str(mount)], capture_output=True).returncode != 0:
+            pytest.skip("cannot remount read-only")
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+def test_on_a_read_only_mount_reading_works_and_writing_says_why_not(gated, read_only_mount, tmp_path):
+    env = {"REMOTEZOO_HOME": str(read_only_mount), "REMOTEZOO_OFFLINE": "1"}
+    lock = tmp_path / "ro.lock"
+    for args in (["cache", "verify"], ["cache", "du"], ["cache", "gc"], ["lock", "-o", str(lock)]):
+        run = cli(*args, **env)
+        assert run.returncode == 0, (args, run.stderr)
+    for args in (["cache", "gc", "--apply"], ["sync", str(lock)]):
+        run = cli(*args, **env)
+        assert run.returncode == 1 and "read-only" in run.stderr, (args, run.stderr)
