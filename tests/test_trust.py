@@ -350,3 +350,17 @@ def test_a_decision_edited_in_is_keyed_to_the_tree_too(github, monkeypatch):
     store.write_text('{"format": 1, "trusted": [{"source": 1}]}')
     with pytest.raises(rz.TrustStoreError, match="damaged"):
         rz.load_zoo_model("alpha", trust="strict")
+
+
+def test_no_token_in_a_refusal(http_server, monkeypatch, tmp_path, caplog):
+    monkeypatch.setenv("RZ_TEST_CALL_LOG", str(tmp_path / "calls.log"))
+    http_server.serve_bytes("/zoo.tar.gz", make_tarball("zoo", files("alpha")))
+    url = http_server.url("/zoo.tar.gz?token=SECRET-TOKEN-42")
+    rz.register_zoo_model_source(url)
+    with pytest.raises(rz.UntrustedSourceError) as refused:
+        rz.load_zoo_model("alpha", trust="strict")
+    assert "SECRET-TOKEN-42" not in str(refused.value) and "token=REDACTED" in str(refused.value)
+    rz.load_zoo_model("alpha")  # warn: logged
+    assert caplog.records and not any("SECRET-TOKEN-42" in r.getMessage() for r in caplog.records)
+    rz.trust_zoo_model_source(url)
+    assert "SECRET-TOKEN-42" not in (Path(rz.home()) / "trust.json").read_text()
