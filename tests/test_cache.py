@@ -297,3 +297,39 @@ def test_on_a_read_only_mount_reading_works_and_writing_says_why_not(gated, read
     for args in (["cache", "gc", "--apply"], ["sync", str(lock)]):
         run = cli(*args, **env)
         assert run.returncode == 1 and "read-only" in run.stderr, (args, run.stderr)
+
+
+# ---- the record of each download ---------------------------------------------------------------
+
+RANDOM_INIT = '''
+import os
+
+def download_model(model_name, model_path):
+    with open(model_path, "wb") as f:
+        f.write(os.urandom(1000))
+
+def load_model(model_name, model_path, **kwargs):
+    return open(model_path, "rb").read()
+'''
+
+
+def test_every_download_records_its_digest_and_a_removal_removes_it(tmp_path):
+    from zoo_helpers import write_source
+
+    src = write_source(tmp_path / "zoo", [model("r")], init=RANDOM_INIT, name="acme/random")
+    rz.register_zoo_model_source(str(src))
+    _, path = rz.download_zoo_model("r")  # no sha256 declared: recorded all the same
+    records = Path(rz.home()) / "records"
+    (record,) = records.iterdir()
+    doc = json.loads(record.read_text())
+    assert doc["name"] == "r" and doc["kind"] == "file" and doc["size"] == 1000
+    assert doc["sha256"] == hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    assert doc["path"] == os.path.relpath(path, Path(rz.home()) / "models")
+    rz.download_zoo_model("r", overwrite=True)  # other bytes: another digest
+    assert json.loads(record.read_text())["sha256"] == hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    assert {v.status for v in rz.verify_zoo_cache()} == {"ok"}
+    rz.delete_zoo_model("r")
+    assert list(records.iterdir()) == []
+    rz.download_zoo_model("r")
+    rz.delete_zoo_model_source(str(src))
+    assert [g.kind for g in rz.gc_zoo_cache(apply=True) if g.state == "removed"] == ["record"]
