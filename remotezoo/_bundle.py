@@ -10,7 +10,8 @@
 
 ``remotezoo import bundle.tar.zst`` on a machine without network extracts it with remotezoo's
 own safe extraction into a private directory of the cache, checks every digest against the
-lock (and against a lock of your own with ``--lock``) before anything is registered, then
+lock (and against a lock of your own with ``--lock``, and in frozen mode against
+``REMOTEZOO_LOCKFILE``'s) before anything is registered, then
 registers each source from its tree and places each model, each atomically. Nothing in the
 bundle names a path: the source directories are found by the slug remotezoo computes from each
 identity, the models by their digest. No code runs: importing needs no trust, and trust is not
@@ -163,23 +164,6 @@ def _check_links(root: str, what: str) -> None:
                 raise BundleError(f"{what} in the bundle has a link leading out of it: {shown(os.path.relpath(path, root))}")
 
 
-def _same(expected: _lockfile.LockFile, bundled: _lockfile.LockFile) -> None:
-    """Refuse a bundle whose lock differs from *expected* (``--lock``) for what it holds."""
-    for source in bundled.sources:
-        mine = expected.source(source.identity)
-        if mine is None:
-            raise BundleError(f"the bundle holds source {shown(source.identity)}, which your lock file "
-                              f"{expected.path} does not list")
-        if (mine.kind, mine.sha, mine.archive_sha256, mine.tree_sha256) != (
-                source.kind, source.sha, source.archive_sha256, source.tree_sha256):
-            raise BundleError(f"the bundle's source {shown(source.identity)} differs from your lock file "
-                              f"{expected.path}")
-        for model in source.models:
-            if mine.model(model.name) != model:
-                raise BundleError(f"the bundle's model '{shown(model.name)}' differs from your lock file "
-                                  f"{expected.path}")
-
-
 def import_bundle(path: PathLike, lock: Optional[PathLike] = None, trust: bool = False) -> list[Imported]:
     """Register the sources and place the models of the bundle at *path*, with no network.
     Every digest is checked (against the bundle's lock, and *lock* when given) before anything
@@ -202,8 +186,10 @@ def import_bundle(path: PathLike, lock: Optional[PathLike] = None, trust: bool =
         _net.extract_archive(os.fspath(path), content, False)
         bundled = _lockfile.read(os.path.join(content, LOCK_NAME))
         layouts = _read_index(os.path.join(content, INDEX_NAME), bundled)
-        if expected is not None:
-            _same(expected, bundled)
+        problem = _lockfile.outside(expected, bundled) if expected is not None else None
+        if expected is not None and problem:
+            raise BundleError(f"the bundle differs from your lock file {expected.path}: {problem}")
+        _lockfile.check_frozen(bundled, "the bundle")
         server = os.environ.get("GITHUB_SERVER_URL") or None
         trees: dict[str, str] = {}
         for source in bundled.sources:

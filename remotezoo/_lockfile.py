@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import tempfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional, Union
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 FORMAT = 1
 DEFAULT_NAME = "remotezoo.lock"
 _MAX_BYTES = 64 << 20
+_MAX_SIZE = 1 << 63  # of a model: what the C core checks against (a uint64_t, an off_t)
 _HEX = re.compile(r"[0-9a-f]+")
 _SOURCE_KEYS = ("identity", "spec", "kind", "ref", "sha", "archive_sha256", "tree_sha256", "redacted", "models")
 _MODEL_KEYS = ("name", "kind", "size", "sha256")
@@ -133,8 +135,8 @@ def _parse_model(path: str, where: str, item: Any) -> LockedModel:
         raise _bad(path, f"{where}.name", "must be a model name")
     if kind not in ("file", "tree"):
         raise _bad(path, f"{where}.kind", "must be 'file' or 'tree'")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise _bad(path, f"{where}.size", "must be a non-negative integer")
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size < _MAX_SIZE:
+        raise _bad(path, f"{where}.size", "must be a non-negative integer below 2**63")
     if not isinstance(sha, str) or not _is_hex(sha, 64):
         raise _bad(path, f"{where}.sha256", "must be 64 lowercase hex digits")
     return LockedModel(name, kind, size, sha)
@@ -382,8 +384,9 @@ def frozen() -> Optional[LockFile]:
 
 
 def _frozen_hint(lock: LockFile) -> str:
-    return (f"(frozen mode: REMOTEZOO_LOCKFILE={lock.path}; 'remotezoo sync {lock.path}' makes the zoo match "
-            "it, 'remotezoo lock' writes a new one)")
+    path = shlex.quote(lock.path)  # a person pastes the command: the path is quoted for a shell
+    return (f"(frozen mode: REMOTEZOO_LOCKFILE={path}; make the zoo match it with: remotezoo sync {path}; "
+            "write a new one with: remotezoo lock)")
 
 
 def require_source(lock: LockFile, identity: str) -> LockedSource:
@@ -465,6 +468,32 @@ def model_mismatch(err: ChecksumError, name: str, lock: LockFile) -> LockFileErr
     return LockFileError(f"model '{shown(name)}': {err} {_frozen_hint(lock)}")
 
 
+def outside(expected: LockFile, other: LockFile) -> Optional[str]:
+    """What of *other* (the sources and models a sync or an import would install) *expected*
+    does not hold exactly so, or ``None``: every source at the same kind, commit, archive and
+    tree digest (when *expected* records one), every model at the same digest."""
+    for source in other.sources:
+        mine = expected.source(source.identity)
+        if mine is None:
+            return f"source {shown(source.identity)} is not in it"
+        if ((mine.kind, mine.sha, mine.archive_sha256) != (source.kind, source.sha, source.archive_sha256)
+                or (mine.tree_sha256 is not None and mine.tree_sha256 != source.tree_sha256)):
+            return f"source {shown(source.identity)} differs from it"
+        for model in source.models:
+            if mine.model(model.name) != model:
+                return f"model '{shown(model.name)}' of source {shown(source.identity)} is not in it as it is here"
+    return None
+
+
+def check_frozen(other: LockFile, what: str) -> None:
+    """In frozen mode, refuse to install *other* (*what*: ``"sync of x.lock"``, ``"the
+    bundle"``) unless the frozen lock holds all of it exactly so."""
+    lock = frozen()
+    problem = outside(lock, other) if lock is not None else None
+    if lock is not None and problem:
+        raise LockFileError(f"{what} differs from the lock file: {problem} {_frozen_hint(lock)}")
+
+
 # ---- sync ---------------------------------------------------------------------------------------
 
 
@@ -537,6 +566,7 @@ def sync(lock: LockFile, *, trust_locked: bool = False, trust: Optional[str] = N
 
     root = home()
     require_writable(root, f"sync {lock.path}")
+    check_frozen(lock, f"sync of {lock.path}")
     gate = _trust.Gate(trust, root)
     done: list[Synced] = []
     registered = {s["identity"]: s for s in _core.list_sources(root)}

@@ -25,6 +25,7 @@ import datetime
 import hashlib
 import json
 import os
+import shlex
 import stat
 import sys
 from contextlib import contextmanager
@@ -277,9 +278,10 @@ def _what(identity: str, kind: str, content: Optional[str]) -> str:
 
 
 def trust_command(identity: str, kind: str, content: Optional[str]) -> str:
-    """The command line that trusts *identity* at exactly *content*."""
+    """The command line that trusts *identity* at exactly *content*, quoted for a POSIX shell:
+    an identity is a stranger's URL or a directory name, and a person pastes this line."""
     at = f" --at {content}" if kind != "local" and content else ""
-    return f"remotezoo sources trust '{identity}'{at}"
+    return f"remotezoo sources trust {shlex.quote(identity)}{at}"
 
 
 def _in_jupyter() -> bool:

@@ -184,9 +184,7 @@ def trusted_zoo_model_sources() -> list[dict[str, Any]]:
     """This user's trust decisions: identity (redacted), kind, content, tree_sha256, trusted_at."""
     from . import _trust
 
-    import os as _os
-
-    uid = _os.geteuid()
+    uid = os.geteuid()
     return [{"identity": d.identity, "kind": d.kind, "content": d.content, "tree_sha256": d.tree,
              "trusted_at": d.trusted_at} for d in _trust.decisions() if d.uid == uid]
 

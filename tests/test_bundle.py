@@ -99,6 +99,20 @@ def test_import_checks_against_a_lock_of_your_own(exported, monkeypatch, tmp_pat
     assert rz.list_zoo_model_sources() == []
 
 
+def test_frozen_mode_refuses_a_bundle_that_differs_from_the_lock(exported, monkeypatch, tmp_path):
+    frozen = tmp_path / "frozen.lock"
+    doc = json.loads(exported["lock"])
+    doc["sources"][0]["models"] = [m for m in doc["sources"][0]["models"] if m["name"] != "weights"]
+    frozen.write_text(json.dumps(doc))
+    second_home(monkeypatch, tmp_path)
+    monkeypatch.setenv("REMOTEZOO_LOCKFILE", str(frozen))
+    with pytest.raises(rz.LockFileError, match="the bundle differs from the lock file: model 'weights'"):
+        rz.import_zoo(str(exported["bundle"]))
+    assert rz.list_zoo_model_sources() == []
+    frozen.write_text(exported["lock"])
+    assert {d.action for d in rz.import_zoo(str(exported["bundle"]))} == {"registered", "placed"}
+
+
 # ---- bundles that lie ----------------------------------------------------------------------------
 
 

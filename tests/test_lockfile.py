@@ -206,6 +206,13 @@ def test_a_lock_that_lies_about_a_tree_registers_nothing(zoo, tmp_path, monkeypa
     (lambda d: d["sources"][0].update(identity="https://evil.example/x.tar.gz"), "sources[0].identity is not the normalised identity of a github source"),
     (lambda d: d["sources"][0].update(extra=1), "sources[0].extra is not a field"),
     (lambda d: d["sources"][0]["models"][0].update(size=-1), "size must be a non-negative integer"),
+    (lambda d: d["sources"][0]["models"][0].update(size=1 << 64), "sources[0].models[0].size must be"),
+    (lambda d: d["sources"][0]["models"][0].update(name="m\x1b]0;pwned\x07"), "models[0].name must be a model name"),
+    (lambda d: d["sources"][0]["models"][0].update(kind="link"), "models[0].kind must be 'file' or 'tree'"),
+    (lambda d: d["sources"][0]["models"][0].update(sha256="A" * 64), "models[0].sha256 must be 64 lowercase hex"),
+    (lambda d: d["sources"][0].update(tree_sha256="/etc/passwd"), "sources[0].tree_sha256 must be"),
+    (lambda d: d["sources"][0].update(kind="local"), "sources[0].identity is not the normalised identity of a local"),
+    (lambda d: d.update(sources={"a": 1}), "sources must be a list"),
     (lambda d: d["sources"][0]["models"].append(d["sources"][0]["models"][0]), "lists a model twice"),
     (lambda d: d["sources"].append(d["sources"][0]), "lists a source twice"),
 ])
@@ -242,6 +249,26 @@ def test_frozen_mode_refuses_a_drifted_source(zoo, tmp_path, monkeypatch):
     monkeypatch.setenv("REMOTEZOO_LOCKFILE", str(lock))
     with pytest.raises(rz.LockFileError, match=f"commit {new_sha}, the lock has {locked_sha}"):
         rz.download_zoo_model("weights")
+
+
+def test_frozen_mode_refuses_a_sync_of_another_lock(zoo, tmp_path, monkeypatch):
+    """A sync registers and downloads: in frozen mode what it would install must be the frozen
+    lock's, whatever lock file it was given."""
+    frozen, other = tmp_path / "frozen.lock", tmp_path / "other.lock"
+    rz.lock_zoo(str(frozen), sources=[zoo["github_spec"]])
+    rz.lock_zoo(str(other))  # also the archive source
+    switch_home(monkeypatch, tmp_path / "second")
+    monkeypatch.setenv("REMOTEZOO_LOCKFILE", str(frozen))
+    with pytest.raises(rz.LockFileError, match=r"sync of .*other.lock differs from the lock file: source .* is not in it"):
+        rz.sync_zoo(str(other))
+    assert rz.list_zoo_model_sources() == []
+    doc = json.loads(frozen.read_text())
+    doc["sources"][0]["models"][0]["sha256"] = "0" * 64  # same sources, one model at other bytes
+    other.write_text(json.dumps(doc))
+    with pytest.raises(rz.LockFileError, match="model .* is not in it as it is here"):
+        rz.sync_zoo(str(other))
+    assert rz.list_zoo_model_sources() == []
+    assert {d.action for d in rz.sync_zoo(str(frozen))} == {"registered", "downloaded"}
 
 
 def test_frozen_mode_refuses_a_changed_model(zoo, tmp_path, monkeypatch):

@@ -70,7 +70,7 @@ def test_strict_refuses_a_force_pushed_branch_until_trusted_again(github, monkey
     # Not trusted: nothing of the source runs, and the error names the command that trusts it.
     with pytest.raises(rz.UntrustedSourceError) as refused:
         rz.load_zoo_model("alpha")
-    assert f"remotezoo sources trust '{spec}' --at {first}" in str(refused.value)
+    assert f"remotezoo sources trust {spec} --at {first}" in str(refused.value)
     assert calls(log) == [] and not rz.is_zoo_model_downloaded("alpha")
 
     rz.trust_zoo_model_source(spec)
@@ -278,6 +278,23 @@ def test_a_manifest_of_no_source_names_no_trusted_code(probe_module, monkeypatch
     with pytest.raises(rz.UntrustedSourceError, match="no registered source"):
         entry.ensure_requirements()
     assert probe_module.RAN == []
+
+
+def test_the_command_a_refusal_names_is_safe_to_paste_into_a_shell(tmp_path, monkeypatch):
+    """An identity is a stranger's URL or directory name: the suggested command quotes it, so
+    pasting it runs remotezoo with that one argument and nothing else."""
+    monkeypatch.setenv("RZ_TEST_CALL_LOG", str(tmp_path / "calls.log"))
+    src = write_source(tmp_path / "it's $(touch pwned) `touch pwned2`", [model("m")])
+    rz.register_zoo_model_source(str(src))
+    rz.untrust_zoo_model_source(str(src))
+    with pytest.raises(rz.UntrustedSourceError) as refused:
+        rz.load_zoo_model("m", trust="strict")
+    command = str(refused.value).rsplit("trust it with: ", 1)[1]
+    # The shell sees exactly the argv remotezoo meant: echo each word the shell makes of it.
+    shown = subprocess.run(["sh", "-c", f"set -- {command}; printf '%s\\n' \"$@\""], cwd=tmp_path,
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    assert shown == ["remotezoo", "sources", "trust", *rz.list_zoo_model_sources()]
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "pwned2").exists()
 
 
 # ---- local directories and archives ---------------------------------------------------------------
