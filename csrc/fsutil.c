@@ -512,6 +512,12 @@ int rz_list_dir(char ***out, size_t *out_n, const char *path, rz_error *err)
     while ((de = readdir(d))) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
+        if (n == RZ_LIST_DIR_MAX) {
+            closedir(d);
+            rz_names_free(names, n);
+            return rz_error_set(err, RZ_E_INVALID, "%s has more than %u entries", path,
+                                RZ_LIST_DIR_MAX);
+        }
         if (n == cap) {
             char **grown = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(*names));
             if (!grown)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 _RECORD_FORMAT = 1
 _MAX_RECORD_BYTES = 64 << 10
+_GITHUB_TOKEN_MAX = 8192 - 32  # csrc/source.c's GITHUB_AUTH_MAX, less "Authorization: Bearer "
 
 
 # ---- digests recorded at download ------------------------------------------------------------
@@ -366,14 +367,21 @@ def _check_github() -> Check:
     token = os.environ.get("GITHUB_TOKEN")
     headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
     if token:
+        # The rule csrc/source.c's github_headers_init applies before it sends the token.
+        if any(not 0x20 < ord(c) < 0x7F for c in token) or len(token) > _GITHUB_TOKEN_MAX:
+            return Check("github", False, "GITHUB_TOKEN is not a valid token (a space, a line break, a control "
+                         "character, a non-ASCII character, or longer than 8 KiB); remotezoo will not send it: "
+                         "set it to the token alone")
         headers["Authorization"] = f"Bearer {token}"
     try:
         status, _, found = _net.http_get(f"{api}/rate_limit", headers=headers,
                                          wanted=["x-ratelimit-remaining", "x-ratelimit-limit"], max_bytes=65536)
-    except OSError as err:
-        return Check("github", False, f"cannot reach {_core.redact(api)}: {err}; check the network, the proxy "
-                     "and the CA bundle")
+    except (OSError, ValueError) as err:
+        return Check("github", False, f"cannot reach {_core.redact(api)}: {err}; check GITHUB_API_URL, the "
+                     "network, the proxy and the CA bundle")
     left, limit = found.get("x-ratelimit-remaining"), found.get("x-ratelimit-limit")
+    if left is not None and not left.strip().isdigit():
+        left = None  # not a count: the server's header is not GitHub's
     rate = f"{left} of {limit} API requests left this hour" if left is not None else "rate limit not reported"
     if status == 401:
         return Check("github", False, f"GITHUB_TOKEN was refused by {_core.redact(api)} (401); renew it or unset it")
@@ -381,7 +389,7 @@ def _check_github() -> Check:
         return Check("github", False, f"{_core.redact(api)}/rate_limit answered {status}; check GITHUB_API_URL")
     if token:
         return Check("github", True, f"GITHUB_TOKEN accepted by {_core.redact(api)}; {rate}")
-    ok = left is None or int(left) > 0
+    ok = left is None or int(left.strip()) > 0
     return Check("github", ok, f"no GITHUB_TOKEN: {rate} at {_core.redact(api)}"
                  + ("" if ok else "; set GITHUB_TOKEN for 5000 an hour"))
 

@@ -260,6 +260,29 @@ def test_doctor_checks_the_token_with_the_api(http_server, monkeypatch):
     assert set(checks) == {"home", "registry", "trust", "lockfile", "ca", "proxy", "offline", "github", "versions"}
 
 
+def test_doctor_reports_a_token_it_cannot_send_and_a_server_that_is_not_github(http_server):
+    """A token with a line break is not sent (it would be a second header); a rate-limit header
+    that is no number is not believed: each is one line of the report, not a crash."""
+    seen: list = []
+
+    def rate_limit(request):
+        seen.append(request.headers.get("Authorization"))
+        request.respond(200, b"{}", {"x-ratelimit-remaining": "lots", "x-ratelimit-limit": "?"})
+
+    http_server.route("/rate_limit", rate_limit)
+    env = {"GITHUB_API_URL": http_server.url("").rstrip("/"), "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt"}
+    for token in ("abc\r\nX-Injected: 1", "two words"):
+        run = cli("doctor", "--json", GITHUB_TOKEN=token, **env)
+        checks = {c["name"]: c for c in json.loads(run.stdout)}
+        assert run.returncode == 1 and not checks["github"]["ok"]
+        assert "GITHUB_TOKEN is not a valid token" in checks["github"]["message"]
+        assert "abc" not in run.stdout + run.stderr and "words" not in run.stdout + run.stderr
+    assert seen == []
+    run = cli("doctor", "--json", **env)
+    checks = {c["name"]: c for c in json.loads(run.stdout)}
+    assert checks["github"]["ok"] and "rate limit not reported" in checks["github"]["message"]
+
+
 def test_a_read_only_cache_reads_and_refuses_to_write(gated, tmp_path):
     rz.download_zoo_model("quick")
     env = {"REMOTEZOO_READ_ONLY": "1"}
