@@ -60,7 +60,7 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-def _model_payload(info: "_ModelInfo") -> tuple[str, str]:
+def _model_payload(info: _ModelInfo) -> tuple[str, str]:
     """(the path whose bytes are the model, its layout). A model path that is a link (an
     archive model's layout, or a source's own link) is followed, but only inside the source's
     models folder: a link elsewhere is refused, so a planted link cannot put another file of
@@ -71,12 +71,17 @@ def _model_payload(info: "_ModelInfo") -> tuple[str, str]:
     real = os.path.realpath(path)
     folder = os.path.realpath(os.path.join(home(), "models", info["folder"]))
     if not _inside(real, folder) or real == folder:
-        raise BundleError(f"model '{shown(info['name'])}' is a link to {shown(real)}, outside its source's models "
-                          "folder; it is not exported")
+        raise BundleError(
+            f"model '{shown(info['name'])}' is a link to {shown(real)}, outside its source's "
+            "models "
+            "folder; it is not exported"
+        )
     return real, "link"
 
 
-def export(path: PathLike, models: Optional[list[str]] = None, sources: Optional[list[str]] = None) -> str:
+def export(
+    path: PathLike, models: Optional[list[str]] = None, sources: Optional[list[str]] = None
+) -> str:
     """Write a bundle of the registered sources (or *sources*) and their downloaded models (or
     only *models*) to *path* (``.tar.zst``, or ``.tar.gz``, ``.tar.xz``, ``.tar``), atomically.
     Every model is re-hashed first: a corrupt one is refused, not exported."""
@@ -92,27 +97,37 @@ def export(path: PathLike, models: Optional[list[str]] = None, sources: Optional
     payloads: set[str] = set()
     for locked in lock.sources:
         if locked.kind == "local":
-            logger().warning("local source %s is not exported (it lives in place, outside the cache)",
-                             shown(locked.identity))
+            logger().warning(
+                "local source %s is not exported (it lives in place, outside the cache)",
+                shown(locked.identity),
+            )
             continue
         if locked.redacted:
-            raise BundleError(f"source {shown(locked.identity)} has credentials in its URL; it cannot be exported")
+            raise BundleError(
+                f"source {shown(locked.identity)} has credentials in its URL; it cannot be exported"
+            )
         tree = trees.get(locked.identity)
         if not tree:
             raise BundleError(f"source {shown(locked.identity)} has no tree to export")
-        slug = _core.parse_source_spec(locked.identity, os.environ.get("GITHUB_SERVER_URL") or None)["slug"]
+        slug = _core.parse_source_spec(
+            locked.identity, os.environ.get("GITHUB_SERVER_URL") or None
+        )["slug"]
         items.append((f"sources/{slug}", tree))
         for model in locked.models:
             info = infos[(locked.identity, model.name)]
             payload, layout = _model_payload(info)
             kind, size, sha = _digest.digest(payload, follow=False)
             if (kind, sha) != (model.kind, model.sha256):
-                raise ChecksumError(f"model '{shown(model.name)}' is corrupt (it is not what was downloaded); "
-                                    "'remotezoo cache verify --delete' removes it, download it again")
+                raise ChecksumError(
+                    f"model '{shown(model.name)}' is corrupt (it is not what was downloaded); "
+                    "'remotezoo cache verify --delete' removes it, download it again"
+                )
             if sha not in payloads:
                 payloads.add(sha)
                 items.append((f"models/{sha}/payload", payload))
-            index.append({"source": locked.identity, "name": model.name, "sha256": sha, "layout": layout})
+            index.append(
+                {"source": locked.identity, "name": model.name, "sha256": sha, "layout": layout}
+            )
         kept.append(locked)
     bundled = _lockfile.LockFile(tuple(kept))
     with tempfile.TemporaryDirectory(prefix=".rz-export-") as tmp:
@@ -121,8 +136,14 @@ def export(path: PathLike, models: Optional[list[str]] = None, sources: Optional
         with open(lock_path, "w") as f:
             f.write(_lockfile.dumps(bundled))
         with open(index_path, "w") as f:
-            json.dump({"remotezoo_bundle": FORMAT, "models": sorted(index, key=lambda m: (m["source"], m["name"]))},
-                      f, indent=2)
+            json.dump(
+                {
+                    "remotezoo_bundle": FORMAT,
+                    "models": sorted(index, key=lambda m: (m["source"], m["name"])),
+                },
+                f,
+                indent=2,
+            )
             f.write("\n")
         target = os.path.abspath(os.fsdecode(os.fspath(path)))
         _net.write_archive(target, [(LOCK_NAME, lock_path), (INDEX_NAME, index_path), *items])
@@ -136,8 +157,14 @@ def _read_index(path: str, lock: _lockfile.LockFile) -> dict[tuple[str, str], st
             doc = json.loads(f.read(_MAX_INDEX_BYTES + 1))
     except (OSError, ValueError) as err:
         raise BundleError(f"the bundle's {INDEX_NAME} cannot be read: {err}") from None
-    if not isinstance(doc, dict) or doc.get("remotezoo_bundle") != FORMAT or not isinstance(doc.get("models"), list):
-        raise BundleError(f"the bundle's {INDEX_NAME} is not a format {FORMAT} remotezoo bundle index")
+    if (
+        not isinstance(doc, dict)
+        or doc.get("remotezoo_bundle") != FORMAT
+        or not isinstance(doc.get("models"), list)
+    ):
+        raise BundleError(
+            f"the bundle's {INDEX_NAME} is not a format {FORMAT} remotezoo bundle index"
+        )
     layouts: dict[tuple[str, str], str] = {}
     for item in doc["models"]:
         if not isinstance(item, dict) or item.get("layout") not in ("plain", "link"):
@@ -146,7 +173,9 @@ def _read_index(path: str, lock: _lockfile.LockFile) -> dict[tuple[str, str], st
         locked = lock.source(source) if isinstance(source, str) else None
         model = locked.model(name) if locked and isinstance(name, str) else None
         if model is None or model.sha256 != sha:
-            raise BundleError(f"the bundle's {INDEX_NAME} names a model its lock file does not: {shown(name)}")
+            raise BundleError(
+                f"the bundle's {INDEX_NAME} names a model its lock file does not: {shown(name)}"
+            )
         layouts[(source, name)] = item["layout"]  # type: ignore[index]
     return layouts
 
@@ -161,10 +190,15 @@ def _check_links(root: str, what: str) -> None:
         for name in dirs + files:
             path = os.path.join(base, name)
             if os.path.islink(path) and not _inside(os.path.realpath(path), real_root):
-                raise BundleError(f"{what} in the bundle has a link leading out of it: {shown(os.path.relpath(path, root))}")
+                raise BundleError(
+                    f"{what} in the bundle has a link leading out of it: "
+                    f"{shown(os.path.relpath(path, root))}"
+                )
 
 
-def import_bundle(path: PathLike, lock: Optional[PathLike] = None, trust: bool = False) -> list[Imported]:
+def import_bundle(
+    path: PathLike, lock: Optional[PathLike] = None, trust: bool = False
+) -> list[Imported]:
     """Register the sources and place the models of the bundle at *path*, with no network.
     Every digest is checked (against the bundle's lock, and *lock* when given) before anything
     is registered. With *trust*, the imported sources are trusted (``remotezoo sources
@@ -194,16 +228,23 @@ def import_bundle(path: PathLike, lock: Optional[PathLike] = None, trust: bool =
         trees: dict[str, str] = {}
         for source in bundled.sources:
             if source.kind == "local" or source.redacted or not source.tree_sha256:
-                raise BundleError(f"the bundle's source {shown(source.identity)} cannot be imported (local, "
-                                  "redacted or without a tree digest)")
+                raise BundleError(
+                    f"the bundle's source {shown(source.identity)} cannot be imported (local, "
+                    "redacted or without a tree digest)"
+                )
             slug = _core.parse_source_spec(source.identity, server)["slug"]
             tree = os.path.join(content, "sources", slug)
             if os.path.islink(tree):
                 raise BundleError(f"the bundle's tree of source {shown(source.identity)} is a link")
             _check_links(tree, f"source {source.identity}")
-            if not os.path.isdir(tree) or _digest.digest(tree, follow=False, skip_pycache=True)[2] != source.tree_sha256:
-                raise BundleError(f"the bundle's tree of source {shown(source.identity)} is missing or does not "
-                                  "match its lock file")
+            if (
+                not os.path.isdir(tree)
+                or _digest.digest(tree, follow=False, skip_pycache=True)[2] != source.tree_sha256
+            ):
+                raise BundleError(
+                    f"the bundle's tree of source {shown(source.identity)} is missing or does not "
+                    "match its lock file"
+                )
             trees[source.identity] = tree
             for model in source.models:
                 payload = os.path.join(content, "models", model.sha256, "payload")
@@ -214,7 +255,9 @@ def import_bundle(path: PathLike, lock: Optional[PathLike] = None, trust: bool =
                     raise BundleError(f"the bundle lacks model '{shown(model.name)}'")
                 kind, _, sha = _digest.digest(payload, follow=False)
                 if (kind, sha) != (model.kind, model.sha256):
-                    raise BundleError(f"the bundle's model '{shown(model.name)}' does not match its lock file")
+                    raise BundleError(
+                        f"the bundle's model '{shown(model.name)}' does not match its lock file"
+                    )
         registered = {s["identity"]: s for s in _core.list_sources(root)}
         uses: dict[str, int] = {}
         for source in bundled.sources:
@@ -225,26 +268,54 @@ def import_bundle(path: PathLike, lock: Optional[PathLike] = None, trust: bool =
             if current is not None and not _lockfile.differences(source, current):
                 done.append(Imported("source", source.identity, "kept"))
             else:
-                pin: dict[str, str] = {"tree_from": trees[source.identity], "expect_tree_sha256": source.tree_sha256 or ""}
+                pin: dict[str, str] = {
+                    "tree_from": trees[source.identity],
+                    "expect_tree_sha256": source.tree_sha256 or "",
+                }
                 if source.sha:
                     pin["at_sha"] = source.sha
                 if source.archive_sha256:
                     pin["expect_archive_sha256"] = source.archive_sha256
-                _core.register_source(root, _lockfile.registration_spec(source, source.identity), current is not None,
-                                      None, pin)
+                _core.register_source(
+                    root,
+                    _lockfile.registration_spec(source, source.identity),
+                    current is not None,
+                    None,
+                    pin,
+                )
                 done.append(Imported("source", source.identity, "registered"))
             if trust:
-                entry = next(s for s in _core.list_sources(root) if s["identity"] == source.identity)
-                _trust.record(source.identity, source.kind, source.content or "", entry.get("tree_sha256"), root)
+                entry = next(
+                    s for s in _core.list_sources(root) if s["identity"] == source.identity
+                )
+                _trust.record(
+                    source.identity,
+                    source.kind,
+                    source.content or "",
+                    entry.get("tree_sha256"),
+                    root,
+                )
             for model in source.models:
                 info = _core.resolve_model(root, model.name, source.identity)
-                if os.path.lexists(info["model_path"]) and _lockfile.model_digest(info)[2] == model.sha256:
+                if (
+                    os.path.lexists(info["model_path"])
+                    and _lockfile.model_digest(info)[2] == model.sha256
+                ):
                     done.append(Imported("model", model.name, "kept"))
                     continue
-                _core.download_model(root, model.name, source.identity, os.path.lexists(info["model_path"]), None,
-                                     None, _lockfile.expectation(model),
-                                     {"path": _stage(content, work, model.sha256, uses),
-                                      "layout": layouts[(source.identity, model.name)]})
+                _core.download_model(
+                    root,
+                    model.name,
+                    source.identity,
+                    os.path.lexists(info["model_path"]),
+                    None,
+                    None,
+                    _lockfile.expectation(model),
+                    {
+                        "path": _stage(content, work, model.sha256, uses),
+                        "layout": layouts[(source.identity, model.name)],
+                    },
+                )
                 done.append(Imported("model", model.name, "placed"))
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -42,7 +42,7 @@ class Record:
     recorded_at: str
 
 
-def read_record(info: "_ModelInfo") -> Optional[Record]:
+def read_record(info: _ModelInfo) -> Optional[Record]:
     """The record of *info*'s model, or ``None`` when there is none (a model an older
     remotezoo downloaded) or it is not one remotezoo writes (a damaged record proves nothing:
     the model counts as unrecorded)."""
@@ -62,13 +62,29 @@ def read_record(info: "_ModelInfo") -> Optional[Record]:
     except ValueError:
         return None
     rel = os.path.relpath(info["model_path"], os.path.join(home(), "models"))
-    if (not isinstance(doc, dict) or doc.get("format") != _RECORD_FORMAT or doc.get("name") != info["name"]
-            or doc.get("path") != rel):
+    if (
+        not isinstance(doc, dict)
+        or doc.get("format") != _RECORD_FORMAT
+        or doc.get("name") != info["name"]
+        or doc.get("path") != rel
+    ):
         return None
-    kind, size, sha, when = doc.get("kind"), doc.get("size"), doc.get("sha256"), doc.get("recorded_at")
-    if (kind not in ("file", "tree") or not isinstance(size, int) or isinstance(size, bool) or size < 0
-            or not isinstance(sha, str) or len(sha) != 64 or not set(sha) <= set("0123456789abcdef")
-            or not isinstance(when, str)):
+    kind, size, sha, when = (
+        doc.get("kind"),
+        doc.get("size"),
+        doc.get("sha256"),
+        doc.get("recorded_at"),
+    )
+    if (
+        kind not in ("file", "tree")
+        or not isinstance(size, int)
+        or isinstance(size, bool)
+        or size < 0
+        or not isinstance(sha, str)
+        or len(sha) != 64
+        or not set(sha) <= set("0123456789abcdef")
+        or not isinstance(when, str)
+    ):
         return None
     return Record(info["name"], kind, size, sha, when)
 
@@ -153,7 +169,7 @@ def usage() -> Usage:
     if not os.path.isdir(root):
         return Usage(root, 0, [], 0)  # nothing yet (and listing would make it)
     seen: set[tuple[int, int]] = set()
-    downloaded: dict[str, list["_ModelInfo"]] = {}
+    downloaded: dict[str, list[_ModelInfo]] = {}
     for info in _core.list_downloaded(root):
         downloaded.setdefault(info["source"], []).append(info)
     sources: list[SourceUsage] = []
@@ -163,10 +179,23 @@ def usage() -> Usage:
         tree_bytes = 0
         if source["kind"] != "local" and tree:
             tree_bytes = disk_usage(os.path.dirname(os.path.dirname(tree)), seen)  # sources/<slug>
-        models = [ModelUsage(i["name"], i["model_path"], sum(disk_usage(p, seen) for p in _model_paths(i["model_path"])))
-                  for i in sorted(downloaded.get(source["identity"], []), key=lambda i: i["name"])]
-        sources.append(SourceUsage(_core.redact(source["identity"]), source["kind"], tree_bytes,
-                                   sum(m.bytes for m in models), models))
+        models = [
+            ModelUsage(
+                i["name"],
+                i["model_path"],
+                sum(disk_usage(p, seen) for p in _model_paths(i["model_path"])),
+            )
+            for i in sorted(downloaded.get(source["identity"], []), key=lambda i: i["name"])
+        ]
+        sources.append(
+            SourceUsage(
+                _core.redact(source["identity"]),
+                source["kind"],
+                tree_bytes,
+                sum(m.bytes for m in models),
+                models,
+            )
+        )
     accounted = sum(s.tree_bytes + s.models_bytes for s in sources)
     total = disk_usage(root, set())
     return Usage(root, total, sources, max(0, total - accounted))
@@ -212,8 +241,14 @@ def verify(delete: bool = False) -> list[Verdict]:
         recorded, tree = source.get("tree_sha256"), source.get("tree")
         if source["kind"] == "local" or not tree:
             continue
-        verdict = Verdict("source", _core.redact(source["identity"]), _core.redact(source["identity"]), tree,
-                          "unrecorded", recorded)
+        verdict = Verdict(
+            "source",
+            _core.redact(source["identity"]),
+            _core.redact(source["identity"]),
+            tree,
+            "unrecorded",
+            recorded,
+        )
         try:
             verdict.actual = _hash(tree, skip_pycache=True)[2]
         except OSError as err:
@@ -222,19 +257,30 @@ def verify(delete: bool = False) -> list[Verdict]:
             if recorded:
                 verdict.status = "ok" if verdict.actual == recorded else "corrupt"
         if verdict.status == "corrupt":
-            verdict.detail = "the source's files changed since it was fetched; register it again (delete it first)"
+            verdict.detail = (
+                "the source's files changed since it was fetched; register it again "
+                "(delete it first)"
+            )
         out.append(verdict)
     for info in sorted(_core.list_downloaded(root), key=lambda i: (i["source"], i["name"])):
         record = read_record(info)
-        verdict = Verdict("model", info["name"], _core.redact(info["source"]), info["model_path"], "unrecorded",
-                          record.sha256 if record else None)
+        verdict = Verdict(
+            "model",
+            info["name"],
+            _core.redact(info["source"]),
+            info["model_path"],
+            "unrecorded",
+            record.sha256 if record else None,
+        )
         try:
             kind, size, verdict.actual = _hash(info["model_path"])
         except (OSError, ValueError) as err:
             verdict.status, verdict.detail = "unreadable", str(err)
         else:
             if record is None:
-                verdict.detail = "no digest was recorded at download (an older remotezoo downloaded it)"
+                verdict.detail = (
+                    "no digest was recorded at download (an older remotezoo downloaded it)"
+                )
             elif (kind, verdict.actual) == (record.kind, record.sha256):
                 verdict.status = "ok"
             else:
@@ -310,52 +356,90 @@ def _check_home(root: str) -> Check:
     try:
         st = os.statvfs(probe)
     except OSError as err:
-        return Check("home", False, f"{root}: cannot be read ({err.strerror}); set REMOTEZOO_HOME to a directory "
-                     "you can write")
+        return Check(
+            "home",
+            False,
+            f"{root}: cannot be read ({err.strerror}); set REMOTEZOO_HOME to a directory "
+            "you can write",
+        )
     free = st.f_bavail * st.f_frsize
     where = root if probe == root else f"{root} (not made yet; {probe} is)"
     if read_only(probe):
-        return Check("home", True, f"{where}: read-only ({_human(free)} free): loading downloaded models works, "
-                     "registering and downloading do not")
+        return Check(
+            "home",
+            True,
+            f"{where}: read-only ({_human(free)} free): loading downloaded models works, "
+            "registering and downloading do not",
+        )
     if free < (1 << 30):
-        return Check("home", False, f"{where}: writable but only {_human(free)} free; free space, or set "
-                     "REMOTEZOO_HOME to a larger disk")
+        return Check(
+            "home",
+            False,
+            f"{where}: writable but only {_human(free)} free; free space, or set "
+            "REMOTEZOO_HOME to a larger disk",
+        )
     return Check("home", True, f"{where}: writable, {_human(free)} free")
 
 
 def _check_ca() -> Check:
+    """The CA certificates every TLS transfer verifies peers with, found by the C core's own
+    rule (csrc/net/ca_bundle.h): an environment variable is used as given, so one that names
+    no file is what to fix."""
     from . import _net
 
-    for name in ("SSL_CERT_FILE", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE"):
-        value = os.environ.get(name)
-        if value:
-            if os.path.isfile(value):
-                return Check("ca", True, f"CA bundle {value} (from {name})")
-            return Check("ca", False, f"{name}={value} is not a file; point it at a CA bundle (PEM) or unset it")
-    directory = os.environ.get("SSL_CERT_DIR")
-    if directory:
-        ok = os.path.isdir(directory)
-        return Check("ca", ok, f"CA directory {directory} (from SSL_CERT_DIR)" if ok else
-                     f"SSL_CERT_DIR={directory} is not a directory; fix or unset it")
     tls = _net.tls_defaults()
-    for key in ("cainfo", "capath"):
-        path = tls.get(key)
-        if path and os.path.exists(path):
-            return Check("ca", True, f"CA {'bundle' if key == 'cainfo' else 'directory'} {path} (libcurl's default)")
-    return Check("ca", False, "no CA bundle found (libcurl's default is missing); install ca-certificates or set "
-                 "SSL_CERT_FILE")
+    bundle, directory = tls.get("cainfo"), tls.get("capath")
+    given = {
+        os.environ.get(n): n for n in ("SSL_CERT_FILE", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE")
+    }
+    given.pop(None, None)
+    given.pop("", None)
+    if bundle and bundle in given and not os.path.isfile(bundle):
+        return Check(
+            "ca",
+            False,
+            f"{given[bundle]}={bundle} is not a file; point it at a CA bundle (PEM) or unset it",
+        )
+    if directory and directory == os.environ.get("SSL_CERT_DIR") and not os.path.isdir(directory):
+        return Check("ca", False, f"SSL_CERT_DIR={directory} is not a directory; fix or unset it")
+    if bundle:
+        origin = f"from {given[bundle]}" if bundle in given else "found on this machine"
+        return Check("ca", True, f"CA bundle {bundle} ({origin})")
+    if directory:
+        return Check("ca", True, f"CA directory {directory}")
+    return Check(
+        "ca",
+        False,
+        "no CA certificates found (no system bundle, SSL_CERT_FILE not set); install "
+        "ca-certificates or set SSL_CERT_FILE",
+    )
 
 
 def _check_proxy() -> Check:
-    names = ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY")
+    names = (
+        "https_proxy",
+        "HTTPS_PROXY",
+        "http_proxy",
+        "HTTP_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+        "no_proxy",
+        "NO_PROXY",
+    )
     found = [f"{n}={_core.redact(os.environ[n])}" for n in names if os.environ.get(n)]
     return Check("proxy", True, ", ".join(found) if found else "no proxy set (direct connections)")
 
 
 def _check_offline() -> Check:
     offline = os.environ.get("REMOTEZOO_OFFLINE", "") not in ("", "0")
-    return Check("offline", True, "REMOTEZOO_OFFLINE is set: no network; registered sources and downloaded "
-                 "models keep working" if offline else "online (REMOTEZOO_OFFLINE is not set)")
+    return Check(
+        "offline",
+        True,
+        "REMOTEZOO_OFFLINE is set: no network; registered sources and downloaded "
+        "models keep working"
+        if offline
+        else "online (REMOTEZOO_OFFLINE is not set)",
+    )
 
 
 def _check_github() -> Check:
@@ -369,29 +453,58 @@ def _check_github() -> Check:
     if token:
         # The rule csrc/source.c's github_headers_init applies before it sends the token.
         if any(not 0x20 < ord(c) < 0x7F for c in token) or len(token) > _GITHUB_TOKEN_MAX:
-            return Check("github", False, "GITHUB_TOKEN is not a valid token (a space, a line break, a control "
-                         "character, a non-ASCII character, or longer than 8 KiB); remotezoo will not send it: "
-                         "set it to the token alone")
+            return Check(
+                "github",
+                False,
+                "GITHUB_TOKEN is not a valid token (a space, a line break, a control "
+                "character, a non-ASCII character, or longer than 8 KiB); remotezoo will not send "
+                "it: "
+                "set it to the token alone",
+            )
         headers["Authorization"] = f"Bearer {token}"
     try:
-        status, _, found = _net.http_get(f"{api}/rate_limit", headers=headers,
-                                         wanted=["x-ratelimit-remaining", "x-ratelimit-limit"], max_bytes=65536)
+        status, _, found = _net.http_get(
+            f"{api}/rate_limit",
+            headers=headers,
+            wanted=["x-ratelimit-remaining", "x-ratelimit-limit"],
+            max_bytes=65536,
+        )
     except (OSError, ValueError) as err:
-        return Check("github", False, f"cannot reach {_core.redact(api)}: {err}; check GITHUB_API_URL, the "
-                     "network, the proxy and the CA bundle")
+        return Check(
+            "github",
+            False,
+            f"cannot reach {_core.redact(api)}: {err}; check GITHUB_API_URL, the "
+            "network, the proxy and the CA bundle",
+        )
     left, limit = found.get("x-ratelimit-remaining"), found.get("x-ratelimit-limit")
     if left is not None and not left.strip().isdigit():
         left = None  # not a count: the server's header is not GitHub's
-    rate = f"{left} of {limit} API requests left this hour" if left is not None else "rate limit not reported"
+    rate = (
+        f"{left} of {limit} API requests left this hour"
+        if left is not None
+        else "rate limit not reported"
+    )
     if status == 401:
-        return Check("github", False, f"GITHUB_TOKEN was refused by {_core.redact(api)} (401); renew it or unset it")
+        return Check(
+            "github",
+            False,
+            f"GITHUB_TOKEN was refused by {_core.redact(api)} (401); renew it or unset it",
+        )
     if status != 200:
-        return Check("github", False, f"{_core.redact(api)}/rate_limit answered {status}; check GITHUB_API_URL")
+        return Check(
+            "github",
+            False,
+            f"{_core.redact(api)}/rate_limit answered {status}; check GITHUB_API_URL",
+        )
     if token:
         return Check("github", True, f"GITHUB_TOKEN accepted by {_core.redact(api)}; {rate}")
     ok = left is None or int(left.strip()) > 0
-    return Check("github", ok, f"no GITHUB_TOKEN: {rate} at {_core.redact(api)}"
-                 + ("" if ok else "; set GITHUB_TOKEN for 5000 an hour"))
+    return Check(
+        "github",
+        ok,
+        f"no GITHUB_TOKEN: {rate} at {_core.redact(api)}"
+        + ("" if ok else "; set GITHUB_TOKEN for 5000 an hour"),
+    )
 
 
 def _check_trust() -> Check:
@@ -402,7 +515,9 @@ def _check_trust() -> Check:
         decisions = _trust.decisions()
     except (ValueError, OSError) as err:
         return Check("trust", False, str(err))
-    return Check("trust", True, f"REMOTEZOO_TRUST={mode}; {len(decisions)} trust decisions recorded")
+    return Check(
+        "trust", True, f"REMOTEZOO_TRUST={mode}; {len(decisions)} trust decisions recorded"
+    )
 
 
 def _check_lockfile() -> Check:
@@ -416,8 +531,12 @@ def _check_lockfile() -> Check:
     except ValueError as err:
         return Check("lockfile", False, f"{err}; fix the file or unset REMOTEZOO_LOCKFILE")
     assert lock is not None
-    return Check("lockfile", True, f"frozen to {path}: {len(lock.sources)} sources, "
-                 f"{sum(len(s.models) for s in lock.sources)} models")
+    return Check(
+        "lockfile",
+        True,
+        f"frozen to {path}: {len(lock.sources)} sources, "
+        f"{sum(len(s.models) for s in lock.sources)} models",
+    )
 
 
 def _check_versions() -> Check:
@@ -426,8 +545,12 @@ def _check_versions() -> Check:
     try:
         libs = ", ".join(f"{k} {v}" for k, v in library_versions().items())
     except ImportError as err:
-        return Check("versions", False, f"remotezoo._net cannot be loaded ({err}); reinstall remotezoo")
-    return Check("versions", True, f"remotezoo {__version__}, Python {sys.version.split()[0]}, {libs}")
+        return Check(
+            "versions", False, f"remotezoo._net cannot be loaded ({err}); reinstall remotezoo"
+        )
+    return Check(
+        "versions", True, f"remotezoo {__version__}, Python {sys.version.split()[0]}, {libs}"
+    )
 
 
 def doctor() -> list[Check]:
@@ -440,6 +563,13 @@ def doctor() -> list[Check]:
             checks.append(Check("registry", True, f"{os.path.join(root, 'registry.json')} reads"))
         except (OSError, ValueError) as err:
             checks.append(Check("registry", False, shown(err)))
-    checks += [_check_trust(), _check_lockfile(), _check_ca(), _check_proxy(), _check_offline(), _check_github(),
-               _check_versions()]
+    checks += [
+        _check_trust(),
+        _check_lockfile(),
+        _check_ca(),
+        _check_proxy(),
+        _check_offline(),
+        _check_github(),
+        _check_versions(),
+    ]
     return checks

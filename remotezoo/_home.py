@@ -36,5 +36,8 @@ def require_writable(root: str, what: str) -> None:
     if read_only(root):
         import errno
 
-        raise OSError(errno.EROFS, f"the cache {root} is read-only (a read-only mount, no write permission "
-                      f"or REMOTEZOO_READ_ONLY=1): cannot {what}")
+        raise OSError(
+            errno.EROFS,
+            f"the cache {root} is read-only (a read-only mount, no write permission "
+            f"or REMOTEZOO_READ_ONLY=1): cannot {what}",
+        )

@@ -55,7 +55,17 @@ DEFAULT_NAME = "remotezoo.lock"
 _MAX_BYTES = 64 << 20
 _MAX_SIZE = 1 << 63  # of a model: what the C core checks against (a uint64_t, an off_t)
 _HEX = re.compile(r"[0-9a-f]+")
-_SOURCE_KEYS = ("identity", "spec", "kind", "ref", "sha", "archive_sha256", "tree_sha256", "redacted", "models")
+_SOURCE_KEYS = (
+    "identity",
+    "spec",
+    "kind",
+    "ref",
+    "sha",
+    "archive_sha256",
+    "tree_sha256",
+    "redacted",
+    "models",
+)
 _MODEL_KEYS = ("name", "kind", "size", "sha256")
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -88,7 +98,13 @@ class LockedSource:
     @property
     def content(self) -> Optional[str]:
         """What trust is keyed to: the commit, the archive's sha256, or ``"local"``."""
-        return self.sha if self.kind == "github" else self.archive_sha256 if self.kind == "archive" else "local"
+        return (
+            self.sha
+            if self.kind == "github"
+            else self.archive_sha256
+            if self.kind == "archive"
+            else "local"
+        )
 
     def model(self, name: str) -> Optional[LockedModel]:
         return next((m for m in self.models if m.name == name), None)
@@ -121,7 +137,9 @@ def _bad(path: str, where: str, what: str) -> LockFileError:
 
 
 def _text(value: Any, limit: int = 8192) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= limit and not any(ord(c) < 0x20 for c in value)
+    return (
+        isinstance(value, str) and 0 < len(value) <= limit and not any(ord(c) < 0x20 for c in value)
+    )
 
 
 def _parse_model(path: str, where: str, item: Any) -> LockedModel:
@@ -148,7 +166,12 @@ def _parse_source(path: str, where: str, item: Any) -> LockedSource:
     unknown = set(item) - set(_SOURCE_KEYS)
     if unknown:
         raise _bad(path, f"{where}.{sorted(unknown)[0]}", "is not a field of a locked source")
-    identity, spec, kind, ref = item.get("identity"), item.get("spec"), item.get("kind"), item.get("ref")
+    identity, spec, kind, ref = (
+        item.get("identity"),
+        item.get("spec"),
+        item.get("kind"),
+        item.get("ref"),
+    )
     redacted = item.get("redacted", False)
     if not isinstance(identity, str) or not _text(identity):
         raise _bad(path, f"{where}.identity", "must be a source identity")
@@ -168,7 +191,9 @@ def _parse_source(path: str, where: str, item: Any) -> LockedSource:
         except SourceError as err:
             raise _bad(path, f"{where}.identity", f"is not a source spec: {err}") from None
         if parsed["identity"] != identity or parsed["kind"] != kind:
-            raise _bad(path, f"{where}.identity", f"is not the normalised identity of a {kind} source")
+            raise _bad(
+                path, f"{where}.identity", f"is not the normalised identity of a {kind} source"
+            )
     sha, archive, tree = item.get("sha"), item.get("archive_sha256"), item.get("tree_sha256")
     if kind == "github" and not _is_hex(sha, 40, 64):
         raise _bad(path, f"{where}.sha", "must be a commit sha (40 or 64 lowercase hex digits)")
@@ -187,8 +212,17 @@ def _parse_source(path: str, where: str, item: Any) -> LockedSource:
     names = [m.name for m in models]
     if len(set(names)) != len(names):
         raise _bad(path, f"{where}.models", "lists a model twice")
-    return LockedSource(identity, spec, kind, ref, sha, archive, tree, redacted,
-                        tuple(sorted(models, key=lambda m: m.name)))
+    return LockedSource(
+        identity,
+        spec,
+        kind,
+        ref,
+        sha,
+        archive,
+        tree,
+        redacted,
+        tuple(sorted(models, key=lambda m: m.name)),
+    )
 
 
 def parse(text: Union[str, bytes], path: str = DEFAULT_NAME) -> LockFile:
@@ -205,8 +239,10 @@ def parse(text: Union[str, bytes], path: str = DEFAULT_NAME) -> LockFile:
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise LockFileError(f"{path} is not a remotezoo lock file (no 'remotezoo_lock' version)")
     if version > FORMAT:
-        raise LockFileError(f"lock file {path} has format {version}, newer than this remotezoo reads "
-                            f"({FORMAT}); upgrade remotezoo")
+        raise LockFileError(
+            f"lock file {path} has format {version}, newer than this remotezoo reads "
+            f"({FORMAT}); upgrade remotezoo"
+        )
     unknown = set(doc) - {"remotezoo_lock", "sources"}
     if unknown:
         raise _bad(path, sorted(unknown)[0], "is not a field of a lock file")
@@ -241,8 +277,10 @@ def dumps(lock: LockFile) -> str:
                 entry[key] = getattr(s, key)
         if s.redacted:
             entry["redacted"] = True
-        entry["models"] = [{"name": m.name, "kind": m.kind, "size": m.size, "sha256": m.sha256}
-                           for m in sorted(s.models, key=lambda m: m.name)]
+        entry["models"] = [
+            {"name": m.name, "kind": m.kind, "size": m.size, "sha256": m.sha256}
+            for m in sorted(s.models, key=lambda m: m.name)
+        ]
         sources.append(entry)
     return json.dumps({"remotezoo_lock": FORMAT, "sources": sources}, indent=2) + "\n"
 
@@ -272,7 +310,7 @@ def write(lock: LockFile, path: PathLike) -> str:
 # ---- what is registered and downloaded now ------------------------------------------------------
 
 
-def model_digest(info: "_ModelInfo") -> tuple[str, int, str, bool]:
+def model_digest(info: _ModelInfo) -> tuple[str, int, str, bool]:
     """``(kind, size, sha256, recorded)`` of a downloaded model: the digest recorded when it
     was downloaded, or (a model downloaded by an older remotezoo) computed now."""
     from . import _cache
@@ -286,7 +324,7 @@ def model_digest(info: "_ModelInfo") -> tuple[str, int, str, bool]:
     return kind, size, sha, False
 
 
-def source_tree_digest(source: "_SourceInfo") -> Optional[str]:
+def source_tree_digest(source: _SourceInfo) -> Optional[str]:
     """The tree digest of a registered source: recorded at registration for a fetched source,
     computed now for a local one (its files change in place)."""
     recorded = source.get("tree_sha256")
@@ -300,18 +338,22 @@ def source_tree_digest(source: "_SourceInfo") -> Optional[str]:
     return _digest.digest(tree, follow=True, skip_pycache=True)[2]
 
 
-def locked_source(source: "_SourceInfo", models: list[LockedModel]) -> LockedSource:
+def locked_source(source: _SourceInfo, models: list[LockedModel]) -> LockedSource:
     """The lock entry of a registered *source* with *models*."""
     identity, spec = source["identity"], source["spec"]
     redacted = _core.redact(identity) != identity or _core.redact(spec) != spec
     kind = source["kind"]
     return LockedSource(
-        identity=_core.redact(identity), spec=_core.redact(spec), kind=kind,
+        identity=_core.redact(identity),
+        spec=_core.redact(spec),
+        kind=kind,
         ref=source.get("ref") if kind == "github" else None,
         sha=source.get("sha") if kind == "github" else None,
         archive_sha256=source.get("archive_sha256") if kind == "archive" else None,
-        tree_sha256=source_tree_digest(source), redacted=redacted,
-        models=tuple(sorted(models, key=lambda m: m.name)))
+        tree_sha256=source_tree_digest(source),
+        redacted=redacted,
+        models=tuple(sorted(models, key=lambda m: m.name)),
+    )
 
 
 def build(sources: Optional[list[str]] = None, models: Optional[list[str]] = None) -> LockFile:
@@ -328,8 +370,10 @@ def build(sources: Optional[list[str]] = None, models: Optional[list[str]] = Non
         for spec in sources:
             identity = _core.source_identity(spec)
             if identity not in registered:
-                raise SourceError(f"source {shown(identity)} is not registered; 'remotezoo sources list' shows "
-                                  "those that are")
+                raise SourceError(
+                    f"source {shown(identity)} is not registered; 'remotezoo sources list' shows "
+                    "those that are"
+                )
             chosen.add(identity)
     downloaded = {(i["source"], i["name"]): i for i in _core.list_downloaded(root)}
     wanted: Optional[set[tuple[str, str]]] = None
@@ -338,8 +382,10 @@ def build(sources: Optional[list[str]] = None, models: Optional[list[str]] = Non
         for name in models:
             info = _core.resolve_model(root, name, None)
             if (info["source"], info["name"]) not in downloaded:
-                raise _core.ModelNotFoundError(f"Model '{shown(info['name'])}' is not downloaded; download it "
-                                               "before locking it")
+                raise _core.ModelNotFoundError(
+                    f"Model '{shown(info['name'])}' is not downloaded; download it "
+                    "before locking it"
+                )
             wanted.add((info["source"], info["name"]))
         if chosen is None:
             chosen = {source for source, _ in wanted}
@@ -353,8 +399,11 @@ def build(sources: Optional[list[str]] = None, models: Optional[list[str]] = Non
                 continue
             kind, size, sha, recorded = model_digest(info)
             if not recorded:
-                logger().warning("model '%s' has no digest recorded at download (an older remotezoo "
-                                 "downloaded it); locked at its digest now", shown(name))
+                logger().warning(
+                    "model '%s' has no digest recorded at download (an older remotezoo "
+                    "downloaded it); locked at its digest now",
+                    shown(name),
+                )
             locked.append(LockedModel(name, kind, size, sha))
         entries.append(locked_source(source, locked))
     return LockFile(tuple(entries))
@@ -373,7 +422,9 @@ def frozen() -> Optional[LockFile]:
     try:
         st = os.stat(path)
     except OSError as err:
-        raise LockFileError(f"REMOTEZOO_LOCKFILE names {path}, which cannot be read: {err.strerror}") from None
+        raise LockFileError(
+            f"REMOTEZOO_LOCKFILE names {path}, which cannot be read: {err.strerror}"
+        ) from None
     stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
     cached = _frozen_cache.get(path)
     if cached is not None and cached[0] == stamp:
@@ -385,15 +436,20 @@ def frozen() -> Optional[LockFile]:
 
 def _frozen_hint(lock: LockFile) -> str:
     path = shlex.quote(lock.path)  # a person pastes the command: the path is quoted for a shell
-    return (f"(frozen mode: REMOTEZOO_LOCKFILE={path}; make the zoo match it with: remotezoo sync {path}; "
-            "write a new one with: remotezoo lock)")
+    return (
+        f"(frozen mode: REMOTEZOO_LOCKFILE={path}; make the zoo match it with: remotezoo sync "
+        f"{path}; "
+        "write a new one with: remotezoo lock)"
+    )
 
 
 def require_source(lock: LockFile, identity: str) -> LockedSource:
     """The locked source of *identity*; a source the lock does not name is refused."""
     locked = lock.source(identity)
     if locked is None:
-        raise LockFileError(f"source {shown(identity)} is not in the lock file {_frozen_hint(lock)}")
+        raise LockFileError(
+            f"source {shown(identity)} is not in the lock file {_frozen_hint(lock)}"
+        )
     return locked
 
 
@@ -410,7 +466,7 @@ def registration_pin(locked: LockedSource) -> dict[str, str]:
     return pin
 
 
-def differences(locked: LockedSource, source: "_SourceInfo") -> list[str]:
+def differences(locked: LockedSource, source: _SourceInfo) -> list[str]:
     """How the registered *source* differs from *locked* (empty: it matches)."""
     out: list[str] = []
     if source["kind"] != locked.kind:
@@ -418,8 +474,10 @@ def differences(locked: LockedSource, source: "_SourceInfo") -> list[str]:
     elif locked.kind == "github" and source.get("sha") != locked.sha:
         out.append(f"commit {source.get('sha') or '(none)'}, the lock has {locked.sha}")
     elif locked.kind == "archive" and source.get("archive_sha256") != locked.archive_sha256:
-        out.append(f"archive sha256 {source.get('archive_sha256') or '(not recorded)'}, the lock has "
-                   f"{locked.archive_sha256}")
+        out.append(
+            f"archive sha256 {source.get('archive_sha256') or '(not recorded)'}, the lock has "
+            f"{locked.archive_sha256}"
+        )
     if not out and locked.tree_sha256:
         tree = source_tree_digest(source)
         if tree != locked.tree_sha256:
@@ -427,13 +485,15 @@ def differences(locked: LockedSource, source: "_SourceInfo") -> list[str]:
     return out
 
 
-def check_source(lock: LockFile, source: "_SourceInfo") -> LockedSource:
+def check_source(lock: LockFile, source: _SourceInfo) -> LockedSource:
     """Refuse a registered *source* that differs from the lock (frozen mode)."""
     locked = require_source(lock, source["identity"])
     diff = differences(locked, source)
     if diff:
-        raise LockFileError(f"source {shown(source['identity'])} differs from the lock file: {'; '.join(diff)} "
-                            f"{_frozen_hint(lock)}")
+        raise LockFileError(
+            f"source {shown(source['identity'])} differs from the lock file: {'; '.join(diff)} "
+            f"{_frozen_hint(lock)}"
+        )
     return locked
 
 
@@ -441,20 +501,24 @@ def require_model(lock: LockFile, identity: str, name: str) -> LockedModel:
     """The locked model *name* of *identity*; a model the lock does not list is refused."""
     locked = require_source(lock, identity).model(name)
     if locked is None:
-        raise LockFileError(f"model '{shown(name)}' of source {shown(identity)} is not in the lock file "
-                            f"{_frozen_hint(lock)}")
+        raise LockFileError(
+            f"model '{shown(name)}' of source {shown(identity)} is not in the lock file "
+            f"{_frozen_hint(lock)}"
+        )
     return locked
 
 
-def check_model(lock: LockFile, info: "_ModelInfo") -> LockedModel:
+def check_model(lock: LockFile, info: _ModelInfo) -> LockedModel:
     """Refuse a downloaded model whose digest differs from the lock (frozen mode). The digest
     recorded at download is compared: `cache verify` re-hashes what is on disk."""
     locked = require_model(lock, info["source"], info["name"])
     kind, size, sha, _ = model_digest(info)
     if (kind, sha) != (locked.kind, locked.sha256):
-        raise LockFileError(f"model '{shown(info['name'])}' differs from the lock file: it is a {kind} of sha256 "
-                            f"{sha} ({size} bytes), the lock has a {locked.kind} of sha256 {locked.sha256} "
-                            f"({locked.size} bytes) {_frozen_hint(lock)}")
+        raise LockFileError(
+            f"model '{shown(info['name'])}' differs from the lock file: it is a {kind} of sha256 "
+            f"{sha} ({size} bytes), the lock has a {locked.kind} of sha256 {locked.sha256} "
+            f"({locked.size} bytes) {_frozen_hint(lock)}"
+        )
     return locked
 
 
@@ -476,12 +540,18 @@ def outside(expected: LockFile, other: LockFile) -> Optional[str]:
         mine = expected.source(source.identity)
         if mine is None:
             return f"source {shown(source.identity)} is not in it"
-        if ((mine.kind, mine.sha, mine.archive_sha256) != (source.kind, source.sha, source.archive_sha256)
-                or (mine.tree_sha256 is not None and mine.tree_sha256 != source.tree_sha256)):
+        if (mine.kind, mine.sha, mine.archive_sha256) != (
+            source.kind,
+            source.sha,
+            source.archive_sha256,
+        ) or (mine.tree_sha256 is not None and mine.tree_sha256 != source.tree_sha256):
             return f"source {shown(source.identity)} differs from it"
         for model in source.models:
             if mine.model(model.name) != model:
-                return f"model '{shown(model.name)}' of source {shown(source.identity)} is not in it as it is here"
+                return (
+                    f"model '{shown(model.name)}' of source {shown(source.identity)} "
+                    "is not in it as it is here"
+                )
     return None
 
 
@@ -507,7 +577,7 @@ class Synced:
     action: str
 
 
-def _registered_identity(locked: LockedSource, registered: dict[str, "_SourceInfo"]) -> str:
+def _registered_identity(locked: LockedSource, registered: dict[str, _SourceInfo]) -> str:
     """The identity to register *locked* under: its own, or for a redacted one the registered
     source it stands for (whose URL has the credentials)."""
     if not locked.redacted:
@@ -515,8 +585,10 @@ def _registered_identity(locked: LockedSource, registered: dict[str, "_SourceInf
     for identity in registered:
         if _core.redact(identity) == locked.identity:
             return identity
-    raise LockFileError(f"source {shown(locked.identity)} is locked with its credentials redacted; register it "
-                        "with them first ('remotezoo sources register URL'), then sync")
+    raise LockFileError(
+        f"source {shown(locked.identity)} is locked with its credentials redacted; register it "
+        "with them first ('remotezoo sources register URL'), then sync"
+    )
 
 
 def registration_spec(locked: LockedSource, identity: str) -> str:
@@ -538,7 +610,10 @@ def local_difference(locked: LockedSource) -> Optional[str]:
     path = _core.parse_source_spec(locked.identity)["local_path"]
     if not path or not os.path.isdir(path):
         return "its directory does not exist here"
-    if locked.tree_sha256 and _digest.digest(path, follow=True, skip_pycache=True)[2] != locked.tree_sha256:
+    if (
+        locked.tree_sha256
+        and _digest.digest(path, follow=True, skip_pycache=True)[2] != locked.tree_sha256
+    ):
         return "its files changed"
     return None
 
@@ -547,12 +622,20 @@ def check_local(lock: LockFile, locked: LockedSource) -> None:
     """Refuse a local source whose directory is not what *lock* recorded (frozen mode)."""
     diff = local_difference(locked)
     if diff:
-        raise LockFileError(f"local source {shown(locked.identity)} differs from the lock file: {diff} "
-                            f"{_frozen_hint(lock)}")
+        raise LockFileError(
+            f"local source {shown(locked.identity)} differs from the lock file: {diff} "
+            f"{_frozen_hint(lock)}"
+        )
 
 
-def sync(lock: LockFile, *, trust_locked: bool = False, trust: Optional[str] = None, models: bool = True,
-         progress: Any = None) -> list[Synced]:
+def sync(
+    lock: LockFile,
+    *,
+    trust_locked: bool = False,
+    trust: Optional[str] = None,
+    models: bool = True,
+    progress: Any = None,
+) -> list[Synced]:
     """Make this machine's zoo match *lock*: each source registered at exactly its locked
     content (a GitHub source fetched at the locked commit, whatever its ref names now; an
     archive checked against its sha256; every tree against its digest), then each locked model
@@ -581,27 +664,43 @@ def sync(lock: LockFile, *, trust_locked: bool = False, trust: Optional[str] = N
                 # A lock names a directory of this machine: only its user registers it (a lock
                 # from elsewhere must not make a sync run the code of any directory it names).
                 if current is None:
-                    raise LockFileError(f"local source {shown(locked.identity)} of {lock.path} is not registered "
-                                        "here; register the directory yourself, then sync")
+                    raise LockFileError(
+                        f"local source {shown(locked.identity)} of {lock.path} is not registered "
+                        "here; register the directory yourself, then sync"
+                    )
                 diff_text = local_difference(locked)
                 if diff_text:
-                    raise LockFileError(f"local source {shown(locked.identity)} differs from {lock.path}: {diff_text}")
+                    raise LockFileError(
+                        f"local source {shown(locked.identity)} differs from {lock.path}: "
+                        f"{diff_text}"
+                    )
             else:
                 pin = registration_pin(locked)
                 if locked.kind == "github" and locked.sha:
-                    pin = {"at_sha": locked.sha, **({"expect_tree_sha256": locked.tree_sha256}
-                                                   if locked.tree_sha256 else {})}
+                    pin = {
+                        "at_sha": locked.sha,
+                        **(
+                            {"expect_tree_sha256": locked.tree_sha256} if locked.tree_sha256 else {}
+                        ),
+                    }
             with progress_for(progress, desc=_core.redact(identity)) as callback:
-                _core.register_source(root, registration_spec(locked, identity), current is not None, callback,
-                                      pin)
-            done.append(Synced("source", identity, "refetched" if current is not None else "registered"))
+                _core.register_source(
+                    root, registration_spec(locked, identity), current is not None, callback, pin
+                )
+            done.append(
+                Synced("source", identity, "refetched" if current is not None else "registered")
+            )
         info = next(s for s in _core.list_sources(root) if s["identity"] == identity)
         diff = differences(locked, info)
         if diff:
-            raise LockFileError(f"source {shown(identity)} was registered but differs from {lock.path}: "
-                                f"{'; '.join(diff)}")
+            raise LockFileError(
+                f"source {shown(identity)} was registered but differs from {lock.path}: "
+                f"{'; '.join(diff)}"
+            )
         if trust_locked:
-            _trust.record(identity, locked.kind, locked.content or "", info.get("tree_sha256"), root)
+            _trust.record(
+                identity, locked.kind, locked.content or "", info.get("tree_sha256"), root
+            )
         if not models:
             continue
         for model in locked.models:
@@ -613,6 +712,8 @@ def sync(lock: LockFile, *, trust_locked: bool = False, trust: Optional[str] = N
                     done.append(Synced("model", model.name, "verified"))
                     continue
             with progress_for(progress, desc=model.name) as callback:
-                _core.download_model(root, model.name, identity, present, callback, gate, expectation(model))
+                _core.download_model(
+                    root, model.name, identity, present, callback, gate, expectation(model)
+                )
             done.append(Synced("model", model.name, "replaced" if present else "downloaded"))
     return done

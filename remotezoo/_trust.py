@@ -28,10 +28,11 @@ import os
 import shlex
 import stat
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from . import _core
 from ._core import RemoteZooError
@@ -77,8 +78,12 @@ class Decision:
         """Whether this decision trusts *identity* at *content* with tree digest *tree* for
         *uid*. The tree is part of the key: a bundle that claims a trusted commit for other
         files (remotezoo cannot recompute a commit id from files) is not trusted."""
-        return (self.key == source_key(identity) and self.content == content and self.uid == uid
-                and (self.kind == "local" or self.tree == tree))
+        return (
+            self.key == source_key(identity)
+            and self.content == content
+            and self.uid == uid
+            and (self.kind == "local" or self.tree == tree)
+        )
 
 
 def policy(value: Optional[str] = None) -> str:
@@ -112,8 +117,10 @@ def _now() -> str:
 
 
 def _damaged(path: str, why: str) -> TrustStoreError:
-    return TrustStoreError(f"the trust store {path} is damaged ({why}); remove it and trust your sources "
-                           "again with 'remotezoo sources trust SPEC'")
+    return TrustStoreError(
+        f"the trust store {path} is damaged ({why}); remove it and trust your sources "
+        "again with 'remotezoo sources trust SPEC'"
+    )
 
 
 def _parse(path: str, data: bytes) -> tuple[list[Decision], list[tuple[str, str]]]:
@@ -130,10 +137,21 @@ def _parse(path: str, data: bytes) -> tuple[list[Decision], list[tuple[str, str]
         if not isinstance(item, dict):
             raise _damaged(path, "an entry of 'trusted' is not an object")
         key, identity, kind = item.get("source_sha256"), item.get("source"), item.get("kind")
-        content, tree, uid, when = item.get("content"), item.get("tree_sha256"), item.get("uid"), item.get("trusted_at")
-        if not (isinstance(key, str) and isinstance(identity, str) and isinstance(kind, str)
-                and isinstance(content, str) and isinstance(uid, int) and not isinstance(uid, bool)
-                and isinstance(when, str)):
+        content, tree, uid, when = (
+            item.get("content"),
+            item.get("tree_sha256"),
+            item.get("uid"),
+            item.get("trusted_at"),
+        )
+        if not (
+            isinstance(key, str)
+            and isinstance(identity, str)
+            and isinstance(kind, str)
+            and isinstance(content, str)
+            and isinstance(uid, int)
+            and not isinstance(uid, bool)
+            and isinstance(when, str)
+        ):
             raise _damaged(path, "an entry of 'trusted' lacks a field")
         if not _valid_content("archive", key):
             raise _damaged(path, "a source_sha256 is no SHA-256")
@@ -144,16 +162,27 @@ def _parse(path: str, data: bytes) -> tuple[list[Decision], list[tuple[str, str]
         decisions.append(Decision(key, identity, kind, content, tree, uid, when))
     seen: list[tuple[str, str]] = []
     for item in doc.get("seen", []):
-        if not (isinstance(item, list) and len(item) == 2 and all(isinstance(x, str) for x in item)):
+        if not (
+            isinstance(item, list) and len(item) == 2 and all(isinstance(x, str) for x in item)
+        ):
             raise _damaged(path, "an entry of 'seen' is not [source_sha256, content]")
         seen.append((item[0], item[1]))
     return decisions, seen
 
 
 def _dump(decisions: list[Decision], seen: list[tuple[str, str]]) -> bytes:
-    trusted = [{"source": d.identity, "source_sha256": d.key, "kind": d.kind, "content": d.content,
-                "tree_sha256": d.tree, "uid": d.uid, "trusted_at": d.trusted_at}
-               for d in sorted(decisions, key=lambda d: (d.identity, d.key, d.content, d.uid))]
+    trusted = [
+        {
+            "source": d.identity,
+            "source_sha256": d.key,
+            "kind": d.kind,
+            "content": d.content,
+            "tree_sha256": d.tree,
+            "uid": d.uid,
+            "trusted_at": d.trusted_at,
+        }
+        for d in sorted(decisions, key=lambda d: (d.identity, d.key, d.content, d.uid))
+    ]
     doc = {"format": _FORMAT, "trusted": trusted, "seen": [list(s) for s in seen[-_MAX_SEEN:]]}
     return (json.dumps(doc, indent=2) + "\n").encode()
 
@@ -174,9 +203,11 @@ def _read(root: str) -> tuple[list[Decision], list[tuple[str, str]]]:
         if not stat.S_ISREG(st.st_mode):
             raise _damaged(path, "not a file")
         if st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            raise TrustStoreError(f"the trust store {path} is owned by uid {st.st_uid} or writable by others "
-                                  f"(mode {stat.filemode(st.st_mode)}); it is not believed. Only its owner "
-                                  "may write it: remove it, or chmod 600 it if it is yours")
+            raise TrustStoreError(
+                f"the trust store {path} is owned by uid {st.st_uid} or writable by others "
+                f"(mode {stat.filemode(st.st_mode)}); it is not believed. Only its owner "
+                "may write it: remove it, or chmod 600 it if it is yours"
+            )
         data = f.read(_MAX_STORE_BYTES + 1)
     if len(data) > _MAX_STORE_BYTES:
         raise _damaged(path, "larger than 16 MiB")
@@ -202,8 +233,13 @@ def decisions(root: Optional[str] = None) -> list[Decision]:
     return sorted(_read(root or home())[0], key=lambda d: (d.identity, d.content, d.uid))
 
 
-def is_trusted(identity: str, kind: str, content: Optional[str], tree: Optional[str],
-               root: Optional[str] = None) -> bool:
+def is_trusted(
+    identity: str,
+    kind: str,
+    content: Optional[str],
+    tree: Optional[str],
+    root: Optional[str] = None,
+) -> bool:
     """Whether this user trusts *identity* at *content* and tree digest *tree* (any content
     for a local directory)."""
     if kind == "local":
@@ -214,18 +250,24 @@ def is_trusted(identity: str, kind: str, content: Optional[str], tree: Optional[
     return any(d.matches(identity, content, tree, uid) for d in _read(root or home())[0])
 
 
-def record(identity: str, kind: str, content: str, tree: Optional[str], root: Optional[str] = None) -> None:
+def record(
+    identity: str, kind: str, content: str, tree: Optional[str], root: Optional[str] = None
+) -> None:
     """Record that this user trusts *identity* at *content* and tree digest *tree*."""
     if kind == "local":
         content, tree = "local", None
     if not _valid_content(kind, content):
-        raise ValueError(f"'{shown(content)}' is not a {content_kind(kind)} of source {shown(identity)}")
+        raise ValueError(
+            f"'{shown(content)}' is not a {content_kind(kind)} of source {shown(identity)}"
+        )
     uid = os.geteuid()
 
     def add(decisions: list[Decision], seen: list[tuple[str, str]]) -> bool:
         if any(d.matches(identity, content, tree, uid) for d in decisions):
             return False
-        decisions.append(Decision(source_key(identity), _core.redact(identity), kind, content, tree, uid, _now()))
+        decisions.append(
+            Decision(source_key(identity), _core.redact(identity), kind, content, tree, uid, _now())
+        )
         return True
 
     _update(root or home(), add)
@@ -240,8 +282,11 @@ def forget(identity: str, content: Optional[str] = None, root: Optional[str] = N
     def drop(decisions: list[Decision], seen: list[tuple[str, str]]) -> bool:
         nonlocal dropped
         key = source_key(identity)
-        keep = [d for d in decisions
-                if not (d.key == key and d.uid == uid and (content is None or d.content == content))]
+        keep = [
+            d
+            for d in decisions
+            if not (d.key == key and d.uid == uid and (content is None or d.content == content))
+        ]
         dropped = len(decisions) - len(keep)
         decisions[:] = keep
         return dropped > 0
@@ -310,7 +355,9 @@ def ask(question: str) -> Optional[bool]:
     return line.strip().lower() in ("y", "yes")
 
 
-def _warn_once(root: str, identity: str, kind: str, content: Optional[str], source_dir: str, what: str) -> None:
+def _warn_once(
+    root: str, identity: str, kind: str, content: Optional[str], source_dir: str, what: str
+) -> None:
     key = (root, identity, content or "")
     if key in _warned:
         return
@@ -318,6 +365,7 @@ def _warn_once(root: str, identity: str, kind: str, content: Optional[str], sour
     pair = (source_key(identity), content or "")
     new = True
     if not read_only(root):
+
         def remember(decisions: list[Decision], seen: list[tuple[str, str]]) -> bool:
             nonlocal new
             new = pair not in seen
@@ -331,13 +379,26 @@ def _warn_once(root: str, identity: str, kind: str, content: Optional[str], sour
             pass  # a store that cannot be written: this process warns once, as without one
     if new:
         logger().warning(
-            "running untrusted code of %s: %s for %s; trust it with: %s (REMOTEZOO_TRUST=strict refuses "
-            "untrusted code, =prompt asks)", shown(_what(identity, kind, content)),
-            shown(_code_summary(source_dir)), shown(what), shown(trust_command(identity, kind, content)))
+            "running untrusted code of %s: %s for %s; trust it with: %s (REMOTEZOO_TRUST=strict "
+            "refuses "
+            "untrusted code, =prompt asks)",
+            shown(_what(identity, kind, content)),
+            shown(_code_summary(source_dir)),
+            shown(what),
+            shown(trust_command(identity, kind, content)),
+        )
 
 
-def check(identity: str, kind: str, content: Optional[str], tree: Optional[str], source_dir: str, what: str,
-          trust: Optional[str] = None, root: Optional[str] = None) -> None:
+def check(
+    identity: str,
+    kind: str,
+    content: Optional[str],
+    tree: Optional[str],
+    source_dir: str,
+    what: str,
+    trust: Optional[str] = None,
+    root: Optional[str] = None,
+) -> None:
     """Decide whether code of *identity* at *content* (tree digest *tree*), in *source_dir*,
     may run for *what* (such as ``"load_model of 'x@1.0'"``), by the policy *trust* (default
     ``$REMOTEZOO_TRUST``). Returns, or raises :class:`UntrustedSourceError`."""
@@ -359,20 +420,28 @@ def check(identity: str, kind: str, content: Optional[str], tree: Optional[str],
     subject = _what(identity, kind, content)
     if not content:
         raise UntrustedSourceError(
-            f"{subject}: its content was not recorded (registered by an older remotezoo), so it cannot be "
-            f"trusted (REMOTEZOO_TRUST={mode}); register it again with overwrite=True")
+            f"{subject}: its content was not recorded (registered by an older remotezoo), so it "
+            "cannot be "
+            f"trusted (REMOTEZOO_TRUST={mode}); register it again with overwrite=True"
+        )
     if mode == "prompt":
-        answer = ask(f"remotezoo: {shown(subject)} is about to run {shown(what)}: "
-                     f"{shown(_code_summary(source_dir))}.\nTrust and run it? [y/N] ")
+        answer = ask(
+            f"remotezoo: {shown(subject)} is about to run {shown(what)}: "
+            f"{shown(_code_summary(source_dir))}.\nTrust and run it? [y/N] "
+        )
         if answer:
             record(identity, kind, content, tree, root)
             return
         reason = "you answered no" if answer is False else "nobody can answer the prompt here"
-        raise UntrustedSourceError(f"refused to run {what} of {subject} (REMOTEZOO_TRUST=prompt: {reason}); "
-                                   f"trust it with: {trust_command(identity, kind, content)}")
-    raise UntrustedSourceError(f"refused to run {what} of {subject}: it is not trusted at exactly this "
-                               f"{content_kind(kind)} (REMOTEZOO_TRUST=strict); review it, then trust it "
-                               f"with: {trust_command(identity, kind, content)}")
+        raise UntrustedSourceError(
+            f"refused to run {what} of {subject} (REMOTEZOO_TRUST=prompt: {reason}); "
+            f"trust it with: {trust_command(identity, kind, content)}"
+        )
+    raise UntrustedSourceError(
+        f"refused to run {what} of {subject}: it is not trusted at exactly this "
+        f"{content_kind(kind)} (REMOTEZOO_TRUST=strict); review it, then trust it "
+        f"with: {trust_command(identity, kind, content)}"
+    )
 
 
 class Gate:
@@ -385,26 +454,39 @@ class Gate:
         self.trust = policy(trust)  # a bad value fails at once, before anything runs
         self.root = root or home()
 
-    def __call__(self, identity: str, kind: str, content: Optional[str], tree: Optional[str], source_dir: str,
-                 what: str) -> None:
+    def __call__(
+        self,
+        identity: str,
+        kind: str,
+        content: Optional[str],
+        tree: Optional[str],
+        source_dir: str,
+        what: str,
+    ) -> None:
         check(identity, kind, content, tree, source_dir, what, self.trust, self.root)
 
 
 # ---- code a manifest names (requirements entrypoints, default_deployment_config_dict types) -----
 
 _Running = tuple[str, str, Optional[str], Optional[str], str, Optional[str]]
-_running: "ContextVar[Optional[_Running]]" = ContextVar("remotezoo_trust_running", default=None)
+_running: ContextVar[Optional[_Running]] = ContextVar("remotezoo_trust_running", default=None)
 
 
 @contextmanager
-def running(info: Optional["_ModelInfo"], trust: Optional[str] = None) -> Iterator[None]:
+def running(info: Optional[_ModelInfo], trust: Optional[str] = None) -> Iterator[None]:
     """While the block runs, code the manifest of *info*'s model names (a requirements
     entrypoint, a ``default_deployment_config_dict`` type) is code of its source at the
     content it was resolved at: :func:`before_manifest_code` checks it."""
     value: Optional[_Running] = None
     if info is not None:
-        value = (info["source"], info["kind"], info.get("content"), info.get("tree_sha256"), info["source_dir"],
-                 trust)
+        value = (
+            info["source"],
+            info["kind"],
+            info.get("content"),
+            info.get("tree_sha256"),
+            info["source_dir"],
+            trust,
+        )
     token = _running.set(value)
     try:
         yield
@@ -425,5 +507,7 @@ def before_manifest_code(what: str) -> None:
     if mode == "warn":
         logger().warning("running %s named by a manifest of no registered source", shown(what))
         return
-    raise UntrustedSourceError(f"refused to run {what}: it is named by a manifest of no registered source, "
-                               f"which cannot be trusted (REMOTEZOO_TRUST={mode})")
+    raise UntrustedSourceError(
+        f"refused to run {what}: it is named by a manifest of no registered source, "
+        f"which cannot be trusted (REMOTEZOO_TRUST={mode})"
+    )

@@ -29,7 +29,7 @@ DEFAULT_LOCK_FILE = "remotezoo.lock"  # _lockfile.DEFAULT_NAME, without importin
 StrOrList = Union[str, list[str], None]
 
 # (source, model name, kwargs) -> the live object load_zoo_model returned, while it lives.
-_loaded: "weakref.WeakValueDictionary[tuple, Any]" = weakref.WeakValueDictionary()
+_loaded: weakref.WeakValueDictionary[tuple[Any, ...], Any] = weakref.WeakValueDictionary()
 
 
 def _requirements() -> Any:
@@ -40,7 +40,7 @@ def _requirements() -> Any:
     return module
 
 
-def _frozen() -> "Optional[_lockfile.LockFile]":
+def _frozen() -> Optional[_lockfile.LockFile]:
     """The lock of frozen mode (``REMOTEZOO_LOCKFILE``), or ``None``; _lockfile is imported
     only when there is one."""
     if not os.environ.get("REMOTEZOO_LOCKFILE"):
@@ -59,7 +59,9 @@ def _as_list(value: StrOrList) -> Optional[list[str]]:
 # ---- sources ----------------------------------------------------------------------------
 
 
-def register_zoo_model_source(source: str, overwrite: bool = False, *, progress: Progress = None) -> None:
+def register_zoo_model_source(
+    source: str, overwrite: bool = False, *, progress: Progress = None
+) -> None:
     """Register a remote source of models.
 
     *source* is a GitHub repo (``https://github.com/<user>/<repo>``, ``.../tree/<ref>``,
@@ -96,16 +98,21 @@ def register_zoo_model_source(source: str, overwrite: bool = False, *, progress:
         try:
             _trust.record(identity, "local", "local", None, root)
         except (OSError, TrustStoreError) as err:
-            logger().warning("local source %s registered but not recorded as trusted: %s", shown(identity),
-                             shown(err))
+            logger().warning(
+                "local source %s registered but not recorded as trusted: %s",
+                shown(identity),
+                shown(err),
+            )
     logger().info("Registered source %s", shown(identity))
 
 
-def _source_info(identity: str) -> "_SourceInfo":
+def _source_info(identity: str) -> _SourceInfo:
     for info in _core.list_sources(home()):
         if info["identity"] == identity:
             return info
-    raise SourceError(f"source {shown(identity)} is not registered; 'remotezoo sources list' shows those that are")
+    raise SourceError(
+        f"source {shown(identity)} is not registered; 'remotezoo sources list' shows those that are"
+    )
 
 
 def list_zoo_model_sources() -> list[str]:
@@ -132,18 +139,26 @@ def zoo_model_sources_info() -> list[dict[str, Any]]:
     for s in sorted(_core.list_sources(home()), key=lambda s: s["identity"]):
         entry: dict[str, Any] = dict(s)
         try:
-            entry["trusted"] = _trust.is_trusted(s["identity"], s["kind"], _content(s), s.get("tree_sha256"))
+            entry["trusted"] = _trust.is_trusted(
+                s["identity"], s["kind"], _content(s), s.get("tree_sha256")
+            )
         except TrustStoreError:
             entry["trusted"] = False
         out.append(entry)
     return out
 
 
-def _content(info: "_SourceInfo") -> Optional[str]:
+def _content(info: _SourceInfo) -> Optional[str]:
     """What trust is keyed to: a GitHub source's commit, an archive's sha256, a local source's
     ``"local"``."""
     kind = info["kind"]
-    return info.get("sha") if kind == "github" else info.get("archive_sha256") if kind == "archive" else "local"
+    return (
+        info.get("sha")
+        if kind == "github"
+        else info.get("archive_sha256")
+        if kind == "archive"
+        else "local"
+    )
 
 
 def trust_zoo_model_source(source: str, at: Optional[str] = None) -> str:
@@ -161,12 +176,16 @@ def trust_zoo_model_source(source: str, at: Optional[str] = None) -> str:
     info = _source_info(_core.source_identity(source))
     content = _content(info)
     if not content:
-        raise SourceError(f"source {shown(info['identity'])} was registered by an older remotezoo, which did not "
-                          "record what it fetched; register it again with overwrite=True, then trust it")
+        raise SourceError(
+            f"source {shown(info['identity'])} was registered by an older remotezoo, which did not "
+            "record what it fetched; register it again with overwrite=True, then trust it"
+        )
     if at is not None and at.strip().lower() != content:
         raise UntrustedSourceError(
-            f"source {shown(info['identity'])} is registered at {_trust.content_kind(info['kind'])} {content}, "
-            f"not {shown(at)}; nothing was trusted")
+            f"source {shown(info['identity'])} is registered at "
+            f"{_trust.content_kind(info['kind'])} {content}, "
+            f"not {shown(at)}; nothing was trusted"
+        )
     _trust.record(info["identity"], info["kind"], content, info.get("tree_sha256"))
     logger().info("Trusted source %s at %s", shown(info["identity"]), content)
     return content
@@ -185,14 +204,25 @@ def trusted_zoo_model_sources() -> list[dict[str, Any]]:
     from . import _trust
 
     uid = os.geteuid()
-    return [{"identity": d.identity, "kind": d.kind, "content": d.content, "tree_sha256": d.tree,
-             "trusted_at": d.trusted_at} for d in _trust.decisions() if d.uid == uid]
+    return [
+        {
+            "identity": d.identity,
+            "kind": d.kind,
+            "content": d.content,
+            "tree_sha256": d.tree,
+            "trusted_at": d.trusted_at,
+        }
+        for d in _trust.decisions()
+        if d.uid == uid
+    ]
 
 
 # ---- models -----------------------------------------------------------------------------
 
 
-def list_zoo_models(tags: StrOrList = None, source: Optional[str] = None, license: StrOrList = None) -> list[str]:
+def list_zoo_models(
+    tags: StrOrList = None, source: Optional[str] = None, license: StrOrList = None
+) -> list[str]:
     """Return the full names of the models of the registered sources, sorted.
 
     *tags*: a tag or list of tags that must all match; *source*: only this source's models;
@@ -211,13 +241,17 @@ def _model(info: _ModelInfo) -> RemoteZooModel:
         try:
             manifest = _core.load_manifest(info["manifest_path"], info["source"])
         except FileNotFoundError:
-            raise ModelNotFoundError(f"source {shown(info['source'])} of model '{shown(info['name'])}' was "
-                                     "replaced or deleted while it was being read; try again") from None
+            raise ModelNotFoundError(
+                f"source {shown(info['source'])} of model '{shown(info['name'])}' was "
+                "replaced or deleted while it was being read; try again"
+            ) from None
     for entry in manifest["models"]:
         if entry["name"] == info["name"]:
             return RemoteZooModel(entry, info, os.path.join(home(), "models"))
-    raise SourceError(f"manifest.json of {shown(info['source'])} no longer has model '{shown(info['name'])}'; "
-                      "register the source again")
+    raise SourceError(
+        f"manifest.json of {shown(info['source'])} no longer has model '{shown(info['name'])}'; "
+        "register the source again"
+    )
 
 
 def get_zoo_model(name: str, source: Optional[str] = None) -> RemoteZooModel:
@@ -246,7 +280,9 @@ def is_zoo_model_downloaded(name: str, source: Optional[str] = None) -> bool:
 
 def list_downloaded_zoo_models() -> dict[str, tuple[str, RemoteZooModel]]:
     """Return ``{name: (model_path, model)}`` for every downloaded model."""
-    return {info["name"]: (info["model_path"], _model(info)) for info in _core.list_downloaded(home())}
+    return {
+        info["name"]: (info["model_path"], _model(info)) for info in _core.list_downloaded(home())
+    }
 
 
 def delete_zoo_model(name: str, source: Optional[str] = None) -> None:
@@ -267,15 +303,16 @@ def _split(name_or_spec: str, model_name: Optional[str]) -> tuple[str, Optional[
         models = list_zoo_models(source=name_or_spec)
         if len(models) != 1:
             raise ValueError(
-                f"source {shown(name_or_spec)} has {len(models)} models; pass model_name= to choose one of "
-                f"{shown(models)}"
+                f"source {shown(name_or_spec)} has {len(models)} models; pass model_name= to "
+                f"choose one of {shown(models)}"
             )
         model_name = models[0]
     return model_name, name_or_spec
 
 
-def _download(name: str, source: Optional[str], overwrite: bool, callback: Any,
-              trust: Optional[str]) -> tuple["_ModelInfo", bool]:
+def _download(
+    name: str, source: Optional[str], overwrite: bool, callback: Any, trust: Optional[str]
+) -> tuple[_ModelInfo, bool]:
     """The download of model *name* through the C core, with the trust gate and, in frozen
     mode, the lock's digest (checked before the download is kept)."""
     from . import _lockfile, _trust
@@ -300,7 +337,11 @@ def _download(name: str, source: Optional[str], overwrite: bool, callback: Any,
 
 
 def download_zoo_model(
-    name_or_spec: str, model_name: Optional[str] = None, overwrite: bool = False, *, progress: Progress = None,
+    name_or_spec: str,
+    model_name: Optional[str] = None,
+    overwrite: bool = False,
+    *,
+    progress: Progress = None,
     trust: Optional[str] = None,
 ) -> tuple[RemoteZooModel, str]:
     """Download a model unless it is downloaded already; return ``(model, model_path)``.
@@ -320,7 +361,9 @@ def download_zoo_model(
     name, source = _split(name_or_spec, model_name)
     with progress_for(progress, desc=name) as callback:
         info, fresh = _download(name, source, overwrite, callback, trust)
-    logger().info("Model '%s' %s", shown(info["name"]), "downloaded" if fresh else "is already downloaded")
+    logger().info(
+        "Model '%s' %s", shown(info["name"]), "downloaded" if fresh else "is already downloaded"
+    )
     return _model(info), info["model_path"]
 
 
@@ -330,8 +373,12 @@ def _requirements_of(name: str, source: Optional[str]) -> tuple[ZooModel, _Model
 
 
 def ensure_zoo_model_requirements(
-    name: str, error_level: Optional[int] = None, log_success: bool = True, source: Optional[str] = None,
-    *, trust: Optional[str] = None,
+    name: str,
+    error_level: Optional[int] = None,
+    log_success: bool = True,
+    source: Optional[str] = None,
+    *,
+    trust: Optional[str] = None,
 ) -> bool:
     """Check that the packages model *name* requires are installed.
 
@@ -344,24 +391,41 @@ def ensure_zoo_model_requirements(
 
     model, info = _requirements_of(name, source)
     with _trust.running(info, trust):
-        return bool(_requirements().ensure_requirements(
-            model.name, model.requirements, info["source_dir"], error_level=error_level, log_success=log_success,
-            source=info["source"]))
+        return bool(
+            _requirements().ensure_requirements(
+                model.name,
+                model.requirements,
+                info["source_dir"],
+                error_level=error_level,
+                log_success=log_success,
+                source=info["source"],
+            )
+        )
 
 
-def install_zoo_model_requirements(name: str, error_level: Optional[int] = None, source: Optional[str] = None,
-                                   *, trust: Optional[str] = None) -> None:
+def install_zoo_model_requirements(
+    name: str,
+    error_level: Optional[int] = None,
+    source: Optional[str] = None,
+    *,
+    trust: Optional[str] = None,
+) -> None:
     """Install the packages model *name* requires with ``pip``; *error_level* and *trust* as
     in :func:`ensure_zoo_model_requirements`."""
     from . import _trust
 
     model, info = _requirements_of(name, source)
     with _trust.running(info, trust):
-        _requirements().install_requirements(model.name, model.requirements, info["source_dir"],
-                                             error_level=error_level, source=info["source"])
+        _requirements().install_requirements(
+            model.name,
+            model.requirements,
+            info["source_dir"],
+            error_level=error_level,
+            source=info["source"],
+        )
 
 
-def _cache_key(info: _ModelInfo, kwargs: dict[str, Any]) -> Optional[tuple]:
+def _cache_key(info: _ModelInfo, kwargs: dict[str, Any]) -> Optional[tuple[Any, ...]]:
     key = (info["source"], info["name"], tuple(sorted(kwargs.items())))
     try:
         hash(key)
@@ -390,16 +454,17 @@ def _build_from_config(model: ZooModel, model_path: str, kwargs: dict[str, Any])
     type_path = config_dict.get("type")
     if not isinstance(type_path, str) or "." not in type_path:
         raise SourceError(
-            f"model '{shown(model.name)}' has a default_deployment_config_dict without a dotted 'type' "
-            "and no load_model(); it cannot be built"
+            f"model '{shown(model.name)}' has a default_deployment_config_dict without a dotted "
+            "'type' and no load_model(); it cannot be built"
         )
     module_name, _, attr = type_path.rpartition(".")
     try:
         cls = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as err:
         raise SourceError(
-            f"model '{shown(model.name)}' needs {shown(type_path)} (default_deployment_config_dict), which "
-            f"cannot be imported: {err}; install FiftyOne or the package that provides it"
+            f"model '{shown(model.name)}' needs {shown(type_path)} "
+            f"(default_deployment_config_dict), which cannot be imported: {err}; install FiftyOne "
+            "or the package that provides it"
         ) from err
     config["model_path"] = model_path
     from_dict = getattr(cls, "from_dict", None)
@@ -457,11 +522,21 @@ def load_zoo_model(
         if model.requirements is None:
             pass  # nothing to check or install
         elif install_requirements:
-            _requirements().install_requirements(model.name, model.requirements, info["source_dir"],
-                                                 error_level=error_level, source=info["source"])
+            _requirements().install_requirements(
+                model.name,
+                model.requirements,
+                info["source_dir"],
+                error_level=error_level,
+                source=info["source"],
+            )
         elif ensure_requirements:
-            _requirements().ensure_requirements(model.name, model.requirements, info["source_dir"],
-                                                error_level=error_level, source=info["source"])
+            _requirements().ensure_requirements(
+                model.name,
+                model.requirements,
+                info["source_dir"],
+                error_level=error_level,
+                source=info["source"],
+            )
         if model.default_deployment_config_dict is not None:
             loaded = _build_from_config(model, info["model_path"], kwargs)
         else:
@@ -477,8 +552,11 @@ def load_zoo_model(
 # ---- lock files, caches, bundles -------------------------------------------------------------
 
 
-def lock_zoo(path: Optional[str] = DEFAULT_LOCK_FILE, sources: Optional[list[str]] = None,
-             models: Optional[list[str]] = None) -> "_lockfile.LockFile":
+def lock_zoo(
+    path: Optional[str] = DEFAULT_LOCK_FILE,
+    sources: Optional[list[str]] = None,
+    models: Optional[list[str]] = None,
+) -> _lockfile.LockFile:
     """Write a lock file of the registered sources and their downloaded models (or only
     *sources*, only *models*) to *path* (``None``: write nothing) and return it.
 
@@ -494,8 +572,14 @@ def lock_zoo(path: Optional[str] = DEFAULT_LOCK_FILE, sources: Optional[list[str
     return lock
 
 
-def sync_zoo(path: str = DEFAULT_LOCK_FILE, *, trust_locked: bool = False, trust: Optional[str] = None,
-             models: bool = True, progress: Progress = None) -> list["_lockfile.Synced"]:
+def sync_zoo(
+    path: str = DEFAULT_LOCK_FILE,
+    *,
+    trust_locked: bool = False,
+    trust: Optional[str] = None,
+    models: bool = True,
+    progress: Progress = None,
+) -> list[_lockfile.Synced]:
     """Make this machine's zoo match the lock file at *path*: register each source at exactly
     its locked commit or archive (whatever its ref names now), download each locked model and
     check every digest before anything is kept. *trust_locked* trusts the locked sources
@@ -503,18 +587,23 @@ def sync_zoo(path: str = DEFAULT_LOCK_FILE, *, trust_locked: bool = False, trust
     done, one :class:`~remotezoo._lockfile.Synced` per source and model."""
     from . import _lockfile
 
-    return _lockfile.sync(_lockfile.read(path), trust_locked=trust_locked, trust=trust, models=models,
-                          progress=progress)
+    return _lockfile.sync(
+        _lockfile.read(path),
+        trust_locked=trust_locked,
+        trust=trust,
+        models=models,
+        progress=progress,
+    )
 
 
-def zoo_cache_usage() -> "_cache.Usage":
+def zoo_cache_usage() -> _cache.Usage:
     """Sizes on disk of the cache, by source and model (``remotezoo cache du``)."""
     from . import _cache
 
     return _cache.usage()
 
 
-def verify_zoo_cache(delete: bool = False) -> list["_cache.Verdict"]:
+def verify_zoo_cache(delete: bool = False) -> list[_cache.Verdict]:
     """Re-hash every downloaded model (and fetched source tree) against the digest recorded
     when it arrived (``remotezoo cache verify``); with *delete*, delete corrupt models."""
     from . import _cache
@@ -522,7 +611,7 @@ def verify_zoo_cache(delete: bool = False) -> list["_cache.Verdict"]:
     return _cache.verify(delete)
 
 
-def gc_zoo_cache(apply: bool = False) -> list["_cache.Garbage"]:
+def gc_zoo_cache(apply: bool = False) -> list[_cache.Garbage]:
     """What no source, model or live process uses (``remotezoo cache gc``): listed, and removed
     with *apply*."""
     from . import _cache
@@ -530,14 +619,16 @@ def gc_zoo_cache(apply: bool = False) -> list["_cache.Garbage"]:
     return _cache.gc(apply)
 
 
-def zoo_doctor() -> list["_cache.Check"]:
+def zoo_doctor() -> list[_cache.Check]:
     """Check this machine's set-up for remotezoo (``remotezoo doctor``)."""
     from . import _cache
 
     return _cache.doctor()
 
 
-def export_zoo(path: str, models: Optional[list[str]] = None, sources: Optional[list[str]] = None) -> str:
+def export_zoo(
+    path: str, models: Optional[list[str]] = None, sources: Optional[list[str]] = None
+) -> str:
     """Write the registered sources and downloaded models (or only *models*, *sources*) and
     their lock file into one archive at *path* (``remotezoo export``), for a machine without
     network: :func:`import_zoo` installs it there."""
@@ -546,7 +637,9 @@ def export_zoo(path: str, models: Optional[list[str]] = None, sources: Optional[
     return _bundle.export(path, models, sources)
 
 
-def import_zoo(path: str, lock: Optional[str] = None, trust: bool = False) -> list["_bundle.Imported"]:
+def import_zoo(
+    path: str, lock: Optional[str] = None, trust: bool = False
+) -> list[_bundle.Imported]:
     """Register the sources and place the models of a bundle :func:`export_zoo` wrote, with no
     network, checking every digest (against *lock* too, when given) before anything is
     registered. With *trust*, trust the imported sources at what the bundle holds."""

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 import zstandard
+from helpers.fake_github import FakeGitHub
+from helpers.zoo import SIMPLE_INIT
+from test_lockfile import models_on_disk, tar_gz
 
 import remotezoo as rz
 from remotezoo import _lockfile
-from fake_github import FakeGitHub
-from test_lockfile import models_on_disk, tar_gz
-from zoo_helpers import SIMPLE_INIT
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,24 +33,47 @@ def exported(http_server, http_server2, monkeypatch, tmp_path):
     monkeypatch.setenv("GITHUB_SERVER_URL", gh.api_url)
     monkeypatch.setenv("RZ_TEST_CALL_LOG", str(tmp_path / "calls.log"))
     http_server2.serve_bytes("/weights.bin", os.urandom(100_000))
-    http_server2.serve_bytes("/effdet.tar.gz", tar_gz({"effdet/a.bin": b"A" * 1000, "effdet/sub/b": b"b"}))
-    manifest = {"name": "acme/zoo", "models": [
-        {"base_name": "alpha", "base_filename": "alpha.json", "version": "1.0"},
-        {"base_name": "weights", "base_filename": "weights.bin",
-         "manager": {"type": "x", "config": {"url": http_server2.url("/weights.bin")}}},
-        {"base_name": "effdet", "base_filename": "effdet.tar.gz",
-         "manager": {"type": "x", "config": {"url": http_server2.url("/effdet.tar.gz"), "extract_archive": True}}},
-    ]}
+    http_server2.serve_bytes(
+        "/effdet.tar.gz", tar_gz({"effdet/a.bin": b"A" * 1000, "effdet/sub/b": b"b"})
+    )
+    manifest = {
+        "name": "acme/zoo",
+        "models": [
+            {"base_name": "alpha", "base_filename": "alpha.json", "version": "1.0"},
+            {
+                "base_name": "weights",
+                "base_filename": "weights.bin",
+                "manager": {"type": "x", "config": {"url": http_server2.url("/weights.bin")}},
+            },
+            {
+                "base_name": "effdet",
+                "base_filename": "effdet.tar.gz",
+                "manager": {
+                    "type": "x",
+                    "config": {"url": http_server2.url("/effdet.tar.gz"), "extract_archive": True},
+                },
+            },
+        ],
+    }
     gh.add_repo("acme/models", {"manifest.json": json.dumps(manifest), "__init__.py": SIMPLE_INIT})
     rz.register_zoo_model_source("acme/models")
     for name in ("alpha", "weights", "effdet"):
         rz.download_zoo_model(name)
     bundle = tmp_path / "bundle.tar.zst"
-    run = subprocess.run([sys.executable, "-m", "remotezoo", "export", "-o", str(bundle)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "remotezoo", "export", "-o", str(bundle)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
-    return {"bundle": bundle, "models": models_on_disk(), "sources": rz.zoo_model_sources_info(),
-            "lock": _lockfile.dumps(rz.lock_zoo(None))}
+    return {
+        "bundle": bundle,
+        "models": models_on_disk(),
+        "sources": rz.zoo_model_sources_info(),
+        "lock": _lockfile.dumps(rz.lock_zoo(None)),
+    }
 
 
 def second_home(monkeypatch, tmp_path) -> Path:
@@ -60,20 +83,31 @@ def second_home(monkeypatch, tmp_path) -> Path:
     return home
 
 
-def test_export_then_import_offline_loads_a_model(exported, monkeypatch, tmp_path, http_server, http_server2):
+def test_export_then_import_offline_loads_a_model(
+    exported, monkeypatch, tmp_path, http_server, http_server2
+):
     http_server.close()
     http_server2.close()  # no network at all, not just REMOTEZOO_OFFLINE
     home = second_home(monkeypatch, tmp_path)
-    run = subprocess.run([sys.executable, "-m", "remotezoo", "import", str(exported["bundle"])], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    run = subprocess.run(
+        [sys.executable, "-m", "remotezoo", "import", str(exported["bundle"])],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+    )
     assert run.returncode == 0, run.stderr
     assert rz.load_zoo_model("alpha").predict(2) == 6
     assert models_on_disk() == exported["models"]
     assert os.path.islink(rz.find_zoo_model("effdet"))  # the archive model's layout is kept
     (info,) = rz.zoo_model_sources_info()
     (before,) = exported["sources"]
-    assert (info["identity"], info["sha"], info["tree_sha256"]) == (before["identity"], before["sha"],
-                                                                    before["tree_sha256"])
+    assert (info["identity"], info["sha"], info["tree_sha256"]) == (
+        before["identity"],
+        before["sha"],
+        before["tree_sha256"],
+    )
     assert _lockfile.dumps(rz.lock_zoo(None)) == exported["lock"]
     assert {v.status for v in rz.verify_zoo_cache()} == {"ok"}
     assert not [p for p in home.rglob("*") if ".rz-import" in p.name or ".tmp-" in p.name]
@@ -92,7 +126,9 @@ def test_an_import_is_not_trusted_unless_asked(exported, monkeypatch, tmp_path):
 
 def test_import_checks_against_a_lock_of_your_own(exported, monkeypatch, tmp_path):
     mine = tmp_path / "mine.lock"
-    mine.write_text(exported["lock"].replace(json.loads(exported["lock"])["sources"][0]["sha"], "f" * 40))
+    mine.write_text(
+        exported["lock"].replace(json.loads(exported["lock"])["sources"][0]["sha"], "f" * 40)
+    )
     second_home(monkeypatch, tmp_path)
     with pytest.raises(rz.BundleError, match="differs from your lock file"):
         rz.import_zoo(str(exported["bundle"]), lock=str(mine))
@@ -106,7 +142,9 @@ def test_frozen_mode_refuses_a_bundle_that_differs_from_the_lock(exported, monke
     frozen.write_text(json.dumps(doc))
     second_home(monkeypatch, tmp_path)
     monkeypatch.setenv("REMOTEZOO_LOCKFILE", str(frozen))
-    with pytest.raises(rz.LockFileError, match="the bundle differs from the lock file: model 'weights'"):
+    with pytest.raises(
+        rz.LockFileError, match="the bundle differs from the lock file: model 'weights'"
+    ):
         rz.import_zoo(str(exported["bundle"]))
     assert rz.list_zoo_model_sources() == []
     frozen.write_text(exported["lock"])
@@ -141,27 +179,39 @@ def replace_file(members: dict, name_part: str, data: bytes) -> None:
     raise AssertionError(name_part)
 
 
-def test_a_bundle_whose_model_is_not_what_its_lock_says_installs_nothing(exported, monkeypatch, tmp_path):
+def test_a_bundle_whose_model_is_not_what_its_lock_says_installs_nothing(
+    exported, monkeypatch, tmp_path
+):
     lock = json.loads(exported["lock"])
     weights = next(m for m in lock["sources"][0]["models"] if m["name"] == "weights")["sha256"]
-    bad = rewrite(exported["bundle"], tmp_path / "bad.tar.zst",
-                  lambda m: replace_file(m, f"models/{weights}/payload", b"other bytes"))
+    bad = rewrite(
+        exported["bundle"],
+        tmp_path / "bad.tar.zst",
+        lambda m: replace_file(m, f"models/{weights}/payload", b"other bytes"),
+    )
     second_home(monkeypatch, tmp_path)
     with pytest.raises(rz.BundleError, match="model 'weights' does not match its lock file"):
         rz.import_zoo(str(bad))
     assert rz.list_zoo_model_sources() == []
 
 
-def test_a_bundle_whose_code_is_not_its_trees_digest_installs_nothing(exported, monkeypatch, tmp_path):
-    bad = rewrite(exported["bundle"], tmp_path / "bad.tar.zst",
-                  lambda m: replace_file(m, "__init__.py", b"import os; os.system('echo pwned')\n"))
+def test_a_bundle_whose_code_is_not_its_trees_digest_installs_nothing(
+    exported, monkeypatch, tmp_path
+):
+    bad = rewrite(
+        exported["bundle"],
+        tmp_path / "bad.tar.zst",
+        lambda m: replace_file(m, "__init__.py", b"import os; os.system('echo pwned')\n"),
+    )
     second_home(monkeypatch, tmp_path)
     with pytest.raises(rz.BundleError, match="does not match its lock file"):
         rz.import_zoo(str(bad))
     assert rz.list_zoo_model_sources() == []
 
 
-def test_a_bundle_that_claims_a_trusted_commit_for_other_code_is_not_trusted(exported, monkeypatch, tmp_path):
+def test_a_bundle_that_claims_a_trusted_commit_for_other_code_is_not_trusted(
+    exported, monkeypatch, tmp_path
+):
     # The whole bundle is consistent (its lock has the new tree's digest), and claims the commit
     # the user trusts: remotezoo cannot recompute a commit id from files, so trust is keyed to the
     # tree too, and this code is not trusted.
@@ -177,8 +227,11 @@ def test_a_bundle_that_claims_a_trusted_commit_for_other_code_is_not_trusted(exp
 
     # A forged bundle: the same lock but for the tree digest, made consistent with the new code.
     staging = tmp_path / "staging"
-    with tarfile.open(fileobj=io.BytesIO(zstandard.ZstdDecompressor().stream_reader(
-            io.BytesIO(bad.read_bytes())).read())) as tar:
+    with tarfile.open(
+        fileobj=io.BytesIO(
+            zstandard.ZstdDecompressor().stream_reader(io.BytesIO(bad.read_bytes())).read()
+        )
+    ) as tar:
         tar.extractall(staging, filter="data")
     slug = tree_dir.parent.parent.name
     forged_tree = _digest.digest(staging / "sources" / slug, skip_pycache=True)[2]
@@ -193,13 +246,17 @@ def test_a_bundle_that_claims_a_trusted_commit_for_other_code_is_not_trusted(exp
     forged = rewrite(exported["bundle"], tmp_path / "forged.tar.zst", consistent)
     rz.delete_zoo_model_source(rz.list_zoo_model_sources()[0])
     rz.import_zoo(str(forged))
-    assert rz.zoo_model_sources_info()[0]["sha"] == exported["sources"][0]["sha"]  # the claimed commit
+    assert (
+        rz.zoo_model_sources_info()[0]["sha"] == exported["sources"][0]["sha"]
+    )  # the claimed commit
     with pytest.raises(rz.UntrustedSourceError):
         rz.load_zoo_model("alpha", trust="strict", cache=False)
 
 
 @pytest.mark.parametrize("name", ["../escape", "/abs/path", "sources/../../escape"])
-def test_hostile_names_in_a_bundle_are_refused_by_the_extraction(exported, monkeypatch, tmp_path, name):
+def test_hostile_names_in_a_bundle_are_refused_by_the_extraction(
+    exported, monkeypatch, tmp_path, name
+):
     def add(members: dict) -> None:
         info = tarfile.TarInfo(name)
         members[name] = (info, b"x")

@@ -14,11 +14,11 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from helpers.fake_github import FakeGitHub, make_tarball
+from helpers.zoo import SIMPLE_INIT, calls
 
 import remotezoo as rz
-from fake_github import FakeGitHub, make_tarball
 from remotezoo import _digest, _lockfile
-from zoo_helpers import SIMPLE_INIT, calls
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,8 +37,15 @@ def tree_digest(root: Path) -> str:
                 walk(path, sub)
             else:
                 data = path.read_bytes()
-                h.update(b"f\0" + sub.encode() + b"\0" + str(len(data)).encode() + b"\0"
-                         + hashlib.sha256(data).hexdigest().encode() + b"\0")
+                h.update(
+                    b"f\0"
+                    + sub.encode()
+                    + b"\0"
+                    + str(len(data)).encode()
+                    + b"\0"
+                    + hashlib.sha256(data).hexdigest().encode()
+                    + b"\0"
+                )
 
     walk(root, "")
     return h.hexdigest()
@@ -63,31 +70,63 @@ def zoo(http_server, http_server2, monkeypatch, tmp_path):
     monkeypatch.setenv("GITHUB_SERVER_URL", gh.api_url)
     monkeypatch.setenv("RZ_TEST_CALL_LOG", str(tmp_path / "calls.log"))
     weights = http_server2.serve_bytes("/weights.bin", os.urandom(300_000))
-    bundle = http_server2.serve_bytes("/effdet.tar.gz", tar_gz({"effdet/a.bin": b"A" * 1000, "effdet/b/c.txt": b"c"}))
-    manifest = {"name": "acme/zoo", "models": [
-        {"base_name": "alpha", "base_filename": "alpha.json", "version": "1.0"},
-        {"base_name": "weights", "base_filename": "weights.bin",
-         "manager": {"type": "x", "config": {"url": http_server2.url("/weights.bin")}}},
-    ]}
-    repo = gh.add_repo("acme/models", {"manifest.json": json.dumps(manifest), "__init__.py": SIMPLE_INIT}, ref="main")
-    archive_manifest = {"name": "acme/archived", "models": [
-        {"base_name": "effdet", "base_filename": "effdet.tar.gz",
-         "manager": {"type": "x", "config": {"url": http_server2.url("/effdet.tar.gz"), "extract_archive": True}}},
-    ]}
-    source_archive = http_server.serve_bytes("/archived.tar.gz", make_tarball("archived", {
-        "manifest.json": json.dumps(archive_manifest)}))
+    bundle = http_server2.serve_bytes(
+        "/effdet.tar.gz", tar_gz({"effdet/a.bin": b"A" * 1000, "effdet/b/c.txt": b"c"})
+    )
+    manifest = {
+        "name": "acme/zoo",
+        "models": [
+            {"base_name": "alpha", "base_filename": "alpha.json", "version": "1.0"},
+            {
+                "base_name": "weights",
+                "base_filename": "weights.bin",
+                "manager": {"type": "x", "config": {"url": http_server2.url("/weights.bin")}},
+            },
+        ],
+    }
+    repo = gh.add_repo(
+        "acme/models",
+        {"manifest.json": json.dumps(manifest), "__init__.py": SIMPLE_INIT},
+        ref="main",
+    )
+    archive_manifest = {
+        "name": "acme/archived",
+        "models": [
+            {
+                "base_name": "effdet",
+                "base_filename": "effdet.tar.gz",
+                "manager": {
+                    "type": "x",
+                    "config": {"url": http_server2.url("/effdet.tar.gz"), "extract_archive": True},
+                },
+            },
+        ],
+    }
+    source_archive = http_server.serve_bytes(
+        "/archived.tar.gz",
+        make_tarball("archived", {"manifest.json": json.dumps(archive_manifest)}),
+    )
     github_spec = f"{gh.api_url}/acme/models/tree/main"
     archive_spec = http_server.url("/archived.tar.gz")
     rz.register_zoo_model_source(github_spec)
     rz.register_zoo_model_source(archive_spec)
     for name in ("alpha", "weights", "effdet"):
         rz.download_zoo_model(name)
-    return {"github": gh, "repo": repo, "weights": weights, "bundle": bundle, "source_archive": source_archive,
-            "github_spec": github_spec, "archive_spec": archive_spec}
+    return {
+        "github": gh,
+        "repo": repo,
+        "weights": weights,
+        "bundle": bundle,
+        "source_archive": source_archive,
+        "github_spec": github_spec,
+        "archive_spec": archive_spec,
+    }
 
 
 def models_on_disk() -> dict[str, tuple[str, int, str]]:
-    return {name: _digest.digest(path) for name, (path, _) in rz.list_downloaded_zoo_models().items()}
+    return {
+        name: _digest.digest(path) for name, (path, _) in rz.list_downloaded_zoo_models().items()
+    }
 
 
 def switch_home(monkeypatch, path: Path) -> None:
@@ -103,14 +142,27 @@ def test_the_lock_records_commits_archive_digests_and_model_digests(zoo, tmp_pat
     doc = json.loads(path.read_text())
     assert doc["remotezoo_lock"] == 1
     github, archive = sorted(doc["sources"], key=lambda s: s["kind"])[::-1]
-    assert github["kind"] == "github" and github["sha"] == zoo["repo"].refs["main"] and github["ref"] == "main"
+    assert (
+        github["kind"] == "github"
+        and github["sha"] == zoo["repo"].refs["main"]
+        and github["ref"] == "main"
+    )
     assert archive["archive_sha256"] == zoo["source_archive"].sha256
     trees = {s["identity"]: s["tree"] for s in rz.zoo_model_sources_info()}
     assert github["tree_sha256"] == tree_digest(Path(trees[github["identity"]]))
     models = {m["name"]: m for s in doc["sources"] for m in s["models"]}
-    assert models["weights"] == {"name": "weights", "kind": "file", "size": 300_000, "sha256": zoo["weights"].sha256}
-    effdet_dir = Path(rz.find_zoo_model("effdet")).parent / "effdet"  # the archive's layout: a link to it
-    assert models["effdet"]["kind"] == "tree" and models["effdet"]["sha256"] == tree_digest(effdet_dir)
+    assert models["weights"] == {
+        "name": "weights",
+        "kind": "file",
+        "size": 300_000,
+        "sha256": zoo["weights"].sha256,
+    }
+    effdet_dir = (
+        Path(rz.find_zoo_model("effdet")).parent / "effdet"
+    )  # the archive's layout: a link to it
+    assert models["effdet"]["kind"] == "tree" and models["effdet"]["sha256"] == tree_digest(
+        effdet_dir
+    )
     # The digest was recorded when the download completed, not computed now.
     Path(rz.find_zoo_model("alpha")).write_text("changed after the download")
     assert json.loads(_lockfile.dumps(rz.lock_zoo(None)))["sources"] == doc["sources"]
@@ -121,16 +173,37 @@ def test_the_lock_records_commits_archive_digests_and_model_digests(zoo, tmp_pat
 
 
 def test_a_subset_and_the_command_line(zoo, tmp_path):
-    run = subprocess.run([sys.executable, "-m", "remotezoo", "lock", "-o", "-", "weights"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "remotezoo", "lock", "-o", "-", "weights"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
     doc = json.loads(run.stdout)
     assert [[m["name"] for m in s["models"]] for s in doc["sources"]] == [["weights"]]
-    run = subprocess.run([sys.executable, "-m", "remotezoo", "lock", "-o", str(tmp_path / "x.lock"), "-s",
-                          zoo["archive_spec"]], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "remotezoo",
+            "lock",
+            "-o",
+            str(tmp_path / "x.lock"),
+            "-s",
+            zoo["archive_spec"],
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
     assert "1 source and 1 model" in run.stdout
-    assert [s["kind"] for s in json.loads((tmp_path / "x.lock").read_text())["sources"]] == ["archive"]
+    assert [s["kind"] for s in json.loads((tmp_path / "x.lock").read_text())["sources"]] == [
+        "archive"
+    ]
 
 
 # ---- sync ----------------------------------------------------------------------------------------
@@ -142,10 +215,16 @@ def test_sync_into_an_empty_home_reproduces_commits_and_bytes(zoo, tmp_path, mon
     before = models_on_disk()
     locked_sha = zoo["repo"].refs["main"]
     # After the lock was written, the branch moved on: a sync still gets the locked commit.
-    zoo["repo"].commit({"manifest.json": json.dumps({"name": "acme/zoo", "models": []}), "__init__.py": ""}, ref="main")
+    zoo["repo"].commit(
+        {"manifest.json": json.dumps({"name": "acme/zoo", "models": []}), "__init__.py": ""},
+        ref="main",
+    )
     switch_home(monkeypatch, tmp_path / "second")
     done = rz.sync_zoo(str(lock))
-    assert sorted((d.what, d.action) for d in done) == [("model", "downloaded")] * 3 + [("source", "registered")] * 2
+    assert (
+        sorted((d.what, d.action) for d in done)
+        == [("model", "downloaded")] * 3 + [("source", "registered")] * 2
+    )
     info = {s["kind"]: s for s in rz.zoo_model_sources_info()}
     assert info["github"]["sha"] == locked_sha and info["github"]["ref"] == "main"
     assert info["archive"]["archive_sha256"] == zoo["source_archive"].sha256
@@ -199,23 +278,53 @@ def test_a_lock_that_lies_about_a_tree_registers_nothing(zoo, tmp_path, monkeypa
     assert rz.list_zoo_model_sources() == []
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda d: d.update(remotezoo_lock=2), "newer than this remotezoo reads"),
-    (lambda d: d.pop("remotezoo_lock"), "not a remotezoo lock file"),
-    (lambda d: d["sources"][0].update(sha="../../etc"), "sources[0].sha must be a commit sha"),
-    (lambda d: d["sources"][0].update(identity="https://evil.example/x.tar.gz"), "sources[0].identity is not the normalised identity of a github source"),
-    (lambda d: d["sources"][0].update(extra=1), "sources[0].extra is not a field"),
-    (lambda d: d["sources"][0]["models"][0].update(size=-1), "size must be a non-negative integer"),
-    (lambda d: d["sources"][0]["models"][0].update(size=1 << 64), "sources[0].models[0].size must be"),
-    (lambda d: d["sources"][0]["models"][0].update(name="m\x1b]0;pwned\x07"), "models[0].name must be a model name"),
-    (lambda d: d["sources"][0]["models"][0].update(kind="link"), "models[0].kind must be 'file' or 'tree'"),
-    (lambda d: d["sources"][0]["models"][0].update(sha256="A" * 64), "models[0].sha256 must be 64 lowercase hex"),
-    (lambda d: d["sources"][0].update(tree_sha256="/etc/passwd"), "sources[0].tree_sha256 must be"),
-    (lambda d: d["sources"][0].update(kind="local"), "sources[0].identity is not the normalised identity of a local"),
-    (lambda d: d.update(sources={"a": 1}), "sources must be a list"),
-    (lambda d: d["sources"][0]["models"].append(d["sources"][0]["models"][0]), "lists a model twice"),
-    (lambda d: d["sources"].append(d["sources"][0]), "lists a source twice"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda d: d.update(remotezoo_lock=2), "newer than this remotezoo reads"),
+        (lambda d: d.pop("remotezoo_lock"), "not a remotezoo lock file"),
+        (lambda d: d["sources"][0].update(sha="../../etc"), "sources[0].sha must be a commit sha"),
+        (
+            lambda d: d["sources"][0].update(identity="https://evil.example/x.tar.gz"),
+            "sources[0].identity is not the normalised identity of a github source",
+        ),
+        (lambda d: d["sources"][0].update(extra=1), "sources[0].extra is not a field"),
+        (
+            lambda d: d["sources"][0]["models"][0].update(size=-1),
+            "size must be a non-negative integer",
+        ),
+        (
+            lambda d: d["sources"][0]["models"][0].update(size=1 << 64),
+            "sources[0].models[0].size must be",
+        ),
+        (
+            lambda d: d["sources"][0]["models"][0].update(name="m\x1b]0;pwned\x07"),
+            "models[0].name must be a model name",
+        ),
+        (
+            lambda d: d["sources"][0]["models"][0].update(kind="link"),
+            "models[0].kind must be 'file' or 'tree'",
+        ),
+        (
+            lambda d: d["sources"][0]["models"][0].update(sha256="A" * 64),
+            "models[0].sha256 must be 64 lowercase hex",
+        ),
+        (
+            lambda d: d["sources"][0].update(tree_sha256="/etc/passwd"),
+            "sources[0].tree_sha256 must be",
+        ),
+        (
+            lambda d: d["sources"][0].update(kind="local"),
+            "sources[0].identity is not the normalised identity of a local",
+        ),
+        (lambda d: d.update(sources={"a": 1}), "sources must be a list"),
+        (
+            lambda d: d["sources"][0]["models"].append(d["sources"][0]["models"][0]),
+            "lists a model twice",
+        ),
+        (lambda d: d["sources"].append(d["sources"][0]), "lists a source twice"),
+    ],
+)
 def test_a_malformed_lock_is_refused_naming_the_field(zoo, tmp_path, edit, message):
     path = tmp_path / "remotezoo.lock"
     rz.lock_zoo(str(path))
@@ -237,7 +346,9 @@ def test_frozen_mode_refuses_a_drifted_source(zoo, tmp_path, monkeypatch):
     files = dict(zoo["repo"].files, **{"__init__.py": SIMPLE_INIT + "\n# changed\n"})
     new_sha = zoo["repo"].commit(files, ref="main")
     monkeypatch.setenv("REMOTEZOO_LOCKFILE", str(lock))
-    with pytest.raises(rz.SourceError, match=f"now names commit {new_sha}, but commit {locked_sha} was expected"):
+    with pytest.raises(
+        rz.SourceError, match=f"now names commit {new_sha}, but commit {locked_sha} was expected"
+    ):
         rz.register_zoo_model_source(zoo["github_spec"], overwrite=True)
     assert {s["sha"] for s in rz.zoo_model_sources_info() if s["kind"] == "github"} == {locked_sha}
     assert rz.load_zoo_model("alpha").predict(2) == 6  # what matches the lock keeps working
@@ -259,7 +370,10 @@ def test_frozen_mode_refuses_a_sync_of_another_lock(zoo, tmp_path, monkeypatch):
     rz.lock_zoo(str(other))  # also the archive source
     switch_home(monkeypatch, tmp_path / "second")
     monkeypatch.setenv("REMOTEZOO_LOCKFILE", str(frozen))
-    with pytest.raises(rz.LockFileError, match=r"sync of .*other.lock differs from the lock file: source .* is not in it"):
+    with pytest.raises(
+        rz.LockFileError,
+        match=r"sync of .*other.lock differs from the lock file: source .* is not in it",
+    ):
         rz.sync_zoo(str(other))
     assert rz.list_zoo_model_sources() == []
     doc = json.loads(frozen.read_text())
@@ -289,7 +403,9 @@ def test_frozen_mode_refuses_a_changed_model(zoo, tmp_path, monkeypatch):
     rz.delete_zoo_model("alpha")
     log = Path(os.environ["RZ_TEST_CALL_LOG"])
     before = calls(log)
-    with pytest.raises(rz.LockFileError, match="model 'alpha@1.0' of source .* is not in the lock file"):
+    with pytest.raises(
+        rz.LockFileError, match="model 'alpha@1.0' of source .* is not in the lock file"
+    ):
         rz.load_zoo_model("alpha")
     assert calls(log) == before
 
@@ -309,7 +425,7 @@ def test_the_tree_digest_is_what_the_readme_defines(tmp_path):
 
 
 def test_a_lock_never_registers_a_local_directory_itself(tmp_path, monkeypatch):
-    from zoo_helpers import model, write_source
+    from helpers.zoo import model, write_source
 
     monkeypatch.setenv("RZ_TEST_CALL_LOG", str(tmp_path / "calls.log"))
     src = write_source(tmp_path / "zoo", [model("m")])
@@ -332,8 +448,16 @@ def test_a_lock_never_registers_a_local_directory_itself(tmp_path, monkeypatch):
 
 def test_a_token_in_an_archive_url_stays_out_of_the_lock(http_server, tmp_path, monkeypatch):
     monkeypatch.setenv("RZ_TEST_CALL_LOG", str(tmp_path / "calls.log"))
-    manifest = {"name": "acme/z", "models": [{"base_name": "w", "base_filename": "w.bin",
-                                              "manager": {"type": "x", "config": {"url": http_server.url("/w.bin")}}}]}
+    manifest = {
+        "name": "acme/z",
+        "models": [
+            {
+                "base_name": "w",
+                "base_filename": "w.bin",
+                "manager": {"type": "x", "config": {"url": http_server.url("/w.bin")}},
+            }
+        ],
+    }
     http_server.serve_bytes("/w.bin", b"w")
     http_server.serve_bytes("/z.tar.gz", make_tarball("z", {"manifest.json": json.dumps(manifest)}))
     url = http_server.url("/z.tar.gz?token=SECRET-TOKEN-123")
@@ -343,7 +467,10 @@ def test_a_token_in_an_archive_url_stays_out_of_the_lock(http_server, tmp_path, 
     rz.lock_zoo(str(lock))
     text = lock.read_text()
     assert "SECRET-TOKEN-123" not in text and '"redacted": true' in text
-    assert {d.action for d in rz.sync_zoo(str(lock))} == {"kept", "verified"}  # the registered one it stands for
+    assert {d.action for d in rz.sync_zoo(str(lock))} == {
+        "kept",
+        "verified",
+    }  # the registered one it stands for
     switch_home(monkeypatch, tmp_path / "second")
     with pytest.raises(rz.LockFileError, match="register it with them first"):
         rz.sync_zoo(str(lock))

@@ -17,25 +17,34 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from helpers.fake_github import FakeGitHub, make_tarball
+from helpers.zoo import SIMPLE_INIT, calls, model, write_source
 
 import remotezoo as rz
-from fake_github import FakeGitHub, make_tarball
-from zoo_helpers import SIMPLE_INIT, calls, model, write_source
 
 ROOT = Path(__file__).resolve().parent.parent
 
 # SIMPLE_INIT, plus a class whose instances pickle into workers (module remotezoo._sources.*).
-PICKLING_INIT = SIMPLE_INIT + '''
+PICKLING_INIT = (
+    SIMPLE_INIT
+    + """
 
 class Thing:
     def __init__(self, value):
         self.value = value
-'''
+"""
+)
 
 
 def files(*names: str, init: str = SIMPLE_INIT, extra: dict | None = None) -> dict[str, str]:
-    models = [{"base_name": n, "base_filename": f"{n}.json", "version": "1.0", **(extra or {})} for n in names]
-    return {"manifest.json": json.dumps({"name": "acme/zoo", "models": models}), "__init__.py": init}
+    models = [
+        {"base_name": n, "base_filename": f"{n}.json", "version": "1.0", **(extra or {})}
+        for n in names
+    ]
+    return {
+        "manifest.json": json.dumps({"name": "acme/zoo", "models": models}),
+        "__init__.py": init,
+    }
 
 
 @pytest.fixture
@@ -52,8 +61,14 @@ def sha_of(identity: str) -> str:
 
 
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "remotezoo", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, env=dict(os.environ, **(env or {})))
+    return subprocess.run(
+        [sys.executable, "-m", "remotezoo", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, **(env or {})),
+    )
 
 
 # ---- the force-pushed branch --------------------------------------------------------------------
@@ -87,9 +102,11 @@ def test_strict_refuses_a_force_pushed_branch_until_trusted_again(github, monkey
     assert rz.list_zoo_models() == ["alpha@1.0"]
     assert rz.get_zoo_model("alpha").version == "1.0"
     assert [s["trusted"] for s in rz.zoo_model_sources_info()] == [False]
-    for run in (lambda: rz.load_zoo_model("alpha", cache=False),
-                lambda: rz.download_zoo_model("alpha", overwrite=True),
-                lambda: rz.get_zoo_model("alpha").load_model()):
+    for run in (
+        lambda: rz.load_zoo_model("alpha", cache=False),
+        lambda: rz.download_zoo_model("alpha", overwrite=True),
+        lambda: rz.get_zoo_model("alpha").load_model(),
+    ):
         with pytest.raises(rz.UntrustedSourceError, match=f"--at {second}"):
             run()
     assert calls(log) == ["download:alpha@1.0", "load:alpha@1.0"]  # nothing of the new code ran
@@ -208,13 +225,25 @@ def test_a_worker_unpickling_an_object_of_the_source_checks_trust(github, tmp_pa
     blob = tmp_path / "thing.pickle"
     blob.write_bytes(pickle.dumps(module.Thing(7)))
     code = f"import pickle; print(pickle.loads(open({str(blob)!r}, 'rb').read()).value)"
-    refused = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                             env=dict(os.environ, REMOTEZOO_TRUST="strict"))
+    refused = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, REMOTEZOO_TRUST="strict"),
+    )
     assert refused.returncode != 0 and "UntrustedSourceError" in refused.stderr
     assert "import of its package" in refused.stderr
     rz.trust_zoo_model_source("acme/models")
-    ok = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                        env=dict(os.environ, REMOTEZOO_TRUST="strict"))
+    ok = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, REMOTEZOO_TRUST="strict"),
+    )
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.strip() == "7"
 
@@ -225,7 +254,8 @@ ENTRYPOINT_PACKAGES = {"entrypoint_fcn": "remotezoo_trust_probe.packages", "entr
 @pytest.fixture
 def probe_module(tmp_path, monkeypatch):
     """An importable module whose function records that it ran (the code a manifest names)."""
-    (tmp_path / "remotezoo_trust_probe.py").write_text(textwrap.dedent(f"""
+    (tmp_path / "remotezoo_trust_probe.py").write_text(
+        textwrap.dedent("""
         RAN = []
         def packages():
             RAN.append(1)
@@ -234,7 +264,8 @@ def probe_module(tmp_path, monkeypatch):
             def __init__(self, model_path=None, **config):
                 RAN.append(2)
                 self.model_path = model_path
-    """))
+    """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     import remotezoo_trust_probe
 
@@ -242,20 +273,37 @@ def probe_module(tmp_path, monkeypatch):
     sys.modules.pop("remotezoo_trust_probe", None)
 
 
-def test_requirement_entrypoints_and_config_types_are_code_of_the_source(github, probe_module, monkeypatch):
-    manifest = {"name": "acme/zoo", "models": [
-        {"base_name": "ep", "base_filename": "ep.json", "requirements": {"packages": ENTRYPOINT_PACKAGES},
-         "manager": {"type": "x", "config": {"url": github.download.url("/w")}}},
-        {"base_name": "built", "base_filename": "built.json",
-         "default_deployment_config_dict": {"type": "remotezoo_trust_probe.Built", "config": {}},
-         "manager": {"type": "x", "config": {"url": github.download.url("/w")}}},
-    ]}
+def test_requirement_entrypoints_and_config_types_are_code_of_the_source(
+    github, probe_module, monkeypatch
+):
+    manifest = {
+        "name": "acme/zoo",
+        "models": [
+            {
+                "base_name": "ep",
+                "base_filename": "ep.json",
+                "requirements": {"packages": ENTRYPOINT_PACKAGES},
+                "manager": {"type": "x", "config": {"url": github.download.url("/w")}},
+            },
+            {
+                "base_name": "built",
+                "base_filename": "built.json",
+                "default_deployment_config_dict": {
+                    "type": "remotezoo_trust_probe.Built",
+                    "config": {},
+                },
+                "manager": {"type": "x", "config": {"url": github.download.url("/w")}},
+            },
+        ],
+    }
     github.download.serve_bytes("/w", b"weights")
     github.add_repo("acme/models", {"manifest.json": json.dumps(manifest)})
     rz.register_zoo_model_source("acme/models")
     monkeypatch.setenv("REMOTEZOO_TRUST", "strict")
     rz.download_zoo_model("ep")  # a manager download runs no code of the source: no trust needed
-    with pytest.raises(rz.UntrustedSourceError, match="requirements entrypoint 'remotezoo_trust_probe.packages'"):
+    with pytest.raises(
+        rz.UntrustedSourceError, match="requirements entrypoint 'remotezoo_trust_probe.packages'"
+    ):
         rz.ensure_zoo_model_requirements("ep")
     with pytest.raises(rz.UntrustedSourceError):
         rz.install_zoo_model_requirements("ep")
@@ -272,7 +320,11 @@ def test_requirement_entrypoints_and_config_types_are_code_of_the_source(github,
 
 def test_a_manifest_of_no_source_names_no_trusted_code(probe_module, monkeypatch, tmp_path):
     path = tmp_path / "manifest.json"
-    path.write_text(json.dumps({"models": [{"base_name": "ep", "requirements": {"packages": ENTRYPOINT_PACKAGES}}]}))
+    path.write_text(
+        json.dumps(
+            {"models": [{"base_name": "ep", "requirements": {"packages": ENTRYPOINT_PACKAGES}}]}
+        )
+    )
     (entry,) = rz.load_manifest(path).models
     monkeypatch.setenv("REMOTEZOO_TRUST", "strict")
     with pytest.raises(rz.UntrustedSourceError, match="no registered source"):
@@ -291,8 +343,13 @@ def test_the_command_a_refusal_names_is_safe_to_paste_into_a_shell(tmp_path, mon
         rz.load_zoo_model("m", trust="strict")
     command = str(refused.value).rsplit("trust it with: ", 1)[1]
     # The shell sees exactly the argv remotezoo meant: echo each word the shell makes of it.
-    shown = subprocess.run(["sh", "-c", f"set -- {command}; printf '%s\\n' \"$@\""], cwd=tmp_path,
-                           capture_output=True, text=True, check=True).stdout.splitlines()
+    shown = subprocess.run(
+        ["sh", "-c", f"set -- {command}; printf '%s\\n' \"$@\""],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     assert shown == ["remotezoo", "sources", "trust", *rz.list_zoo_model_sources()]
     assert not (tmp_path / "pwned").exists() and not (tmp_path / "pwned2").exists()
 
@@ -307,7 +364,9 @@ def test_a_local_directory_is_trusted_by_the_user_who_registered_it(tmp_path, mo
     monkeypatch.setenv("REMOTEZOO_TRUST", "strict")
     assert rz.load_zoo_model("m").predict(2) == 6
     (src / "__init__.py").write_text(SIMPLE_INIT.replace('"scale": 3', '"scale": 5'))
-    assert rz.load_zoo_model("m", cache=False).predict(2) == 6  # edits: still the user's own directory
+    assert (
+        rz.load_zoo_model("m", cache=False).predict(2) == 6
+    )  # edits: still the user's own directory
     assert rz.untrust_zoo_model_source(str(src)) == 1
     with pytest.raises(rz.UntrustedSourceError, match="local source"):
         rz.load_zoo_model("m", cache=False)
@@ -326,7 +385,9 @@ def test_an_archive_source_is_trusted_at_its_sha256(http_server, monkeypatch, tm
     rz.trust_zoo_model_source(url, at=route.sha256)
     assert rz.load_zoo_model("alpha", trust="strict").predict(2) == 6
     # Another archive at the same URL is other content.
-    route.data = make_tarball("zoo", files("alpha", init=SIMPLE_INIT.replace("* self.scale", "* 0")))
+    route.data = make_tarball(
+        "zoo", files("alpha", init=SIMPLE_INIT.replace("* self.scale", "* 0"))
+    )
     route.etag = '"v2"'
     rz.register_zoo_model_source(url, overwrite=True)
     assert rz.zoo_model_sources_info()[0]["archive_sha256"] == route.sha256
@@ -357,10 +418,25 @@ def test_a_decision_edited_in_is_keyed_to_the_tree_too(github, monkeypatch):
     rz.register_zoo_model_source("acme/models")
     (info,) = rz.zoo_model_sources_info()
     store = Path(rz.home()) / "trust.json"
-    store.write_text(json.dumps({"format": 1, "seen": [], "trusted": [
-        {"source": info["identity"], "source_sha256": hashlib.sha256(info["identity"].encode()).hexdigest(),
-         "kind": "github", "content": info["sha"], "tree_sha256": "0" * 64, "uid": os.geteuid(),
-         "trusted_at": "2026-01-01T00:00:00Z"}]}))
+    store.write_text(
+        json.dumps(
+            {
+                "format": 1,
+                "seen": [],
+                "trusted": [
+                    {
+                        "source": info["identity"],
+                        "source_sha256": hashlib.sha256(info["identity"].encode()).hexdigest(),
+                        "kind": "github",
+                        "content": info["sha"],
+                        "tree_sha256": "0" * 64,
+                        "uid": os.geteuid(),
+                        "trusted_at": "2026-01-01T00:00:00Z",
+                    }
+                ],
+            }
+        )
+    )
     store.chmod(0o600)
     with pytest.raises(rz.UntrustedSourceError):
         rz.load_zoo_model("alpha", trust="strict")

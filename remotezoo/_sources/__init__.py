@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import sys
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 from .. import _core, _trust
 from .._home import home
@@ -29,7 +30,7 @@ class _SourceFinder(importlib.abc.MetaPathFinder):
     def find_spec(
         self, fullname: str, path: Optional[Sequence[str]] = None, target: object = None
     ) -> Optional[importlib.machinery.ModuleSpec]:
-        if not fullname.startswith(_PREFIX) or "." in fullname[len(_PREFIX):]:
+        if not fullname.startswith(_PREFIX) or "." in fullname[len(_PREFIX) :]:
             return None
         spec = _pending.get(fullname)  # the C core checked its trust before it asked
         return spec if spec is not None else _core.module_spec(home(), fullname, _trust.Gate())

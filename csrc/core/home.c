@@ -1,0 +1,37 @@
+/* home.c - see home.h. */
+#include "core/home.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/buf.h"
+#include "util/fsutil.h"
+
+int rz_home_init(rz_home *out, const char *root, rz_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (!(out->root = rz_path(err, "%s", root)) ||
+        !(out->sources = rz_path(err, "%s/sources", root)) ||
+        !(out->models = rz_path(err, "%s/models", root)) ||
+        !(out->locks = rz_path(err, "%s/locks", root)) ||
+        !(out->index = rz_path(err, "%s/registry.json", root)) ||
+        !(out->lock = rz_path(err, "%s/.lock", root)) ||
+        !(out->names = rz_path(err, "%s/registry.names", root)))
+        return -1;
+    if (rz_mkdirs(out->sources, 0755, err) < 0 || rz_mkdirs(out->models, 0755, err) < 0 ||
+        rz_mkdirs(out->locks, 0755, err) < 0)
+        return -1;
+    return 0;
+}
+
+void rz_home_clear(rz_home *home)
+{
+    free(home->root);
+    free(home->sources);
+    free(home->models);
+    free(home->locks);
+    free(home->index);
+    free(home->lock);
+    free(home->names);
+    memset(home, 0, sizeof(*home));
+}
