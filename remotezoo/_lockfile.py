@@ -142,12 +142,18 @@ def _text(value: Any, limit: int = 8192) -> bool:
     )
 
 
-def _parse_model(path: str, where: str, item: Any) -> LockedModel:
+def _entry(path: str, where: str, item: Any, keys: tuple[str, ...], what: str) -> dict[str, Any]:
+    """*item* as an object with no field but *keys*; LockFileError naming the first other."""
     if not isinstance(item, dict):
         raise _bad(path, where, "is not an object")
-    unknown = set(item) - set(_MODEL_KEYS)
+    unknown = set(item) - set(keys)
     if unknown:
-        raise _bad(path, f"{where}.{sorted(unknown)[0]}", "is not a field of a locked model")
+        raise _bad(path, f"{where}.{sorted(unknown)[0]}", f"is not a field of a {what}")
+    return item
+
+
+def _parse_model(path: str, where: str, item: Any) -> LockedModel:
+    item = _entry(path, where, item, _MODEL_KEYS, "locked model")
     name, kind, size, sha = item.get("name"), item.get("kind"), item.get("size"), item.get("sha256")
     if not isinstance(name, str) or not _text(name, 1024):
         raise _bad(path, f"{where}.name", "must be a model name")
@@ -161,11 +167,7 @@ def _parse_model(path: str, where: str, item: Any) -> LockedModel:
 
 
 def _parse_source(path: str, where: str, item: Any) -> LockedSource:
-    if not isinstance(item, dict):
-        raise _bad(path, where, "is not an object")
-    unknown = set(item) - set(_SOURCE_KEYS)
-    if unknown:
-        raise _bad(path, f"{where}.{sorted(unknown)[0]}", "is not a field of a locked source")
+    item = _entry(path, where, item, _SOURCE_KEYS, "locked source")
     identity, spec, kind, ref = (
         item.get("identity"),
         item.get("spec"),
@@ -650,7 +652,7 @@ def sync(
     root = home()
     require_writable(root, f"sync {lock.path}")
     check_frozen(lock, f"sync of {lock.path}")
-    gate = _trust.Gate(trust, root)
+    gate = _trust.gate(trust, root)
     done: list[Synced] = []
     registered = {s["identity"]: s for s in _core.list_sources(root)}
     for locked in lock.sources:

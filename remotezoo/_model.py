@@ -563,7 +563,7 @@ class RemoteZooModel(ZooModel):
         from . import _trust
         from ._home import home
 
-        return _core.load_model(home(), self.name, self.zoo_source, kwargs, _trust.Gate())
+        return _core.load_model(home(), self.name, self.zoo_source, kwargs, _trust.gate())
 
 
 class Manifest:

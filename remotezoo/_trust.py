@@ -22,6 +22,7 @@ never needs trust.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -444,26 +445,13 @@ def check(
     )
 
 
-class Gate:
+def gate(trust: Optional[str] = None, root: Optional[str] = None) -> Callable[..., None]:
     """The callable the C core calls before it imports or calls a source's code:
-    ``gate(identity, kind, content, tree_sha256, source_dir, what)`` returns or raises. The C
-    core passes what the generation it pinned was registered at, so no re-registration
-    between the check and the import can slip other code in."""
-
-    def __init__(self, trust: Optional[str] = None, root: Optional[str] = None) -> None:
-        self.trust = policy(trust)  # a bad value fails at once, before anything runs
-        self.root = root or home()
-
-    def __call__(
-        self,
-        identity: str,
-        kind: str,
-        content: Optional[str],
-        tree: Optional[str],
-        source_dir: str,
-        what: str,
-    ) -> None:
-        check(identity, kind, content, tree, source_dir, what, self.trust, self.root)
+    ``gate(identity, kind, content, tree_sha256, source_dir, what)`` returns or raises
+    (:func:`check` with this policy and home). The C core passes what the generation it pinned
+    was registered at, so no re-registration between the check and the import can slip other
+    code in. A bad policy fails here, before anything runs."""
+    return functools.partial(check, trust=policy(trust), root=root or home())
 
 
 # ---- code a manifest names (requirements entrypoints, default_deployment_config_dict types) -----

@@ -318,7 +318,7 @@ def _download(
     from . import _lockfile, _trust
 
     root = home()
-    gate = _trust.Gate(trust, root)
+    gate = _trust.gate(trust, root)
     lock = _frozen()
     expect = None
     if lock is not None:
@@ -500,7 +500,7 @@ def load_zoo_model(
 
     name, source = _split(name_or_spec, model_name)
     root = home()
-    gate = _trust.Gate(trust, root)  # a bad policy fails before anything runs
+    gate = _trust.gate(trust, root)  # a bad policy fails before anything runs
     lock = _frozen()
     info = _core.resolve_model(root, name, source)
     if lock is not None:
@@ -519,18 +519,10 @@ def load_zoo_model(
         _lockfile.check_model(lock, info)
     model = _model(info)
     with _trust.running(info, trust):
-        if model.requirements is None:
-            pass  # nothing to check or install
-        elif install_requirements:
-            _requirements().install_requirements(
-                model.name,
-                model.requirements,
-                info["source_dir"],
-                error_level=error_level,
-                source=info["source"],
-            )
-        elif ensure_requirements:
-            _requirements().ensure_requirements(
+        if model.requirements is not None and (install_requirements or ensure_requirements):
+            reqs = _requirements()
+            meet = reqs.install_requirements if install_requirements else reqs.ensure_requirements
+            meet(
                 model.name,
                 model.requirements,
                 info["source_dir"],

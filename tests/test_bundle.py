@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from helpers.fake_github import FakeGitHub
 from helpers.zoo import SIMPLE_INIT
-from test_lockfile import models_on_disk, tar_gz
+from test_lockfile import manager, models_on_disk, tar_gz
 
 import remotezoo as rz
 from remotezoo import _lockfile
@@ -25,13 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def exported(http_server, http_server2, monkeypatch, tmp_path):
+def exported(github, http_server2, tmp_path):
     """A GitHub source with a download_model model, a manager model and an archive model (a
     link to a directory), downloaded and exported; the servers are gone afterwards."""
-    gh = FakeGitHub(http_server, http_server2)
-    monkeypatch.setenv("GITHUB_API_URL", gh.api_url)
-    monkeypatch.setenv("GITHUB_SERVER_URL", gh.api_url)
-    monkeypatch.setenv("RZ_TEST_CALL_LOG", str(tmp_path / "calls.log"))
+    gh = github
     http_server2.serve_bytes("/weights.bin", os.urandom(100_000))
     http_server2.serve_bytes(
         "/effdet.tar.gz", tar_gz({"effdet/a.bin": b"A" * 1000, "effdet/sub/b": b"b"})
@@ -40,19 +36,13 @@ def exported(http_server, http_server2, monkeypatch, tmp_path):
         "name": "acme/zoo",
         "models": [
             {"base_name": "alpha", "base_filename": "alpha.json", "version": "1.0"},
-            {
-                "base_name": "weights",
-                "base_filename": "weights.bin",
-                "manager": {"type": "x", "config": {"url": http_server2.url("/weights.bin")}},
-            },
-            {
-                "base_name": "effdet",
-                "base_filename": "effdet.tar.gz",
-                "manager": {
-                    "type": "x",
-                    "config": {"url": http_server2.url("/effdet.tar.gz"), "extract_archive": True},
-                },
-            },
+            manager("weights", "weights.bin", http_server2.url("/weights.bin")),
+            manager(
+                "effdet",
+                "effdet.tar.gz",
+                http_server2.url("/effdet.tar.gz"),
+                extract_archive=True,
+            ),
         ],
     }
     gh.add_repo("acme/models", {"manifest.json": json.dumps(manifest), "__init__.py": SIMPLE_INIT})

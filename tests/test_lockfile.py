@@ -14,7 +14,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from helpers.fake_github import FakeGitHub, make_tarball
+from helpers.fake_github import make_tarball
 from helpers.zoo import SIMPLE_INIT, calls
 
 import remotezoo as rz
@@ -61,14 +61,20 @@ def tar_gz(members: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
+def manager(name: str, filename: str, url: str, **config: object) -> dict:
+    """A manifest entry of a model a URL manager downloads."""
+    return {
+        "base_name": name,
+        "base_filename": filename,
+        "manager": {"type": "x", "config": {"url": url, **config}},
+    }
+
+
 @pytest.fixture
-def zoo(http_server, http_server2, monkeypatch, tmp_path):
+def zoo(github, http_server, http_server2):
     """A GitHub source (branch main: a download_model model and a manager model) and an archive
     source (a directory model from an archive), registered and downloaded in the first home."""
-    gh = FakeGitHub(http_server, http_server2)
-    monkeypatch.setenv("GITHUB_API_URL", gh.api_url)
-    monkeypatch.setenv("GITHUB_SERVER_URL", gh.api_url)
-    monkeypatch.setenv("RZ_TEST_CALL_LOG", str(tmp_path / "calls.log"))
+    gh = github
     weights = http_server2.serve_bytes("/weights.bin", os.urandom(300_000))
     bundle = http_server2.serve_bytes(
         "/effdet.tar.gz", tar_gz({"effdet/a.bin": b"A" * 1000, "effdet/b/c.txt": b"c"})
@@ -77,11 +83,7 @@ def zoo(http_server, http_server2, monkeypatch, tmp_path):
         "name": "acme/zoo",
         "models": [
             {"base_name": "alpha", "base_filename": "alpha.json", "version": "1.0"},
-            {
-                "base_name": "weights",
-                "base_filename": "weights.bin",
-                "manager": {"type": "x", "config": {"url": http_server2.url("/weights.bin")}},
-            },
+            manager("weights", "weights.bin", http_server2.url("/weights.bin")),
         ],
     }
     repo = gh.add_repo(
@@ -92,14 +94,12 @@ def zoo(http_server, http_server2, monkeypatch, tmp_path):
     archive_manifest = {
         "name": "acme/archived",
         "models": [
-            {
-                "base_name": "effdet",
-                "base_filename": "effdet.tar.gz",
-                "manager": {
-                    "type": "x",
-                    "config": {"url": http_server2.url("/effdet.tar.gz"), "extract_archive": True},
-                },
-            },
+            manager(
+                "effdet",
+                "effdet.tar.gz",
+                http_server2.url("/effdet.tar.gz"),
+                extract_archive=True,
+            ),
         ],
     }
     source_archive = http_server.serve_bytes(

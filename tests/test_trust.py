@@ -17,8 +17,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers.fake_github import FakeGitHub, make_tarball
+from helpers.fake_github import make_tarball
 from helpers.zoo import SIMPLE_INIT, calls, model, write_source
+from test_cache import cli
 
 import remotezoo as rz
 
@@ -47,28 +48,8 @@ def files(*names: str, init: str = SIMPLE_INIT, extra: dict | None = None) -> di
     }
 
 
-@pytest.fixture
-def github(http_server, http_server2, monkeypatch, tmp_path):
-    gh = FakeGitHub(http_server, http_server2)
-    monkeypatch.setenv("GITHUB_API_URL", gh.api_url)
-    monkeypatch.setenv("GITHUB_SERVER_URL", gh.api_url)
-    monkeypatch.setenv("RZ_TEST_CALL_LOG", str(tmp_path / "calls.log"))
-    return gh
-
-
 def sha_of(identity: str) -> str:
     return next(s["sha"] for s in rz.zoo_model_sources_info() if s["identity"] == identity)
-
-
-def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "remotezoo", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=dict(os.environ, **(env or {})),
-    )
 
 
 # ---- the force-pushed branch --------------------------------------------------------------------
@@ -225,25 +206,22 @@ def test_a_worker_unpickling_an_object_of_the_source_checks_trust(github, tmp_pa
     blob = tmp_path / "thing.pickle"
     blob.write_bytes(pickle.dumps(module.Thing(7)))
     code = f"import pickle; print(pickle.loads(open({str(blob)!r}, 'rb').read()).value)"
-    refused = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=dict(os.environ, REMOTEZOO_TRUST="strict"),
-    )
+
+    def unpickle() -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=dict(os.environ, REMOTEZOO_TRUST="strict"),
+        )
+
+    refused = unpickle()
     assert refused.returncode != 0 and "UntrustedSourceError" in refused.stderr
     assert "import of its package" in refused.stderr
     rz.trust_zoo_model_source("acme/models")
-    ok = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=dict(os.environ, REMOTEZOO_TRUST="strict"),
-    )
+    ok = unpickle()
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.strip() == "7"
 

@@ -33,7 +33,7 @@ class _SourceFinder(importlib.abc.MetaPathFinder):
         if not fullname.startswith(_PREFIX) or "." in fullname[len(_PREFIX) :]:
             return None
         spec = _pending.get(fullname)  # the C core checked its trust before it asked
-        return spec if spec is not None else _core.module_spec(home(), fullname, _trust.Gate())
+        return spec if spec is not None else _core.module_spec(home(), fullname, _trust.gate())
 
 
 if not any(isinstance(finder, _SourceFinder) for finder in sys.meta_path):
