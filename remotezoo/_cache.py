@@ -2,9 +2,9 @@
 garbage (``gc``) and whether this machine is set up to use it (``doctor``).
 
 The digest of every model is recorded when its download completes (by the C core, in
-``records/``: csrc/records.h), so ``verify`` re-hashes what is on disk against what arrived. ``gc``
-asks the C core, which knows who holds what: a temporary of a download running in another
-process, or a source tree a running load has pinned, is in use, never garbage.
+``records/``: csrc/core/records.h), so ``verify`` re-hashes what is on disk against what
+arrived. ``gc`` asks the C core, which knows who holds what: a temporary of a download running
+in another process, or a source tree a running load has pinned, is in use, never garbage.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 _RECORD_FORMAT = 1
 _MAX_RECORD_BYTES = 64 << 10
-_GITHUB_TOKEN_MAX = 8192 - 32  # csrc/source.c's GITHUB_AUTH_MAX, less "Authorization: Bearer "
+_GITHUB_TOKEN_MAX = 8192 - 32  # csrc/core/source.c's GITHUB_AUTH_MAX, less "Authorization: Bearer "
 
 
 # ---- digests recorded at download ------------------------------------------------------------
@@ -451,7 +451,7 @@ def _check_github() -> Check:
     token = os.environ.get("GITHUB_TOKEN")
     headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
     if token:
-        # The rule csrc/source.c's github_headers_init applies before it sends the token.
+        # The rule csrc/core/source.c's github_headers_init applies before it sends the token.
         if any(not 0x20 < ord(c) < 0x7F for c in token) or len(token) > _GITHUB_TOKEN_MAX:
             return Check(
                 "github",

@@ -23,7 +23,7 @@ from typing import (
 
 _Path = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 _Progress = Optional[Callable[[int, Optional[int]], object]]
-# The trust gate (remotezoo/_trust.py's Gate): called before a source's code is imported or
+# The trust gate (remotezoo/_trust.py's gate()): called before a source's code is imported or
 # called, as gate(identity, kind, content, tree_sha256, source_dir, what); it returns, or raises
 # (UntrustedSourceError) to refuse. None: no check.
 _Gate = Optional[Callable[[str, str, Optional[str], Optional[str], str, str], object]]
@@ -147,7 +147,7 @@ class _SourceInfo(TypedDict):
     archive_sha256: Optional[str]
     """An archive source's digest: of the archive's bytes, hashed as they streamed in."""
     tree_sha256: Optional[str]
-    """A fetched source's tree digest (rz-tree-v1, csrc/digest.h), without __pycache__."""
+    """A fetched source's tree digest (rz-tree-v1, csrc/net/digest.h), without __pycache__."""
     registered_at: Optional[str]
     tree: str
     """The absolute path of its tree (a local source's directory)."""
@@ -166,7 +166,7 @@ class _ModelInfo(TypedDict):
     """What its source's trust is keyed to: the commit, the archive's sha256, ``"local"``."""
     tree_sha256: Optional[str]
     record_path: str
-    """Where the digest of its download is recorded (csrc/records.h)."""
+    """Where the digest of its download is recorded (csrc/core/records.h)."""
     folder: str
     """Its source's models folder, below ``<home>/models``."""
 
@@ -236,7 +236,7 @@ def register_source(
     /,
 ) -> str:
     """Register a source; returns its identity. With *overwrite* it is fetched again,
-    atomically. *pin* (csrc/source.h) says what it must be, or where its tree comes from:
+    atomically. *pin* (csrc/core/source.h) says what it must be, or where its tree comes from:
     ``at_sha`` (fetch this commit), ``expect_sha`` (the ref must name it),
     ``expect_archive_sha256``, ``expect_tree_sha256``, ``tree_from`` (a directory moved in as
     the tree: no network)."""
@@ -279,7 +279,7 @@ def download_model(
     (``{"kind": "file" | "tree", "sha256": hex, "size": int}``) is what the download must be
     before it is kept; *staged* (``{"path", "layout": "plain" | "link"}``) is a model made
     elsewhere (a bundle's), placed instead of downloading. The digest of what arrives is
-    recorded (csrc/records.h)."""
+    recorded (csrc/core/records.h)."""
 
 def load_model(
     home: str, name: str, source: Optional[str], kwargs: dict[str, Any], trust: _Gate = None, /
@@ -294,7 +294,7 @@ def module_spec(home: str, module_name: str, trust: _Gate = None, /) -> Optional
     """The import spec of a registered source's package (for the finder of
     ``remotezoo._sources``), once *trust* let its code run."""
 
-# ---- state files and the cache (csrc/py_state.c, csrc/py_cache.c) --------------------------------
+# ---- state files and the cache (csrc/py/core/py_state.c, py_cache.c) ------------------------
 
 def update_state(
     home: str, name: str, change: Callable[[Optional[bytes]], Optional[bytes]], /
@@ -310,5 +310,5 @@ class _Garbage(TypedDict):
     state: str
 
 def cache_gc(home: str, apply: bool, /) -> list[_Garbage]:
-    """What in *home* is garbage (csrc/gc.h), each with its state: ``garbage`` (dry run),
+    """What in *home* is garbage (csrc/core/gc.h), each with its state: ``garbage`` (dry run),
     ``removed``, or ``in use`` (a live process holds it: kept)."""
