@@ -499,6 +499,34 @@ def check_source(lock: LockFile, source: _SourceInfo) -> LockedSource:
     return locked
 
 
+def check_code(identity: str, kind: str, content: Optional[str], tree: Optional[str]) -> None:
+    """In frozen mode, refuse to run code of the registered source *identity* unless the lock
+    holds it at exactly *content* (its commit or archive sha256) and *tree* (its tree digest);
+    a local directory as its files are now. The trust gate calls this before any of a source's
+    code runs."""
+    lock = frozen()
+    if lock is None:
+        return
+    locked = require_source(lock, identity)
+    if kind == "local" or locked.kind == "local":
+        if kind != locked.kind:
+            raise LockFileError(
+                f"source {shown(identity)} is a {kind} source, the lock has a {locked.kind} one "
+                f"{_frozen_hint(lock)}"
+            )
+        check_local(lock, locked)
+        return
+    if (locked.kind, locked.content) != (kind, content) or (
+        locked.tree_sha256 and locked.tree_sha256 != tree
+    ):
+        raise LockFileError(
+            f"source {shown(identity)} differs from the lock file: its code is {kind} content "
+            f"{content or '(not recorded)'} with tree {tree or '(not recorded)'}, the lock has "
+            f"{locked.kind} content {locked.content} with tree {locked.tree_sha256 or '(any)'}; "
+            f"none of it runs {_frozen_hint(lock)}"
+        )
+
+
 def require_model(lock: LockFile, identity: str, name: str) -> LockedModel:
     """The locked model *name* of *identity*; a model the lock does not list is refused."""
     locked = require_source(lock, identity).model(name)

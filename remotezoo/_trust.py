@@ -402,7 +402,14 @@ def check(
 ) -> None:
     """Decide whether code of *identity* at *content* (tree digest *tree*), in *source_dir*,
     may run for *what* (such as ``"load_model of 'x@1.0'"``), by the policy *trust* (default
-    ``$REMOTEZOO_TRUST``). Returns, or raises :class:`UntrustedSourceError`."""
+    ``$REMOTEZOO_TRUST``). Returns, or raises :class:`UntrustedSourceError`; in frozen mode
+    (``REMOTEZOO_LOCKFILE``) code the lock does not hold at exactly this content raises
+    :class:`LockFileError` first, whatever the policy: every path that runs a source's code comes
+    here (a worker unpickling an object of it, a model's own ``load_model()`` too)."""
+    if os.environ.get("REMOTEZOO_LOCKFILE"):
+        from . import _lockfile
+
+        _lockfile.check_code(identity, kind, content, tree)
     mode = policy(trust)
     root = root or home()
     if kind == "local":

@@ -18,7 +18,7 @@ from helpers.fake_github import make_tarball
 from helpers.zoo import SIMPLE_INIT, calls
 
 import remotezoo as rz
-from remotezoo import _digest, _lockfile
+from remotezoo import _core, _digest, _lockfile, _trust
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -360,6 +360,28 @@ def test_frozen_mode_refuses_a_drifted_source(zoo, tmp_path, monkeypatch):
     monkeypatch.setenv("REMOTEZOO_LOCKFILE", str(lock))
     with pytest.raises(rz.LockFileError, match=f"commit {new_sha}, the lock has {locked_sha}"):
         rz.download_zoo_model("weights")
+
+
+def test_frozen_mode_holds_every_way_code_runs_to_the_lock(zoo, tmp_path, monkeypatch):
+    """A source registered at another commit before the lock was frozen: its code is refused
+    on every path that runs it, not only load_zoo_model's (a model's own load_model(), the
+    finder a worker unpickling an object of it uses)."""
+    lock = tmp_path / "remotezoo.lock"
+    rz.lock_zoo(str(lock))
+    files = dict(zoo["repo"].files, **{"__init__.py": SIMPLE_INIT + "\n# changed\n"})
+    zoo["repo"].commit(files, ref="main")
+    rz.register_zoo_model_source(zoo["github_spec"], overwrite=True)
+    module = _core.resolve_model(rz.home(), "alpha", None)["module"]
+    log = Path(os.environ["RZ_TEST_CALL_LOG"])
+    ran = calls(log)
+    monkeypatch.setenv("REMOTEZOO_LOCKFILE", str(lock))
+    with pytest.raises(rz.LockFileError, match="differs from the lock file"):
+        rz.get_zoo_model("alpha").load_model()
+    with pytest.raises(rz.LockFileError, match="none of it runs"):
+        _core.module_spec(rz.home(), module, _trust.gate())
+    assert calls(log) == ran  # nothing of the drifted code ran
+    monkeypatch.delenv("REMOTEZOO_LOCKFILE")
+    assert _core.module_spec(rz.home(), module, _trust.gate()) is not None
 
 
 def test_frozen_mode_refuses_a_sync_of_another_lock(zoo, tmp_path, monkeypatch):
