@@ -98,7 +98,7 @@ int rz_model_download_fetch(rz_model_download *d, const rz_net_api *net, const r
 
 /* Find the model in what the download left and check it (rz_download_prepare). After it,
  * d->place.verify names the file a declared sha256 is still to be checked against, or is NULL:
- * then rz_model_download_finish needs no engines of remotezoo._net. */
+ * then rz_model_download_verify needs no engines of remotezoo._net. */
 int rz_model_download_prepare(rz_model_download *d, rz_error *err);
 
 /* A model made elsewhere (a bundle's) instead of a fetch or the source's code: the file or
