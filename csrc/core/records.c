@@ -5,10 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/hash.h"
 
@@ -63,13 +63,10 @@ int rz_record_write(const char *models, const char *model_path, const char *mode
 {
     const char *rel = relative(models, model_path);
     cJSON *doc = cJSON_CreateObject();
-    char *text = NULL, *dir = NULL, *path = NULL, when[32];
-    time_t now = time(NULL);
-    struct tm tm;
+    char *text = NULL, *dir = NULL, *path = NULL, when[RZ_UTC_TEXT_MAX];
     int rc = -1;
 
-    gmtime_r(&now, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    rz_utc_now_text(when);
     if (!doc || !rel || !cJSON_AddNumberToObject(doc, "format", 1) ||
         !cJSON_AddStringToObject(doc, "path", rel) ||
         !cJSON_AddStringToObject(doc, "name", model_name) ||

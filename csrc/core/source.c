@@ -19,6 +19,7 @@
 #include "core/models.h"
 #include "core/registry.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/env.h"
 #include "util/fsutil.h"
 #include "util/stamp.h"
@@ -289,12 +290,9 @@ static cJSON *new_entry(const char *identity, const char *spec_text, const char 
                         cJSON *manifests)
 {
     cJSON *entry = cJSON_CreateObject();
-    char when[32];
-    time_t now = time(NULL);
-    struct tm tm;
+    char when[RZ_UTC_TEXT_MAX];
 
-    gmtime_r(&now, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    rz_utc_now_text(when);
     if (!entry || add_string(entry, "identity", identity) < 0 ||
         add_string(entry, "spec", spec_text) < 0 || add_string(entry, "kind", kind) < 0 ||
         add_string(entry, "slug", slug) < 0 || add_string(entry, "tree", tree) < 0 ||
