@@ -552,6 +552,14 @@ def check_model(lock: LockFile, info: _ModelInfo) -> LockedModel:
     return locked
 
 
+def check_downloaded(info: _ModelInfo) -> None:
+    """In frozen mode, refuse the model of *info* when it is downloaded at other bytes than
+    the lock's (:func:`check_model`); nothing otherwise."""
+    lock = frozen()
+    if lock is not None and os.path.lexists(info["model_path"]):
+        check_model(lock, info)
+
+
 def expectation(locked: LockedModel) -> dict[str, Any]:
     """What the C core checks a download against before it keeps it."""
     return {"kind": locked.kind, "sha256": locked.sha256, "size": locked.size}

@@ -559,10 +559,15 @@ class RemoteZooModel(ZooModel):
         """Call the source's ``load_model(model_name, model_path, **kwargs)`` for this
         (downloaded) model and return what it returns; nothing is checked or downloaded first,
         as in FiftyOne (:func:`remotezoo.load_zoo_model` does both), but the source's trust
-        (``REMOTEZOO_TRUST``)."""
+        (``REMOTEZOO_TRUST``) and, in frozen mode (``REMOTEZOO_LOCKFILE``), the lock's digest of
+        the model and of the source's code."""
         from . import _trust
         from ._home import home
 
+        if os.environ.get("REMOTEZOO_LOCKFILE"):
+            from . import _lockfile
+
+            _lockfile.check_downloaded(_core.resolve_model(home(), self.name, self.zoo_source))
         return _core.load_model(home(), self.name, self.zoo_source, kwargs, _trust.gate())
 
 

@@ -384,6 +384,29 @@ def test_frozen_mode_holds_every_way_code_runs_to_the_lock(zoo, tmp_path, monkey
     assert _core.module_spec(rz.home(), module, _trust.gate()) is not None
 
 
+def test_frozen_mode_refuses_a_model_of_other_bytes_on_every_way_it_loads(
+    zoo, tmp_path, monkeypatch
+):
+    lock = tmp_path / "remotezoo.lock"
+    rz.lock_zoo(str(lock))
+    locked = lock.read_text()
+    doc = json.loads(locked)
+    for source in doc["sources"]:
+        for model in source["models"]:
+            if model["name"] == "alpha@1.0":
+                model["sha256"] = "0" * 64  # the lock says other bytes than were downloaded
+    lock.write_text(json.dumps(doc))
+    monkeypatch.setenv("REMOTEZOO_LOCKFILE", str(lock))
+    for load in (
+        lambda: rz.load_zoo_model("alpha"),
+        lambda: rz.get_zoo_model("alpha").load_model(),
+    ):
+        with pytest.raises(rz.LockFileError, match="model 'alpha@1.0' differs from the lock file"):
+            load()
+    lock.write_text(locked)  # the lock of what was downloaded: it loads
+    assert rz.get_zoo_model("alpha").load_model().predict(2) == 6
+
+
 def test_frozen_mode_refuses_a_sync_of_another_lock(zoo, tmp_path, monkeypatch):
     """A sync registers and downloads: in frozen mode what it would install must be the frozen
     lock's, whatever lock file it was given."""
