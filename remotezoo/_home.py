@@ -16,3 +16,28 @@ def home() -> str:
         cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         path = os.path.join(cache, "remotezoo")
     return os.path.abspath(os.path.expanduser(path))
+
+
+def read_only(root: str) -> bool:
+    """Whether the home *root* must not be written: ``REMOTEZOO_READ_ONLY`` is set, or it
+    is on a read-only file system, or this user may not write it."""
+    if os.environ.get("REMOTEZOO_READ_ONLY", "") not in ("", "0"):
+        return True
+    try:
+        if os.statvfs(root).f_flag & os.ST_RDONLY:
+            return True
+    except OSError:
+        return False  # not there yet: made on first write
+    return not os.access(root, os.W_OK)
+
+
+def require_writable(root: str, what: str) -> None:
+    """Raise :class:`OSError` (EROFS) naming *what* would have written, when *root* is read-only."""
+    if read_only(root):
+        import errno
+
+        raise OSError(
+            errno.EROFS,
+            f"the cache {root} is read-only (a read-only mount, no write permission "
+            f"or REMOTEZOO_READ_ONLY=1): cannot {what}",
+        )

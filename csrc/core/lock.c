@@ -163,3 +163,25 @@ void rz_lock_release(rz_lock *lock)
     free(lock->path);
     lock->path = NULL;
 }
+
+static int probe(const char *path, int flags)
+{
+    int fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC), rc;
+
+    if (fd < 0)
+        return -1;
+    while ((rc = flock(fd, LOCK_EX | LOCK_NB)) < 0 && errno == EINTR)
+        ;
+    close(fd); /* releases what the probe took */
+    return rc == 0;
+}
+
+int rz_lock_probe(const char *path)
+{
+    return probe(path, O_RDONLY);
+}
+
+int rz_lock_probe_dir(const char *path)
+{
+    return probe(path, O_RDONLY | O_DIRECTORY);
+}

@@ -60,6 +60,15 @@ int rz_lock_acquire(rz_lock *out, const char *path, int operation, int flags,
  * process holds it. */
 void rz_lock_release(rz_lock *lock);
 
+/* Whether a process holds the lock file path, without waiting and without creating it: 1 free,
+ * 0 held, -1 when there is no such file (`cache gc`'s dry run; its removal goes through
+ * rz_lock_acquire with try_only and RZ_LOCK_REMOVABLE). */
+int rz_lock_probe(const char *path);
+
+/* The same for a directory locked as trash, download and generation directories are (flock on
+ * the directory itself): 1 free, 0 held (a live process uses it), -1 gone. */
+int rz_lock_probe_dir(const char *path);
+
 /* Take operation on the open descriptor fd, waiting as the header says (0, RZ_LOCK_BUSY or -1);
  * what names fd in messages. For locks on other things than lock files (a source generation's
  * directory). */

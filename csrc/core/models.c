@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "core/records.h"
 #include "util/archive_name.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
@@ -108,6 +109,8 @@ int rz_model_move_aside(rz_trash *t, const char *root, const char *path, rz_erro
     if (rc >= 0 && companion && rz_trash_move(t, root, companion, err) < 0)
         rc = -1;
     free(companion);
+    if (rc >= 0)
+        rz_record_remove(root, path); /* its digest record (records.h): the model is gone */
     return rc;
 }
 
@@ -122,6 +125,21 @@ void rz_trash_empty(rz_trash *t)
     memset(t, 0, sizeof(*t));
 }
 
+int rz_held_dir_remove(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), rc = 0;
+    rz_error ignored;
+
+    if (fd < 0)
+        return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) { /* else a live process is using it */
+        rz_error_init(&ignored);
+        rc = rz_rmtree(path, &ignored) == 0 ? 1 : -1;
+    }
+    close(fd);
+    return rc;
+}
+
 void rz_trash_sweep(const char *dir, const char *prefix)
 {
     DIR *d = opendir(dir);
@@ -131,15 +149,10 @@ void rz_trash_sweep(const char *dir, const char *prefix)
         return;
     while ((de = readdir(d))) {
         char *path;
-        int fd;
         if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 ||
             !(path = rz_path(NULL, "%s/%s", dir, de->d_name)))
             continue;
-        fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) /* else a live process is using it */
-            rz_rmtree(path, NULL);
-        if (fd >= 0)
-            close(fd);
+        rz_held_dir_remove(path);
         free(path);
     }
     closedir(d);
@@ -382,7 +395,7 @@ int rz_download_prepare(rz_download *d, const char *sha256, const char *model_na
 {
     struct stat st;
 
-    d->model = d->companion = d->verify = NULL;
+    d->model = d->companion = d->verify = d->content = NULL;
     if (d->from_archive) {
         if (prepare_archive(d, model_name, err) < 0)
             return -1;
@@ -400,6 +413,9 @@ int rz_download_prepare(rz_download *d, const char *sha256, const char *model_na
     } else if (S_ISREG(st.st_mode) && !(d->verify = strdup(d->model))) {
         return rz_error_set(err, RZ_E_NOMEM, "out of memory");
     }
+    d->content = strdup(d->companion ? d->companion : d->verify ? d->verify : d->model);
+    if (!d->content)
+        return rz_error_set(err, RZ_E_NOMEM, "out of memory");
     if (!sha256) {
         free(d->verify);
         d->verify = NULL;
@@ -492,5 +508,62 @@ void rz_download_clear(rz_download *d)
     free(d->model);
     free(d->companion);
     free(d->verify);
-    d->model = d->companion = d->verify = NULL;
+    free(d->content);
+    d->model = d->companion = d->verify = d->content = NULL;
+}
+
+int rz_download_stage(rz_download *d, const char *from, int as_companion, rz_error *err)
+{
+    size_t stem = archive_stem_len(d->base);
+    char *content = NULL, *to = NULL;
+    int rc = -1;
+
+    if (as_companion && !stem)
+        return rz_error_set(err, RZ_E_INVALID,
+                            "'%s' has no archive extension: it cannot be a link to a directory",
+                            d->base);
+    if (!(content = rz_path(err, "%s/" CONTENT, d->tmp)) ||
+        !(to = rz_path(err, "%s/%.*s", content, (int)(as_companion ? stem : strlen(d->base)),
+                       d->base)))
+        goto done;
+    if (mkdir(content, 0755) < 0) {
+        rz_error_os(err, errno, content, "cannot create %s", content);
+        goto done;
+    }
+    if (rename(from, to) < 0) {
+        rz_error_os(err, errno, from, "cannot move %s into the download", from);
+        goto done;
+    }
+    d->from_archive = 1;
+    rc = 0;
+done:
+    free(content);
+    free(to);
+    return rc;
+}
+
+int rz_download_tmp(char **out, const char *dir, const char *prefix, int *out_fd, rz_error *err)
+{
+    *out = NULL;
+    *out_fd = -1;
+    for (int attempt = 0; attempt < 8; attempt++) {
+        int fd;
+        if (rz_mkdtemp_in(out, dir, prefix, err) < 0)
+            return -1;
+        /* `cache gc` may take it between mkdtemp and flock (it is then its): make another. */
+        fd = open(*out, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            struct stat held, now;
+            if (fstat(fd, &held) == 0 && stat(*out, &now) == 0 && held.st_ino == now.st_ino &&
+                held.st_dev == now.st_dev) {
+                *out_fd = fd;
+                return 0;
+            }
+        }
+        if (fd >= 0)
+            close(fd);
+        free(*out);
+        *out = NULL;
+    }
+    return rz_error_set(err, RZ_E_OS, "cannot make a download directory in %s", dir);
 }

@@ -15,6 +15,7 @@
 #include "net/fetch_private.h"
 #include "net/sha256.h"
 #include "util/fsutil.h"
+#include "util/writeback.h"
 
 /* The template of path's temporary file: in path's directory, rz_temp_name(base, ".part-").
  * Caller frees with free(); NULL with err set. */
@@ -134,6 +135,7 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
     size_t n = 0;
     int64_t written = 0, flushed = 0;
     int fd = -1, have_tmp = 0, par = RZ_PARALLEL_NOT_USED;
+    rz_writeback wb;
 
     if (sha256_hex && !rz_sha256_is_hex(sha256_hex)) {
         rz_error_set(err, RZ_E_INVALID, "sha256 for %s must be 64 hex digits", path);
@@ -149,6 +151,7 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
         goto fail;
     }
     have_tmp = 1;
+    rz_writeback_begin(&wb, fd);
     remove_stale_parts(tmp);
     if (fchmod(fd, file_mode()) < 0) {
         rz_error_os(err, errno, tmp, "cannot set the mode of %s", tmp);
@@ -158,7 +161,7 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
         goto fail;
     if (rz_stream_open_file(&s, url, opts, want_accept_ranges, err) < 0)
         goto fail;
-    par = rz_fetch_parallel(s, fd, tmp, hash, opts, &written, err);
+    par = rz_fetch_parallel(s, &wb, tmp, hash, opts, &written, err);
     if (par < 0)
         goto fail;
     if (par == RZ_PARALLEL_FALLBACK) { /* start over, on one connection */
@@ -192,7 +195,7 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
             (hash && rz_sha256_update(hash, data, n, err) < 0))
             goto fail;
         written += (int64_t)n;
-        rz_fd_writeback(fd, 0, written, &flushed);
+        rz_writeback_wrote(&wb, &flushed, written, 0);
     }
     if (rz_stream_total(s) >= 0 && written != rz_stream_total(s)) { /* promised; checked again */
         rz_error_set(err, RZ_E_DOWNLOAD, "download of %s holds %lld of %lld bytes; try again",
@@ -205,6 +208,7 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
         if (rz_sha256_check(sha256_hex, actual, rz_stream_shown_url(s), err) < 0)
             goto fail;
     }
+    rz_writeback_end(&wb);
     if (fsync(fd) < 0) {
         rz_error_os(err, errno, tmp, "cannot flush %s", tmp);
         goto fail;
@@ -226,8 +230,10 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
     free(tmp);
     return 0;
 fail:
-    if (fd >= 0)
+    if (fd >= 0) {
+        rz_writeback_end(&wb);
         close(fd);
+    }
     if (have_tmp)
         unlink(tmp);
     rz_stream_close(s);

@@ -61,18 +61,18 @@ int rz_path_beside(char **out, const char *target, rz_error *err);
  * and two of them name the same place only if they are equal. Else 0. */
 int rz_path_is_clean(const char *path);
 
+/* The names in directory path, without "." and "..", sorted in byte order: *out is a malloc'd
+ * array of *out_n malloc'd strings (free with rz_names_free). More than RZ_LIST_DIR_MAX
+ * entries is an RZ_E_INVALID error (memory stays bounded on a hostile tree). */
+#define RZ_LIST_DIR_MAX (1u << 20)
+int rz_list_dir(char ***out, size_t *out_n, const char *path, rz_error *err);
+
+/* Free what rz_list_dir made (NULL is fine). */
+void rz_names_free(char **names, size_t n);
+
 /* Read all of fd (at most max bytes; more is an error) into *out, NUL-terminated (caller frees
  * with free(); *out_len excludes the NUL). path names fd in messages. */
 int rz_read_fd(char **out, size_t *out_len, int fd, size_t max, const char *path, rz_error *err);
-
-/* Start the kernel's write-back of the bytes of fd written from start up to written, one
- * step (RZ_WRITEBACK_STEP) at a time, and wait for the step before the last: the disk writes
- * while the network delivers, dirty pages stay bounded, and the final fsync has only the last
- * steps left (without this, the fsync of a 1 GiB download took as long as the transfer).
- * *flushed (start at first) is where write-back was started up to. Advisory: errors are left
- * to the final fsync; a no-op where sync_file_range(2) is missing. */
-#define RZ_WRITEBACK_STEP (8 * 1024 * 1024)
-void rz_fd_writeback(int fd, int64_t start, int64_t written, int64_t *flushed);
 
 /* Write data to path atomically: a temp file beside it (rz_temp_name(..., ".tmp-")), fsync,
  * rename, fsync of the directory. Readers see the old content or the new, never a mix. The file
