@@ -144,6 +144,21 @@ class BuildExt(build_ext):
             self.library_dirs = []
         super().run()
 
+    def build_extensions(self) -> None:
+        # No function's stack frame over 16 KiB: paths and big buffers live on the heap, so the
+        # C core runs on small thread stacks too (musl's default is 128 KiB). An error with gcc
+        # and with clang (zig cc), which spell it differently and only warn at the other's.
+        if not (flag("RZ_DEBUG") or flag("RZ_SANITIZE")):
+            compiler = self.compiler.compiler_so[0]  # type: ignore[attr-defined]
+            about = subprocess.run([compiler, "--version"], capture_output=True, text=True)
+            if "clang" in about.stdout:
+                limit = ["-Wframe-larger-than=16384", "-Werror=frame-larger-than"]
+            else:
+                limit = ["-Werror=frame-larger-than=16384"]
+            for ext in self.extensions:
+                ext.extra_compile_args += limit
+        super().build_extensions()
+
     def static_flags(self) -> tuple[list[str], list[str]]:
         """What the build against RZ_STATIC_DEPS adds, with files it writes to build_temp."""
         scratch = os.path.abspath(self.build_temp)
@@ -187,9 +202,7 @@ def extension(name: str, libraries: list[str]) -> Extension:
     if flag("RZ_DEBUG") or flag("RZ_SANITIZE"):
         compile_args += ["-O0", "-g3"]
     else:
-        # No function's stack frame over 16 KiB: paths and big buffers live on the heap, so the
-        # C core runs on small thread stacks too (musl's default is 128 KiB).
-        compile_args += ["-O2", "-Werror=frame-larger-than=16384"]
+        compile_args += ["-O2"]  # and no frame over 16 KiB: BuildExt.build_extensions
     if flag("RZ_SANITIZE"):
         sanitize = [
             "-fsanitize=address,undefined",

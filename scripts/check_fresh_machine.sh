@@ -8,9 +8,18 @@
 #
 #   bash scripts/check_fresh_machine.sh                  # Debian 12 (bookworm), Debian 13 (trixie)
 #   bash scripts/check_fresh_machine.sh bookworm         # one system
+#   bash scripts/check_fresh_machine.sh --wheel WHEEL bullseye
+#
+# With --wheel, a wheel user's commands instead of the README's: (1) WHEEL with its test extra
+# into a new virtualenv of the system's python3, the tour and the tests tests/test_wheel.py runs
+# against an installed wheel (WHEEL_TESTS), from outside the clone; (2) the source install,
+# `bash scripts/install.sh`, which passes when it works or when setup.py stops it with its
+# one-line "remotezoo: cannot build: ..." (Debian 11's libcurl is older than the floor).
 #
 # RZ_FRESH_DIR (default /var/tmp/rz-fresh): where the roots and the logs (logs/<system>-<n>.log)
-# go; RZ_FRESH_KEEP=1 keeps the roots afterwards; RZ_MIRROR (default http://deb.debian.org/debian).
+# go; RZ_FRESH_KEEP=1 keeps the roots afterwards; RZ_MIRROR (default http://deb.debian.org/debian);
+# RZ_SECURITY_MIRROR (default http://security.debian.org/debian-security; empty: none, for a
+# mirror whose security pool lacks files its index names).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -18,10 +27,17 @@ say() { printf 'check_fresh_machine: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "needs root (debootstrap and chroot)"
+WHEEL=""
+if [ "${1:-}" = --wheel ]; then
+    [ -f "${2:-}" ] || die "--wheel needs a wheel file"
+    WHEEL=$(realpath "$2")
+    shift 2
+fi
 SYSTEMS=("$@")
 [ ${#SYSTEMS[@]} -gt 0 ] || SYSTEMS=(bookworm trixie)
 BASE=${RZ_FRESH_DIR:-/var/tmp/rz-fresh}
 MIRROR=${RZ_MIRROR:-http://deb.debian.org/debian}
+SECURITY=${RZ_SECURITY_MIRROR-http://security.debian.org/debian-security}
 INCLUDE=python3,python3-venv,python3-pip,git,ca-certificates
 
 COMMIT=$(git -C "$RZ_ROOT" rev-parse HEAD)
@@ -31,6 +47,15 @@ COMMIT=$(git -C "$RZ_ROOT" rev-parse HEAD)
 mapfile -t COMMANDS < <(git -C "$RZ_ROOT" show "$COMMIT:README.md" \
     | awk '/^```bash$/ { inside = 1; next } inside && /^```/ { exit } inside && NF')
 [ ${#COMMANDS[@]} -eq 2 ] || die "expected two commands in README.md's first bash block, found ${#COMMANDS[@]}"
+if [ -n "$WHEEL" ]; then
+    tests=$(git -C "$RZ_ROOT" show "$COMMIT:tests/test_wheel.py" \
+        | sed -n 's/^WHEEL_TESTS = (\(.*\))$/\1/p' | tr -d '",')
+    [ -n "$tests" ] || die "tests/test_wheel.py has no WHEEL_TESTS line"
+    COMMANDS=(
+        "python3 -m venv /root/venv && /root/venv/bin/python -m pip install -q '/root/$(basename "$WHEEL")[test]' && cd /tmp && /root/venv/bin/python -I -m remotezoo.demo && /root/venv/bin/python -I -m pytest -q -p no:cacheprovider -m 'not slow' --rootdir /root/remotezoo $(printf '/root/remotezoo/tests/%s ' $tests)"
+        "bash scripts/install.sh >/tmp/install.log 2>&1 && tail -n 3 /tmp/install.log || { tail -n 30 /tmp/install.log; grep -o 'remotezoo: cannot build: .*' /tmp/install.log; }"
+    )
+fi
 
 rz_apt_install debootstrap
 mkdir -p "$BASE/logs" "$BASE/debs"
@@ -76,14 +101,16 @@ for system in "${SYSTEMS[@]}"; do
     cat >"$ROOTFS/etc/apt/sources.list" <<EOF
 deb $MIRROR $system main
 deb $MIRROR $system-updates main
-deb http://security.debian.org/debian-security $system-security main
 EOF
+    [ -z "$SECURITY" ] || echo "deb $SECURITY $system-security main" >>"$ROOTFS/etc/apt/sources.list"
     cp /etc/resolv.conf "$ROOTFS/etc/resolv.conf"
     # The network's own trust anchors (a TLS-inspecting proxy's CA, say) are the root's too, as
-    # they are the host's: part of where the machine sits, not a step of the README.
+    # they are the host's: part of where the machine sits, not a step of the README. So is pip
+    # told to use them (a pip from PyPI on Python 3.9 reads only certifi's bundle).
     if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
         cp /usr/local/share/ca-certificates/*.crt "$ROOTFS/usr/local/share/ca-certificates/"
         chroot "$ROOTFS" update-ca-certificates >/dev/null 2>&1
+        printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$ROOTFS/etc/pip.conf"
     fi
     # The root a mount point of its own, private: the tests make private mount namespaces
     # (unshare), which needs / to be one.
@@ -95,6 +122,7 @@ EOF
     mount --make-rslave "$ROOTFS/dev"
     git clone -q "$RZ_ROOT" "$ROOTFS/root/remotezoo"
     git -C "$ROOTFS/root/remotezoo" checkout -q "$COMMIT"
+    [ -z "$WHEEL" ] || cp "$WHEEL" "$ROOTFS/root/"
     say "$system: ready in $((SECONDS - started)) s ($(chroot "$ROOTFS" python3 -V))"
 
     line="$system:"

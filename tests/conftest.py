@@ -19,6 +19,12 @@ from pathlib import Path
 import pytest
 from helpers.fake_github import FakeGitHub
 from helpers.servers import LoopbackServer
+from hypothesis import settings
+
+# No per-example deadline for the property tests: the sanitizers, a debug build or a busy CI
+# machine make an example 100 times slower now and then, which is not a failure of the code.
+settings.register_profile("remotezoo", deadline=None)
+settings.load_profile("remotezoo")
 
 
 @pytest.fixture

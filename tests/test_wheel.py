@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import glob
+import io
 import json
 import os
 import re
@@ -77,6 +78,29 @@ def pythons_here() -> list[Python]:
     return sorted(found.values(), key=lambda p: (p.version, p.path))
 
 
+def unversioned_imports(so: bytes) -> list[str]:
+    """The symbols so needs from elsewhere (strongly) without naming the glibc version they come
+    from, except Python's C API (the interpreter's): each is looked up in whatever libc the machine
+    has, past the floor auditwheel checks, and the import fails where that libc is older (glibc's
+    renameat2 is 2.28: zig's 2.17 headers still declare it, so only the link shows it)."""
+    from elftools.elf.elffile import ELFFile  # auditwheel's; build_wheel.sh installed it
+
+    elf = ELFFile(io.BytesIO(so))
+    versions = elf.get_section_by_name(".gnu.version")
+    unversioned = ("VER_NDX_LOCAL", "VER_NDX_GLOBAL")
+    found = []
+    for i, symbol in enumerate(elf.get_section_by_name(".dynsym").iter_symbols()):
+        if (
+            symbol.name
+            and symbol["st_shndx"] == "SHN_UNDEF"
+            and symbol["st_info"]["bind"] != "STB_WEAK"  # looked up, NULL where absent
+            and (versions is None or versions.get_symbol(i)["ndx"] in unversioned)
+            and not symbol.name.startswith(("Py", "_Py"))
+        ):
+            found.append(symbol.name)
+    return found
+
+
 def runs_wheel(python: Python, tags: tuple[str, str]) -> bool:
     interpreter, abi = tags
     oldest = (int(interpreter[2]), int(interpreter[3:]))
@@ -118,6 +142,7 @@ def test_build_wheel_script(tmp_path: Path) -> None:
     assert not [n for n in names if ".libs/" in n]  # nothing grafted: every library is linked in
     assert sorted(n.split("/")[1].split(".")[0] for n in objects) == ["_core", "_digest", "_net"]
     for so in objects.values():
+        assert unversioned_imports(so) == []
         assert b".debug_info" not in so and b".symtab" not in so  # stripped
         for symbol in (
             b"curl_easy_init",

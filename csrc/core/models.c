@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core/records.h"
@@ -434,12 +435,13 @@ int rz_download_prepare(rz_download *d, const char *sha256, const char *model_na
 
 /* Rename from onto to, replacing what is there in one step: renameat2's exchange where the
  * file system has it (the old entry then sits at from, inside tmp, and goes with it), else a
- * plain rename, which replaces a file atomically and moves a directory aside first. */
+ * plain rename, which replaces a file atomically and moves a directory aside first. The system
+ * call, not glibc's renameat2 (2.28): the wheel runs on glibc 2.17. */
 static int replace(const char *from, const char *to, rz_download *d, rz_error *err)
 {
     struct stat st;
 
-    if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_EXCHANGE) == 0)
+    if (syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, RENAME_EXCHANGE) == 0)
         return 0;
     if (errno != ENOENT && errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
         return rz_error_os(err, errno, to, "cannot move the download into %s", to);

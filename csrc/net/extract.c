@@ -11,8 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
+#include <linux/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -173,7 +174,9 @@ static uint32_t map_child(const node_map *map, uint32_t parent, const char *comp
 
 static int map_init(node_map *map, rz_error *err)
 {
-    if (getrandom(map->key, sizeof(map->key), GRND_NONBLOCK) != (ssize_t)sizeof(map->key)) {
+    /* The system call, not glibc's getrandom (2.25): the wheel runs on glibc 2.17. */
+    if (syscall(SYS_getrandom, map->key, sizeof(map->key), GRND_NONBLOCK) !=
+        (long)sizeof(map->key)) {
         struct timespec ts; /* no entropy yet (early boot): still not chosen by the archive */
         clock_gettime(CLOCK_REALTIME, &ts);
         map->key[0] = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uintptr_t)map;

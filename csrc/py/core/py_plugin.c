@@ -10,7 +10,28 @@
 #include "util/buf.h"
 #include "util/error.h"
 
-/* exc.add_note(note) on the pending exception, where Python has it (3.11+). Keeps the
+/* What exc.add_note(note) does (PEP 678), for 3.9 and 3.10, which lack it: note appended to
+ * exc.__notes__, made a list when absent. Their tracebacks do not show it; it is there to read. */
+static PyObject *append_note(PyObject *exc, PyObject *note)
+{
+    PyObject *notes = PyObject_GetAttrString(exc, "__notes__");
+    int rc = -1;
+
+    if (!notes) {
+        PyErr_Clear();
+        notes = PyList_New(0);
+        if (!notes || PyObject_SetAttrString(exc, "__notes__", notes) < 0) {
+            Py_XDECREF(notes);
+            return NULL;
+        }
+    }
+    if (PyList_Check(notes))
+        rc = PyList_Append(notes, note);
+    Py_DECREF(notes);
+    return rc == 0 ? Py_NewRef(Py_None) : NULL;
+}
+
+/* exc.add_note(note) on the pending exception (append_note where Python lacks it). Keeps the
  * exception and its traceback as they are. The note is made as messages are: redacted (it names
  * a source), on one line (it names a model). */
 __attribute__((format(printf, 1, 2))) static void add_note_to_pending(const char *fmt, ...)
@@ -29,6 +50,8 @@ __attribute__((format(printf, 1, 2))) static void add_note_to_pending(const char
     note = PyUnicode_DecodeUTF8(text, (Py_ssize_t)strlen(text), "replace");
     if (note && exc && PyObject_HasAttrString(exc, "add_note"))
         res = PyObject_CallMethod(exc, "add_note", "O", note);
+    else if (note && exc)
+        res = append_note(exc, note);
     PyErr_Clear(); /* a failure to annotate must not replace the user's exception */
     Py_XDECREF(res);
     Py_XDECREF(note);
