@@ -50,8 +50,9 @@ def find_libraries(names: list[str]) -> tuple[list[str], list[str]]:
     return cflags, libs
 
 
-# Compiled into both extensions: errors, file-system helpers, and the Python glue they share.
-SHARED = ["csrc/error.c", "csrc/fsutil.c", "csrc/py_error.c", "csrc/py_progress.c"]
+# Compiled into both extensions: errors, file-system helpers, locks, and the Python glue they
+# share.
+SHARED = ["csrc/error.c", "csrc/fsutil.c", "csrc/lock.c", "csrc/py_error.c", "csrc/py_progress.c"]
 # remotezoo._net: the engines behind csrc/net.h.
 NET = ["csrc/extract.c", "csrc/fetch.c", "csrc/fetch_parallel.c", "csrc/fetch_tree.c",
        "csrc/http_headers.c", "csrc/net_module.c", "csrc/py_extract.c", "csrc/py_fetch.c",

@@ -2,8 +2,8 @@
  *
  * A fetched source lives in <sources>/<slug>/<generation>/tree, and registering it again makes
  * a new generation that the index names instead. A process about to run a source's code
- * (import, download_model, load_model) pins the generation the index named: a shared flock on
- * its directory, held until the code returns. Retiring a generation removes it at once when
+ * (import, download_model, load_model) pins the generation the index named: a shared lock on
+ * its directory (lock.h), held until the code returns. Retiring a generation removes it at once when
  * nobody pins it and otherwise marks it retired, for its last pin to remove on the way out. So
  * a tree never disappears under code running from it, and no tree outlives its last user.
  *
@@ -18,7 +18,8 @@
 #include "lock.h"
 
 typedef struct rz_pin {
-    int fd;         /* the generation directory, flock(LOCK_SH)ed; -1 when nothing is pinned */
+    int fd;         /* the generation directory, open; -1 when nothing is pinned */
+    rz_lock lock;   /* on it, LOCK_SH, while fd >= 0 */
     char dir[4096]; /* its path */
 } rz_pin;
 

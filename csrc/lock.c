@@ -1,11 +1,19 @@
 /* lock.c - see lock.h. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "lock.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
@@ -15,28 +23,110 @@
 #define SLEEP_MAX_NS   (20L * 1000 * 1000) /* ... doubling up to 20 ms between tries */
 #define PROC_LOCKS_MAX (1024 * 1024)       /* read at most this much of /proc/locks */
 #define HOLDERS_MAX    4                   /* pids named in a timeout message */
+#define WHO_MAX        256                 /* "host x pid y" and the like */
+#define OWNER_MAX      1024                /* what a marker file may hold */
+#define AGAIN_MAX      16                  /* immediate retries (a takeover) before a sleep */
+#define DIR_MARKER     "/.rz-lock"         /* a directory's lock file (posix) or marker base */
+#define HELD_SUFFIX    ".held"
+#define SHARED_SUFFIX  ".shared-"
+#define TAKEOVER_SUFF  ".takeover"
+#define LOCK_DIR_      0x100 /* lock->flags: the object is a directory */
+#define KEEP_FILE_     0x200 /* lock->flags: a release leaves the lock file (a conversion) */
 
-/* REMOTEZOO_LOCK_TIMEOUT in seconds: a non-negative integer, 0 for no limit; anything else
- * means the default, as the other REMOTEZOO_* numbers do. */
-static long timeout_seconds(void)
+enum { TAKEN = 0, BUSY = 1, AGAIN = 2, FAILED = -1 };
+
+/* ---- settings ---- */
+
+/* A non-negative integer environment variable, or fallback when unset or malformed (as the
+ * other REMOTEZOO_* numbers). */
+static long env_seconds(const char *name, long fallback, long max)
 {
-    const char *v = getenv("REMOTEZOO_LOCK_TIMEOUT");
+    const char *v = getenv(name);
     char *end = NULL;
     long x;
 
     if (!v || !v[0])
-        return RZ_LOCK_TIMEOUT_DEFAULT;
+        return fallback;
     errno = 0;
     x = strtol(v, &end, 10);
-    return errno || *end || x < 0 ? RZ_LOCK_TIMEOUT_DEFAULT : x;
+    return errno || *end || x < 0 || x > max ? fallback : x;
 }
 
-static double now_seconds(void)
+static long timeout_seconds(void)
+{
+    return env_seconds("REMOTEZOO_LOCK_TIMEOUT", RZ_LOCK_TIMEOUT_DEFAULT, LONG_MAX / 2);
+}
+
+static long stale_seconds(void)
+{
+    long s = env_seconds("REMOTEZOO_LOCK_STALE", RZ_LOCK_STALE_DEFAULT, 86400);
+    return s < 1 ? RZ_LOCK_STALE_DEFAULT : s;
+}
+
+static double clock_seconds(clockid_t which)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(which, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+static void sleep_ns(long ns)
+{
+    struct timespec ts = {ns / 1000000000L, ns % 1000000000L};
+    nanosleep(&ts, NULL); /* EINTR (a signal) just makes the next look come sooner */
+}
+
+/* ---- which mechanism ---- */
+
+static int level = -1;   /* RZ_LOCK_*; -1 until read from $REMOTEZOO_LOCK */
+static int level_auto;   /* 1: fall back on unsupported errors */
+
+static const char *const names[] = {"flock", "posix", "files"};
+
+static void read_level(void)
+{
+    const char *v = getenv("REMOTEZOO_LOCK");
+    int chosen = RZ_LOCK_FLOCK, automatic = 1;
+
+    for (int i = 0; v && i < 3; i++)
+        if (strcmp(v, names[i]) == 0) {
+            chosen = i;
+            automatic = 0;
+        }
+    __atomic_store_n(&level_auto, automatic, __ATOMIC_RELAXED);
+    /* Only the first reader sets it: a fallback another thread made stays. */
+    int unset = -1;
+    __atomic_compare_exchange_n(&level, &unset, chosen, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
+int rz_lock_mechanism(void)
+{
+    if (__atomic_load_n(&level, __ATOMIC_SEQ_CST) < 0)
+        read_level();
+    return __atomic_load_n(&level, __ATOMIC_SEQ_CST);
+}
+
+const char *rz_lock_mechanism_name(int mechanism)
+{
+    return mechanism >= 0 && mechanism <= RZ_LOCK_FILES ? names[mechanism] : "?";
+}
+
+void rz_lock_use_at_least(int mechanism)
+{
+    int now = rz_lock_mechanism();
+    while (now < mechanism &&
+           !__atomic_compare_exchange_n(&level, &now, mechanism, 0, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST))
+        ;
+}
+
+/* errno values with which a file system says it has no such locks. */
+static int unsupported(int e)
+{
+    return e == ENOLCK || e == EOPNOTSUPP || e == ENOTSUP || e == ENOSYS || e == EINVAL;
+}
+
+/* ---- who holds a lock ---- */
 
 /* Appends to out (size out_len, NUL-terminated) the pids that /proc/locks says hold a lock on
  * the file (dev, ino), as "1234, 5678"; out stays "" where /proc/locks is missing (not Linux).
@@ -77,100 +167,843 @@ static void find_holders(char *out, size_t out_len, dev_t dev, ino_t ino)
     free(text);
 }
 
-static int timed_out(const char *what, int fd, long limit, rz_error *err)
+/* "process 12" or "processes 12, 34" from /proc/locks, into who (WHO_MAX). */
+static void who_from_proc(char *who, int fd)
 {
-    char holders[128] = "";
+    char pids[128] = "";
     struct stat st;
 
     if (fstat(fd, &st) == 0)
-        find_holders(holders, sizeof(holders), st.st_dev, st.st_ino);
-    rz_error_set(err, RZ_E_OS,
-                 "gave up after %lds waiting for a lock on %s, held by %s%s; if that process is "
-                 "stuck, "
-                 "end it (REMOTEZOO_LOCK_TIMEOUT sets how long to wait, 0 for ever)",
-                 limit, what, holders[0] ? (strchr(holders, ',') ? "processes " : "process ") : "",
-                 holders[0] ? holders : "another process");
-    err->sys_errno = ETIMEDOUT;
-    rz_error_attach_path(err, what);
+        find_holders(pids, sizeof(pids), st.st_dev, st.st_ino);
+    if (pids[0])
+        snprintf(who, WHO_MAX, "%s %s", strchr(pids, ',') ? "processes" : "process", pids);
+}
+
+/* ---- this process, as a marker names it ---- */
+
+typedef struct owner {
+    char host[128];
+    char boot[64];
+    unsigned long long pidns;
+    long pid;
+} owner;
+
+static owner me;
+static pthread_once_t me_once = PTHREAD_ONCE_INIT;
+
+static void read_first_line(char *out, size_t out_len, const char *path)
+{
+    FILE *f = fopen(path, "re");
+
+    out[0] = '\0';
+    if (f) {
+        if (fgets(out, (int)out_len, f))
+            out[strcspn(out, "\n")] = '\0';
+        fclose(f);
+    }
+}
+
+static void find_me(void)
+{
+    struct stat st;
+
+    if (gethostname(me.host, sizeof(me.host)) < 0)
+        me.host[0] = '\0';
+    me.host[sizeof(me.host) - 1] = '\0';
+    me.host[strcspn(me.host, " \n")] = '\0';
+    read_first_line(me.boot, sizeof(me.boot), "/proc/sys/kernel/random/boot_id");
+    me.boot[strcspn(me.boot, " \n")] = '\0';
+    me.pidns = stat("/proc/self/ns/pid", &st) == 0 ? (unsigned long long)st.st_ino : 0;
+}
+
+static const owner *self(void)
+{
+    pthread_once(&me_once, find_me);
+    me.pid = (long)getpid(); /* after a fork, the child's */
+    return &me;
+}
+
+/* ---- flock ---- */
+
+static int open_target(const rz_lock *l, int for_posix)
+{
+    if (l->flags & RZ_LOCK_OBJECT) {
+        if ((l->flags & LOCK_DIR_) && !for_posix)
+            return open(l->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (!for_posix)
+            return open(l->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    }
+    return -2; /* not an object, or posix: the caller opens the lock file */
+}
+
+/* The file whose lock stands for l: its path, or "<dir>/.rz-lock" for a directory. */
+static int lock_file_path(char *out, size_t out_len, const rz_lock *l)
+{
+    int n = snprintf(out, out_len, "%s%s", l->path, (l->flags & LOCK_DIR_) ? DIR_MARKER : "");
+    if (n < 0 || (size_t)n >= out_len) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return 0;
+}
+
+/* 1 if path still names the file fd has open. */
+static int still_named(int fd, const char *path)
+{
+    struct stat held, now;
+    return fstat(fd, &held) == 0 && lstat(path, &now) == 0 && held.st_dev == now.st_dev &&
+           held.st_ino == now.st_ino;
+}
+
+static int flock_try(rz_lock *l, int op, char *who)
+{
+    if (l->fd < 0) {
+        int fd = open_target(l, 0);
+        if (fd == -2)
+            fd = open(l->path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0)
+            return FAILED;
+        l->fd = fd;
+    }
+    if (flock(l->fd, op | LOCK_NB) < 0) {
+        if (errno == EINTR)
+            return AGAIN;
+        if (errno != EWOULDBLOCK)
+            return FAILED;
+        who_from_proc(who, l->fd);
+        return BUSY;
+    }
+    /* Its last holder may have removed the file while this waited: the lock is only ours if
+     * path still names the file we locked. */
+    if ((l->flags & RZ_LOCK_REMOVABLE) && !still_named(l->fd, l->path)) {
+        close(l->fd);
+        l->fd = -1;
+        return AGAIN;
+    }
+    return TAKEN;
+}
+
+static void flock_release(rz_lock *l)
+{
+    /* Exclusive now (for a shared lock: only if no one else holds it) means no other process
+     * holds the file; one that waits for it checks the inode after locking. */
+    if ((l->flags & RZ_LOCK_REMOVABLE) && !(l->flags & KEEP_FILE_) &&
+        flock(l->fd, LOCK_EX | LOCK_NB) == 0 &&
+        still_named(l->fd, l->path))
+        unlink(l->path);
+    close(l->fd); /* closing the last descriptor releases the flock */
+    l->fd = -1;
+}
+
+/* ---- POSIX record locks ---- */
+
+typedef struct posix_entry {
+    dev_t dev;
+    ino_t ino;
+    int fd;      /* the one descriptor the locks are taken through */
+    int *spare;  /* descriptors of the same file opened in a race; closed with the entry */
+    size_t n_spare;
+    int readers; /* threads of this process holding it shared */
+    int writer;  /* 1: a thread holds it exclusive */
+    struct posix_entry *next;
+} posix_entry;
+
+static pthread_mutex_t table_mutex = PTHREAD_MUTEX_INITIALIZER;
+static posix_entry *table;
+
+static posix_entry *table_find(dev_t dev, ino_t ino)
+{
+    for (posix_entry *e = table; e; e = e->next)
+        if (e->dev == dev && e->ino == ino)
+            return e;
+    return NULL;
+}
+
+/* Drop e from the table when no thread holds it; closing its descriptors is safe then. */
+static void table_forget_if_unused(posix_entry *e)
+{
+    posix_entry **p;
+
+    if (e->readers || e->writer)
+        return;
+    for (p = &table; *p && *p != e; p = &(*p)->next)
+        ;
+    if (*p)
+        *p = e->next;
+    close(e->fd);
+    for (size_t i = 0; i < e->n_spare; i++)
+        close(e->spare[i]);
+    free(e->spare);
+    free(e);
+}
+
+/* The table's entry of the lock file at path, made (and the file created unless it is an
+ * object's) when missing. Called with table_mutex held. NULL with errno set. */
+static posix_entry *table_entry(const char *path, int create)
+{
+    struct stat st;
+    posix_entry *e;
+    int fd;
+
+    /* Looked up by name first: opening and closing a descriptor of a file this process holds
+     * locked would drop the locks. */
+    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && (e = table_find(st.st_dev, st.st_ino)))
+        return e;
+    fd = open(path, O_RDWR | (create ? O_CREAT : 0) | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0 && (errno == EACCES || errno == EROFS))
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC); /* enough for LOCK_SH */
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &st) < 0) {
+        int e2 = errno;
+        close(fd);
+        errno = e2;
+        return NULL;
+    }
+    if ((e = table_find(st.st_dev, st.st_ino))) { /* named it in between: keep fd open */
+        int *grown = realloc(e->spare, (e->n_spare + 1) * sizeof(*grown));
+        if (!grown) {
+            close(fd); /* only on ENOMEM, and the locks were taken through e->fd */
+            errno = ENOMEM;
+            return NULL;
+        }
+        e->spare = grown;
+        e->spare[e->n_spare++] = fd;
+        return e;
+    }
+    if (!(e = calloc(1, sizeof(*e)))) {
+        close(fd);
+        errno = ENOMEM;
+        return NULL;
+    }
+    e->dev = st.st_dev;
+    e->ino = st.st_ino;
+    e->fd = fd;
+    e->next = table;
+    table = e;
+    return e;
+}
+
+static int posix_set(int fd, short type, int *out_pid)
+{
+    struct flock fl;
+
+    memset(&fl, 0, sizeof(fl));
+    fl.l_type = type;
+    fl.l_whence = SEEK_SET;
+    if (fcntl(fd, F_SETLK, &fl) == 0)
+        return 0;
+    if (out_pid && (errno == EAGAIN || errno == EACCES)) {
+        int saved = errno;
+        memset(&fl, 0, sizeof(fl));
+        fl.l_type = type;
+        fl.l_whence = SEEK_SET;
+        *out_pid = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK ? (int)fl.l_pid : 0;
+        errno = saved;
+    }
     return -1;
 }
 
-int rz_lock_wait_fd(int fd, int operation, const char *what, const rz_lock_wait *wait,
-                    rz_error *err)
+static int posix_try(rz_lock *l, int op, char *who)
+{
+    char path[PATH_MAX];
+    posix_entry *e;
+    int rc = TAKEN, pid = 0;
+
+    if (lock_file_path(path, sizeof(path), l) < 0)
+        return FAILED;
+    pthread_mutex_lock(&table_mutex);
+    e = table_entry(path, !(l->flags & RZ_LOCK_OBJECT) || (l->flags & LOCK_DIR_));
+    if (!e) {
+        rc = FAILED;
+    } else if (e->writer || (op == LOCK_EX && e->readers)) {
+        snprintf(who, WHO_MAX, "another thread of this process (%ld)", (long)getpid());
+        rc = BUSY;
+    } else if (op == LOCK_SH && e->readers) {
+        e->readers++; /* the process holds it shared already */
+    } else if (posix_set(e->fd, op == LOCK_EX ? F_WRLCK : F_RDLCK, &pid) < 0) {
+        if (errno == EAGAIN || errno == EACCES) {
+            if (pid > 0)
+                snprintf(who, WHO_MAX, "process %d", pid);
+            rc = BUSY;
+        } else {
+            rc = FAILED;
+        }
+    } else if (op == LOCK_EX) {
+        e->writer = 1;
+    } else {
+        e->readers = 1;
+    }
+    if (rc == TAKEN && (l->flags & (RZ_LOCK_REMOVABLE | LOCK_DIR_)) && !still_named(e->fd, path)) {
+        /* removed by its last holder while this waited: let go, and try the new file */
+        if (op == LOCK_EX)
+            e->writer = 0;
+        else
+            e->readers--;
+        if (!e->writer && !e->readers)
+            posix_set(e->fd, F_UNLCK, NULL);
+        rc = AGAIN;
+    }
+    if (rc == TAKEN) {
+        l->entry = e;
+    } else if (e) {
+        int saved = errno;
+        table_forget_if_unused(e);
+        errno = saved;
+    }
+    pthread_mutex_unlock(&table_mutex);
+    return rc;
+}
+
+static void posix_release(rz_lock *l)
+{
+    posix_entry *e = l->entry;
+    char path[PATH_MAX];
+
+    pthread_mutex_lock(&table_mutex);
+    /* A directory's ".rz-lock" goes the same way: nothing is left in it between calls. */
+    if ((l->flags & (RZ_LOCK_REMOVABLE | LOCK_DIR_)) && !(l->flags & KEEP_FILE_) &&
+        e->readers + e->writer == 1 &&
+        lock_file_path(path, sizeof(path), l) == 0 && posix_set(e->fd, F_WRLCK, NULL) == 0 &&
+        still_named(e->fd, path))
+        unlink(path); /* exclusive: no other process holds it; waiters check the inode */
+    if (l->held == LOCK_EX)
+        e->writer = 0;
+    else
+        e->readers--;
+    if (!e->readers && !e->writer)
+        posix_set(e->fd, F_UNLCK, NULL);
+    else if (l->held == LOCK_SH && e->readers)
+        posix_set(e->fd, F_RDLCK, NULL); /* an upgrade attempt above may have changed it */
+    table_forget_if_unused(e);
+    pthread_mutex_unlock(&table_mutex);
+    l->entry = NULL;
+}
+
+/* ---- marker files ---- */
+
+/* The markers this process holds; a thread touches them so that they never look stale. */
+static pthread_mutex_t beat_mutex = PTHREAD_MUTEX_INITIALIZER;
+static char **beats;
+static size_t n_beats, cap_beats;
+static int beat_started;
+
+static void *beat_loop(void *unused)
+{
+    (void)unused;
+    for (;;) {
+        long period_ms = stale_seconds() * 1000 / 4;
+        sleep_ns((period_ms < 100 ? 100 : period_ms) * 1000000L);
+        pthread_mutex_lock(&beat_mutex);
+        for (size_t i = 0; i < n_beats; i++)
+            utimensat(AT_FDCWD, beats[i], NULL, AT_SYMLINK_NOFOLLOW);
+        pthread_mutex_unlock(&beat_mutex);
+    }
+    return NULL;
+}
+
+static void beat_after_fork(void)
+{
+    /* The child holds none of its parent's markers, and has no beating thread. */
+    pthread_mutex_init(&beat_mutex, NULL);
+    pthread_mutex_init(&table_mutex, NULL);
+    n_beats = 0;
+    beat_started = 0;
+    table = NULL; /* POSIX locks are not inherited; the parent's entries are not ours */
+}
+
+/* Keep marker touched while this process holds it. -1 with errno when the thread that touches
+ * cannot start: without it a marker goes stale after REMOTEZOO_LOCK_STALE seconds and a long
+ * holder would lose its lock, so that is no lock. */
+static int beat_add(const char *marker)
+{
+    char *copy = strdup(marker);
+    int rc = -1;
+
+    pthread_mutex_lock(&beat_mutex);
+    if (!beat_started) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        beat_started = pthread_create(&t, &attr, beat_loop, NULL) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    if (copy && beat_started && n_beats == cap_beats) {
+        size_t want = cap_beats ? cap_beats * 2 : 8;
+        char **grown = realloc(beats, want * sizeof(*grown));
+        if (grown) {
+            beats = grown;
+            cap_beats = want;
+        }
+    }
+    if (copy && beat_started && n_beats < cap_beats) {
+        beats[n_beats++] = copy;
+        copy = NULL;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&beat_mutex);
+    free(copy);
+    errno = rc < 0 ? EAGAIN : errno;
+    return rc;
+}
+
+static void beat_remove(const char *marker)
+{
+    pthread_mutex_lock(&beat_mutex);
+    for (size_t i = 0; i < n_beats; i++)
+        if (strcmp(beats[i], marker) == 0) {
+            free(beats[i]);
+            beats[i] = beats[--n_beats];
+            break;
+        }
+    pthread_mutex_unlock(&beat_mutex);
+}
+
+/* base: the path markers of l are named after (see lock.h). */
+static int marker_base(char *out, size_t out_len, const rz_lock *l)
+{
+    return lock_file_path(out, out_len, l);
+}
+
+/* Create marker with O_EXCL and this process's name in it. 0, or -1 with errno. */
+static int make_marker(const char *marker)
+{
+    const owner *o = self();
+    char text[OWNER_MAX];
+    int fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int n;
+
+    if (fd < 0)
+        return -1;
+    n = snprintf(text, sizeof(text), "remotezoo lock\nhost %s\npid %ld\nboot %s\npidns %llu\n",
+                 o->host, o->pid, o->boot, o->pidns);
+    /* A reader that comes before the text sees an owner it cannot name: alive by its mtime. */
+    if (n > 0 && write(fd, text, (size_t)n) < 0) {
+        int saved = errno;
+        close(fd);
+        unlink(marker);
+        errno = saved;
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+/* The owner written in marker; 0 when read, -1 when it names none (yet). */
+static int read_owner(owner *out, const char *marker)
+{
+    char text[OWNER_MAX], *line, *next;
+    ssize_t n;
+    int fd = open(marker, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK), found = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (fd < 0)
+        return -1;
+    n = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    text[n] = '\0';
+    for (line = text; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        if (strncmp(line, "host ", 5) == 0)
+            found |= snprintf(out->host, sizeof(out->host), "%s", line + 5) >= 0 ? 1 : 0;
+        else if (strncmp(line, "pid ", 4) == 0)
+            found |= sscanf(line + 4, "%ld", &out->pid) == 1 ? 2 : 0;
+        else if (strncmp(line, "boot ", 5) == 0)
+            snprintf(out->boot, sizeof(out->boot), "%s", line + 5);
+        else if (strncmp(line, "pidns ", 6) == 0)
+            sscanf(line + 6, "%llu", &out->pidns);
+    }
+    return found == 3 ? 0 : -1;
+}
+
+/* What a waiter saw of a marker, to tell when it stops being touched. */
+typedef struct watch {
+    dev_t dev;
+    ino_t ino;
+    struct timespec mtime;
+    double since; /* CLOCK_MONOTONIC when first seen so */
+} watch;
+
+/* Which marker file was judged: its inode and its last touch (a rename changes its ctime, not
+ * these). */
+typedef struct seen {
+    dev_t dev;
+    ino_t ino;
+    struct timespec mtime;
+} seen;
+
+static void seen_of(seen *out, const struct stat *st)
+{
+    out->dev = st->st_dev;
+    out->ino = st->st_ino;
+    out->mtime = st->st_mtim;
+}
+
+static int seen_same(const seen *a, const struct stat *st)
+{
+    return a->dev == st->st_dev && a->ino == st->st_ino &&
+           a->mtime.tv_sec == st->st_mtim.tv_sec && a->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+/* Whether marker is stale: 1 stale (*out_seen says which file was judged), 0 alive (who names
+ * its maker), -1 gone. w (may be NULL) remembers the marker across the tries of one wait. */
+static int judge(const char *marker, watch *w, seen *out_seen, char *who)
+{
+    const owner *o = self();
+    long stale = stale_seconds();
+    struct stat st;
+    owner them;
+    double age;
+    int named;
+
+    if (lstat(marker, &st) < 0)
+        return -1;
+    seen_of(out_seen, &st);
+    named = read_owner(&them, marker) == 0;
+    age = clock_seconds(CLOCK_REALTIME) -
+          ((double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9);
+    if (who && named)
+        snprintf(who, WHO_MAX, "host %s pid %ld (marker %s, touched %.0fs ago)", them.host,
+                 them.pid, marker, age < 0 ? 0 : age);
+    else if (who)
+        snprintf(who, WHO_MAX, "a process still writing marker %s", marker);
+    /* A process of this host (same boot, same pid namespace) that no longer runs. */
+    if (named && strcmp(them.host, o->host) == 0 && strcmp(them.boot, o->boot) == 0 &&
+        them.pidns == o->pidns && them.pid > 0 && kill((pid_t)them.pid, 0) < 0 &&
+        errno == ESRCH)
+        return 1;
+    if (age > (double)stale)
+        return 1;
+    if (w) {
+        double now = clock_seconds(CLOCK_MONOTONIC);
+        if (w->dev != st.st_dev || w->ino != st.st_ino || w->mtime.tv_sec != st.st_mtim.tv_sec ||
+            w->mtime.tv_nsec != st.st_mtim.tv_nsec) {
+            w->dev = st.st_dev;
+            w->ino = st.st_ino;
+            w->mtime = st.st_mtim;
+            w->since = now;
+        } else if (now - w->since >= (double)stale) {
+            return 1; /* not touched for that long as this process watched (clocks may differ) */
+        }
+    }
+    return 0;
+}
+
+/* Remove the stale marker judged as judged, unless it changed since: done by the one process
+ * that creates "<marker>.takeover", which looks again before it renames the marker aside. */
+static void take_over(const char *marker, const seen *judged)
+{
+    char mutex[PATH_MAX], aside[PATH_MAX];
+    unsigned long long token = 0;
+    struct stat st;
+
+    if (snprintf(mutex, sizeof(mutex), "%s%s", marker, TAKEOVER_SUFF) >= (int)sizeof(mutex))
+        return;
+    if (make_marker(mutex) < 0) {
+        /* A takeover that its maker did not finish (killed) is itself stale after a while. */
+        if (errno == EEXIST && lstat(mutex, &st) == 0 &&
+            clock_seconds(CLOCK_REALTIME) - (double)st.st_mtim.tv_sec > (double)stale_seconds())
+            unlink(mutex);
+        return;
+    }
+    if (getrandom(&token, sizeof(token), GRND_NONBLOCK) < 0)
+        token = (unsigned long long)getpid() * 2654435761ULL ^ (unsigned long long)time(NULL);
+    if (lstat(marker, &st) == 0 && seen_same(judged, &st) &&
+        snprintf(aside, sizeof(aside), "%s.stale-%016llx", marker, token) < (int)sizeof(aside) &&
+        rename(marker, aside) == 0) {
+        /* Renamed what was judged, or (a takeover whose mutex was broken) a fresh marker that
+         * replaced it: that one goes back unless someone made a new one meanwhile. */
+        if (lstat(aside, &st) == 0 && !seen_same(judged, &st))
+            (void)!link(aside, marker);
+        unlink(aside);
+    }
+    unlink(mutex);
+}
+
+/* "<base>.shared-<16 hex>", new; into out (PATH_MAX). */
+static int shared_name(char *out, size_t out_len, const char *base)
+{
+    unsigned long long token = 0;
+    static unsigned long long counter;
+
+    if (getrandom(&token, sizeof(token), GRND_NONBLOCK) < 0)
+        token = ((unsigned long long)getpid() << 32) ^ (unsigned long long)time(NULL);
+    token ^= __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+    return snprintf(out, out_len, "%s%s%016llx", base, SHARED_SUFFIX, token) < (int)out_len ? 0
+                                                                                             : -1;
+}
+
+/* 1 if a live shared marker of base other than mine exists (who names one), 0 if none; stale
+ * ones are removed (each is its maker's alone, so unlink is enough). -1 with errno. */
+static int other_readers(const char *base, const char *mine, char *who)
+{
+    char dir[PATH_MAX], prefix[NAME_MAX + 1], path[PATH_MAX];
+    const char *slash = strrchr(base, '/');
+    struct dirent *de;
+    DIR *d;
+    int busy = 0;
+
+    if (snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - base) : 1, slash ? base : ".") >=
+            (int)sizeof(dir) ||
+        snprintf(prefix, sizeof(prefix), "%s%s", slash ? slash + 1 : base, SHARED_SUFFIX) >=
+            (int)sizeof(prefix)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if (!(d = opendir(dir[0] ? dir : "/")))
+        return -1;
+    while (!busy && (de = readdir(d))) {
+        seen judged;
+        if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 ||
+            strchr(de->d_name + strlen(prefix), '.') || /* a ".takeover" or ".stale-" */
+            snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path) ||
+            (mine && strcmp(path, mine) == 0))
+            continue;
+        if (judge(path, NULL, &judged, who) == 1)
+            unlink(path);
+        else if (lstat(path, &(struct stat){0}) == 0)
+            busy = 1;
+    }
+    closedir(d);
+    return busy;
+}
+
+static void files_drop(rz_lock *l)
+{
+    if (l->marker) {
+        beat_remove(l->marker);
+        unlink(l->marker);
+        free(l->marker);
+        l->marker = NULL;
+    }
+}
+
+static int files_keep(rz_lock *l, const char *marker)
+{
+    if (!(l->marker = strdup(marker))) {
+        unlink(marker);
+        errno = ENOMEM;
+        return FAILED;
+    }
+    if (beat_add(marker) < 0) {
+        int saved = errno;
+        files_drop(l);
+        errno = saved;
+        return FAILED;
+    }
+    return TAKEN;
+}
+
+static int files_try(rz_lock *l, int op, watch *w, char *who)
+{
+    char base[PATH_MAX], held[PATH_MAX], mine[PATH_MAX];
+    seen judged;
+    int rc;
+
+    if (marker_base(base, sizeof(base), l) < 0 ||
+        snprintf(held, sizeof(held), "%s%s", base, HELD_SUFFIX) >= (int)sizeof(held)) {
+        errno = ENAMETOOLONG;
+        return FAILED;
+    }
+    if (op == LOCK_EX) {
+        if (!l->marker) {
+            if (make_marker(held) == 0) {
+                if (files_keep(l, held) != TAKEN)
+                    return FAILED;
+            } else if (errno != EEXIST) {
+                return FAILED;
+            } else {
+                rc = judge(held, w, &judged, who);
+                if (rc == 1)
+                    take_over(held, &judged);
+                return rc == 0 ? BUSY : AGAIN;
+            }
+        }
+        /* "X.held" is ours: the readers that came before it leave, new ones stay out. */
+        rc = other_readers(base, NULL, who);
+        return rc < 0 ? FAILED : rc ? BUSY : TAKEN;
+    }
+    rc = judge(held, w, &judged, who);
+    if (rc == 0)
+        return BUSY;
+    if (rc == 1) {
+        take_over(held, &judged);
+        return AGAIN;
+    }
+    if (shared_name(mine, sizeof(mine), base) < 0) {
+        errno = ENAMETOOLONG;
+        return FAILED;
+    }
+    if (make_marker(mine) < 0)
+        return FAILED;
+    /* A writer may have made "X.held" before it saw this marker: then it waits for this one
+     * to go, and this one goes. */
+    if (judge(held, NULL, &judged, who) == 0) {
+        unlink(mine);
+        return BUSY;
+    }
+    return files_keep(l, mine);
+}
+
+/* ---- the common part ---- */
+
+static int try_once(rz_lock *l, int op, watch *w, char *who)
+{
+    switch (l->mechanism) {
+    case RZ_LOCK_FLOCK:
+        return flock_try(l, op, who);
+    case RZ_LOCK_POSIX:
+        return posix_try(l, op, who);
+    default:
+        return files_try(l, op, w, who);
+    }
+}
+
+/* Let go of what a wait left (a descriptor, a writer's marker) without holding the lock. */
+static void abandon(rz_lock *l)
+{
+    if (l->fd >= 0)
+        close(l->fd);
+    l->fd = -1;
+    files_drop(l);
+}
+
+static int timed_out(const rz_lock *l, long limit, const char *who, rz_error *err)
+{
+    rz_error_set(err, RZ_E_OS,
+                 "gave up after %lds waiting for a lock on %s, held by %s; if that process is "
+                 "stuck, end it (REMOTEZOO_LOCK_TIMEOUT sets how long to wait, 0 for ever)",
+                 limit, l->path, who[0] ? who : "another process");
+    err->sys_errno = ETIMEDOUT;
+    rz_error_attach_path(err, l->path);
+    return -1;
+}
+
+static int take(rz_lock *l, int op, const rz_lock_wait *wait, rz_error *err)
 {
     long limit = timeout_seconds();
+    long pause = SLEEP_MIN_NS;
     double start = 0;
-    long sleep_ns = SLEEP_MIN_NS;
+    watch w;
+    int again = 0;
 
+    memset(&w, 0, sizeof(w));
     for (;;) {
-        struct timespec ts;
-        if (flock(fd, operation | LOCK_NB) == 0)
+        char who[WHO_MAX] = "";
+        int rc;
+
+        l->mechanism = rz_lock_mechanism();
+        rc = try_once(l, op, &w, who);
+        if (rc == TAKEN) {
+            l->held = op;
             return 0;
-        if (errno == EINTR)
+        }
+        if (rc == FAILED) {
+            int e = errno;
+            abandon(l);
+            if (unsupported(e) && l->mechanism < RZ_LOCK_FILES &&
+                __atomic_load_n(&level_auto, __ATOMIC_RELAXED)) {
+                /* The lock file this try made is of no use where its locks do not work. */
+                char made[PATH_MAX];
+                if (((l->flags & RZ_LOCK_REMOVABLE) ||
+                     ((l->flags & LOCK_DIR_) && l->mechanism == RZ_LOCK_POSIX)) &&
+                    lock_file_path(made, sizeof(made), l) == 0)
+                    unlink(made);
+                rz_lock_use_at_least(l->mechanism + 1);
+                continue;
+            }
+            return rz_error_os(err, e, l->path, "cannot lock %s (REMOTEZOO_LOCK=%s)", l->path,
+                               names[l->mechanism]);
+        }
+        if (rc == AGAIN && ++again < AGAIN_MAX)
             continue;
-        if (errno != EWOULDBLOCK || (wait && wait->try_only))
-            return rz_error_os(err, errno, what, "cannot lock %s", what);
+        again = 0;
+        if (wait && wait->try_only) {
+            abandon(l);
+            return rz_error_os(err, EWOULDBLOCK, l->path, "cannot lock %s", l->path);
+        }
         if (start == 0)
-            start = now_seconds(); /* only a lock that is busy costs a clock read */
-        if (wait && wait->cancel && wait->cancel(wait->payload))
-            return rz_error_set(err, RZ_E_CALLBACK, "interrupted while waiting for %s", what);
-        if (limit > 0 && now_seconds() - start >= (double)limit)
-            return timed_out(what, fd, limit, err);
-        ts.tv_sec = 0;
-        ts.tv_nsec = sleep_ns;
-        nanosleep(&ts, NULL); /* EINTR (a signal) just makes the next look come sooner */
-        if (sleep_ns < SLEEP_MAX_NS)
-            sleep_ns = sleep_ns * 2 > SLEEP_MAX_NS ? SLEEP_MAX_NS : sleep_ns * 2;
+            start = clock_seconds(CLOCK_MONOTONIC); /* only a busy lock costs a clock read */
+        if (wait && wait->cancel && wait->cancel(wait->payload)) {
+            abandon(l);
+            return rz_error_set(err, RZ_E_CALLBACK, "interrupted while waiting for %s", l->path);
+        }
+        if (limit > 0 && clock_seconds(CLOCK_MONOTONIC) - start >= (double)limit) {
+            abandon(l);
+            return timed_out(l, limit, who, err);
+        }
+        sleep_ns(pause);
+        if (pause < SLEEP_MAX_NS)
+            pause = pause * 2 > SLEEP_MAX_NS ? SLEEP_MAX_NS : pause * 2;
     }
 }
 
 int rz_lock_acquire(rz_lock *out, const char *path, int operation, int flags,
                     const rz_lock_wait *wait, rz_error *err)
 {
-    out->fd = -1;
-    out->flags = flags;
+    *out = (rz_lock)RZ_LOCK_INIT;
+    out->flags = flags & (RZ_LOCK_REMOVABLE | RZ_LOCK_OBJECT);
     out->path = strdup(path);
     if (!out->path)
         return rz_error_set(err, RZ_E_NOMEM, "out of memory");
-    for (;;) {
-        struct stat held, now;
-        int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (fd < 0) {
-            rz_error_os(err, errno, path, "cannot open the lock file %s", path);
-            break;
+    if (flags & RZ_LOCK_OBJECT) {
+        struct stat st;
+        if (lstat(path, &st) < 0) {
+            rz_error_os(err, errno, path, "cannot lock %s", path);
+            goto fail;
         }
-        if (rz_lock_wait_fd(fd, operation, path, wait, err) < 0) {
-            close(fd);
-            break;
-        }
-        /* Its last holder may have removed the file while this waited: the lock is only ours
-         * if path still names the file we locked. */
-        if (!(flags & RZ_LOCK_REMOVABLE) ||
-            (fstat(fd, &held) == 0 && lstat(path, &now) == 0 && held.st_dev == now.st_dev &&
-             held.st_ino == now.st_ino)) {
-            out->fd = fd;
-            return 0;
-        }
-        close(fd);
+        if (S_ISDIR(st.st_mode))
+            out->flags |= LOCK_DIR_;
     }
+    if (take(out, operation, wait, err) == 0)
+        return 0;
+fail:
     free(out->path);
     out->path = NULL;
     return -1;
 }
 
+/* Drop the lock, keep path and flags. */
+static void let_go(rz_lock *l)
+{
+    if (!l->held)
+        return;
+    switch (l->mechanism) {
+    case RZ_LOCK_FLOCK:
+        flock_release(l);
+        break;
+    case RZ_LOCK_POSIX:
+        posix_release(l);
+        break;
+    default:
+        files_drop(l);
+        break;
+    }
+    l->held = 0;
+}
+
+int rz_lock_convert(rz_lock *lock, int operation, const rz_lock_wait *wait, rz_error *err)
+{
+    lock->flags |= KEEP_FILE_; /* the file stays between the two */
+    let_go(lock);
+    lock->flags &= ~KEEP_FILE_;
+    return take(lock, operation, wait, err);
+}
+
 void rz_lock_release(rz_lock *lock)
 {
-    if (lock->fd >= 0) {
-        struct stat held, now;
-        /* Exclusive now (for a shared lock: only if no one else holds it) means no other process
-         * holds the file; one that waits for it checks the inode after locking. */
-        if ((lock->flags & RZ_LOCK_REMOVABLE) && flock(lock->fd, LOCK_EX | LOCK_NB) == 0 &&
-            fstat(lock->fd, &held) == 0 && lstat(lock->path, &now) == 0 &&
-            held.st_dev == now.st_dev && held.st_ino == now.st_ino)
-            unlink(lock->path);
-        close(lock->fd); /* closing the last descriptor releases the flock */
-    }
-    lock->fd = -1;
+    let_go(lock);
+    abandon(lock);
     free(lock->path);
     lock->path = NULL;
+}
+
+__attribute__((constructor)) static void lock_init(void)
+{
+    pthread_atfork(NULL, NULL, beat_after_fork);
 }

@@ -19,12 +19,14 @@
 
 /* ---- trash ---- */
 
-/* A new trash directory in where, flock()ed; appended to t. */
+static const rz_lock_wait no_wait = {NULL, NULL, 1};
+
+/* A new trash directory in where, locked; appended to t. */
 static int trash_add(rz_trash *t, const char *where, rz_error *err)
 {
     rz_trash_dir *grown;
     char *path = NULL;
-    int fd = -1;
+    rz_error busy;
 
     grown = realloc(t->dirs, (t->n_dirs + 1) * sizeof(*t->dirs));
     if (!grown)
@@ -40,16 +42,14 @@ static int trash_add(rz_trash *t, const char *where, rz_error *err)
             free(path);
             return -1;
         }
-        /* A sweep may take a trash directory between mkdtemp and flock: then it is its. */
-        fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
-            t->dirs[t->n_dirs].fd = fd;
+        /* A sweep may take a trash directory between mkdtemp and the lock: then it is its. */
+        rz_error_init(&busy);
+        if (rz_lock_acquire(&t->dirs[t->n_dirs].lock, path, LOCK_EX, RZ_LOCK_OBJECT, &no_wait,
+                            &busy) == 0) {
             t->dirs[t->n_dirs].path = path;
             t->n_dirs++;
             return 0;
         }
-        if (fd >= 0)
-            close(fd);
         free(path);
     }
     return rz_error_set(err, RZ_E_OS, "cannot make a trash directory in %s", where);
@@ -111,7 +111,7 @@ void rz_trash_empty(rz_trash *t)
     rz_error_init(&ignored);
     for (size_t i = 0; i < t->n_dirs; i++) {
         rz_rmtree(t->dirs[i].path, &ignored);
-        close(t->dirs[i].fd);
+        rz_lock_release(&t->dirs[i].lock);
         free(t->dirs[i].path);
     }
     free(t->dirs);
@@ -129,16 +129,17 @@ void rz_trash_sweep(const char *dir, const char *prefix)
     rz_error_init(&ignored);
     while ((de = readdir(d))) {
         char path[PATH_MAX];
-        int fd;
+        rz_lock lock = RZ_LOCK_INIT;
+        struct stat st;
         if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 ||
-            snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path))
+            snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path) ||
+            lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
             continue;
-        fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-            continue;
-        if (flock(fd, LOCK_EX | LOCK_NB) == 0) /* else a live process is using it */
+        /* else a live process is using it */
+        if (rz_lock_acquire(&lock, path, LOCK_EX, RZ_LOCK_OBJECT, &no_wait, &ignored) == 0)
             rz_rmtree(path, &ignored);
-        close(fd);
+        rz_lock_release(&lock);
+        rz_error_init(&ignored);
     }
     closedir(d);
 }

@@ -8,7 +8,7 @@
  *     renameat2(RENAME_EXCHANGE)) onto the model path last, after everything it needs;
  *   - removing: the model (or a whole folder) is renamed aside into a trash directory first and
  *     only then removed, so a kill leaves it either complete or not there;
- *   - a trash directory is flock()ed while it is emptied; what a killed process left is emptied
+ *   - a trash directory is locked (lock.h) while it is emptied; what a killed process left is emptied
  *     by the next rz_trash_sweep of its directory.
  * Blocking I/O throughout: the glue releases the GIL.
  */
@@ -19,14 +19,15 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "lock.h"
 
 #define RZ_TRASH_PREFIX ".rz-del-"
 
 /* ---- removal: aside first, then removed ---- */
 
 typedef struct rz_trash_dir {
-    int fd;     /* the trash directory, flock(LOCK_EX)ed while it exists */
-    char *path; /* owned */
+    rz_lock lock; /* on the trash directory, LOCK_EX while it exists */
+    char *path;   /* owned */
 } rz_trash_dir;
 
 /* Where one caller moves things aside: trash directories named <dir>/.rz-del-XXXXXX, made on
@@ -51,7 +52,7 @@ int rz_model_move_aside(rz_trash *t, const char *root, const char *path, rz_erro
 void rz_trash_empty(rz_trash *t);
 
 /* Remove the directories in dir named prefix* (RZ_TRASH_PREFIX: trash) that no live process
- * holds flock()ed: what killed processes left. */
+ * holds locked: what killed processes left. */
 void rz_trash_sweep(const char *dir, const char *prefix);
 
 /* ---- placing a finished download ---- */
