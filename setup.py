@@ -56,7 +56,7 @@ SHARED = ["csrc/error.c", "csrc/fsutil.c", "csrc/lock.c", "csrc/py_error.c", "cs
 # remotezoo._net: the engines behind csrc/net.h.
 NET = ["csrc/extract.c", "csrc/fetch.c", "csrc/fetch_parallel.c", "csrc/fetch_tree.c",
        "csrc/http_headers.c", "csrc/net_module.c", "csrc/py_extract.c", "csrc/py_fetch.c",
-       "csrc/sha256.c"]
+       "csrc/rewrite.c", "csrc/sha256.c"]
 
 
 def flag(name: str) -> bool:

@@ -4,6 +4,7 @@
  * so that the stream's pump drives them while part 0 runs, and our own loop afterwards. */
 #include "fetch.h"
 #include "http_headers.h"
+#include "rewrite.h"
 #include "sha256.h"
 
 #include <curl/curl.h>
@@ -79,28 +80,6 @@ static long long env_ll(const char *name, long long dflt, long long min, long lo
     if (errno || *end || x < min || x > max)
         return dflt;
     return x;
-}
-
-/* 1 if a and b have the same scheme, host and port (either unparsable: 0). */
-static int same_origin(const char *a, const char *b)
-{
-    CURLU *ua = curl_url(), *ub = curl_url();
-    const CURLUPart what[] = {CURLUPART_SCHEME, CURLUPART_HOST, CURLUPART_PORT};
-    int same = ua && ub && curl_url_set(ua, CURLUPART_URL, a, 0) == CURLUE_OK &&
-               curl_url_set(ub, CURLUPART_URL, b, 0) == CURLUE_OK;
-    size_t i;
-
-    for (i = 0; same && i < sizeof(what) / sizeof(what[0]); i++) {
-        char *x = NULL, *y = NULL;
-        same = curl_url_get(ua, what[i], &x, CURLU_DEFAULT_PORT) == CURLUE_OK &&
-               curl_url_get(ub, what[i], &y, CURLU_DEFAULT_PORT) == CURLUE_OK &&
-               strcasecmp(x, y) == 0;
-        curl_free(x);
-        curl_free(y);
-    }
-    curl_url_cleanup(ua);
-    curl_url_cleanup(ub);
-    return same;
 }
 
 static int header_named(const char *line, const char *name)
@@ -405,7 +384,7 @@ static int build_headers(par *p)
 {
     const struct curl_slist *item = p->v.headers;
     char if_range[RZ_FETCH_HEADER_VALUE_MAX + 16];
-    int keep_credentials = same_origin(p->v.url, p->range_url);
+    int keep_credentials = rz_url_same_origin(p->v.url, p->range_url);
     struct curl_slist *more;
 
     for (; item; item = item->next) {

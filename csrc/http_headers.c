@@ -149,3 +149,14 @@ long rz_parse_retry_after(const char *value, long cap_s)
     secs = (int64_t)(when - time(NULL));
     return secs <= 0 ? 0 : secs < cap_s ? (long)secs : cap_s;
 }
+
+static int header_named(const char *line, const char *name)
+{
+    size_t n = strlen(name);
+    return strncasecmp(line, name, n) == 0 && line[n] == ':';
+}
+
+int rz_http_header_is_credential(const char *line)
+{
+    return header_named(line, "Authorization") || header_named(line, "Cookie");
+}

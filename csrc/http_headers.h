@@ -41,6 +41,10 @@ rz_header_event rz_http_headers_feed(rz_http_headers *h, const char *line, size_
 /* 1 if a request header line is "Name: value" with a token name and no CR, LF or NUL. */
 int rz_http_header_line_ok(const char *line);
 
+/* 1 if a request header line carries a credential (Authorization or Cookie): what goes only
+ * to the origin the caller meant, as libcurl does for redirects. */
+int rz_http_header_is_credential(const char *line);
+
 /* 1 for the statuses libcurl follows when there is a Location (301, 302, 303, 307, 308). */
 int rz_http_is_redirect(long status);
 
