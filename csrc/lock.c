@@ -980,9 +980,15 @@ static void let_go(rz_lock *l)
     case RZ_LOCK_POSIX:
         posix_release(l);
         break;
-    default:
+    default: {
+        char base[PATH_MAX];
         files_drop(l);
+        /* Shared markers of killed readers are removed by the next writer, or here, so that
+         * none stays behind when no writer comes. */
+        if (l->held == LOCK_SH && marker_base(base, sizeof(base), l) == 0)
+            (void)other_readers(base, NULL, NULL);
         break;
+    }
     }
     l->held = 0;
 }

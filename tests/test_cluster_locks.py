@@ -1,0 +1,234 @@
+"""One home shared by many hosts: the lock fallbacks (POSIX record locks, then O_EXCL marker
+files with a heartbeat and stale takeover) when the lock calls fail, tested through an
+LD_PRELOAD shim on the real binary (tests/nolock_shim.c), with "hosts" made of network and UTS
+namespaces (`ip netns`, `unshare --uts`) sharing one REMOTEZOO_HOME.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+import remotezoo as rz
+from cluster import build_shim, need_root, need_tool, shim_env
+from conftest import wait_until
+from zoo_helpers import model, write_source
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# download_model logs "in"/"out" around a short sleep, and holds while a gate file exists.
+MUTEX_INIT = '''
+import os, socket, time
+def download_model(model_name, model_path):
+    log = os.environ["RZ_TEST_MUTEX"]
+    with open(log, "a") as f:
+        f.write("in %s:%d\\n" % (socket.gethostname(), os.getpid()))
+    gate = os.environ.get("RZ_TEST_HOLD")
+    if gate:
+        open(gate, "w").close()
+        while os.path.exists(gate):
+            time.sleep(0.02)
+    time.sleep(0.05)
+    with open(log, "a") as f:
+        f.write("out %s:%d\\n" % (socket.gethostname(), os.getpid()))
+    open(model_path, "w").write("x")
+def load_model(model_name, model_path, **kwargs):
+    return open(model_path).read()
+'''
+
+CLIENT = """
+import remotezoo as rz
+rz.download_zoo_model('m')
+print(rz.load_zoo_model('m'))
+"""
+
+MODES = {"no-flock": {"no_flock": True, "no_fcntl": False},
+         "no-flock-no-fcntl": {"no_flock": True, "no_fcntl": True}}
+
+
+@pytest.fixture(scope="session")
+def shim(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    need_tool("gcc")
+    return build_shim(tmp_path_factory.mktemp("shim"))
+
+
+@pytest.fixture
+def mutex_source(tmp_path, monkeypatch) -> Path:
+    log = tmp_path / "mutex.log"
+    monkeypatch.setenv("RZ_TEST_MUTEX", str(log))
+    src = write_source(tmp_path / "src", [model("m")], init=MUTEX_INIT, name="acme/mutex")
+    rz.register_zoo_model_source(str(src))
+    return log
+
+
+def events(log: Path) -> list[tuple[str, str]]:
+    words = log.read_text().split() if log.exists() else []
+    return list(zip(words[::2], words[1::2]))
+
+
+def home_files() -> list[str]:
+    root = Path(rz.home())
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if ".held" in p.name or ".shared-" in p.name
+                  or p.name.endswith(".takeover") or ".stale-" in p.name or p.name == ".rz-lock")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_processes_without_flock_download_a_model_once(shim, mutex_source, mode):
+    env = shim_env(shim, **MODES[mode])
+    procs = [subprocess.Popen([sys.executable, "-c", CLIENT], env=dict(os.environ, **env), cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0 and out.strip() == "x", err
+    assert [e[0] for e in events(mutex_source)] == ["in", "out"]
+    assert home_files() == [] and list((Path(rz.home()) / "locks").iterdir()) == []
+
+
+def test_the_fallback_is_chosen_by_the_lock_calls_that_fail(shim, mutex_source, tmp_path):
+    """The mechanism a process ends up with, seen in what it leaves while it holds a lock."""
+    gate = tmp_path / "gate"
+    seen = {}
+    for mode, settings in MODES.items():
+        proc = subprocess.Popen([sys.executable, "-c", "import remotezoo as rz; rz.download_zoo_model('m', overwrite=True)"],
+                                env=dict(os.environ, **shim_env(shim, **settings), RZ_TEST_HOLD=str(gate)), cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert wait_until(gate.exists, 30), proc.communicate()
+        seen[mode] = home_files()
+        gate.unlink()
+        assert proc.wait(timeout=60) == 0, proc.communicate()
+    # POSIX locks: plain lock files (no markers); marker files: while download_model runs, the
+    # model's lock is held exclusive ("X.held") and its folder's shared ("X.shared-<token>").
+    assert seen["no-flock"] == []
+    files = seen["no-flock-no-fcntl"]
+    assert [p for p in files if p.startswith("locks/model-")][0].endswith(".lock.held"), files
+    assert ".lock.shared-" in [p for p in files if p.startswith("locks/folder-")][0], files
+
+
+def test_a_wait_for_a_marker_names_the_host_and_pid_that_hold_it(shim, mutex_source, tmp_path):
+    gate = tmp_path / "gate"
+    env = shim_env(shim, no_flock=True, no_fcntl=True)
+    holder = subprocess.Popen([sys.executable, "-c", "import remotezoo as rz; rz.download_zoo_model('m')"],
+                              env=dict(os.environ, **env, RZ_TEST_HOLD=str(gate)), cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_until(gate.exists, 30), holder.communicate()
+        waiter = subprocess.run([sys.executable, "-c", "import remotezoo as rz; rz.download_zoo_model('m')"],
+                                env=dict(os.environ, **env, REMOTEZOO_LOCK_TIMEOUT="1"), cwd=ROOT,
+                                capture_output=True, text=True, timeout=60)
+        assert waiter.returncode != 0
+        assert "TimeoutError" in waiter.stderr and f"pid {holder.pid}" in waiter.stderr, waiter.stderr
+        assert f"host {os.uname().nodename}" in waiter.stderr, waiter.stderr
+    finally:
+        gate.unlink(missing_ok=True)
+        holder.communicate(timeout=60)
+
+
+def test_a_killed_holder_on_this_host_is_taken_over_at_once(shim, mutex_source, tmp_path):
+    """Same host, same boot, same pid namespace: a marker whose process is gone is stale now,
+    not after REMOTEZOO_LOCK_STALE."""
+    gate = tmp_path / "gate"
+    env = dict(shim_env(shim, no_flock=True, no_fcntl=True), REMOTEZOO_LOCK_STALE="600")
+    holder = subprocess.Popen([sys.executable, "-c", "import remotezoo as rz; rz.download_zoo_model('m')"],
+                              env=dict(os.environ, **env, RZ_TEST_HOLD=str(gate)), cwd=ROOT)
+    assert wait_until(gate.exists, 30)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=30)
+    gate.unlink()
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", CLIENT], env=dict(os.environ, **env), cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "x", done.stderr
+    assert time.monotonic() - start < 20
+    assert home_files() == []
+
+
+# ---- hosts: network and UTS namespaces sharing one home --------------------------------------------
+
+STALE = 3  # REMOTEZOO_LOCK_STALE of the host tests, seconds
+
+
+@pytest.fixture
+def hosts(tmp_path) -> Iterator[list[str]]:
+    """Four network namespaces; run_on(host, ...) starts a process there with its own hostname."""
+    need_root()
+    need_tool("ip")
+    need_tool("unshare")
+    names = [f"rz{os.getpid()}h{i}" for i in range(4)]
+    made = []
+    try:
+        for name in names:
+            subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
+            made.append(name)
+        yield names
+    finally:
+        for name in made:
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+def run_on(host: str, code: str, env: dict[str, str]) -> subprocess.Popen:
+    """python -c code in network namespace host, in a UTS namespace whose hostname is host.
+    Every step execs, so the Popen's pid is Python's."""
+    script = f'hostname {host} && exec "$0" -c "$1"'
+    return subprocess.Popen(["ip", "netns", "exec", host, "unshare", "--uts", "sh", "-c", script, sys.executable, code],
+                            env=dict(os.environ, **env), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def test_hosts_sharing_a_home_download_once(shim, hosts, mutex_source):
+    env = dict(shim_env(shim, no_flock=True, no_fcntl=True), REMOTEZOO_LOCK_STALE=str(STALE))
+    procs = [run_on(host, CLIENT, env) for host in hosts for _ in range(3)]
+    for proc in procs:
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0 and out.strip() == "x", err
+    got = events(mutex_source)
+    assert [e[0] for e in got] == ["in", "out"] and got[0][1].split(":")[0] in hosts
+    assert home_files() == []
+
+
+def test_a_holder_killed_on_one_host_is_taken_over_within_the_stale_time(shim, hosts, mutex_source, tmp_path):
+    gate = tmp_path / "gate"
+    env = dict(shim_env(shim, no_flock=True, no_fcntl=True), REMOTEZOO_LOCK_STALE=str(STALE))
+    holder = run_on(hosts[0], "import remotezoo as rz; rz.download_zoo_model('m')", dict(env, RZ_TEST_HOLD=str(gate)))
+    assert wait_until(gate.exists, 30), holder.communicate()
+    time.sleep(STALE + 1)  # the heartbeat keeps a live holder's markers fresh past the stale time
+    held = [Path(rz.home()) / p for p in home_files() if p.endswith(".held")]
+    assert held and all(f"host {hosts[0]}\npid {holder.pid}\n" in p.read_text() for p in held)
+    waiter = run_on(hosts[1], "import remotezoo as rz; rz.download_zoo_model('m')", dict(env, REMOTEZOO_LOCK_TIMEOUT="1"))
+    _, err = waiter.communicate(timeout=60)
+    assert waiter.returncode != 0 and f"host {hosts[0]} pid {holder.pid}" in err, err  # alive: waited, named
+    holder.send_signal(signal.SIGKILL)
+    holder.communicate(timeout=30)
+    gate.unlink()
+    killed = time.monotonic()
+    taker = run_on(hosts[2], CLIENT, env)
+    out, err = taker.communicate(timeout=120)
+    took = time.monotonic() - killed
+    assert taker.returncode == 0 and out.strip() == "x", err
+    # another host cannot ask the kernel whether the pid lives: the markers go stale after
+    # REMOTEZOO_LOCK_STALE seconds without a touch, and are taken over then
+    assert took < STALE + 5, took
+    assert [e[0] for e in events(mutex_source)] == ["in", "in", "out"]  # the killed one never got out
+    assert home_files() == []
+
+
+# ---- the concurrency suites, with the lock calls taken away --------------------------------------
+
+SUITES = ["tests/test_generations.py", "tests/test_registry_integrity.py", "tests/test_faults.py"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", MODES)
+def test_the_concurrency_suites_pass_without_the_lock_calls(shim, mode):
+    env = dict(os.environ, **shim_env(shim, **MODES[mode]), REMOTEZOO_LOAD_SECONDS=os.environ.get("REMOTEZOO_LOAD_SECONDS", "4"))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow", *SUITES],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert " passed" in proc.stdout and " failed" not in proc.stdout
