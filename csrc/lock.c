@@ -947,6 +947,16 @@ int rz_lock_acquire(rz_lock *out, const char *path, int operation, int flags,
                     const rz_lock_wait *wait, rz_error *err)
 {
     *out = (rz_lock)RZ_LOCK_INIT;
+    if (wait && wait->read_only) {
+        if (operation == LOCK_SH)
+            return 0; /* nothing held, nothing to release */
+        return rz_error_os(err, EROFS, path,
+                           "the remotezoo cache is read-only (REMOTEZOO_READ_ONLY, a read-only "
+                           "mount, or no write permission): it cannot be changed, so %s is not "
+                           "locked; downloads, registrations and deletions need a writable "
+                           "REMOTEZOO_HOME",
+                           path);
+    }
     out->flags = flags & (RZ_LOCK_REMOVABLE | RZ_LOCK_OBJECT);
     out->path = strdup(path);
     if (!out->path)
@@ -995,6 +1005,8 @@ static void let_go(rz_lock *l)
 
 int rz_lock_convert(rz_lock *lock, int operation, const rz_lock_wait *wait, rz_error *err)
 {
+    if (!lock->path)
+        return rz_error_set(err, RZ_E_INVALID, "rz_lock_convert: nothing to convert");
     lock->flags |= KEEP_FILE_; /* the file stays between the two */
     let_go(lock);
     lock->flags &= ~KEEP_FILE_;

@@ -50,11 +50,15 @@
 typedef int (*rz_lock_cancel_fn)(void *payload);
 
 /* How a caller waits: its cancel hook (NULL: none) and its payload; try_only: not at all (a
- * busy lock is an RZ_E_OS EWOULDBLOCK error at once). A zeroed one is fine. */
+ * busy lock is an RZ_E_OS EWOULDBLOCK error at once); read_only: the locks are of a read-only
+ * cache (registry.h), where nothing is written: a shared lock is granted holding nothing (no
+ * one changes a read-only cache), an exclusive one is an RZ_E_OS EROFS error that says so. A
+ * zeroed one is fine. */
 typedef struct rz_lock_wait {
     rz_lock_cancel_fn cancel;
     void *payload;
     int try_only;
+    int read_only;
 } rz_lock_wait;
 
 enum {

@@ -137,7 +137,7 @@ static rz_index *current_index(PyObject *module, rz_home *home, int refresh, rz_
             st->index = rz_index_ref(idx);
             st->index_home = home_copy;
         }
-        if (!refresh)
+        if (!refresh || home->wait.read_only) /* a read-only index is not rewritten */
             return idx;
         {
             rz_py_progress prog;
@@ -1115,7 +1115,25 @@ none:
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(home_read_only_doc,
+             "home_read_only(home) -> bool\n\nWhether the home is read-only: REMOTEZOO_READ_ONLY, "
+             "a read-only mount, or no write permission (registry.h, rz_home_read_only).");
+
+static PyObject *home_read_only(PyObject *module, PyObject *args)
+{
+    const char *root;
+    int rc;
+
+    if (!PyArg_ParseTuple(args, "s:home_read_only", &root))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+        rc = rz_home_read_only(root);
+    Py_END_ALLOW_THREADS
+    return PyBool_FromLong(rc);
+}
+
 PyMethodDef rz_py_registry_methods[] = {
+    {"home_read_only", home_read_only, METH_VARARGS, home_read_only_doc},
     {"source_identity", source_identity, METH_VARARGS, source_identity_doc},
     {"register_source", register_source, METH_VARARGS, register_source_doc},
     {"delete_source", delete_source, METH_VARARGS, delete_source_doc},

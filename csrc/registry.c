@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -43,10 +44,24 @@ int rz_home_init(rz_home *out, const char *root, rz_error *err)
         join(out->lock, sizeof(out->lock), root, ".lock", err) < 0 ||
         join(out->names, sizeof(out->names), root, "registry.names", err) < 0)
         return -1;
-    if (rz_mkdirs(out->sources, 0755, err) < 0 || rz_mkdirs(out->models, 0755, err) < 0 ||
-        rz_mkdirs(out->locks, 0755, err) < 0)
+    out->wait.read_only = rz_home_read_only(root);
+    if (!out->wait.read_only &&
+        (rz_mkdirs(out->sources, 0755, err) < 0 || rz_mkdirs(out->models, 0755, err) < 0 ||
+         rz_mkdirs(out->locks, 0755, err) < 0))
         return -1;
     return 0;
+}
+
+int rz_home_read_only(const char *root)
+{
+    const char *v = getenv("REMOTEZOO_READ_ONLY");
+    struct statvfs vfs;
+
+    if (v && v[0] && strcmp(v, "0") != 0)
+        return 1;
+    if (statvfs(root, &vfs) == 0 && (vfs.f_flag & ST_RDONLY))
+        return 1;
+    return access(root, W_OK) < 0 && (errno == EROFS || errno == EACCES);
 }
 
 const char *rz_json_str(const cJSON *obj, const char *key)

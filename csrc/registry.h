@@ -57,11 +57,21 @@ typedef struct rz_home {
     char index[RZ_PATH_MAX];
     char lock[RZ_PATH_MAX];
     char names[RZ_PATH_MAX]; /* registry.names (names.h) */
-    rz_lock_wait wait;       /* how this caller waits for locks (lock.h); zeroed by init */
+    rz_lock_wait wait;       /* how this caller waits for locks (lock.h); init zeroes it and
+                                sets wait.read_only (rz_home_read_only) */
 } rz_home;
 
-/* Fill out with the paths under root and create the directories. Blocking I/O. */
+/* Fill out with the paths under root and create the directories (not in a read-only home).
+ * Blocking I/O. */
 int rz_home_init(rz_home *out, const char *root, rz_error *err);
+
+/* 1 if the home at root is read-only: $REMOTEZOO_READ_ONLY is set (not "" or "0"), or root is
+ * on a read-only mount (statvfs ST_RDONLY), or this process may not write it (EROFS, EACCES).
+ * A read-only home is read without a single write: no directories, lock files, temporary
+ * files, index rewrites (local sources are not rescanned) or sweeps; its shared locks hold
+ * nothing, and what would write fails on its exclusive lock with an EROFS error that says the
+ * cache is read-only (lock.h). */
+int rz_home_read_only(const char *root);
 
 /* What tells one version of a file from another: registry.json is only ever replaced by
  * rename(), so a new version is a new inode. exists is 0 for a missing file. */

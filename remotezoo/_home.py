@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Optional
 
 
 def home() -> str:
@@ -16,3 +17,17 @@ def home() -> str:
         cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         path = os.path.join(cache, "remotezoo")
     return os.path.abspath(os.path.expanduser(path))
+
+
+def read_only(path: Optional[str] = None) -> bool:
+    """Return whether the home (*path*, default :func:`home`) is read-only.
+
+    It is when ``$REMOTEZOO_READ_ONLY`` is set (not ``""`` or ``"0"``), when it is on a
+    read-only mount, or when this process may not write it. A read-only home serves listings,
+    lookups and loads of downloaded models without writing anything; what would change it
+    raises ``OSError`` (``errno.EROFS``) saying that the cache is read-only. Tools that write
+    to the home check this first.
+    """
+    from . import _core
+
+    return bool(_core.home_read_only(path or home()))

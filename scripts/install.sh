@@ -6,8 +6,11 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 # Build: compiler, pkg-config and the -dev packages setup.py links. Tests: zstd (tar.zst
-# archives), curl (the CLI some tests compare with).
-APT_PACKAGES=(gcc pkg-config libcurl4-openssl-dev libarchive-dev libcjson-dev libssl-dev zstd)
+# archives), curl (the CLI some tests compare with); nginx (the caching mirror), strace (the
+# read-only cache's write count) and iproute2 (hosts in network namespaces) for the cluster
+# tests.
+APT_PACKAGES=(gcc pkg-config libcurl4-openssl-dev libarchive-dev libcjson-dev libssl-dev zstd
+              nginx strace iproute2)
 # --ci: also clang, for the libFuzzer harnesses (scripts/fuzz.sh).
 [ "${1:-}" = "--ci" ] && APT_PACKAGES+=(clang)
 

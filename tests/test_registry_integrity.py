@@ -519,10 +519,8 @@ def load_model(model_name, model_path, **kwargs):
 
 
 def removal_started(path: Path) -> bool:
-    """The big model at path is being removed: moved aside into trash, or (in place) thinner."""
-    models = home() / "models"
-    if any(p.name.startswith(".rz-del-") for p in models.iterdir()):
-        return True
+    """The big model at path is being removed: moved aside into trash (gone from its path; a
+    trash directory alone is not enough: it is made before the move), or (in place) thinner."""
     try:
         return len(os.listdir(path)) < BIG_FILES // 100
     except FileNotFoundError:
