@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import filecmp
 import gzip
 import io
 import json
+import math
 import os
 import random
 import shutil
@@ -29,17 +31,15 @@ import tarfile
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, Sequence
+
+import wan  # benchmarks/wan.py, the emulated WAN (this script's directory is on sys.path)
+from wan import MiB, log
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 WORKERS = os.path.join(HERE, "workers.py")
-MiB = 1024 * 1024
 RATE = "20m"  # nginx limit_rate per connection for scenario 5 (20 MiB/s)
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 # Children run remotezoo as an installed package does: from cached bytecode (pip compiles it at
@@ -75,18 +75,24 @@ class Sample:
 GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
 
 
-def run_child(cmd: list[str], env: Optional[dict[str, str]] = None, json_out: bool = False) -> Sample:
-    """Run cmd in a fresh process; wall time and the peak RSS of that process tree."""
+def run_child(cmd: list[str], env: Optional[dict[str, str]] = None, json_out: bool = False,
+              prefix: Sequence[str] = ()) -> Sample:
+    """Run cmd in a fresh process (after prefix, e.g. ``ip netns exec NS``); wall time and the
+    peak RSS of that process tree. The child has its own session: on an error or Ctrl-C its whole
+    process group is killed, not just GNU time."""
     with tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as out, \
             tempfile.NamedTemporaryFile(mode="r") as peak:
+        cmd = [*prefix, *cmd]
         if GNU_TIME:
             cmd = [GNU_TIME, "-f", "%M", "-o", peak.name, *cmd]
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env or child_env(), cwd=ROOT)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env or child_env(), cwd=ROOT,
+                                start_new_session=True)
         try:
             _, status, usage = os.wait4(proc.pid, 0)
         except BaseException:
-            proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             raise
         wall = time.perf_counter() - start
@@ -101,8 +107,8 @@ def run_child(cmd: list[str], env: Optional[dict[str, str]] = None, json_out: bo
     return Sample(data.pop("seconds", wall), wall, peak_kib, data)
 
 
-def run_worker(name: str, env: Optional[dict[str, str]] = None, **args: Any) -> Sample:
-    return run_child([sys.executable, WORKERS, name, json.dumps(args)], env=env, json_out=True)
+def run_worker(name: str, env: Optional[dict[str, str]] = None, prefix: Sequence[str] = (), **args: Any) -> Sample:
+    return run_child([sys.executable, WORKERS, name, json.dumps(args)], env=env, json_out=True, prefix=prefix)
 
 
 # ---- nginx -------------------------------------------------------------------------------
@@ -122,15 +128,30 @@ def find_nginx() -> str:
              "(any nginx build works)")
 
 
+def listening(listen: str) -> bool:
+    """Whether something accepts on an nginx listen address ("127.0.0.1:PORT" or "unix:PATH")."""
+    family, where = ((socket.AF_UNIX, listen[5:]) if listen.startswith("unix:")
+                     else (socket.AF_INET, (listen.rsplit(":", 1)[0], int(listen.rsplit(":", 1)[1]))))
+    with socket.socket(family) as s:
+        s.settimeout(0.2)
+        try:
+            s.connect(where)
+            return True
+        except OSError:
+            return False
+
+
 @contextlib.contextmanager
-def nginx(root: str) -> Iterator[tuple[str, str]]:
-    """Serve root on two loopback ports: full speed, and limit_rate RATE per connection.
-    Yields the two base URLs; nginx is stopped on exit, also on Ctrl-C and exceptions."""
+def nginx_server(root: str, servers: list[tuple[str, str]], prefix: Sequence[str] = (),
+                 http_extra: str = "", priority: bool = False) -> Iterator[None]:
+    """nginx with its own temp config serving root: one server per (listen, directives) pair,
+    started after prefix (e.g. ``ip netns exec NS``), with a raised priority if asked
+    (wan.prioritise), stopped on exit, also on Ctrl-C and errors."""
     binary = find_nginx()
     work = tempfile.mkdtemp(prefix="rz-nginx-")
-    fast, slow = free_port(), free_port()
     temp_paths = "\n".join(f"    {kind}_temp_path {work}/{kind};"
                            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    blocks = "\n".join(f"    server {{ listen {listen}; root {root}; {extra} }}" for listen, extra in servers)
     conf = f"""
 daemon off;
 master_process on;
@@ -147,38 +168,39 @@ http {{
     sendfile on;
     tcp_nopush on;
     keepalive_timeout 30;
-    server {{ listen 127.0.0.1:{fast}; root {root}; }}
-    server {{ listen 127.0.0.1:{slow}; root {root}; limit_rate {RATE}; }}
+{http_extra}
+{blocks}
 }}
 """
     conf_path = os.path.join(work, "nginx.conf")
     with open(conf_path, "w") as f:
         f.write(conf)
-    proc = subprocess.Popen([binary, "-p", work, "-c", conf_path, "-e", f"{work}/error.log"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([*prefix, binary, "-p", work, "-c", conf_path, "-e", f"{work}/error.log"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=priority)
     try:
+        if priority:
+            wan.prioritise(proc.pid)
         deadline = time.monotonic() + 10
-        while True:
+        while not all(listening(listen) for listen, _ in servers):
             if proc.poll() is not None:
                 raise RuntimeError(f"nginx did not start: {proc.stderr.read().decode()[-1000:]}")
-            try:
-                socket.create_connection(("127.0.0.1", slow), timeout=0.2).close()
-                socket.create_connection(("127.0.0.1", fast), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("nginx did not start listening within 10 s")
-                time.sleep(0.05)
-        log(f"nginx {binary} serving {root} on 127.0.0.1:{fast} (and :{slow} at {RATE}/s per connection)")
-        yield f"http://127.0.0.1:{fast}", f"http://127.0.0.1:{slow}"
+            if time.monotonic() > deadline:
+                raise RuntimeError("nginx did not start listening within 10 s")
+            time.sleep(0.05)
+        yield
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        wan.stop(proc)
         shutil.rmtree(work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def nginx(root: str) -> Iterator[tuple[str, str]]:
+    """Serve root on two loopback ports: full speed, and limit_rate RATE per connection.
+    Yields the two base URLs."""
+    fast, slow = free_port(), free_port()
+    with nginx_server(root, [(f"127.0.0.1:{fast}", ""), (f"127.0.0.1:{slow}", f"limit_rate {RATE};")]):
+        log(f"nginx serving {root} on 127.0.0.1:{fast} (and :{slow} at {RATE}/s per connection)")
+        yield f"http://127.0.0.1:{fast}", f"http://127.0.0.1:{slow}"
 
 
 # ---- data --------------------------------------------------------------------------------
@@ -289,7 +311,13 @@ class Row:
 
     @property
     def median(self) -> float:
-        return statistics.median(s.seconds for s in self.samples)
+        """Of the runs that did not fail (a failed run's seconds are NaN); NaN if all failed."""
+        ok = [s.seconds for s in self.samples if not math.isnan(s.seconds)]
+        return statistics.median(ok) if ok else math.nan
+
+    @property
+    def failures(self) -> list[str]:
+        return [s.extra["error"] for s in self.samples if "error" in s.extra]
 
     @property
     def peak_mib(self) -> float:
@@ -308,18 +336,25 @@ def fmt_time(seconds: float) -> str:
     return f"{seconds * 1e6:.1f} µs"
 
 
-def bench(scenario: str, contender: str, runs: int, fn: Any, size: Optional[int] = None,
-          before: Any = None) -> Row:
-    samples = []
+def bench_interleaved(scenario: str, contenders: list[tuple[str, Callable[[], Sample]]], runs: int,
+                      size: Optional[int] = None, before: Optional[Callable[[], None]] = None) -> list[Row]:
+    """runs samples of each contender, taking turns (run 1 of each, then run 2, ...), so that a
+    change in the machine's load falls on all of them alike. One Row per contender."""
+    rows = [Row(scenario, label, [], size) for label, _ in contenders]
     for i in range(runs):
-        if before:
-            before()
-        samples.append(fn())
-        log(f"  {scenario} {contender} run {i + 1}/{runs}: {fmt_time(samples[-1].seconds)}, "
-            f"peak {samples[-1].peak_kib / 1024:.1f} MiB")
-    row = Row(scenario, contender, samples, size)
-    ROWS.append(row)
-    return row
+        for row, (label, fn) in zip(rows, contenders):
+            if before:
+                before()
+            row.samples.append(fn())
+            log(f"  {scenario} {label} run {i + 1}/{runs}: {fmt_time(row.samples[-1].seconds)}, "
+                f"peak {row.samples[-1].peak_kib / 1024:.1f} MiB")
+    ROWS.extend(rows)
+    return rows
+
+
+def bench(scenario: str, contender: str, runs: int, fn: Callable[[], Sample], size: Optional[int] = None,
+          before: Optional[Callable[[], None]] = None) -> Row:
+    return bench_interleaved(scenario, [(contender, fn)], runs, size, before)[0]
 
 
 def verdict(ok: bool, text: str) -> None:
@@ -536,6 +571,215 @@ def scenario_parallel(slow_base: str, out: str, size: int, runs: int, connection
             f"(bar ≤ 1.1×), {one.median / rz.median:.2f}× faster than one connection")
 
 
+# ---- the emulated WAN (--wan) ------------------------------------------------------------
+
+CURL = "curl -o (1 stream)"
+ARIA2 = "aria2c -x16 -s16"
+RZ = "remotezoo.download_file"
+
+
+@dataclass
+class WanResult:
+    profile: wan.Profile
+    where: str
+    rows: list[Row]
+    load: str  # /proc/loadavg before → after
+    lag: str  # the relay's report of its late deliveries
+
+
+WAN_RESULTS: list[WanResult] = []
+
+
+def wan_contenders(profile: wan.Profile, url: str, dest: str, sock: str,
+                   prefix: Sequence[str]) -> list[tuple[str, Callable[[], Sample]]]:
+    """The peers, each run in a fresh process inside the profile's network. The calibration
+    profile's peers write to /dev/null: they measure the relay, not the disk."""
+    def env(**extra: str) -> dict[str, str]:
+        e = child_env(**extra)
+        for knob in ("REMOTEZOO_CONNECTIONS", "REMOTEZOO_PARALLEL_MIN_BYTES"):
+            if knob not in extra:
+                e.pop(knob, None)  # remotezoo as installed: no tuning
+        return e
+
+    def worker(name: str, **extra: str) -> Callable[[], Sample]:
+        return lambda: run_worker(name, env=env(**extra), prefix=prefix, url=url, dest=dest)
+
+    def curl(*args: str) -> Callable[[], Sample]:
+        return lambda: run_child(["curl", "-sS", *args], prefix=prefix)
+
+    if profile.calibration:
+        return [(f"{CURL}, to /dev/null", curl("-o", "/dev/null", url)),
+                ("curl -o /dev/null, nginx's socket itself (no relay)",
+                 curl("--unix-socket", sock, "-o", "/dev/null", f"http://wan{url[url.index('/', 8):]}"))]
+    aria2 = ["aria2c", "-x16", "-s16", "-q", "-d", os.path.dirname(dest), "-o", os.path.basename(dest), url]
+    return [
+        (CURL, curl("-o", dest, url)),
+        (ARIA2, lambda: run_child(aria2, prefix=prefix)),
+        ("requests iter_content(1 MiB)", worker("requests.iter_content")),
+        ("huggingface_hub.http_get", worker("huggingface_hub.http_get")),
+        (RZ, worker("remotezoo.download_file")),
+        (f"{RZ}, REMOTEZOO_CONNECTIONS=16", worker("remotezoo.download_file", REMOTEZOO_CONNECTIONS="16")),
+    ]
+
+
+def wan_nginx(profile: wan.Profile, serve: str, sock: str, net: wan.Net) -> contextlib.AbstractContextManager[None]:
+    """nginx for a profile, inside its network, on the Unix socket sock: limit_rate for the
+    per-connection cap, limit_conn (503 beyond it) for the server's connections."""
+    directives = (f"limit_rate {profile.conn_rate};" if profile.conn_rate else "") + \
+        (f" limit_conn conns {profile.max_conns};" if profile.max_conns else "")
+    # One key for every request (nginx does not count requests whose key is empty, as
+    # $server_name and $binary_remote_addr are here), so limit_conn caps the server's connections.
+    http_extra = ("    map $scheme $rz_everyone { default everyone; }\n"
+                  "    limit_conn_zone $rz_everyone zone=conns:1m;") if profile.max_conns else ""
+    return nginx_server(serve, [(f"unix:{sock}", directives)], net.prefix, http_extra, priority=True)
+
+
+def scenario_wan(profile: wan.Profile, serve: str, out: str, size: int, runs: int) -> None:
+    name = f"wan {profile.name}"
+    served = os.path.join(serve, "big.bin")
+    dest = os.path.join(out, "wan.bin")
+
+    def clean() -> None:
+        remove(dest)
+        remove(dest + ".aria2")
+
+    load = wan.loadavg()
+    log(f"WAN profile {profile.name}: {profile.describe()}; one stream can carry "
+        f"{profile.stream_bytes() / MiB:.1f} MiB/s; load {load}")
+    sockdir = tempfile.mkdtemp(prefix="rz-wan-")  # short: a Unix socket path has 108 bytes
+    sock = os.path.join(sockdir, "http.sock")
+    try:
+        with wan.network(profile) as net, \
+                wan_nginx(profile, serve, sock, net), \
+                wan.relay(net, profile, sock) as relay:
+            log(f"  {net.where}; nginx on {sock}, the relay at {relay.url}")
+            compared: set[str] = set()
+
+            def checked(label: str, fn: Callable[[], Sample]) -> Callable[[], Sample]:
+                """fn, plus the relay's CPU share while it ran and a check of the file
+                (its size each run, its bytes the first time)."""
+                def run() -> Sample:
+                    cpu = wan.cpu_seconds(relay.pid)
+                    try:
+                        sample = fn()
+                    except RuntimeError as e:  # a peer that gives up is a result, not the end of the run
+                        reason = str(e).strip().splitlines()[-1]
+                        log(f"  {label} FAILED: {reason}")
+                        return Sample(math.nan, math.nan, 0, {"error": reason, "relay_cpu": math.nan})
+                    sample.extra["relay_cpu"] = (wan.cpu_seconds(relay.pid) - cpu) / sample.wall
+                    if profile.calibration:
+                        return sample  # written to /dev/null
+                    if os.path.getsize(dest) != size or \
+                            (label not in compared and not filecmp.cmp(dest, served, shallow=False)):
+                        raise RuntimeError(f"{label} over {profile.name}: the file differs from the served one")
+                    compared.add(label)
+                    return sample
+                return run
+
+            contenders = [(label, checked(label, fn))
+                          for label, fn in wan_contenders(profile, f"{relay.url}/big.bin", dest, sock, net.prefix)]
+            rows = bench_interleaved(name, contenders, runs, size, clean)
+        WAN_RESULTS.append(WanResult(profile, net.where, rows, f"{load} → {wan.loadavg()}", relay.lag))
+    finally:
+        clean()
+        shutil.rmtree(sockdir, ignore_errors=True)
+    log(wan_table(WAN_RESULTS[-1:]))  # each profile's table as soon as it is done
+    wan_verdicts(WAN_RESULTS[-1])
+
+
+def wan_verdicts(res: WanResult) -> None:
+    """The issue's bars for remotezoo (as installed) on one profile."""
+    p = res.profile
+    by = {r.contender: r for r in res.rows}
+    if p.calibration or RZ not in by:
+        return
+    rz, aria2, curl = by[RZ], by[ARIA2], by[CURL]
+    if rz.failures:
+        verdict(False, f"{p.name}: remotezoo failed {len(rz.failures)} of {len(rz.samples)} runs: {rz.failures[0]}")
+        if math.isnan(rz.median):
+            return
+    rate = rz.size / rz.median
+    if p.conn_bytes:
+        allowed = p.conn_bytes * p.max_conns if p.max_conns else float("inf")
+        target = min(p.link_bytes, allowed)
+        what = (f"min(link, {p.conn_bytes / MiB:g} MiB/s × {p.max_conns or 'any number of'} connections) "
+                f"= {target / MiB:.0f} MiB/s")
+    else:
+        target, what = p.link_bytes, f"the link ({p.link_bytes / MiB:.0f} MiB/s)"
+    verdict(rate >= 0.9 * target,
+            f"{p.name}: remotezoo {rate / MiB:.0f} MiB/s = {100 * rate / target:.0f} % of {what} (bar ≥ 90 %)")
+    verdict(aria2.median / rz.median >= 1.0,
+            f"{p.name}: remotezoo {aria2.median / rz.median:.2f}× aria2c -x16 (bar ≥ 1.0×)")
+    one = curl.size / curl.median
+    beyond = f"; one curl stream already carries {100 * one / target:.0f} % of it, so 3× is beyond the link" \
+        if 3 * one > target else ""
+    verdict(curl.median / rz.median >= 3,
+            f"{p.name}: remotezoo {curl.median / rz.median:.2f}× one curl stream (bar ≥ 3×){beyond}")
+
+
+def wan_table(results: list[WanResult]) -> str:
+    """One table per profile: throughput, its share of the link, ratios to aria2c and curl
+    (throughput ratios: above 1 is faster), peak RSS, the relay's CPU while each peer ran."""
+    out = []
+    for res in results:
+        p = res.profile
+        by = {r.contender: r for r in res.rows}
+        out.append(f"**{p.name}**: {p.describe()}; one stream ≤ {p.stream_bytes() / MiB:.1f} MiB/s "
+                   f"({res.where}; load {res.load}; relay {res.lag})\n")
+        out.append("| peer | median | MiB/s | % of link | × aria2c | × curl | peak RSS MiB | relay CPU |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for r in res.rows:
+            label = r.contender
+            if r.failures:
+                label += f" (failed {len(r.failures)} of {len(r.samples)} runs: {r.failures[0]})"
+            if math.isnan(r.median):
+                out.append(f"| {label} | failed |  |  |  |  |  |  |")
+                continue
+            rate = r.size / r.median
+            link = f"{100 * rate / p.link_bytes:.0f} %" if p.link_bytes else ""
+            ratios = [f"{by[k].median / r.median:.2f}×" if k in by and not math.isnan(by[k].median) else ""
+                      for k in (ARIA2, CURL)]
+            cpu = statistics.median(s.extra["relay_cpu"] for s in r.samples if "error" not in s.extra)
+            out.append(f"| {label} | {fmt_time(r.median)} | {rate / MiB:.1f} | {link} | {ratios[0]} | "
+                       f"{ratios[1]} | {r.peak_mib:.1f} | {100 * cpu:.0f} % |")
+        out.append("")
+    return "\n".join(out)
+
+
+def main_wan(args: argparse.Namespace, runs: int) -> None:
+    names = args.wan_profiles.split(",") if args.wan_profiles else list(wan.DEFAULT_PROFILES)
+    unknown = [n for n in names if n not in wan.PROFILES]
+    if unknown:
+        sys.exit(f"benchmarks: unknown WAN profile(s) {', '.join(unknown)}; known: {', '.join(wan.PROFILES)}")
+    for tool, package in (("curl", "curl"), ("aria2c", "aria2"), ("ip", "iproute2"), ("tc", "iproute2")):
+        if not shutil.which(tool):
+            sys.exit(f"benchmarks: {tool} is not installed; install it with: apt-get install {package}")
+    find_nginx()
+    size = 128 * MiB if args.quick else 1024 * MiB
+    data = args.data_dir or tempfile.mkdtemp(prefix="rz-bench-data-")
+    os.makedirs(data, exist_ok=True)
+    serve = os.path.join(data, "www")
+    out = tempfile.mkdtemp(prefix="rz-bench-out-", dir=args.wan_dest or data)
+    started = time.monotonic()
+    try:
+        wan.remove_stale_namespaces()
+        os.makedirs(serve, exist_ok=True)
+        random_file(os.path.join(serve, "big.bin"), size)
+        for name in names:
+            scenario_wan(wan.PROFILES[name], serve, out, size, runs)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+        if not args.data_dir:
+            shutil.rmtree(data, ignore_errors=True)
+    text = (f"{size // MiB} MiB file, {runs} run(s) per peer, medians; written to {os.path.dirname(out)}\n\n"
+            + wan_table(WAN_RESULTS) + "\n" + "\n".join(VERDICTS) + "\n")
+    print(text)
+    print(f"(total {time.monotonic() - started:.0f} s)")
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(text)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="1 run at smaller sizes")
@@ -543,10 +787,20 @@ def main() -> None:
     ap.add_argument("--data-dir", help="keep generated data here and reuse it (default: a temp dir, removed)")
     ap.add_argument("--only", help="comma-separated scenario numbers, e.g. 1,3")
     ap.add_argument("--markdown", help="also write the table and verdicts to this file")
+    ap.add_argument("--wan", action="store_true", help="the emulated WAN instead: peers on each network profile "
+                    "(root, for a network namespace; see benchmarks/README.md)")
+    ap.add_argument("--wan-dest", help="where the WAN peers write (default: beside the generated data); "
+                    "e.g. /dev/shm to take the disk out of the numbers")
+    ap.add_argument("--wan-profiles", help=f"comma-separated, of: {', '.join(wan.PROFILES)} "
+                    f"(default: {','.join(wan.DEFAULT_PROFILES)})")
     ap.add_argument("--fiftyone-python", help="a Python with fiftyone installed (e.g. a venv: "
                     "python3 -m venv /tmp/fo && /tmp/fo/bin/pip install fiftyone) to compare list_zoo_models")
     args = ap.parse_args()
     runs = args.runs or (1 if args.quick else 3)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    if args.wan:
+        main_wan(args, runs)
+        return
     only = {int(x) for x in args.only.split(",")} if args.only else {1, 2, 3, 4, 5}
     big = 128 * MiB if args.quick else 1024 * MiB
     mid = 64 * MiB if args.quick else 256 * MiB
@@ -558,7 +812,6 @@ def main() -> None:
         if not shutil.which(tool):
             sys.exit(f"benchmarks: {tool} is not installed; install it with: apt-get install {tool}")
     find_nginx()
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
 
     data = args.data_dir or tempfile.mkdtemp(prefix="rz-bench-data-")
     os.makedirs(data, exist_ok=True)
