@@ -69,7 +69,9 @@ def nginx_mirror_conf(workdir: Path, listen: str, upstreams: dict[str, str]) -> 
     - redirects (301, 302, 307, 308) are cached like answers; remotezoo rewrites their
       targets with its own rules, so the download host's answer is cached here too;
     - ``/codeload/`` keys on the path only: GitHub's download URLs carry a signed, changing
-      query (``?token=...``) for the same bytes.
+      query (``?token=...``) for the same bytes;
+    - the access log says per request whether it was a HIT, a MISS (fetched from the origin)
+      or served after waiting for another request's fetch (HIT too, or UPDATING/STALE).
     """
     temp = workdir / "temp"
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
@@ -91,7 +93,8 @@ def nginx_mirror_conf(workdir: Path, listen: str, upstreams: dict[str, str]) -> 
         error_log {work}/error.log warn;
         events {{ worker_connections 512; }}
         http {{
-            access_log {work}/access.log;
+            log_format mirror '$upstream_cache_status $status $request_method $uri';
+            access_log {work}/access.log mirror;
             client_body_temp_path {temp}/body;
             proxy_temp_path {temp}/proxy;
             fastcgi_temp_path {temp}/fastcgi;

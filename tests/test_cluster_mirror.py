@@ -247,8 +247,9 @@ def test_n_homes_through_nginx_cost_the_origin_one_request_per_url(github_behind
         ("127.0.0.2", f"/acme/zoo/legacy.tar.gz/{sha}"),
         ("127.0.0.1", "/files/weights.bin"),
     ]), origin
-    log = (mirror.workdir / "access.log").read_text().splitlines()
+    log = [line.split() for line in (mirror.workdir / "access.log").read_text().splitlines()]
     assert len(log) == 4 * N_HOMES  # every request of every home went through the mirror
+    assert sum(1 for entry in log if entry[0] == "MISS") == 4, log  # and 4 went on to the origin
 
 
 def test_a_mirror_that_is_down_is_a_clear_download_error(github_behind_nginx, tmp_path):
