@@ -411,8 +411,7 @@ static int start_request(rz_stream *s, const char *url, rz_error *err)
     const char *validator = s->etag[0] ? s->etag : s->lastmod;
     char if_range[RZ_FETCH_HEADER_VALUE_MAX + 16];
     struct curl_slist *list = NULL, *item;
-    struct curl_slist *base =
-        rz_url_same_origin(url, s->auth_url) ? s->headers : s->bare_headers;
+    struct curl_slist *base = rz_url_same_origin(url, s->auth_url) ? s->headers : s->bare_headers;
 
     curl_slist_free_all(s->attempt_headers);
     s->attempt_headers = NULL;

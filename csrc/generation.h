@@ -3,8 +3,8 @@
  * A fetched source lives in <sources>/<slug>/<generation>/tree, and registering it again makes
  * a new generation that the index names instead. A process about to run a source's code
  * (import, download_model, load_model) pins the generation the index named: a shared lock on
- * its directory (lock.h), held until the code returns. Retiring a generation removes it at once when
- * nobody pins it and otherwise marks it retired, for its last pin to remove on the way out. So
+ * its directory (lock.h), held until the code returns. Retiring a generation removes it at once
+ * when nobody pins it and otherwise marks it retired, for its last pin to remove on the way out. So
  * a tree never disappears under code running from it, and no tree outlives its last user.
  *
  * Removal is rename to ".tmp-old-<generation>" first (atomic: a pinner sees the whole tree or no

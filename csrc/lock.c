@@ -78,8 +78,8 @@ static void sleep_ns(long ns)
 
 /* ---- which mechanism ---- */
 
-static int level = -1;   /* RZ_LOCK_*; -1 until read from $REMOTEZOO_LOCK */
-static int level_auto;   /* 1: fall back on unsupported errors */
+static int level = -1; /* RZ_LOCK_*; -1 until read from $REMOTEZOO_LOCK */
+static int level_auto; /* 1: fall back on unsupported errors */
 
 static const char *const names[] = {"flock", "posix", "files"};
 
@@ -114,9 +114,8 @@ const char *rz_lock_mechanism_name(int mechanism)
 void rz_lock_use_at_least(int mechanism)
 {
     int now = rz_lock_mechanism();
-    while (now < mechanism &&
-           !__atomic_compare_exchange_n(&level, &now, mechanism, 0, __ATOMIC_SEQ_CST,
-                                        __ATOMIC_SEQ_CST))
+    while (now < mechanism && !__atomic_compare_exchange_n(&level, &now, mechanism, 0,
+                                                           __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
         ;
 }
 
@@ -288,8 +287,7 @@ static void flock_release(rz_lock *l)
     /* Exclusive now (for a shared lock: only if no one else holds it) means no other process
      * holds the file; one that waits for it checks the inode after locking. */
     if ((l->flags & RZ_LOCK_REMOVABLE) && !(l->flags & KEEP_FILE_) &&
-        flock(l->fd, LOCK_EX | LOCK_NB) == 0 &&
-        still_named(l->fd, l->path))
+        flock(l->fd, LOCK_EX | LOCK_NB) == 0 && still_named(l->fd, l->path))
         unlink(l->path);
     close(l->fd); /* closing the last descriptor releases the flock */
     l->fd = -1;
@@ -300,8 +298,8 @@ static void flock_release(rz_lock *l)
 typedef struct posix_entry {
     dev_t dev;
     ino_t ino;
-    int fd;      /* the one descriptor the locks are taken through */
-    int *spare;  /* descriptors of the same file opened in a race; closed with the entry */
+    int fd;     /* the one descriptor the locks are taken through */
+    int *spare; /* descriptors of the same file opened in a race; closed with the entry */
     size_t n_spare;
     int readers; /* threads of this process holding it shared */
     int writer;  /* 1: a thread holds it exclusive */
@@ -463,9 +461,8 @@ static void posix_release(rz_lock *l)
     pthread_mutex_lock(&table_mutex);
     /* A directory's ".rz-lock" goes the same way: nothing is left in it between calls. */
     if ((l->flags & (RZ_LOCK_REMOVABLE | LOCK_DIR_)) && !(l->flags & KEEP_FILE_) &&
-        e->readers + e->writer == 1 &&
-        lock_file_path(path, sizeof(path), l) == 0 && posix_set(e->fd, F_WRLCK, NULL) == 0 &&
-        still_named(e->fd, path))
+        e->readers + e->writer == 1 && lock_file_path(path, sizeof(path), l) == 0 &&
+        posix_set(e->fd, F_WRLCK, NULL) == 0 && still_named(e->fd, path))
         unlink(path); /* exclusive: no other process holds it; waiters check the inode */
     if (l->held == LOCK_EX)
         e->writer = 0;
@@ -646,8 +643,8 @@ static void seen_of(seen *out, const struct stat *st)
 
 static int seen_same(const seen *a, const struct stat *st)
 {
-    return a->dev == st->st_dev && a->ino == st->st_ino &&
-           a->mtime.tv_sec == st->st_mtim.tv_sec && a->mtime.tv_nsec == st->st_mtim.tv_nsec;
+    return a->dev == st->st_dev && a->ino == st->st_ino && a->mtime.tv_sec == st->st_mtim.tv_sec &&
+           a->mtime.tv_nsec == st->st_mtim.tv_nsec;
 }
 
 /* Whether marker is stale: 1 stale (*out_seen says which file was judged), 0 alive (who names
@@ -674,8 +671,7 @@ static int judge(const char *marker, watch *w, seen *out_seen, char *who)
         snprintf(who, WHO_MAX, "a process still writing marker %s", marker);
     /* A process of this host (same boot, same pid namespace) that no longer runs. */
     if (named && strcmp(them.host, o->host) == 0 && strcmp(them.boot, o->boot) == 0 &&
-        them.pidns == o->pidns && them.pid > 0 && kill((pid_t)them.pid, 0) < 0 &&
-        errno == ESRCH)
+        them.pidns == o->pidns && them.pid > 0 && kill((pid_t)them.pid, 0) < 0 && errno == ESRCH)
         return 1;
     if (age > (double)stale)
         return 1;
@@ -735,7 +731,7 @@ static int shared_name(char *out, size_t out_len, const char *base)
         token = ((unsigned long long)getpid() << 32) ^ (unsigned long long)time(NULL);
     token ^= __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
     return snprintf(out, out_len, "%s%s%016llx", base, SHARED_SUFFIX, token) < (int)out_len ? 0
-                                                                                             : -1;
+                                                                                            : -1;
 }
 
 /* 1 if a live shared marker of base other than mine exists (who names one), 0 if none; stale

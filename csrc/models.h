@@ -8,8 +8,8 @@
  *     renameat2(RENAME_EXCHANGE)) onto the model path last, after everything it needs;
  *   - removing: the model (or a whole folder) is renamed aside into a trash directory first and
  *     only then removed, so a kill leaves it either complete or not there;
- *   - a trash directory is locked (lock.h) while it is emptied; what a killed process left is emptied
- *     by the next rz_trash_sweep of its directory.
+ *   - a trash directory is locked (lock.h) while it is emptied; what a killed process left is
+ *     emptied by the next rz_trash_sweep of its directory.
  * Blocking I/O throughout: the glue releases the GIL.
  */
 #ifndef RZ_MODELS_H

@@ -173,9 +173,9 @@ static char *read_config(const char *path, int *missing, rz_error *err)
         rz_error_set(err, RZ_E_NOMEM, "out of memory");
         return NULL;
     }
-    while (len < RZ_REWRITE_CONFIG_MAX &&
-           ((n = read(fd, text + len, RZ_REWRITE_CONFIG_MAX - len)) > 0 ||
-            (n < 0 && errno == EINTR)))
+    while (
+        len < RZ_REWRITE_CONFIG_MAX &&
+        ((n = read(fd, text + len, RZ_REWRITE_CONFIG_MAX - len)) > 0 || (n < 0 && errno == EINTR)))
         len += n > 0 ? (size_t)n : 0;
     if (len == RZ_REWRITE_CONFIG_MAX && read(fd, &(char){0}, 1) > 0) {
         close(fd);

@@ -20,7 +20,7 @@
 
 #include "error.h"
 
-#define RZ_REWRITE_MAX_RULES 64
+#define RZ_REWRITE_MAX_RULES  64
 #define RZ_REWRITE_CONFIG_MAX (64 * 1024) /* bytes of the config file read */
 
 /* url rewritten by the rules in force now: *out is a new string (caller frees) when a rule
