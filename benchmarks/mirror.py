@@ -2,8 +2,9 @@
 nodes would have), register one archive source and load its one model at the same time,
 through the nginx caching mirror of tests/cluster.py (the README's configuration) in front of
 run.py's static nginx, with REMOTEZOO_URL_REWRITE sending every request there. Rows: the wall
-time until all N have loaded the model, with a cold mirror and then a warm one (new homes);
-the verdict counts what reached the origin (the mirror's MISS lines).
+time until all N have loaded the model, with a cold mirror, a warm one (new homes), and
+without the mirror (each home from the origin, for comparison); the verdict counts what
+reached the origin through the mirror (its MISS lines).
 """
 
 from __future__ import annotations
@@ -82,6 +83,12 @@ def scenario_mirror(base: str, serve: str, out: str, n: int, model_file: str, si
             finally:
                 mirror.stop()
         bench(name, f"{n} homes load one {size >> 20} MiB model, {state} mirror", runs, one, n * size)
+
+    def direct() -> Any:
+        seconds = run_n(n, spec, {"REMOTEZOO_NO_PROGRESS": "1"}, out)
+        return sample(seconds, seconds, 0, {})
+
+    bench(name, f"{n} homes load one {size >> 20} MiB model, no mirror (all from the origin)", runs, direct, n * size)
     cold = [m for s, m, _ in origin_misses if s == "cold"]
     warm = [m for s, m, _ in origin_misses if s == "warm"]
     verdict(all(m == 2 for m in cold) and all(m == 0 for m in warm),

@@ -130,13 +130,21 @@ def writes_under(log: Path, root: str) -> list[str]:
     return found
 
 
+def python_env(**extra: str) -> dict[str, str]:
+    """os.environ with extra, and Python free to write bytecode (as a user's Python is), so
+    that a write of __pycache__ into the cache would show."""
+    env = dict(os.environ, **extra)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def run_reader(home: str, spec: str, tmp_path: Path, env: dict[str, str]) -> tuple[dict, list[str]]:
     strace = need_tool("strace")
     log = tmp_path / f"strace-{len(list(tmp_path.glob('strace-*')))}.log"
     code = READER.replace("SPEC", repr(spec))
     proc = subprocess.run([strace, "-f", "-qq", "-e", f"trace={WRITE_CALLS}", "-o", str(log),
                            sys.executable, "-c", code],
-                          env=dict(os.environ, REMOTEZOO_HOME=home, **env), cwd=ROOT,
+                          env=python_env(REMOTEZOO_HOME=home, **env), cwd=ROOT,
                           capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout), writes_under(log, home)
@@ -205,5 +213,7 @@ def test_a_home_this_user_may_not_write_is_read_only(filled_home, tmp_path, isol
 
 
 def test_sources_code_writes_no_bytecode_into_a_writable_cache(filled_home, isolated_home):
-    assert rz.load_zoo_model("acme/own")[2] == 3
+    proc = subprocess.run([sys.executable, "-c", "import remotezoo as rz; print(rz.load_zoo_model('acme/own')[2])"],
+                          env=python_env(), cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "3", proc.stderr
     assert not any(p.name == "__pycache__" for p in Path(isolated_home).rglob("*"))
