@@ -28,7 +28,7 @@ _pending: dict[str, importlib.machinery.ModuleSpec] = {}
 class _NoBytecodeLoader(importlib.machinery.SourceFileLoader):
     """A source file loader that never writes bytecode (``set_data`` is where it would)."""
 
-    def set_data(self, path: str, data: bytes, *, _mode: int = 0o666) -> None:
+    def set_data(self, path: str, data: object, *, _mode: int = 0o666) -> None:
         pass
 
 
@@ -48,7 +48,7 @@ class _SourceFinder(importlib.abc.MetaPathFinder):
         if not fullname.startswith(_PREFIX):
             return None
         if "." in fullname[len(_PREFIX):]:  # a module of a source: found where Python finds it
-            return _without_bytecode(importlib.machinery.PathFinder.find_spec(fullname, path, target))
+            return _without_bytecode(importlib.machinery.PathFinder.find_spec(fullname, path))
         spec = _pending.get(fullname)
         return _without_bytecode(spec if spec is not None else _core.module_spec(home(), fullname))
 
