@@ -485,12 +485,13 @@ static char **beats;
 static size_t n_beats, cap_beats;
 static int beat_started;
 
+static long beat_period_ms; /* a quarter of REMOTEZOO_LOCK_STALE, read when the thread starts */
+
 static void *beat_loop(void *unused)
 {
     (void)unused;
     for (;;) {
-        long period_ms = stale_seconds() * 1000 / 4;
-        sleep_ns((period_ms < 100 ? 100 : period_ms) * 1000000L);
+        sleep_ns(beat_period_ms * 1000000L);
         pthread_mutex_lock(&beat_mutex);
         for (size_t i = 0; i < n_beats; i++)
             utimensat(AT_FDCWD, beats[i], NULL, AT_SYMLINK_NOFOLLOW);
@@ -521,6 +522,9 @@ static int beat_add(const char *marker)
     if (!beat_started) {
         pthread_t t;
         pthread_attr_t attr;
+        beat_period_ms = stale_seconds() * 1000 / 4;
+        if (beat_period_ms < 100)
+            beat_period_ms = 100;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         beat_started = pthread_create(&t, &attr, beat_loop, NULL) == 0;
