@@ -950,12 +950,13 @@ int rz_lock_acquire(rz_lock *out, const char *path, int operation, int flags,
     if (wait && wait->read_only) {
         if (operation == LOCK_SH)
             return 0; /* nothing held, nothing to release */
-        return rz_error_os(err, EROFS, path,
-                           "the remotezoo cache is read-only (REMOTEZOO_READ_ONLY, a read-only "
-                           "mount, or no write permission): it cannot be changed, so %s is not "
-                           "locked; downloads, registrations and deletions need a writable "
-                           "REMOTEZOO_HOME",
-                           path);
+        rz_error_set(err, RZ_E_OS,
+                     "the remotezoo cache is read-only (REMOTEZOO_READ_ONLY, a read-only mount, "
+                     "or no write permission) and is not changed; downloads, registrations and "
+                     "deletions need a writable REMOTEZOO_HOME");
+        err->sys_errno = EROFS;
+        rz_error_attach_path(err, path);
+        return -1;
     }
     out->flags = flags & (RZ_LOCK_REMOVABLE | RZ_LOCK_OBJECT);
     out->path = strdup(path);
