@@ -23,7 +23,12 @@
  *           other. A takeover is done by the one process that creates "X.held.takeover".
  * $REMOTEZOO_LOCK chooses: "flock", "posix", "files", or "auto" (the default): flock, then the
  * next mechanism when a lock call fails as unsupported (ENOLCK, EOPNOTSUPP, ENOSYS, EINVAL),
- * for the rest of the process. Every process sharing a home must use one mechanism.
+ * for the rest of the process. Every process sharing a home must use one mechanism (where
+ * nodes' mounts differ, REMOTEZOO_LOCK=files on all of them).
+ * This file is compiled into both extensions, each with its own state (mechanism, POSIX table,
+ * markers to touch): a file is only ever locked through one of them (a download's temporary
+ * file through _net, everything else through _core), and both choose the same mechanism on
+ * the same file system.
  *
  * A wait never blocks in the kernel: it polls with a short sleep, so that between two tries
  * the caller's cancel hook can run (the glue runs Python's signal handlers there: Ctrl-C stops
