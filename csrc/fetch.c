@@ -463,12 +463,15 @@ static int start_attempt(rz_stream *s, rz_error *err)
 static int follow_redirect(rz_stream *s, rz_error *err)
 {
     char *target = NULL, *rewritten = NULL, shown[RZ_ERR_URL_MAX];
+    long status = 0;
     int rc;
 
     curl_easy_getinfo(s->easy, CURLINFO_REDIRECT_URL, &target); /* owned by easy */
-    if (!target)
+    if (!target) {
+        curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
         return rz_error_set(err, RZ_E_DOWNLOAD, "%s answered HTTP %ld with an unusable Location",
-                            s->shown_url, s->status ? s->status : 302L);
+                            s->shown_url, status);
+    }
     if (++s->hops > RZ_FETCH_MAX_REDIRS)
         return rz_error_set(err, RZ_E_DOWNLOAD, "download of %s failed: more than %d redirects",
                             s->shown_url, RZ_FETCH_MAX_REDIRS);
