@@ -19,15 +19,15 @@ def home() -> str:
     return os.path.abspath(os.path.expanduser(path))
 
 
-def read_only(path: Optional[str] = None) -> bool:
-    """Return whether the home (*path*, default :func:`home`) is read-only.
+def read_only(root: Optional[str] = None) -> bool:
+    """Return whether the home *root* (default :func:`home`) is read-only.
 
     It is when ``$REMOTEZOO_READ_ONLY`` is set (not ``""`` or ``"0"``), when it is on a
     read-only mount, or when this process may not write it. A read-only home serves listings,
     lookups and loads of downloaded models without writing anything; what would change it
-    raises ``OSError`` (``errno.EROFS``) saying that the cache is read-only. Tools that write
-    to the home check this first.
+    raises ``OSError`` (``errno.EROFS``) saying that the cache is read-only. The C core decides
+    with the same function (``rz_home_read_only``); tools that write to the home check this.
     """
     from . import _core
 
-    return bool(_core.home_read_only(path or home()))
+    return bool(_core.home_read_only(root or home()))
