@@ -54,7 +54,8 @@ def need_root() -> None:
 
 # ---- nginx ------------------------------------------------------------------------------------
 
-def nginx_mirror_conf(workdir: Path, listen: str, upstreams: dict[str, str]) -> str:
+def nginx_mirror_conf(workdir: Path, listen: str, upstreams: dict[str, str],
+                      extra: Optional[dict[str, str]] = None) -> str:
     """An nginx pull-through cache: each ``/<name>/`` location proxies to ``upstreams[name]``
     (an origin URL ending in ``/``) and caches what it answers, redirects included.
 
@@ -72,6 +73,9 @@ def nginx_mirror_conf(workdir: Path, listen: str, upstreams: dict[str, str]) -> 
       query (``?token=...``) for the same bytes;
     - the access log says per request whether it was a HIT, a MISS (fetched from the origin)
       or served after waiting for another request's fetch (HIT too, or UPDATING/STALE).
+
+    *extra*: more directives for a location, by name (``proxy_redirect`` for clients that
+    cannot rewrite redirect targets themselves).
     """
     temp = workdir / "temp"
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
@@ -83,6 +87,7 @@ def nginx_mirror_conf(workdir: Path, listen: str, upstreams: dict[str, str]) -> 
             location /{name}/ {{
                 proxy_pass {origin};
                 proxy_cache_key {key};
+                {(extra or {}).get(name, "")}
             }}
             """), "        "))
     return textwrap.dedent("""\
@@ -127,14 +132,15 @@ def nginx_mirror_conf(workdir: Path, listen: str, upstreams: dict[str, str]) -> 
 class NginxMirror:
     """nginx running ``nginx_mirror_conf`` in the foreground; stop() ends it."""
 
-    def __init__(self, workdir: Path, upstreams: dict[str, str], host: str = "127.0.0.1") -> None:
+    def __init__(self, workdir: Path, upstreams: dict[str, str], host: str = "127.0.0.1",
+                 extra: Optional[dict[str, str]] = None) -> None:
         self.binary = need_tool("nginx")
         self.workdir = workdir
         self.port = free_port(host)
         self.url = f"http://{host}:{self.port}"
         workdir.mkdir(parents=True, exist_ok=True)
         conf = workdir / "nginx.conf"
-        conf.write_text(nginx_mirror_conf(workdir, f"{host}:{self.port}", upstreams))
+        conf.write_text(nginx_mirror_conf(workdir, f"{host}:{self.port}", upstreams, extra))
         check = subprocess.run([self.binary, "-t", "-q", "-c", str(conf), "-p", str(workdir)],
                                capture_output=True, text=True)
         assert check.returncode == 0, check.stderr

@@ -261,3 +261,24 @@ def test_a_mirror_that_is_down_is_a_clear_download_error(github_behind_nginx, tm
     assert proc.returncode != 0
     assert mirror.url + "/github-api/repos/acme/zoo/commits/HEAD" in proc.stderr, proc.stderr
     assert gh.api.requests == []
+
+
+def test_proxy_redirect_serves_a_client_with_only_the_api_rule(http_server, http_server2, tmp_path):
+    """The README's alternative for clients that cannot rewrite redirect targets: nginx rewrites
+    the Location of the API's redirect to go back through the mirror."""
+    gh = FakeGitHub(http_server, http_server2)
+    gh.add_repo("acme/zoo", {"manifest.json": json.dumps({"name": "acme/zoo", "models": [model("m")]}),
+                             "__init__.py": SIMPLE_INIT})
+    mirror = NginxMirror(tmp_path / "nginx", {"github-api": http_server.url("/"), "codeload": http_server2.url("/")},
+                         extra={"github-api": f"proxy_redirect {http_server2.url('/')} /codeload/;"})
+    try:
+        env = {"GITHUB_API_URL": gh.api_url, "GITHUB_SERVER_URL": gh.api_url, "REMOTEZOO_HOME": str(tmp_path / "h"),
+               "REMOTEZOO_URL_REWRITE": rules((http_server.url("/"), mirror.url + "/github-api/"))}
+        proc = subprocess.run([sys.executable, "-c", "import remotezoo as rz; rz.register_zoo_model_source('acme/zoo')"],
+                              env=dict(os.environ, **env), capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr + mirror.error_log()
+        log = [line.split() for line in (mirror.workdir / "access.log").read_text().splitlines()]
+        assert [entry[3].split("/")[1] for entry in log] == ["github-api", "github-api", "codeload"], log
+        assert gh.tarball_requests() == 1
+    finally:
+        mirror.stop()
