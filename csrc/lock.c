@@ -479,9 +479,12 @@ static void posix_release(rz_lock *l)
 
 /* ---- marker files ---- */
 
-/* The markers this process holds; a thread touches them so that they never look stale. */
+/* The markers this process holds, by descriptor; a thread touches them so that they never look
+ * stale. Through the descriptor, not the name: a marker taken over (this process stalled past
+ * REMOTEZOO_LOCK_STALE) is no longer the file its name leads to, and the new holder's marker
+ * must not be kept alive by this one. */
 static pthread_mutex_t beat_mutex = PTHREAD_MUTEX_INITIALIZER;
-static char **beats;
+static int *beats;
 static size_t n_beats, cap_beats;
 static int beat_started;
 
@@ -494,7 +497,7 @@ static void *beat_loop(void *unused)
         sleep_ns(beat_period_ms * 1000000L);
         pthread_mutex_lock(&beat_mutex);
         for (size_t i = 0; i < n_beats; i++)
-            utimensat(AT_FDCWD, beats[i], NULL, AT_SYMLINK_NOFOLLOW);
+            futimens(beats[i], NULL);
         pthread_mutex_unlock(&beat_mutex);
     }
     return NULL;
@@ -510,12 +513,11 @@ static void beat_after_fork(void)
     table = NULL; /* POSIX locks are not inherited; the parent's entries are not ours */
 }
 
-/* Keep marker touched while this process holds it. -1 with errno when the thread that touches
- * cannot start: without it a marker goes stale after REMOTEZOO_LOCK_STALE seconds and a long
- * holder would lose its lock, so that is no lock. */
-static int beat_add(const char *marker)
+/* Keep the marker open as fd touched while this process holds it. -1 with errno when the
+ * thread that touches cannot start: without it a marker goes stale after REMOTEZOO_LOCK_STALE
+ * seconds and a long holder would lose its lock, so that is no lock. */
+static int beat_add(int fd)
 {
-    char *copy = strdup(marker);
     int rc = -1;
 
     pthread_mutex_lock(&beat_mutex);
@@ -530,31 +532,28 @@ static int beat_add(const char *marker)
         beat_started = pthread_create(&t, &attr, beat_loop, NULL) == 0;
         pthread_attr_destroy(&attr);
     }
-    if (copy && beat_started && n_beats == cap_beats) {
+    if (beat_started && n_beats == cap_beats) {
         size_t want = cap_beats ? cap_beats * 2 : 8;
-        char **grown = realloc(beats, want * sizeof(*grown));
+        int *grown = realloc(beats, want * sizeof(*grown));
         if (grown) {
             beats = grown;
             cap_beats = want;
         }
     }
-    if (copy && beat_started && n_beats < cap_beats) {
-        beats[n_beats++] = copy;
-        copy = NULL;
+    if (beat_started && n_beats < cap_beats) {
+        beats[n_beats++] = fd;
         rc = 0;
     }
     pthread_mutex_unlock(&beat_mutex);
-    free(copy);
     errno = rc < 0 ? EAGAIN : errno;
     return rc;
 }
 
-static void beat_remove(const char *marker)
+static void beat_remove(int fd)
 {
     pthread_mutex_lock(&beat_mutex);
     for (size_t i = 0; i < n_beats; i++)
-        if (strcmp(beats[i], marker) == 0) {
-            free(beats[i]);
+        if (beats[i] == fd) {
             beats[i] = beats[--n_beats];
             break;
         }
@@ -567,7 +566,8 @@ static int marker_base(char *out, size_t out_len, const rz_lock *l)
     return lock_file_path(out, out_len, l);
 }
 
-/* Create marker with O_EXCL and this process's name in it. 0, or -1 with errno. */
+/* Create marker with O_EXCL and this process's name in it. Its descriptor (the caller closes
+ * it), or -1 with errno. */
 static int make_marker(const char *marker)
 {
     const owner *o = self();
@@ -587,22 +587,20 @@ static int make_marker(const char *marker)
         errno = saved;
         return -1;
     }
-    close(fd);
-    return 0;
+    return fd;
 }
 
-/* The owner written in marker; 0 when read, -1 when it names none (yet). */
-static int read_owner(owner *out, const char *marker)
+/* The owner written in the marker open as fd; 0 when read, -1 when it names none (yet). */
+static int read_owner(owner *out, int fd)
 {
     char text[OWNER_MAX], *line, *next;
     ssize_t n;
-    int fd = open(marker, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK), found = 0;
+    int found = 0;
 
     memset(out, 0, sizeof(*out));
     if (fd < 0)
         return -1;
-    n = read(fd, text, sizeof(text) - 1);
-    close(fd);
+    n = pread(fd, text, sizeof(text) - 1, 0);
     if (n <= 0)
         return -1;
     text[n] = '\0';
@@ -660,12 +658,20 @@ static int judge(const char *marker, watch *w, seen *out_seen, char *who)
     struct stat st;
     owner them;
     double age;
-    int named;
+    int named, fd;
 
-    if (lstat(marker, &st) < 0)
+    /* Opened first: on NFS an open revalidates the file's attributes (close-to-open), so the
+     * mtime below is the last touch, not one the client cached up to acregmax seconds ago. */
+    fd = open(marker, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0 ? lstat(marker, &st) < 0 : fstat(fd, &st) < 0) {
+        if (fd >= 0)
+            close(fd);
         return -1;
+    }
     seen_of(out_seen, &st);
-    named = read_owner(&them, marker) == 0;
+    named = read_owner(&them, fd) == 0;
+    if (fd >= 0)
+        close(fd);
     age = clock_seconds(CLOCK_REALTIME) -
           ((double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9);
     if (who && named)
@@ -701,16 +707,18 @@ static void take_over(const char *marker, const seen *judged)
     char mutex[PATH_MAX], aside[PATH_MAX];
     unsigned long long token = 0;
     struct stat st;
+    int fd;
 
     if (snprintf(mutex, sizeof(mutex), "%s%s", marker, TAKEOVER_SUFF) >= (int)sizeof(mutex))
         return;
-    if (make_marker(mutex) < 0) {
+    if ((fd = make_marker(mutex)) < 0) {
         /* A takeover that its maker did not finish (killed) is itself stale after a while. */
         if (errno == EEXIST && lstat(mutex, &st) == 0 &&
             clock_seconds(CLOCK_REALTIME) - (double)st.st_mtim.tv_sec > (double)stale_seconds())
             unlink(mutex);
         return;
     }
+    close(fd);
     if (getrandom(&token, sizeof(token), GRND_NONBLOCK) < 0)
         token = (unsigned long long)getpid() * 2654435761ULL ^ (unsigned long long)time(NULL);
     if (lstat(marker, &st) == 0 && seen_same(judged, &st) &&
@@ -773,24 +781,32 @@ static int other_readers(const char *base, const char *mine, char *who)
     return busy;
 }
 
+/* Remove the marker this lock made, if its name still leads to it: when this process stalled
+ * past REMOTEZOO_LOCK_STALE and another took the lock over, the name is the new holder's. */
 static void files_drop(rz_lock *l)
 {
     if (l->marker) {
-        beat_remove(l->marker);
-        unlink(l->marker);
+        beat_remove(l->fd);
+        if (still_named(l->fd, l->marker))
+            unlink(l->marker);
+        close(l->fd);
+        l->fd = -1;
         free(l->marker);
         l->marker = NULL;
     }
 }
 
-static int files_keep(rz_lock *l, const char *marker)
+/* Hold the marker just made (fd open on it): named in l, touched until files_drop. */
+static int files_keep(rz_lock *l, const char *marker, int fd)
 {
     if (!(l->marker = strdup(marker))) {
+        close(fd);
         unlink(marker);
         errno = ENOMEM;
         return FAILED;
     }
-    if (beat_add(marker) < 0) {
+    l->fd = fd;
+    if (beat_add(fd) < 0) {
         int saved = errno;
         files_drop(l);
         errno = saved;
@@ -803,7 +819,7 @@ static int files_try(rz_lock *l, int op, watch *w, char *who)
 {
     char base[PATH_MAX], held[PATH_MAX], mine[PATH_MAX];
     seen judged;
-    int rc;
+    int rc, fd;
 
     if (marker_base(base, sizeof(base), l) < 0 ||
         snprintf(held, sizeof(held), "%s%s", base, HELD_SUFFIX) >= (int)sizeof(held)) {
@@ -812,8 +828,8 @@ static int files_try(rz_lock *l, int op, watch *w, char *who)
     }
     if (op == LOCK_EX) {
         if (!l->marker) {
-            if (make_marker(held) == 0) {
-                if (files_keep(l, held) != TAKEN)
+            if ((fd = make_marker(held)) >= 0) {
+                if (files_keep(l, held, fd) != TAKEN)
                     return FAILED;
             } else if (errno != EEXIST) {
                 return FAILED;
@@ -839,15 +855,16 @@ static int files_try(rz_lock *l, int op, watch *w, char *who)
         errno = ENAMETOOLONG;
         return FAILED;
     }
-    if (make_marker(mine) < 0)
+    if ((fd = make_marker(mine)) < 0)
         return FAILED;
     /* A writer may have made "X.held" before it saw this marker: then it waits for this one
      * to go, and this one goes. */
     if (judge(held, NULL, &judged, who) == 0) {
+        close(fd);
         unlink(mine);
         return BUSY;
     }
-    return files_keep(l, mine);
+    return files_keep(l, mine, fd);
 }
 
 /* ---- the common part ---- */
@@ -867,10 +884,10 @@ static int try_once(rz_lock *l, int op, watch *w, char *who)
 /* Let go of what a wait left (a descriptor, a writer's marker) without holding the lock. */
 static void abandon(rz_lock *l)
 {
+    files_drop(l); /* a marker's descriptor is l->fd */
     if (l->fd >= 0)
         close(l->fd);
     l->fd = -1;
-    files_drop(l);
 }
 
 static int timed_out(const rz_lock *l, long limit, const char *who, rz_error *err)

@@ -13,8 +13,10 @@
  *   files   marker files made with O_EXCL, for file systems where no lock call works: the
  *           holder of an exclusive lock on X has "X.held", each holder of a shared one
  *           "X.shared-<token>" (X is "<dir>/.rz-lock" for a directory). A marker says who made
- *           it (host, pid, boot id, pid namespace); a thread of the holder touches it every
- *           quarter of REMOTEZOO_LOCK_STALE seconds (default RZ_LOCK_STALE_DEFAULT). A marker
+ *           it (host, pid, boot id, pid namespace); a thread of the holder touches it (through
+ *           its descriptor) every quarter of REMOTEZOO_LOCK_STALE seconds (default
+ *           RZ_LOCK_STALE_DEFAULT), and a release removes it only if its name still leads to
+ *           it (a holder that stalled past the stale time lost it to another). A marker
  *           is stale, and is taken over, when its maker is a process of this host that no
  *           longer runs, or when it was not touched for REMOTEZOO_LOCK_STALE seconds (by the
  *           clock or as this process watched it). A writer makes "X.held" first and then waits
@@ -74,7 +76,7 @@ enum {
 enum { RZ_LOCK_FLOCK = 0, RZ_LOCK_POSIX = 1, RZ_LOCK_FILES = 2 };
 
 typedef struct rz_lock {
-    int fd;        /* flock: the locked descriptor; -1 */
+    int fd;        /* flock: the locked descriptor; files: the marker's; -1 */
     int flags;     /* RZ_LOCK_* */
     int held;      /* LOCK_EX, LOCK_SH, or 0 when nothing is held */
     int mechanism; /* RZ_LOCK_FLOCK, RZ_LOCK_POSIX or RZ_LOCK_FILES, of what is held */

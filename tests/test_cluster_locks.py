@@ -150,6 +150,42 @@ def test_a_killed_holder_on_this_host_is_taken_over_at_once(shim, mutex_source, 
     assert home_files() == []
 
 
+def test_a_holder_that_stalled_past_the_stale_time_leaves_the_new_holders_marker(shim, mutex_source, tmp_path):
+    """A live holder stopped (SIGSTOP: its heartbeat too) past REMOTEZOO_LOCK_STALE loses its
+    lock to another process; when it resumes and releases, it removes its own marker only,
+    never the new holder's, which would let a third process in beside the new holder. (Its own
+    work may fail: the new holder removes what it finds of a holder it took over from.)"""
+    stale = 2
+    env = dict(shim_env(shim, no_flock=True, no_fcntl=True), REMOTEZOO_LOCK_STALE=str(stale))
+    code = "import remotezoo as rz; rz.download_zoo_model('m')"
+    gate1, gate2 = tmp_path / "gate1", tmp_path / "gate2"
+    first = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ, **env, RZ_TEST_HOLD=str(gate1)),
+                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second = None
+    try:
+        assert wait_until(gate1.exists, 30), first.communicate()
+        first.send_signal(signal.SIGSTOP)
+        time.sleep(stale + 1)
+        second = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ, **env, RZ_TEST_HOLD=str(gate2)),
+                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert wait_until(gate2.exists, 30), second.communicate()
+        first.send_signal(signal.SIGCONT)
+        gate1.unlink()
+        first.wait(timeout=60)  # it may fail: the new holder swept its work area as abandoned
+        held = [Path(rz.home()) / p for p in home_files() if p.startswith("locks/model-") and p.endswith(".held")]
+        assert held and f"pid {second.pid}\n" in held[0].read_text(), home_files()
+    finally:
+        first.send_signal(signal.SIGCONT)
+        gate1.unlink(missing_ok=True)
+        gate2.unlink(missing_ok=True)
+        first.communicate(timeout=60)
+        if second:
+            assert second.wait(timeout=60) == 0, second.communicate()
+    assert [e[0] for e in events(mutex_source)] == ["in", "in", "out", "out"]  # the stalled one, then the new
+    assert home_files() == []
+    assert rz.load_zoo_model("m") == "x"
+
+
 # ---- hosts: network and UTS namespaces sharing one home --------------------------------------------
 
 STALE = 3  # REMOTEZOO_LOCK_STALE of the host tests, seconds
