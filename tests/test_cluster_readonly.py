@@ -21,6 +21,7 @@ import pytest
 
 import remotezoo as rz
 from cluster import need_root, need_tool
+from conftest import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -217,3 +218,68 @@ def test_sources_code_writes_no_bytecode_into_a_writable_cache(filled_home, isol
                           env=python_env(), cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "3", proc.stderr
     assert not any(p.name == "__pycache__" for p in Path(isolated_home).rglob("*"))
+
+
+HALF_READER = """
+import errno, json, remotezoo as rz
+out = {"downloaded": sorted(rz.list_downloaded_zoo_models()),
+       "is": [rz.is_zoo_model_downloaded(n) for n in ("acme/full", "acme/half")],
+       "load": rz.load_zoo_model("acme/full", cache=False)}
+try:
+    rz.find_zoo_model("acme/half")
+    out["find"] = "found"
+except rz.ModelNotFoundError as exc:
+    out["find"] = str(exc)
+try:
+    rz.load_zoo_model("acme/half")
+    out["load_half"] = "no error"
+except OSError as exc:
+    out["load_half"] = [exc.errno == errno.EROFS, str(exc)]
+print(json.dumps(out))
+"""
+
+
+def test_a_read_only_cache_with_a_half_written_model_serves_the_complete_one(http_server, read_only_mount, tmp_path,
+                                                                            isolated_home):
+    """A download killed while the cache was filled (with marker locks, so its markers stay
+    too): on the read-only mount the half-written model is not downloaded, loading it says the
+    cache is read-only, the complete model loads, and what the killed one left stays as it was
+    (no sweep, no takeover, no write)."""
+    full = http_server.serve_bytes("/full.bin", WEIGHTS)
+    half = http_server.serve_bytes("/half.bin", WEIGHTS * 64, trickle=(4096, 0.05))
+    models = [{"base_name": f"acme/{name}", "base_filename": f"{name}.bin", "sha256": route.sha256,
+               "manager": {"type": "fiftyone.core.models.ModelManager",
+                           "config": {"url": http_server.url(f"/{name}.bin")}}}
+              for name, route in (("full", full), ("half", half))]
+    http_server.serve_bytes("/zoo.tar.gz", tar_gz({
+        "zoo/manifest.json": json.dumps({"name": "acme/half", "models": models}).encode(),
+        "zoo/__init__.py": b"def load_model(model_name, model_path, **kwargs):\n    return len(open(model_path, 'rb').read())\n"}))
+    rz.register_zoo_model_source(http_server.url("/zoo.tar.gz"))
+    rz.download_zoo_model("acme/full")
+    killed = subprocess.Popen([sys.executable, "-c", "import remotezoo as rz; rz.download_zoo_model('acme/half')"],
+                              env=dict(os.environ, REMOTEZOO_LOCK="files"), cwd=ROOT)
+    try:
+        assert wait_until(lambda: any(p.stat().st_size > 0 for p in Path(isolated_home).rglob("*.part-*")), 30)
+    finally:
+        killed.kill()
+        killed.wait(timeout=30)
+    left = sorted(str(p.relative_to(isolated_home)) for p in Path(isolated_home).rglob("*")
+                  if ".part-" in p.name or p.name.endswith(".held"))
+    assert any(".part-" in p for p in left) and any(p.endswith(".held") for p in left), left
+    before = snapshot(Path(isolated_home))
+
+    strace = need_tool("strace")
+    log = tmp_path / "strace.log"
+    proc = subprocess.run([strace, "-f", "-qq", "-e", f"trace={WRITE_CALLS}", "-o", str(log),
+                           sys.executable, "-c", HALF_READER],
+                          env=python_env(REMOTEZOO_HOME=str(read_only_mount)), cwd=ROOT,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["downloaded"] == ["acme/full"] and out["is"] == [True, False]
+    assert out["load"] == len(WEIGHTS)
+    assert "not downloaded" in out["find"]
+    is_erofs, message = out["load_half"]
+    assert is_erofs and "read-only" in message, message
+    assert writes_under(log, str(read_only_mount)) == []
+    assert snapshot(Path(isolated_home)) == before
