@@ -40,7 +40,7 @@ struct rz_stream {
     char *auth_url;                     /* the caller's URL, where its credentials may go; owned */
     char shown_url[RZ_ERR_URL_MAX];     /* url without credentials, for messages */
     struct curl_slist *headers;         /* the caller's headers; owned */
-    struct curl_slist *bare_headers;    /* ... without Authorization and Cookie; owned */
+    struct curl_slist *bare_headers;    /* ... without credentials (http_headers.h); owned */
     struct curl_slist *attempt_headers; /* the request's headers, with If-Range; owned */
     int (*progress)(int64_t done, int64_t total, void *payload);
     void *payload;

@@ -8,8 +8,9 @@
  * - URL rewrite rules (rewrite.h: a site mirror) apply to the first URL and to every redirect
  *   target; the stream follows redirects itself (libcurl does not, so that their targets can be
  *   rewritten): http and https only, at most RZ_FETCH_MAX_REDIRS per attempt. A caller's
- *   "Authorization:" and "Cookie:" headers go only to requests with the caller's URL's scheme,
- *   host and port, rewritten or redirected ones included (tests/test_download.py checks it on
+ *   credential headers (Authorization, Cookie, X-Api-Key, ...: rz_http_header_is_credential)
+ *   go only to requests with the caller's URL's scheme, host and port, rewritten or redirected
+ *   ones included (tests/test_download.py checks it on
  *   a real second host, tests/test_cluster_mirror.py on a rewritten one).
  * - TLS verification is always on. The CA bundle is the first non-empty of $SSL_CERT_FILE,
  *   $CURL_CA_BUNDLE, $REQUESTS_CA_BUNDLE (CURLOPT_CAINFO), plus $SSL_CERT_DIR (CURLOPT_CAPATH);

@@ -389,7 +389,7 @@ static int build_headers(par *p)
 
     for (; item; item = item->next) {
         if (!keep_credentials &&
-            (header_named(item->data, "Authorization") || header_named(item->data, "Cookie")))
+            rz_http_header_is_credential(item->data))
             continue;
         if (header_named(item->data, "Range") || header_named(item->data, "If-Range"))
             continue;

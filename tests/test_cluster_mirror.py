@@ -71,14 +71,38 @@ def test_redirect_targets_are_rewritten_too(http_server, http_server2, tmp_path,
         origin.close()
 
 
+CREDENTIALS = {"Authorization": "Bearer SECRET", "Cookie": "s=SECRET", "Proxy-Authorization": "Basic SECRET",
+               "X-Api-Key": "SECRET", "Private-Token": "SECRET", "X-Amz-Security-Token": "SECRET"}
+
+
 def test_a_callers_credentials_never_go_to_a_rewritten_other_host(http_server, http_server2, tmp_path, monkeypatch):
     http_server2.serve_bytes("/m/f", WEIGHTS)
     monkeypatch.setenv("REMOTEZOO_URL_REWRITE", rules((http_server.url("/"), http_server2.url("/m/"))))
-    rz.download_file(http_server.url("/f"), tmp_path / "f",
-                     headers={"Authorization": "Bearer SECRET", "Cookie": "s=SECRET", "X-Keep": "yes"})
+    rz.download_file(http_server.url("/f"), tmp_path / "f", headers=dict(CREDENTIALS, **{"X-Keep": "yes"}))
     (seen,) = http_server2.requests
-    assert seen.headers.get("Authorization") is None and seen.headers.get("Cookie") is None
+    assert [name for name in CREDENTIALS if seen.headers.get(name) is not None] == []
     assert seen.headers.get("X-Keep") == "yes"
+
+
+def test_custom_credential_headers_do_not_follow_a_redirect_to_another_host(http_server, http_server2, tmp_path,
+                                                                            monkeypatch):
+    """The sibling without a rule: a redirect (followed by remotezoo, since rules may rewrite
+    its target) to another host drops the custom credential headers too, not only the two
+    libcurl knows; and the parallel range requests there get none either."""
+    monkeypatch.delenv("REMOTEZOO_URL_REWRITE", raising=False)
+    monkeypatch.setenv("REMOTEZOO_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("REMOTEZOO_PARALLEL_MIN_BYTES", str(1024 * 1024))
+    monkeypatch.setenv("REMOTEZOO_CONNECTIONS", "4")
+    big = WEIGHTS * 16  # 2 MiB: parallel ranges
+    http_server2.serve_bytes("/f", big)
+    http_server.redirect("/r", http_server2.url("/f"))
+    rz.download_file(http_server.url("/r"), tmp_path / "f", headers=dict(CREDENTIALS, **{"X-Keep": "yes"}))
+    assert (tmp_path / "f").read_bytes() == big
+    assert http_server.requests[0].headers.get("X-Api-Key") == "SECRET"  # the origin gets them
+    assert len(http_server2.requests) > 1  # the first request and the ranges
+    for seen in http_server2.requests:
+        assert [name for name in CREDENTIALS if seen.headers.get(name) is not None] == []
+        assert seen.headers.get("X-Keep") == "yes"
 
 
 def test_a_rule_within_one_origin_keeps_the_credentials(http_server, tmp_path, monkeypatch):
