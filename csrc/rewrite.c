@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define URL_MAX (16 * 1024) /* a rewritten URL longer than this is an error */
@@ -157,7 +158,9 @@ static char *read_config(const char *path, int *missing, rz_error *err)
     char *text = NULL;
     size_t len = 0;
     ssize_t n;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    /* O_NONBLOCK: a FIFO put in the file's place must not hang every request. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
     *missing = 0;
     if (fd < 0) {
@@ -166,6 +169,12 @@ static char *read_config(const char *path, int *missing, rz_error *err)
             return NULL;
         }
         rz_error_os(err, errno, path, "cannot read the remotezoo config file %s", path);
+        return NULL;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        rz_error_set(err, RZ_E_INVALID, "the remotezoo config file %s is not a regular file",
+                     path);
         return NULL;
     }
     if (!(text = malloc(RZ_REWRITE_CONFIG_MAX + 1))) {

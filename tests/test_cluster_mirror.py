@@ -215,6 +215,17 @@ def test_a_malformed_config_file_names_its_line(http_server, tmp_path, monkeypat
     assert http_server.requests == []
 
 
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_config_path_that_is_not_a_file_is_an_error_not_a_hang(http_server, tmp_path, monkeypatch, kind):
+    config = tmp_path / "config.toml"
+    os.mkfifo(config) if kind == "fifo" else config.mkdir()
+    monkeypatch.setenv("REMOTEZOO_CONFIG", str(config))
+    monkeypatch.delenv("REMOTEZOO_URL_REWRITE", raising=False)
+    with pytest.raises(ValueError, match="config.toml is not a regular file"):
+        rz.download_file(http_server.url("/f"), tmp_path / "f")
+    assert http_server.requests == []
+
+
 # ---- through a real nginx -------------------------------------------------------------------------
 
 N_HOMES = 8
