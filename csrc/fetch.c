@@ -64,11 +64,13 @@ struct rz_stream {
     int restarted;      /* RESTART_TRUNCATE: the reader must drop what it got before */
     int eof;
 
-    int attempt;     /* attempts started */
-    int in_flight;   /* easy is in multi */
-    int redirecting; /* the answer coming in is a redirect this stream follows */
-    int hops;        /* redirects followed in this attempt */
-    int resume;      /* this attempt asks "Range: bytes=<received>-" with If-Range */
+    int attempt;          /* attempts started */
+    int in_flight;        /* easy is in multi */
+    int redirecting;      /* the answer coming in is a redirect this stream follows */
+    size_t redirect_body; /* bytes of its body, dropped; more than RZ_FETCH_REDIRECT_BODY_MAX
+                             end the attempt (a body that never ends) */
+    int hops;             /* redirects followed in this attempt */
+    int resume;           /* this attempt asks "Range: bytes=<received>-" with If-Range */
     long retry_wait_ms;
     int checked;     /* check_response ran for this attempt */
     int accepted;    /* ... and accepted the answer */
@@ -317,8 +319,10 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *payload)
     rz_stream *s = payload;
     size_t n = size * nmemb, skip = 0;
 
-    if (s->redirecting)
-        return n; /* a redirect's body */
+    if (s->redirecting) { /* a redirect's body: dropped */
+        s->redirect_body += n;
+        return s->redirect_body > RZ_FETCH_REDIRECT_BODY_MAX ? 0 : n;
+    }
     if (!s->checked)
         check_response(s);
     if (!s->accepted)
@@ -417,6 +421,7 @@ static int start_request(rz_stream *s, const char *url, rz_error *err)
     s->attempt_headers = NULL;
     rz_http_headers_reset(&s->cur);
     s->checked = s->accepted = s->rejected = s->discard = s->redirecting = 0;
+    s->redirect_body = 0;
     s->status = 0;
     s->errbuf[0] = '\0';
     s->paused = 0;
@@ -532,6 +537,10 @@ static int finish_attempt(rz_stream *s, CURLcode rc, rz_error *err)
     s->in_flight = 0;
     if (s->redirecting && rc == CURLE_OK && s->cb_err.kind == RZ_E_NONE)
         return follow_redirect(s, err);
+    if (s->redirecting && s->redirect_body > RZ_FETCH_REDIRECT_BODY_MAX)
+        return rz_error_set(err, RZ_E_DOWNLOAD,
+                            "download of %s failed: a redirect with a body of more than %d bytes",
+                            s->shown_url, RZ_FETCH_REDIRECT_BODY_MAX);
     if (s->cb_err.kind == RZ_E_NONE && rc == CURLE_OK && !s->checked)
         check_response(s); /* a response without a body */
     if (s->cb_err.kind != RZ_E_NONE) {

@@ -62,8 +62,9 @@
 #define RZ_FETCH_LOW_SPEED_LIMIT   1024 /* bytes per second ... */
 #define RZ_FETCH_LOW_SPEED_TIME_S  60   /* ... for this long: the attempt times out */
 #define RZ_FETCH_MAX_REDIRS        10
-#define RZ_FETCH_CURL_BUFFER       (256 * 1024)       /* CURLOPT_BUFFERSIZE */
-#define RZ_FETCH_BUFFER_SIZE       (1024 * 1024)      /* a stream's buffer */
+#define RZ_FETCH_REDIRECT_BODY_MAX (64 * 1024)   /* a longer redirect body fails the download */
+#define RZ_FETCH_CURL_BUFFER       (256 * 1024)  /* CURLOPT_BUFFERSIZE */
+#define RZ_FETCH_BUFFER_SIZE       (1024 * 1024) /* a stream's buffer */
 #define RZ_FETCH_BUFFER_MAX        (16 * 1024 * 1024) /* its hard cap (one libcurl write) */
 #define RZ_FETCH_TICK_MS           100
 #define RZ_FETCH_WRITEBACK_STEP    (8 * 1024 * 1024) /* rz_fetch_to_file flushes as it goes */

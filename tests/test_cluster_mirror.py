@@ -75,6 +75,30 @@ CREDENTIALS = {"Authorization": "Bearer SECRET", "Cookie": "s=SECRET", "Proxy-Au
                "X-Api-Key": "SECRET", "Private-Token": "SECRET", "X-Amz-Security-Token": "SECRET"}
 
 
+def test_a_redirect_with_an_endless_body_is_cut_and_fails_clearly(http_server, http_server2, tmp_path):
+    """remotezoo follows redirects itself (to rewrite their targets) and drops their bodies: one
+    that never ends is a clear error after RZ_FETCH_REDIRECT_BODY_MAX bytes, not a download
+    that reads for ever."""
+    http_server2.serve_bytes("/f", WEIGHTS)
+    sent = [0]
+
+    def endless(req) -> None:  # type: ignore[no-untyped-def]
+        req.send_response(302)
+        req.send_header("Location", http_server2.url("/f"))
+        req.send_header("Content-Length", str(1 << 40))
+        req.end_headers()
+        chunk = b"x" * 65536
+        while sent[0] < 256 * 1024 * 1024 and req.send_body(chunk):
+            sent[0] += len(chunk)
+        req.close_connection = True
+
+    http_server.route("/r", endless)
+    with pytest.raises(rz.DownloadError, match="a redirect with a body of more than 65536 bytes"):
+        rz.download_file(http_server.url("/r"), tmp_path / "f")
+    assert sent[0] < 256 * 1024 * 1024  # the client went away long before the server gave up
+    assert not (tmp_path / "f").exists() and http_server2.requests == []
+
+
 def test_a_callers_credentials_never_go_to_a_rewritten_other_host(http_server, http_server2, tmp_path, monkeypatch):
     http_server2.serve_bytes("/m/f", WEIGHTS)
     monkeypatch.setenv("REMOTEZOO_URL_REWRITE", rules((http_server.url("/"), http_server2.url("/m/"))))
