@@ -45,22 +45,17 @@ static int forward(const char *name, int fd, int cmd, void *arg)
     return real(fd, cmd, arg);
 }
 
-int fcntl(int fd, int cmd, ...)
-{
-    va_list ap;
-    void *arg;
-    va_start(ap, cmd);
-    arg = va_arg(ap, void *);
-    va_end(ap);
-    return forward("fcntl", fd, cmd, arg);
-}
+/* fcntl and fcntl64 (what glibc's headers map fcntl to with 64-bit offsets): the same wrapper. */
+#define WRAP_FCNTL(name)                                                                           \
+    int name(int fd, int cmd, ...)                                                                 \
+    {                                                                                              \
+        va_list ap;                                                                                \
+        void *arg;                                                                                 \
+        va_start(ap, cmd);                                                                         \
+        arg = va_arg(ap, void *);                                                                  \
+        va_end(ap);                                                                                \
+        return forward(#name, fd, cmd, arg);                                                       \
+    }
 
-int fcntl64(int fd, int cmd, ...)
-{
-    va_list ap;
-    void *arg;
-    va_start(ap, cmd);
-    arg = va_arg(ap, void *);
-    va_end(ap);
-    return forward("fcntl64", fd, cmd, arg);
-}
+WRAP_FCNTL(fcntl)
+WRAP_FCNTL(fcntl64)
