@@ -5,7 +5,13 @@
                                                                           libcrypto, cJSON)
 
 so that importing remotezoo, listing and loading downloaded models never map libcurl and the
-~40 libraries behind it (csrc/net.h says why).
+~40 libraries behind it (csrc/net/net.h says why). Each extension is built from whole folders of
+csrc/ (csrc/README.md): _core from util/, core/, py/ and py/core/; _net from util/, net/, py/ and
+py/net/. No file is listed by hand, so _core cannot link a file of net/ by mistake.
+
+Both are built against the limited API of CPython LIMITED_API (Py_LIMITED_API): one abi3
+wheel, tagged cp39-abi3, serves that CPython and every later one (csrc/py/compat.h holds the few
+shims 3.9 needs).
 
 Environment switches:
   RZ_DEBUG=1     -O0 -g3, asserts on
@@ -44,52 +50,79 @@ def find_libraries(names: list[str]) -> tuple[list[str], list[str]]:
     libs: list[str] = []
     for name in names:
         if subprocess.run(["pkg-config", "--exists", name]).returncode != 0:
-            sys.exit(f"remotezoo: {name} not found by pkg-config; install it: apt-get install {LIBRARIES[name]}")
+            sys.exit(
+                f"remotezoo: {name} not found by pkg-config; install it: "
+                f"apt-get install {LIBRARIES[name]}"
+            )
         cflags += pkg_config("--cflags", name)
         libs += pkg_config("--libs", name)
     return cflags, libs
 
 
-# Compiled into both extensions: errors, file-system helpers, locks, and the Python glue they
-# share.
-SHARED = ["csrc/error.c", "csrc/fsutil.c", "csrc/lock.c", "csrc/py_error.c", "csrc/py_progress.c"]
-# remotezoo._net: the engines behind csrc/net.h.
-NET = ["csrc/extract.c", "csrc/fetch.c", "csrc/fetch_parallel.c", "csrc/fetch_tree.c",
-       "csrc/http_headers.c", "csrc/net_module.c", "csrc/py_extract.c", "csrc/py_fetch.c",
-       "csrc/rewrite.c", "csrc/sha256.c"]
+# The oldest CPython the extensions serve; pyproject.toml's requires-python says the same.
+LIMITED_API = (3, 9)
+ABI3_TAG = f"cp{LIMITED_API[0]}{LIMITED_API[1]}"
+
+# The folders of csrc/ each extension is built from (csrc/README.md says what may include what).
+FOLDERS = {
+    "remotezoo._core": ("util", "core", "py", "py/core"),
+    "remotezoo._net": ("util", "net", "py", "py/net"),
+}
+
+
+def sources(name: str) -> list[str]:
+    return sorted(path for folder in FOLDERS[name] for path in glob(f"csrc/{folder}/*.c"))
 
 
 def flag(name: str) -> bool:
     return os.environ.get(name, "") not in ("", "0")
 
 
-def extension(name: str, sources: list[str], libraries: list[str]) -> Extension:
+def extension(name: str, libraries: list[str]) -> Extension:
     cflags, libs = find_libraries(libraries)
-    compile_args = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Wno-unused-parameter",
-                    "-Wno-missing-field-initializers", "-fvisibility=hidden"]
+    compile_args = [
+        "-std=c11",
+        "-D_GNU_SOURCE",
+        "-Wall",
+        "-Wextra",
+        "-Wno-unused-parameter",
+        "-Wno-missing-field-initializers",
+        "-Werror=implicit-function-declaration",
+        "-fvisibility=hidden",
+    ]
     link_args: list[str] = []
     undef = ["NDEBUG"] if flag("RZ_DEBUG") or flag("RZ_SANITIZE") else []
     if flag("RZ_DEBUG") or flag("RZ_SANITIZE"):
         compile_args += ["-O0", "-g3"]
     else:
-        compile_args += ["-O2"]
+        # No function's stack frame over 16 KiB: paths and big buffers live on the heap, so the
+        # C core runs on small thread stacks too (musl's default is 128 KiB).
+        compile_args += ["-O2", "-Werror=frame-larger-than=16384"]
     if flag("RZ_SANITIZE"):
-        sanitize = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer",
-                    "-fno-sanitize-recover=undefined"]
+        sanitize = [
+            "-fsanitize=address,undefined",
+            "-fno-omit-frame-pointer",
+            "-fno-sanitize-recover=undefined",
+        ]
         compile_args += sanitize
         link_args += sanitize
     return Extension(
         name,
-        sources=sorted(sources),
-        depends=sorted(glob("csrc/*.h")),
+        sources=sources(name),
+        depends=sorted(glob("csrc/**/*.h", recursive=True)),
+        include_dirs=["csrc"],
+        define_macros=[("Py_LIMITED_API", f"0x{LIMITED_API[0]:02x}{LIMITED_API[1]:02x}0000")],
+        py_limited_api=True,
         extra_compile_args=compile_args + cflags,
         extra_link_args=link_args + libs,
         undef_macros=undef,
     )
 
 
-core = sorted(set(glob("csrc/*.c")) - set(NET))
-setup(ext_modules=[
-    extension("remotezoo._core", core, ["libcjson"]),
-    extension("remotezoo._net", NET + SHARED, list(LIBRARIES)),
-])
+setup(
+    ext_modules=[
+        extension("remotezoo._core", ["libcjson"]),
+        extension("remotezoo._net", list(LIBRARIES)),
+    ],
+    options={"bdist_wheel": {"py_limited_api": ABI3_TAG}},
+)

@@ -1,4 +1,4 @@
-/* fuzz_extract.c - libFuzzer harness for rz_extract_file (csrc/extract.c).
+/* fuzz_extract.c - libFuzzer harness for rz_extract_file (csrc/net/extract.c).
  *
  * Each input is written to <work>/in.bin and extracted into <work>/box/dest with small limits
  * and strip_top_level chosen by the input's length. Properties: on failure nothing is left in
@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../csrc/extract.h"
+#include "net/extract.h"
 
 static char work[PATH_MAX];
 static char box[PATH_MAX];

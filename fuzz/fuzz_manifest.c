@@ -1,4 +1,4 @@
-/* fuzz_manifest.c - libFuzzer harness for rz_manifest_parse (csrc/manifest.c).
+/* fuzz_manifest.c - libFuzzer harness for rz_manifest_parse (csrc/core/manifest.c).
  *
  * Any input must either parse (and then every model has a base_name and a full name, and
  * looking each model up by its full name finds a model of that name) or fail with an
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../csrc/manifest.h"
+#include "core/manifest.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

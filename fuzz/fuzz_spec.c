@@ -1,4 +1,4 @@
-/* fuzz_spec.c - libFuzzer harness for rz_spec_parse_in (csrc/spec.c), with a fixed cwd and
+/* fuzz_spec.c - libFuzzer harness for rz_spec_parse_in (csrc/core/spec.c), with a fixed cwd and
  * home so the parse is pure.
  *
  * Properties: a failure is RZ_E_SOURCE or RZ_E_NOMEM with a non-empty one-line message and
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../csrc/spec.h"
+#include "core/spec.h"
 
 static const char *const servers[] = {NULL, "https://ghe.example.com/github",
                                       "http://127.0.0.1:8080"};

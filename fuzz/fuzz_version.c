@@ -1,4 +1,4 @@
-/* fuzz_version.c - libFuzzer harness for csrc/version.c: rz_version_compare is a total order.
+/* fuzz_version.c - libFuzzer harness for csrc/core/version.c: rz_version_compare is a total order.
  *
  * The input is split on NUL bytes into up to three versions a, b, c (a missing one is NULL,
  * "0.0.0"). Properties: reflexive (a == a), antisymmetric (sign(a,b) == -sign(b,a)),
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../csrc/version.h"
+#include "core/version.h"
 
 static int sign(int x)
 {

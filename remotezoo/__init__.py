@@ -13,7 +13,8 @@ listing and loading downloaded models start fast.
 from __future__ import annotations
 
 import os
-from typing import Mapping, Optional, Union
+from collections.abc import Mapping
+from typing import Optional, Union
 
 from . import _core, _progressbar
 from ._core import (
@@ -32,7 +33,7 @@ from ._core import (
 )
 from ._home import home
 from ._model import Manifest, RemoteZooModel, ZooModel
-from ._progressbar import Progress, ProgressCallback
+from ._progressbar import Progress
 from .zoo import (
     delete_zoo_model,
     delete_zoo_model_source,
@@ -53,14 +54,41 @@ from .zoo import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "ArchiveError", "ChecksumError", "DownloadError", "HTTPStatusError", "ManifestError",
-    "Manifest", "ModelNotFoundError", "OfflineError", "RateLimitError", "RemoteZooError",
-    "RemoteZooModel", "RequirementsError", "SourceError", "UnsafeArchiveError", "ZooModel",
-    "compare_versions", "download_file", "extract_archive", "library_versions", "load_manifest", "parse_manifest", "home",
-    "delete_zoo_model", "delete_zoo_model_source", "download_zoo_model",
-    "ensure_zoo_model_requirements", "find_zoo_model", "get_zoo_model",
-    "install_zoo_model_requirements", "is_zoo_model_downloaded", "list_downloaded_zoo_models",
-    "list_zoo_model_sources", "list_zoo_models", "load_zoo_model", "register_zoo_model_source",
+    "ArchiveError",
+    "ChecksumError",
+    "DownloadError",
+    "HTTPStatusError",
+    "ManifestError",
+    "Manifest",
+    "ModelNotFoundError",
+    "OfflineError",
+    "RateLimitError",
+    "RemoteZooError",
+    "RemoteZooModel",
+    "RequirementsError",
+    "SourceError",
+    "UnsafeArchiveError",
+    "ZooModel",
+    "compare_versions",
+    "download_file",
+    "extract_archive",
+    "library_versions",
+    "load_manifest",
+    "parse_manifest",
+    "home",
+    "delete_zoo_model",
+    "delete_zoo_model_source",
+    "download_zoo_model",
+    "ensure_zoo_model_requirements",
+    "find_zoo_model",
+    "get_zoo_model",
+    "install_zoo_model_requirements",
+    "is_zoo_model_downloaded",
+    "list_downloaded_zoo_models",
+    "list_zoo_model_sources",
+    "list_zoo_models",
+    "load_zoo_model",
+    "register_zoo_model_source",
     "zoo_model_sources_info",
 ]
 
@@ -72,7 +100,7 @@ def library_versions() -> dict[str, str]:
     return _net.library_versions()
 
 
-def load_manifest(path: Union[str, "os.PathLike[str]"], source: Optional[str] = None) -> Manifest:
+def load_manifest(path: Union[str, os.PathLike[str]], source: Optional[str] = None) -> Manifest:
     """Read and validate a ``manifest.json`` file.
 
     *source* names the manifest in error messages (default: the path). Raises
@@ -97,7 +125,7 @@ def compare_versions(a: Optional[str], b: Optional[str]) -> int:
 
 def download_file(
     url: str,
-    path: Union[str, "os.PathLike[str]"],
+    path: Union[str, os.PathLike[str]],
     *,
     sha256: Optional[str] = None,
     headers: Optional[Mapping[str, str]] = None,
@@ -139,15 +167,22 @@ def download_file(
 
     target = os.fsdecode(os.fspath(path))
     default = _progressbar.download_file_default()
-    with _progressbar.progress_for(progress, desc=os.path.basename(target), default=default) as callback:
-        _net.download_file(url, target, sha256=sha256, headers=dict(headers) if headers else None,
-                           progress=callback)
+    with _progressbar.progress_for(
+        progress, desc=os.path.basename(target), default=default
+    ) as callback:
+        _net.download_file(
+            url,
+            target,
+            sha256=sha256,
+            headers=dict(headers) if headers else None,
+            progress=callback,
+        )
     return target
 
 
 def extract_archive(
-    archive_path: Union[str, "os.PathLike[str]"],
-    dest_dir: Union[str, "os.PathLike[str]"],
+    archive_path: Union[str, os.PathLike[str]],
+    dest_dir: Union[str, os.PathLike[str]],
     *,
     strip_top_level: bool = True,
 ) -> str:

@@ -24,9 +24,19 @@ import logging
 import os
 import sys
 import traceback
-from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional
 
-from . import RemoteZooError, SourceError, __version__, _core, _progressbar, _requirements, library_versions, zoo
+from . import (
+    RemoteZooError,
+    SourceError,
+    __version__,
+    _core,
+    _progressbar,
+    _requirements,
+    library_versions,
+    zoo,
+)
 from ._home import home
 from ._log import shown
 
@@ -52,12 +62,22 @@ class _Parser(argparse.ArgumentParser):
 class _VersionAction(argparse.Action):
     """``--version``: print the versions unwrapped (argparse's own action re-flows the text)."""
 
-    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
-                 default: Any = argparse.SUPPRESS, help: Optional[str] = None) -> None:  # noqa: A002
+    def __init__(
+        self,
+        option_strings: Sequence[str],
+        dest: str = argparse.SUPPRESS,
+        default: Any = argparse.SUPPRESS,
+        help: Optional[str] = None,
+    ) -> None:  # noqa: A002
         super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
-                 values: Any, option_string: Optional[str] = None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: Optional[str] = None,
+    ) -> None:
         print(_version())
         parser.exit()
 
@@ -73,7 +93,9 @@ def _csv(value: Optional[str]) -> Optional[list[str]]:
 def _table(rows: list[list[str]], headers: list[str]) -> str:
     rows = [[shown(c) for c in r] for r in rows]
     widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [headers, *rows]]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [headers, *rows]
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -125,10 +147,26 @@ def _sources_list(args: argparse.Namespace) -> None:
     for s in info:
         s["models"] = len(zoo.list_zoo_models(source=s["identity"]))
         s["identity"], s["spec"] = _redacted(s["identity"]), _redacted(s["spec"])
-    rows = [[s["identity"], s["kind"], s["ref"] or "", (s["sha"] or "")[:12], str(s["models"]),
-             s["registered_at"]] for s in info]
-    _emit(args, info, lambda: _table(rows, ["source", "kind", "ref", "commit", "models", "registered"])
-          if rows else "No sources registered. Add one with: remotezoo sources register SPEC")
+    rows = [
+        [
+            s["identity"],
+            s["kind"],
+            s["ref"] or "",
+            (s["sha"] or "")[:12],
+            str(s["models"]),
+            s["registered_at"],
+        ]
+        for s in info
+    ]
+    _emit(
+        args,
+        info,
+        lambda: (
+            _table(rows, ["source", "kind", "ref", "commit", "models", "registered"])
+            if rows
+            else "No sources registered. Add one with: remotezoo sources register SPEC"
+        ),
+    )
 
 
 def _sources_register(args: argparse.Namespace) -> None:
@@ -142,40 +180,65 @@ def _sources_register(args: argparse.Namespace) -> None:
     identity = _core.source_identity(args.spec)
     names = zoo.list_zoo_models(source=identity)
     identity = _core.redact(identity)
-    _emit(args, {"source": identity, "models": names},
-          lambda: f"Registered {shown(identity)} ({len(names)} model{'' if len(names) == 1 else 's'})"
-          + "".join(f"\n  {shown(n)}" for n in names))
+    _emit(
+        args,
+        {"source": identity, "models": names},
+        lambda: (
+            f"Registered {shown(identity)} ({len(names)} model{'' if len(names) == 1 else 's'})"
+            + "".join(f"\n  {shown(n)}" for n in names)
+        ),
+    )
 
 
 def _sources_delete(args: argparse.Namespace) -> None:
     identity = _redacted(_core.source_identity(args.spec))
     zoo.delete_zoo_model_source(args.spec)
-    _emit(args, {"deleted": identity}, lambda: f"Deleted source {shown(identity)} and its downloaded models")
+    _emit(
+        args,
+        {"deleted": identity},
+        lambda: f"Deleted source {shown(identity)} and its downloaded models",
+    )
 
 
 # ---- models -----------------------------------------------------------------------------
 
 
 def _model_dict(model: Any, downloaded: bool, path: Optional[str]) -> dict[str, Any]:
-    return {"name": model.name, "source": _redacted(model.zoo_source), "downloaded": downloaded,
-            "model_path": path, "manifest": model.manifest}
+    return {
+        "name": model.name,
+        "source": _redacted(model.zoo_source),
+        "downloaded": downloaded,
+        "model_path": path,
+        "manifest": model.manifest,
+    }
 
 
 def _models_list(args: argparse.Namespace) -> None:
     registered = zoo.list_zoo_model_sources()
     sources = [args.source] if args.source else registered
     if args.source and _core.source_identity(args.source) not in registered:
-        raise SourceError(f"source {shown(_core.source_identity(args.source))} is not registered; "
-                          "'remotezoo sources list' shows those that are")
+        raise SourceError(
+            f"source {shown(_core.source_identity(args.source))} is not registered; "
+            "'remotezoo sources list' shows those that are"
+        )
     downloaded = {(m.zoo_source, name) for name, (_, m) in zoo.list_downloaded_zoo_models().items()}
     entries: list[dict[str, Any]] = []
     for source in sources:
         identity = _core.source_identity(source)
-        for name in zoo.list_zoo_models(tags=_csv(args.tags), source=source, license=_csv(args.license)):
+        for name in zoo.list_zoo_models(
+            tags=_csv(args.tags), source=source, license=_csv(args.license)
+        ):
             model = zoo.get_zoo_model(name, source=identity)
-            entries.append({"name": name, "source": _redacted(identity), "version": model.version,
-                            "tags": model.tags, "license": model.license,
-                            "downloaded": (identity, name) in downloaded})
+            entries.append(
+                {
+                    "name": name,
+                    "source": _redacted(identity),
+                    "version": model.version,
+                    "tags": model.tags,
+                    "license": model.license,
+                    "downloaded": (identity, name) in downloaded,
+                }
+            )
     if args.downloaded_only:
         entries = [e for e in entries if e["downloaded"]]
     entries.sort(key=lambda e: (e["name"], e["source"]))
@@ -184,8 +247,16 @@ def _models_list(args: argparse.Namespace) -> None:
         _emit(args, names, lambda: "\n".join(shown(n) for n in names))
         return
     several = len({e["source"] for e in entries}) > 1
-    rows = [[e["name"], "yes" if e["downloaded"] else "", ",".join(e["tags"] or []), e["license"] or "",
-             *([e["source"]] if several else [])] for e in entries]
+    rows = [
+        [
+            e["name"],
+            "yes" if e["downloaded"] else "",
+            ",".join(e["tags"] or []),
+            e["license"] or "",
+            *([e["source"]] if several else []),
+        ]
+        for e in entries
+    ]
     headers = ["model", "downloaded", "tags", "license", *(["source"] if several else [])]
     _emit(args, entries, lambda: _table(rows, headers) if rows else "No models.")
 
@@ -221,10 +292,20 @@ def _models_download(args: argparse.Namespace) -> None:
     before = _downloaded_paths()
     model, path = zoo.download_zoo_model(source, model_name=args.name, overwrite=args.overwrite)
     fresh = args.overwrite or path not in before
-    _emit(args, {"name": model.name, "source": _redacted(model.zoo_source), "model_path": path,
-                 "downloaded_now": fresh},
-          lambda: f"Downloaded {shown(model.name)} to {shown(path)}" if fresh
-          else f"{shown(model.name)} is already downloaded: {shown(path)}")
+    _emit(
+        args,
+        {
+            "name": model.name,
+            "source": _redacted(model.zoo_source),
+            "model_path": path,
+            "downloaded_now": fresh,
+        },
+        lambda: (
+            f"Downloaded {shown(model.name)} to {shown(path)}"
+            if fresh
+            else f"{shown(model.name)} is already downloaded: {shown(path)}"
+        ),
+    )
 
 
 def _downloaded_paths() -> set[str]:
@@ -235,9 +316,15 @@ def _models_delete(args: argparse.Namespace) -> None:
     info = _resolve(args)
     was = zoo.is_zoo_model_downloaded(info["name"], source=info["source"])
     zoo.delete_zoo_model(info["name"], source=info["source"])
-    _emit(args, {"name": info["name"], "source": _redacted(info["source"]), "deleted": was},
-          lambda: f"Deleted model {shown(info['name'])}" if was
-          else f"Model {shown(info['name'])} is not downloaded; nothing to delete")
+    _emit(
+        args,
+        {"name": info["name"], "source": _redacted(info["source"]), "deleted": was},
+        lambda: (
+            f"Deleted model {shown(info['name'])}"
+            if was
+            else f"Model {shown(info['name'])} is not downloaded; nothing to delete"
+        ),
+    )
 
 
 def _models_requirements(args: argparse.Namespace) -> None:
@@ -246,22 +333,39 @@ def _models_requirements(args: argparse.Namespace) -> None:
     model = zoo.get_zoo_model(name, source=source)
     if args.install:
         zoo.install_zoo_model_requirements(name, error_level=args.error_level, source=source)
-    ok = zoo.ensure_zoo_model_requirements(name, error_level=args.error_level if args.ensure else 2,
-                                           log_success=False, source=source)
+    ok = zoo.ensure_zoo_model_requirements(
+        name, error_level=args.error_level if args.ensure else 2, log_success=False, source=source
+    )
     reqs = _requirements.requirements_summary(model.requirements, info["source_dir"], name)
-    _emit(args, {"name": name, "source": _redacted(source), "requirements": reqs, "satisfied": ok},
-          lambda: "\n".join([*(f"  {shown(r)}" for r in reqs or ["(no requirements)"]),
-                             f"satisfied: {'yes' if ok else 'no (install them with --install)'}"]))
+    _emit(
+        args,
+        {"name": name, "source": _redacted(source), "requirements": reqs, "satisfied": ok},
+        lambda: "\n".join(
+            [
+                *(f"  {shown(r)}" for r in reqs or ["(no requirements)"]),
+                f"satisfied: {'yes' if ok else 'no (install them with --install)'}",
+            ]
+        ),
+    )
 
 
 def _models_list_downloaded(args: argparse.Namespace) -> None:
     models = zoo.list_downloaded_zoo_models()
     data: list[dict[str, Any]] = [
-        {"name": name, "source": _redacted(model.zoo_source), "model_path": path,
-         "size_bytes": _disk_usage(path)}
-        for name, (path, model) in sorted(models.items())]
+        {
+            "name": name,
+            "source": _redacted(model.zoo_source),
+            "model_path": path,
+            "size_bytes": _disk_usage(path),
+        }
+        for name, (path, model) in sorted(models.items())
+    ]
     rows = [[d["name"], _size(d["size_bytes"]), d["model_path"]] for d in data]
-    _emit(args, data, lambda: _table(rows, ["model", "size", "path"]) if rows else "No models downloaded.")
+    _emit(
+        args,
+        data,
+        lambda: _table(rows, ["model", "size", "path"]) if rows else "No models downloaded.",
+    )
 
 
 # ---- parser -----------------------------------------------------------------------------
@@ -274,80 +378,177 @@ def _version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``remotezoo`` command."""
-    parser = _Parser(prog="remotezoo", description="Remotely-sourced model zoos: register sources, "
-                     "list, download and delete their models.",
-                     epilog="Run 'remotezoo COMMAND --help' for a command's options. Progress bars are "
-                     "shown on a terminal unless REMOTEZOO_NO_PROGRESS=1; files live in $REMOTEZOO_HOME.")
-    parser.add_argument("--version", action=_VersionAction,
-                        help="show the versions of remotezoo and its C libraries, and exit")
+    parser = _Parser(
+        prog="remotezoo",
+        description="Remotely-sourced model zoos: register sources, "
+        "list, download and delete their models.",
+        epilog="Run 'remotezoo COMMAND --help' for a command's options. Progress bars are "
+        "shown on a terminal unless REMOTEZOO_NO_PROGRESS=1; files live in $REMOTEZOO_HOME.",
+    )
+    parser.add_argument(
+        "--version",
+        action=_VersionAction,
+        help="show the versions of remotezoo and its C libraries, and exit",
+    )
     # The global options are accepted before and after the command: the sub-level copies use
     # SUPPRESS so an absent one does not overwrite what was given at the top.
     common = _Parser(add_help=False)
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                        help="print one JSON document on stdout, for scripts")
-    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
-                        help="log what happens on stderr (-vv: debug, with tracebacks)")
+    common.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print one JSON document on stdout, for scripts",
+    )
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS,
+        help="log what happens on stderr (-vv: debug, with tracebacks)",
+    )
     parser.add_argument("--json", action="store_true", default=False, help=argparse.SUPPRESS)
-    parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="log what happens on stderr (-vv: debug, with tracebacks)")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log what happens on stderr (-vv: debug, with tracebacks)",
+    )
 
     groups = parser.add_subparsers(dest="group", required=True, metavar="{sources,models}")
 
-    sources = groups.add_parser("sources", help="register, list and delete model sources",
-                                description="Model sources: GitHub repos or refs, archive URLs, local directories.")
+    sources = groups.add_parser(
+        "sources",
+        help="register, list and delete model sources",
+        description="Model sources: GitHub repos or refs, archive URLs, local directories.",
+    )
     verbs = sources.add_subparsers(dest="verb", required=True, metavar="{list,register,delete}")
-    verbs.add_parser("list", parents=[common], help="list registered sources",
-                     description="List the registered sources.").set_defaults(run=_sources_list)
-    p = verbs.add_parser("register", parents=[common], help="register a source",
-                         description="Register a source: https://github.com/USER/REPO[/tree/REF|/commit/SHA], "
-                         "USER/REPO[/REF], an archive URL (.zip, .tar[.gz|.bz2|.xz|.zst], .tgz) or a "
-                         "local directory. GITHUB_TOKEN is sent to the GitHub API when set.")
+    verbs.add_parser(
+        "list",
+        parents=[common],
+        help="list registered sources",
+        description="List the registered sources.",
+    ).set_defaults(run=_sources_list)
+    p = verbs.add_parser(
+        "register",
+        parents=[common],
+        help="register a source",
+        description="Register a source: https://github.com/USER/REPO[/tree/REF|/commit/SHA], "
+        "USER/REPO[/REF], an archive URL (.zip, .tar[.gz|.bz2|.xz|.zst], .tgz) or a "
+        "local directory. GITHUB_TOKEN is sent to the GitHub API when set.",
+    )
     p.add_argument("spec", metavar="SPEC", help="the source spec")
-    p.add_argument("-o", "--overwrite", action="store_true", help="fetch it again (the old copy stays usable until then)")
+    p.add_argument(
+        "-o",
+        "--overwrite",
+        action="store_true",
+        help="fetch it again (the old copy stays usable until then)",
+    )
     p.set_defaults(run=_sources_register)
-    p = verbs.add_parser("delete", parents=[common], help="delete a source and its downloaded models",
-                         description="Unregister a source and delete its files and downloaded models.")
-    p.add_argument("spec", metavar="SPEC", help="the source spec, as registered (any spelling of it)")
+    p = verbs.add_parser(
+        "delete",
+        parents=[common],
+        help="delete a source and its downloaded models",
+        description="Unregister a source and delete its files and downloaded models.",
+    )
+    p.add_argument(
+        "spec", metavar="SPEC", help="the source spec, as registered (any spelling of it)"
+    )
     p.set_defaults(run=_sources_delete)
 
-    models = groups.add_parser("models", help="list, inspect, download and delete models",
-                               description="Models of the registered sources.")
+    models = groups.add_parser(
+        "models",
+        help="list, inspect, download and delete models",
+        description="Models of the registered sources.",
+    )
     verbs = models.add_subparsers(
-        dest="verb", required=True, metavar="{list,info,download,delete,requirements,list-downloaded}")
-    p = verbs.add_parser("list", parents=[common], help="list available models",
-                         description="List the models of the registered sources.")
-    p.add_argument("-t", "--tags", metavar="T[,T..]", help="comma-separated tags that must all match")
+        dest="verb",
+        required=True,
+        metavar="{list,info,download,delete,requirements,list-downloaded}",
+    )
+    p = verbs.add_parser(
+        "list",
+        parents=[common],
+        help="list available models",
+        description="List the models of the registered sources.",
+    )
+    p.add_argument(
+        "-t", "--tags", metavar="T[,T..]", help="comma-separated tags that must all match"
+    )
     p.add_argument("-s", "--source", metavar="SPEC", help="only this source's models")
-    p.add_argument("-l", "--license", metavar="L[,L..]", help="comma-separated licenses, any of which matches")
-    p.add_argument("-d", "--downloaded-only", action="store_true", help="only the downloaded models")
-    p.add_argument("-n", "--names-only", action="store_true", help="only the model names, one a line")
+    p.add_argument(
+        "-l", "--license", metavar="L[,L..]", help="comma-separated licenses, any of which matches"
+    )
+    p.add_argument(
+        "-d", "--downloaded-only", action="store_true", help="only the downloaded models"
+    )
+    p.add_argument(
+        "-n", "--names-only", action="store_true", help="only the model names, one a line"
+    )
     p.set_defaults(run=_models_list)
     name_help = "base_name (latest version) or base_name@version"
     for verb, run, short, long in (
-        ("info", _models_info, "show a model's manifest entry", "Show a model's manifest entry and whether it is downloaded."),
-        ("download", _models_download, "download a model",
-         "Download a model unless it is downloaded (the source's download_model() or its manager URL)."),
-        ("delete", _models_delete, "delete a downloaded model", "Delete the downloaded files of a model."),
-        ("requirements", _models_requirements, "show, check or install a model's requirements",
-         "Show the packages a model requires here; --ensure fails unless they are installed, "
-         "--install installs them with pip."),
+        (
+            "info",
+            _models_info,
+            "show a model's manifest entry",
+            "Show a model's manifest entry and whether it is downloaded.",
+        ),
+        (
+            "download",
+            _models_download,
+            "download a model",
+            "Download a model unless it is downloaded (the source's download_model() or its "
+            "manager URL).",
+        ),
+        (
+            "delete",
+            _models_delete,
+            "delete a downloaded model",
+            "Delete the downloaded files of a model.",
+        ),
+        (
+            "requirements",
+            _models_requirements,
+            "show, check or install a model's requirements",
+            "Show the packages a model requires here; --ensure fails unless they are installed, "
+            "--install installs them with pip.",
+        ),
     ):
         p = verbs.add_parser(verb, parents=[common], help=short, description=long)
         p.add_argument("name", metavar="NAME", help=name_help)
-        p.add_argument("-s", "--source", metavar="SPEC",
-                       help="take the model from this source" + (" (registered first if needed)" if verb == "download" else ""))
+        p.add_argument(
+            "-s",
+            "--source",
+            metavar="SPEC",
+            help="take the model from this source"
+            + (" (registered first if needed)" if verb == "download" else ""),
+        )
         if verb == "download":
             p.add_argument("-o", "--overwrite", action="store_true", help="download it again")
         if verb == "requirements":
             mode = p.add_mutually_exclusive_group()
             mode.add_argument("-i", "--install", action="store_true", help="install them with pip")
-            mode.add_argument("-e", "--ensure", action="store_true", help="exit with an error unless they are satisfied")
-            p.add_argument("--error-level", type=int, choices=(0, 1, 2), default=0,
-                           help="with --install or --ensure: 0 fail (default), 1 warn, 2 ignore")
+            mode.add_argument(
+                "-e",
+                "--ensure",
+                action="store_true",
+                help="exit with an error unless they are satisfied",
+            )
+            p.add_argument(
+                "--error-level",
+                type=int,
+                choices=(0, 1, 2),
+                default=0,
+                help="with --install or --ensure: 0 fail (default), 1 warn, 2 ignore",
+            )
         p.set_defaults(run=run)
-    verbs.add_parser("list-downloaded", parents=[common], help="list downloaded models",
-                     description="List the downloaded models, their size and path.").set_defaults(
-        run=_models_list_downloaded)
+    verbs.add_parser(
+        "list-downloaded",
+        parents=[common],
+        help="list downloaded models",
+        description="List the downloaded models, their size and path.",
+    ).set_defaults(run=_models_list_downloaded)
     return parser
 
 
@@ -416,7 +617,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except Exception as err:  # noqa: BLE001 - the CLI's promise is one line, never a traceback
         if verbosity >= 2:
             traceback.print_exc()
-        return _fail(f"unexpected {type(err).__name__}: {err} (run with -vv for the traceback)", EXIT_FAILURE)
+        return _fail(
+            f"unexpected {type(err).__name__}: {err} (run with -vv for the traceback)", EXIT_FAILURE
+        )
     finally:
         _progressbar.enable_download_file_bars(False)
         if restore_logging is not None:

@@ -8,13 +8,23 @@ file-system failures and ``MemoryError`` as usual.
 """
 
 import os
+from collections.abc import Sequence
 from importlib.machinery import ModuleSpec
-from typing import Any, Callable, ClassVar, Literal, Optional, Sequence, TypedDict, Union, type_check_only
+from typing import (
+    Any,
+    Callable,
+    ClassVar,
+    Literal,
+    Optional,
+    TypedDict,
+    Union,
+    type_check_only,
+)
 
 _Path = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 _Progress = Optional[Callable[[int, Optional[int]], object]]
 
-# ---- exceptions (csrc/module.c) --------------------------------------------------------------
+# ---- exceptions (csrc/py/core/module.c) ----------------------------------------------------------
 #
 # The builtin bases make the errors catchable as code written for FiftyOne, requests and
 # huggingface_hub catches them: a bad source or model is a ValueError (as FiftyOne raises), a
@@ -88,18 +98,23 @@ class RequirementsError(RemoteZooError, ImportError):
 # type checker).
 @type_check_only
 class _SourceDownloadError(DownloadError, SourceError): ...
+
 @type_check_only
 class _SourceHTTPStatusError(HTTPStatusError, SourceError): ...
+
 @type_check_only
 class _SourceRateLimitError(RateLimitError, SourceError): ...
+
 @type_check_only
 class _SourceOfflineError(OfflineError, SourceError): ...
+
 @type_check_only
 class _SourceArchiveError(ArchiveError, SourceError): ...
+
 @type_check_only
 class _SourceUnsafeArchiveError(UnsafeArchiveError, SourceError): ...
 
-# ---- results ---------------------------------------------------------------------------------
+# ---- results -------------------------------------------------------------------------------------
 
 class _ModelEntry(TypedDict):
     """One model of a parsed manifest."""
@@ -151,9 +166,11 @@ class _SourceSpec(TypedDict):
     local_path: Optional[str]
     slug: str
 
-# ---- manifests and versions (csrc/py_manifest.c) ---------------------------------------------
+# ---- manifests and versions (csrc/py/core/py_manifest.c) -----------------------------------------
 
-def parse_manifest(data: Union[str, bytes, bytearray, memoryview], source: str, /) -> _ParsedManifest:
+def parse_manifest(
+    data: Union[str, bytes, bytearray, memoryview], source: str, /
+) -> _ParsedManifest:
     """Validate manifest.json text (str or bytes); *source* names it in errors.
 
     Raises :class:`ManifestError` naming the model and field at fault."""
@@ -165,19 +182,25 @@ def version_compare(a: Optional[str], b: Optional[str], /) -> Literal[-1, 0, 1]:
     """-1, 0 or 1 as version *a* is older than, equal to or newer than *b* (LooseVersion order;
     numbers before letters where LooseVersion fails; ``None`` is ``'0.0.0'``)."""
 
-def model_names(base_name: str, version: Optional[str], base_filename: Optional[str], /) -> tuple[str, Optional[str]]:
+def model_names(
+    base_name: str, version: Optional[str], base_filename: Optional[str], /
+) -> tuple[str, Optional[str]]:
     """The full model name and the version-aware filename (``None`` without *base_filename*)."""
 
-# ---- source specs (csrc/py_spec.c) -----------------------------------------------------------
+# ---- source specs (csrc/py/core/py_spec.c) -------------------------------------------------------
 
-def parse_source_spec(spec: Union[str, "os.PathLike[str]"], github_server_url: Optional[str] = ...,
-                      cwd: Optional[str] = None, home: Optional[str] = None) -> _SourceSpec:
+def parse_source_spec(
+    spec: Union[str, os.PathLike[str]],
+    github_server_url: Optional[str] = ...,
+    cwd: Optional[str] = None,
+    home: Optional[str] = None,
+) -> _SourceSpec:
     """Parse and normalise a source spec. *github_server_url* defaults to
     ``$GITHUB_SERVER_URL`` (``None`` or ``''`` = https://github.com); relative paths are
     relative to *cwd* (default ``os.getcwd()``) and ``~`` is *home* (default ``$HOME``).
     Raises :class:`SourceError` for a malformed spec."""
 
-# ---- registry, models, plugins (csrc/py_registry.c) ------------------------------------------
+# ---- registry, models, plugins (csrc/py/core/py_sources.c, py_models.c) --------------------------
 
 def redact(text: str, /) -> str:
     """*text* with every URL in it redacted, as every message, attribute and log line is: no
@@ -203,15 +226,21 @@ def resolve_model(home: str, name: str, source: Optional[str], /) -> _ModelInfo:
     """Where model *name* (the latest version if unversioned) comes from and lives; *source*
     chooses among sources. Raises :class:`ModelNotFoundError`."""
 
-def list_models(home: str, tags: Optional[Sequence[str]], source: Optional[str],
-                licenses: Optional[Sequence[str]], /) -> list[str]:
+def list_models(
+    home: str,
+    tags: Optional[Sequence[str]],
+    source: Optional[str],
+    licenses: Optional[Sequence[str]],
+    /,
+) -> list[str]:
     """Sorted full names; all *tags* must match, any of *licenses*."""
 
 def list_downloaded(home: str, /) -> list[_ModelInfo]:
     """The models whose download completed, as :func:`resolve_model` describes them."""
 
-def download_model(home: str, name: str, source: Optional[str], overwrite: bool,
-                   progress: _Progress, /) -> tuple[_ModelInfo, bool]:
+def download_model(
+    home: str, name: str, source: Optional[str], overwrite: bool, progress: _Progress, /
+) -> tuple[_ModelInfo, bool]:
     """Download a model unless it is downloaded; returns its info and whether it was
     downloaded now."""
 

@@ -17,8 +17,14 @@ if TYPE_CHECKING:
 # Characters that steer a terminal or reorder what it shows: C0 and C1 controls (ESC starts
 # cursor moves and title changes, U+009B is CSI to many terminals), DEL, the bidirectional marks
 # and overrides and the Unicode line separators. Each is shown as a Python escape.
-_CONTROLS = [*range(0x00, 0x20), *range(0x7F, 0xA0), 0x200E, 0x200F, *range(0x2028, 0x202F),
-             *range(0x2066, 0x206A)]
+_CONTROLS = [
+    *range(0x00, 0x20),
+    *range(0x7F, 0xA0),
+    0x200E,
+    0x200F,
+    *range(0x2028, 0x202F),
+    *range(0x2066, 0x206A),
+]
 _ESCAPED = {c: (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}") for c in _CONTROLS}
 
 

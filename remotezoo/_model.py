@@ -10,7 +10,8 @@ import copy
 import datetime
 import os
 import re
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Optional
 
 from . import _core
 
@@ -19,9 +20,21 @@ if TYPE_CHECKING:
 
 # What eta's Model.serialize() writes, in its order.
 _SERIALIZED = (
-    "base_name", "base_filename", "author", "version", "url", "source", "license", "description",
-    "size_bytes", "manager", "default_deployment_config_dict", "requirements", "tags",
-    "date_added", "training_data",
+    "base_name",
+    "base_filename",
+    "author",
+    "version",
+    "url",
+    "source",
+    "license",
+    "description",
+    "size_bytes",
+    "manager",
+    "default_deployment_config_dict",
+    "requirements",
+    "tags",
+    "date_added",
+    "training_data",
 )
 
 _ISO_TIME = re.compile(
@@ -54,8 +67,16 @@ def parse_date(text: Optional[str]) -> Optional[datetime.datetime]:
         offset = datetime.timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
         tz = datetime.timezone(offset if zone[0] == "+" else -offset)
     try:
-        return datetime.datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0),
-                                 int(second or 0), int((fraction or "0").ljust(6, "0")), tz)
+        return datetime.datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            int((fraction or "0").ljust(6, "0")),
+            tz,
+        )
     except ValueError:  # 2024-02-30, 25:00, ...
         return None
 
@@ -150,14 +171,18 @@ class ModelRequirements(_Serialized):
     :class:`DeviceRequirements` or ``None``. ``None`` everywhere means absent.
     """
 
-    def __init__(self, packages: Any = None, cpu: Optional[Mapping[str, Any]] = None,
-                 gpu: Optional[Mapping[str, Any]] = None) -> None:
+    def __init__(
+        self,
+        packages: Any = None,
+        cpu: Optional[Mapping[str, Any]] = None,
+        gpu: Optional[Mapping[str, Any]] = None,
+    ) -> None:
         self.packages = packages
         self.cpu = None if cpu is None else DeviceRequirements(cpu)
         self.gpu = None if gpu is None else DeviceRequirements(gpu)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ModelRequirements":
+    def from_dict(cls, d: Mapping[str, Any]) -> ModelRequirements:
         """The requirements of a manifest's ``requirements`` object."""
         return cls(d.get("packages"), d.get("cpu"), d.get("gpu"))
 
@@ -227,7 +252,7 @@ class ModelManager(_Serialized):
         self.config = ModelManagerConfig(config)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ModelManager":
+    def from_dict(cls, d: Mapping[str, Any]) -> ModelManager:
         """The manager of a manifest's ``manager`` object."""
         return cls(d.get("type"), d.get("config") or {})
 
@@ -274,9 +299,22 @@ class ZooModel:
     """
 
     KNOWN_FIELDS = (
-        "base_name", "base_filename", "author", "version", "url", "license", "source",
-        "description", "tags", "size_bytes", "date_added", "requirements", "manager",
-        "default_deployment_config_dict", "sha256", "training_data",
+        "base_name",
+        "base_filename",
+        "author",
+        "version",
+        "url",
+        "license",
+        "source",
+        "description",
+        "tags",
+        "size_bytes",
+        "date_added",
+        "requirements",
+        "manager",
+        "default_deployment_config_dict",
+        "sha256",
+        "training_data",
     )
 
     name: str
@@ -300,8 +338,13 @@ class ZooModel:
     sha256: Optional[str]
     training_data: Any
 
-    def __init__(self, entry: "_ModelEntry", zoo_source: Optional[str] = None,
-                 subdir: Optional[str] = None, path: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        entry: _ModelEntry,
+        zoo_source: Optional[str] = None,
+        subdir: Optional[str] = None,
+        path: Optional[str] = None,
+    ) -> None:
         """*entry* is one model of a parsed manifest (``_core.parse_manifest``); *subdir*
         the source's models folder and *path* the model's path, both relative to the models
         directory (*path* defaults to *subdir*/filename)."""
@@ -419,20 +462,32 @@ class ZooModel:
     def _source_dir(self) -> Optional[str]:
         return None
 
-    def ensure_requirements(self, error_level: Optional[int] = None, log_success: bool = False) -> bool:
+    def ensure_requirements(
+        self, error_level: Optional[int] = None, log_success: bool = False
+    ) -> bool:
         """Check the model's requirements, as :func:`remotezoo.ensure_zoo_model_requirements`."""
         from . import _requirements
 
-        return _requirements.ensure_requirements(self.name, self.requirements, self._source_dir(),
-                                                 error_level=error_level, log_success=log_success,
-                                                 source=self.zoo_source)
+        return _requirements.ensure_requirements(
+            self.name,
+            self.requirements,
+            self._source_dir(),
+            error_level=error_level,
+            log_success=log_success,
+            source=self.zoo_source,
+        )
 
     def install_requirements(self, error_level: Optional[int] = None) -> None:
         """Install the model's requirements, as :func:`remotezoo.install_zoo_model_requirements`."""
         from . import _requirements
 
-        _requirements.install_requirements(self.name, self.requirements, self._source_dir(),
-                                           error_level=error_level, source=self.zoo_source)
+        _requirements.install_requirements(
+            self.name,
+            self.requirements,
+            self._source_dir(),
+            error_level=error_level,
+            source=self.zoo_source,
+        )
 
     # ---- serialization and identity
 
@@ -447,7 +502,7 @@ class ZooModel:
 
     to_dict = serialize
 
-    def copy(self) -> "ZooModel":
+    def copy(self) -> ZooModel:
         """A deep copy."""
         return copy.deepcopy(self)
 
@@ -455,8 +510,11 @@ class ZooModel:
         return f"<{type(self).__name__} {self.name!r}>"
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, ZooModel) and self.manifest == other.manifest
-                and self.zoo_source == other.zoo_source)
+        return (
+            isinstance(other, ZooModel)
+            and self.manifest == other.manifest
+            and self.zoo_source == other.zoo_source
+        )
 
     def __hash__(self) -> int:
         return hash((self.zoo_source, self.name))
@@ -470,7 +528,7 @@ class RemoteZooModel(ZooModel):
     source's ``download_model`` fetches it), so ``has_manager`` is always true.
     """
 
-    def __init__(self, entry: "_ModelEntry", info: "_ModelInfo", models_dir: str) -> None:
+    def __init__(self, entry: _ModelEntry, info: _ModelInfo, models_dir: str) -> None:
         """*info* is what the registry resolved of the model (``_core.resolve_model``) and
         *models_dir* the models directory it lives in."""
         path = os.path.relpath(info["model_path"], models_dir)
@@ -494,10 +552,12 @@ class RemoteZooModel(ZooModel):
 class Manifest:
     """A parsed manifest.json: its ``name``, ``url`` and ``models`` (a list of ZooModel)."""
 
-    def __init__(self, parsed: "_ParsedManifest", zoo_source: Optional[str] = None) -> None:
+    def __init__(self, parsed: _ParsedManifest, zoo_source: Optional[str] = None) -> None:
         self.name: Optional[str] = parsed["name"]
         self.url: Optional[str] = parsed["url"]
-        self.models: list[ZooModel] = [ZooModel(m, zoo_source, self.subdir) for m in parsed["models"]]
+        self.models: list[ZooModel] = [
+            ZooModel(m, zoo_source, self.subdir) for m in parsed["models"]
+        ]
 
     @property
     def subdir(self) -> Optional[str]:

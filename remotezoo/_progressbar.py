@@ -1,6 +1,6 @@
 """Progress bars for long transfers, driven by the C core's ``progress(done, total)`` callback.
 
-The C side (``csrc/py_progress.c``) releases the GIL for the transfer and calls back at most
+The C side (``csrc/py/py_progress.c``) releases the GIL for the transfer and calls back at most
 about four times a second and once at the end, so drawing a bar costs the transfer nothing.
 
 Policy, in one place:
@@ -21,10 +21,10 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import Any, Callable, Iterator, Optional, Union
+from collections.abc import Iterator
+from typing import Any, Callable, Optional, Union
 
 from ._log import logger, shown
-
 
 ProgressCallback = Callable[[int, Optional[int]], object]
 """``progress(done, total)``: bytes so far, and the total (``None`` while unknown)."""
@@ -74,8 +74,15 @@ class ProgressBar:
             return
         try:
             if self._bar is None:
-                self._bar = self._tqdm(total=total, desc=self._desc, unit="B", unit_scale=True,
-                                       unit_divisor=1024, dynamic_ncols=True, leave=True)
+                self._bar = self._tqdm(
+                    total=total,
+                    desc=self._desc,
+                    unit="B",
+                    unit_scale=True,
+                    unit_divisor=1024,
+                    dynamic_ncols=True,
+                    leave=True,
+                )
             elif total is not None and self._bar.total != total:
                 self._bar.total = total
             self._bar.update(done - self._bar.n)
@@ -111,8 +118,9 @@ def default_progress(desc: Optional[str] = None) -> Optional[ProgressBar]:
 
 
 @contextlib.contextmanager
-def progress_for(progress: Progress, desc: Optional[str] = None,
-                 default: bool = True) -> Iterator[Optional[ProgressCallback]]:
+def progress_for(
+    progress: Progress, desc: Optional[str] = None, default: bool = True
+) -> Iterator[Optional[ProgressCallback]]:
     """Turn a public ``progress`` argument into what the C core takes (a callable or None),
     and close the bar it opened when the transfer ends, however it ends.
 

@@ -12,8 +12,9 @@ Every key may be absent (JSON null is absent). A requirements file is read only 
 model's source directory (after resolving symbolic links): a manifest naming any other file
 is an error. An entrypoint names a function returning any of the other forms; as eta does, it
 is imported and called when the requirements are checked (error_level 0 or 1) or installed,
-never when they are only listed. Each requirement is a PEP 508 string (``torch>=1.8``, ``pkg[extra]>=1``,
-``name @ url``, with an optional ``; marker``), or alternatives ``a|b`` of which one suffices.
+never when they are only listed. Each requirement is a PEP 508 string (``torch>=1.8``,
+``pkg[extra]>=1``, ``name @ url``, with an optional ``; marker``), or alternatives ``a|b`` of
+which one suffices.
 The packages of the current device (see :func:`current_device`) are added to the base packages.
 
 Deliberate simplifications, checked against what pip would do:
@@ -42,11 +43,23 @@ import importlib
 import importlib.metadata
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Union
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+
+from packaging.markers import (
+    Marker,
+    UndefinedComparison,
+    UndefinedEnvironmentName,
+    default_environment,
+)
+from packaging.requirements import InvalidRequirement
+from packaging.requirements import Requirement as _Requirement
+from packaging.specifiers import Specifier as _Specifier
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from ._core import RequirementsError
 from ._log import logger
@@ -66,393 +79,66 @@ _MAX_REQUIREMENTS_FILE = 1 << 20  # bytes; a requirements file is a few lines
 _STDERR_TAIL_LINES = 3
 
 __all__ = [
-    "Requirement", "Specifier", "Version", "current_device", "ensure_requirements",
-    "install_requirements", "requirements_summary", "resolve_error_level",
+    "Requirement",
+    "Specifier",
+    "Version",
+    "current_device",
+    "ensure_requirements",
+    "install_requirements",
+    "requirements_summary",
+    "resolve_error_level",
 ]
 
 
 # --------------------------------------------------------------------------------------------
-# Versions (PEP 440)
-
-_VERSION_RE = re.compile(
-    r"""
-    ^\s*v?
-    (?:(?P<epoch>[0-9]+)!)?
-    (?P<release>[0-9]+(?:\.[0-9]+)*)
-    (?:[-_.]?(?P<pre_l>alpha|a|beta|b|preview|pre|c|rc)[-_.]?(?P<pre_n>[0-9]+)?)?
-    (?:-(?P<post_implicit>[0-9]+)|[-_.]?(?P<post_l>post|rev|r)[-_.]?(?P<post_n>[0-9]+)?)?
-    (?:[-_.]?(?P<dev_l>dev)[-_.]?(?P<dev_n>[0-9]+)?)?
-    (?:\+(?P<local>[a-z0-9]+(?:[-_.][a-z0-9]+)*))?
-    \s*$
-    """,
-    re.VERBOSE | re.IGNORECASE,
-)
-_PRE_LABELS = {"a": "a", "alpha": "a", "b": "b", "beta": "b", "c": "rc", "rc": "rc",
-               "pre": "rc", "preview": "rc"}
-_PRE_ORDER = {"a": 0, "b": 1, "rc": 2}
-
-
-class Version:
-    """A PEP 440 version, normalised and ordered as PEP 440 orders versions.
-
-    ``Version("1.0-Alpha.1")`` is ``1.0a1``; ``str()`` gives the normal form. Raises
-    :class:`ValueError` for text that is not a PEP 440 version.
-    """
-
-    __slots__ = ("epoch", "release", "pre", "post", "dev", "local", "_key")
-
-    epoch: int
-    release: tuple[int, ...]
-    pre: Optional[tuple[str, int]]
-    post: Optional[int]
-    dev: Optional[int]
-    local: Optional[tuple[Union[int, str], ...]]
-
-    def __init__(self, text: str) -> None:
-        m = _VERSION_RE.match(text)
-        if not m:
-            raise ValueError(f"{text!r} is not a PEP 440 version")
-        self.epoch = int(m["epoch"] or 0)
-        self.release = tuple(int(p) for p in m["release"].split("."))
-        self.pre = None
-        if m["pre_l"]:
-            self.pre = (_PRE_LABELS[m["pre_l"].lower()], int(m["pre_n"] or 0))
-        self.post = None
-        if m["post_implicit"] is not None:
-            self.post = int(m["post_implicit"])
-        elif m["post_l"]:
-            self.post = int(m["post_n"] or 0)
-        self.dev = int(m["dev_n"] or 0) if m["dev_l"] else None
-        self.local = None
-        if m["local"]:
-            self.local = tuple(int(p) if p.isdigit() else p.lower()
-                               for p in re.split(r"[-_.]", m["local"]))
-        self._key = self._sort_key()
-
-    def _sort_key(self) -> tuple[Any, ...]:
-        release = list(self.release)
-        while len(release) > 1 and release[-1] == 0:
-            release.pop()
-        # A bare dev release (1.0.dev0) sorts before every pre-release of 1.0; a final release
-        # after all of them.
-        if self.pre is None and self.post is None and self.dev is not None:
-            pre: tuple[int, ...] = (-1,)
-        elif self.pre is None:
-            pre = (3,)
-        else:
-            pre = (_PRE_ORDER[self.pre[0]], self.pre[1])
-        post = -1 if self.post is None else self.post
-        dev: tuple[int, ...] = (1,) if self.dev is None else (0, self.dev)
-        # Local labels: absent sorts first; numeric parts sort after alphanumeric ones.
-        local = () if self.local is None else tuple(
-            (1, p, "") if isinstance(p, int) else (0, 0, p) for p in self.local)
-        return (self.epoch, tuple(release), pre, post, dev, local)
-
-    @property
-    def public(self) -> "Version":
-        """This version without its local label."""
-        return self if self.local is None else Version(str(self).split("+", 1)[0])
-
-    @property
-    def without_post(self) -> "Version":
-        """This version without its post, dev and local parts: 1.0rc1.post2.dev3 → 1.0rc1."""
-        text = str(self).split("+", 1)[0]
-        return Version(re.sub(r"(\.post[0-9]+)?(\.dev[0-9]+)?$", "", text))
-
-    @property
-    def is_prerelease(self) -> bool:
-        return self.pre is not None or self.dev is not None
-
-    def __str__(self) -> str:
-        text = ".".join(str(p) for p in self.release)
-        if self.epoch:
-            text = f"{self.epoch}!{text}"
-        if self.pre is not None:
-            text += f"{self.pre[0]}{self.pre[1]}"
-        if self.post is not None:
-            text += f".post{self.post}"
-        if self.dev is not None:
-            text += f".dev{self.dev}"
-        if self.local is not None:
-            text += "+" + ".".join(str(p) for p in self.local)
-        return text
-
-    def __repr__(self) -> str:
-        return f"Version({str(self)!r})"
-
-    def __hash__(self) -> int:
-        return hash(self._key)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Version) and self._key == other._key
-
-    def __lt__(self, other: "Version") -> bool:
-        return self._key < other._key
-
-    def __le__(self, other: "Version") -> bool:
-        return self._key <= other._key
-
-    def __gt__(self, other: "Version") -> bool:
-        return self._key > other._key
-
-    def __ge__(self, other: "Version") -> bool:
-        return self._key >= other._key
-
-
-# --------------------------------------------------------------------------------------------
-# Specifiers
-
-_SPECIFIER_RE = re.compile(r"^\s*(===|~=|==|!=|<=|>=|<|>)\s*([^\s,;]+)\s*$")
-
-
-def _prefix_match(version: Version, epoch: int, release: tuple[int, ...]) -> bool:
-    """Whether *version* is ``epoch!release.*`` (the release zero-padded as needed)."""
-    if version.epoch != epoch:
-        return False
-    padded = version.release + (0,) * (len(release) - len(version.release))
-    return padded[:len(release)] == release
+# Versions, specifiers and markers: PEP 440 and PEP 508 as pip reads them (``packaging``)
 
 
 class Specifier:
-    """One version clause such as ``>=1.8``, ``==1.2.*``, ``~=2.2`` or ``===foo``.
+    """One PEP 440 version clause (``>=1.0``, ``==1.2.*``, ``~=2.2``, ``===text``).
 
-    Raises :class:`ValueError` when the clause is malformed.
+    ``contains`` is :class:`packaging.specifiers.Specifier`'s with two decisions of remotezoo:
+    an installed pre-release satisfies a clause like any other version (as ``pkg_resources``
+    did), and an installed version that is not PEP 440 satisfies only ``===`` (compared as
+    text, ignoring case). Raises :class:`ValueError` when the clause is malformed.
     """
 
-    __slots__ = ("operator", "version", "_target", "_prefix")
-
-    operator: str
-    version: str
+    __slots__ = ("_spec",)
 
     def __init__(self, text: str) -> None:
-        m = _SPECIFIER_RE.match(text)
-        if not m:
-            raise ValueError(f"{text.strip()!r} is not a version clause such as '>=1.0'")
-        self.operator, self.version = m[1], m[2]
-        self._target: Optional[Version] = None
-        self._prefix: Optional[Version] = None
-        if self.operator == "===":
-            return
-        if self.version.endswith(".*"):
-            if self.operator not in ("==", "!="):
-                raise ValueError(f"{text.strip()!r}: a '.*' suffix needs '==' or '!='")
-            prefix = Version(self.version[:-2])
-            if prefix.pre or prefix.post is not None or prefix.dev is not None or prefix.local:
-                raise ValueError(f"{text.strip()!r}: '.*' may only follow a release number")
-            self._prefix = prefix
-            return
-        target = Version(self.version)
-        if target.local is not None and self.operator not in ("==", "!="):
-            raise ValueError(f"{text.strip()!r}: a local version label needs '==' or '!='")
-        if self.operator == "~=" and len(target.release) < 2:
-            raise ValueError(f"{text.strip()!r}: '~=' needs at least two release numbers")
-        self._target = target
+        self._spec = _Specifier(text.strip())
 
     def __str__(self) -> str:
-        return f"{self.operator}{self.version}"
+        return str(self._spec)
 
     def __repr__(self) -> str:
         return f"Specifier({str(self)!r})"
 
     def contains(self, version: Union[str, Version]) -> bool:
-        """Whether *version* satisfies this clause (pre-releases included).
-
-        A string that is not a PEP 440 version satisfies only ``===`` with the same text.
-        """
-        if self.operator == "===":
-            return str(version).strip().lower() == self.version.lower()
+        """Whether *version* (a :class:`Version` or its text) satisfies the clause."""
+        if self._spec.operator == "===":  # arbitrary equality: the text as installed
+            return self._spec.version.lower() == str(version).strip().lower()
         if isinstance(version, str):
             try:
                 version = Version(version)
-            except ValueError:
+            except InvalidVersion:
                 return False
-        op = self.operator
-        if self._prefix is not None:
-            matched = _prefix_match(version, self._prefix.epoch, self._prefix.release)
-            return matched if op == "==" else not matched
-        target = self._target
-        assert target is not None
-        if op in ("==", "!="):
-            # A target without a local label matches every local variant of the candidate.
-            candidate = version if target.local is not None else version.public
-            return (candidate == target) == (op == "==")
-        candidate = version.public
-        if op == "~=":
-            # ~=2.2.1 means >=2.2.1 and ==2.2.*
-            return candidate >= target and _prefix_match(candidate, target.epoch,
-                                                         target.release[:-1])
-        if op == ">=":
-            return candidate >= target
-        if op == "<=":
-            return candidate <= target
-        if op == "<":
-            # <3.0 excludes the pre-releases of 3.0 (3.0.dev0 up to 3.0rc9) unless the clause
-            # itself names a pre-release.
-            if (not target.is_prerelease and candidate.is_prerelease
-                    and candidate >= Version(f"{target}.dev0")):
-                return False
-            return candidate < target
-        # op == ">": >1.0 excludes the post-releases of 1.0 unless the clause names a
-        # post-release, and the local versions of 1.0.
-        if target.post is None and candidate.post is not None and \
-                candidate.without_post == target:
-            return False
-        if version.local is not None and candidate == target:
-            return False
-        return candidate > target
-
-
-# --------------------------------------------------------------------------------------------
-# Environment markers (PEP 508)
-
-_MARKER_TOKEN_RE = re.compile(
-    r"""\s*(?:
-        (?P<str>'[^']*'|"[^"]*")
-      | (?P<op>===|==|!=|<=|>=|~=|<|>|not\s+in\b|in\b)
-      | (?P<kw>and\b|or\b)
-      | (?P<paren>[()])
-      | (?P<var>[A-Za-z_][A-Za-z0-9_.]*)
-    )""",
-    re.VERBOSE,
-)
-_MARKER_VARS = {
-    "implementation_name", "implementation_version", "os_name", "platform_machine",
-    "platform_release", "platform_system", "platform_version", "python_full_version",
-    "platform_python_implementation", "python_version", "sys_platform", "extra",
-    # legacy spellings pip still accepts
-    "os.name", "sys.platform", "platform.version", "platform.machine",
-    "platform.python_implementation", "python_implementation",
-}
+        return self._spec.contains(version, prereleases=True)
 
 
 def _marker_environment() -> dict[str, str]:
-    info = sys.implementation.version
-    impl_version = f"{info.major}.{info.minor}.{info.micro}"
-    if info.releaselevel != "final":
-        impl_version += f"{info.releaselevel[0]}{info.serial}"
-    env = {
-        "implementation_name": sys.implementation.name,
-        "implementation_version": impl_version,
-        "os_name": os.name,
-        "platform_machine": platform.machine(),
-        "platform_release": platform.release(),
-        "platform_system": platform.system(),
-        "platform_version": platform.version(),
-        "python_full_version": platform.python_version(),
-        "platform_python_implementation": platform.python_implementation(),
-        "python_version": ".".join(platform.python_version_tuple()[:2]),
-        "sys_platform": sys.platform,
-        "extra": "",
-    }
-    env.update({"os.name": env["os_name"], "sys.platform": env["sys_platform"],
-                "platform.version": env["platform_version"],
-                "platform.machine": env["platform_machine"],
-                "platform.python_implementation": env["platform_python_implementation"],
-                "python_implementation": env["platform_python_implementation"]})
+    env = {key: str(value) for key, value in default_environment().items()}
+    env["extra"] = ""
     return env
 
 
-def _marker_compare(lhs: str, op: str, rhs: str) -> bool:
-    """PEP 508: PEP 440 rules when both sides are versions, else Python's string operators."""
-    if op == "in":
-        return lhs in rhs
-    if op.startswith("not"):
-        return lhs not in rhs
-    try:
-        return Specifier(op + rhs).contains(Version(lhs))
-    except ValueError:
-        pass
-    if op == "===":
-        return lhs == rhs
-    string_ops: dict[str, Callable[[str, str], bool]] = {
-        "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
-        "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
-    }
-    if op not in string_ops:
-        raise ValueError(f"'{op}' needs versions on both sides, not {lhs!r} and {rhs!r}")
-    return string_ops[op](lhs, rhs)
-
-
 def evaluate_marker(marker: str, environment: Optional[dict[str, str]] = None) -> bool:
-    """Evaluate a PEP 508 environment marker such as ``python_version >= "3.8"``.
-
-    *environment* overrides the marker variables of this interpreter. Raises
-    :class:`ValueError` when the marker is malformed.
-    """
-    env = _marker_environment() if environment is None else environment
-    return _walk_marker(marker, lambda var: env.get(var, ""), _marker_compare)
-
-
-def _check_marker(marker: str) -> None:
-    """Raise ValueError if *marker* does not parse; evaluate nothing."""
-    _walk_marker(marker, lambda var: "", lambda lhs, op, rhs: False)
-
-
-def _walk_marker(marker: str, lookup: Callable[[str], str],
-                 compare: Callable[[str, str, str], bool]) -> bool:
-    tokens: list[tuple[str, str]] = []
-    pos, text = 0, marker.rstrip()
-    while pos < len(text):
-        m = _MARKER_TOKEN_RE.match(text, pos)
-        if not m or m.end() == pos:
-            raise ValueError(f"cannot read marker {marker!r} at {text[pos:].strip()!r}")
-        kind = m.lastgroup
-        assert kind is not None
-        word = m[kind]
-        if kind == "var" and word not in _MARKER_VARS:
-            raise ValueError(f"unknown marker variable {word!r} in {marker!r}")
-        tokens.append((kind, " ".join(word.split()) if kind == "op" else word))
-        pos = m.end()
-    index = 0
-
-    def peek() -> tuple[str, str]:
-        return tokens[index] if index < len(tokens) else ("end", "")
-
-    def take() -> tuple[str, str]:
-        nonlocal index
-        token = peek()
-        index += 1
-        return token
-
-    def value() -> str:
-        kind, val = take()
-        if kind == "str":
-            return val[1:-1]
-        if kind == "var":
-            return lookup(val)
-        raise ValueError(f"expected a marker variable or a quoted string in {marker!r}")
-
-    def atom() -> bool:
-        if peek() == ("paren", "("):
-            take()
-            result = disjunction()
-            if take() != ("paren", ")"):
-                raise ValueError(f"unbalanced parentheses in marker {marker!r}")
-            return result
-        lhs = value()
-        kind, op = take()
-        if kind != "op":
-            raise ValueError(f"expected a comparison in marker {marker!r}")
-        return compare(lhs, op, value())
-
-    def conjunction() -> bool:
-        result = atom()
-        while peek() == ("kw", "and"):
-            take()
-            result = atom() and result
-        return result
-
-    def disjunction() -> bool:
-        result = conjunction()
-        while peek() == ("kw", "or"):
-            take()
-            result = conjunction() or result
-        return result
-
-    result = disjunction()
-    if index != len(tokens):
-        raise ValueError(f"unexpected {peek()[1]!r} in marker {marker!r}")
-    return result
+    """Whether the PEP 508 *marker* holds in *environment* (default: this interpreter's, with
+    ``extra`` the empty string). Raises :class:`ValueError` for a malformed marker."""
+    try:
+        return Marker(marker).evaluate({**_marker_environment(), **(environment or {})})
+    except (UndefinedComparison, UndefinedEnvironmentName) as exc:
+        raise ValueError(f"marker {marker!r}: {exc}") from exc
 
 
 # --------------------------------------------------------------------------------------------
@@ -460,13 +146,13 @@ def _walk_marker(marker: str, lookup: Callable[[str], str],
 
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
 _REQUIREMENT_RE = re.compile(
-    rf"^\s*(?P<name>{_NAME})\s*(?:\[(?P<extras>[^\]]*)\])?\s*(?P<rest>.*)$", re.DOTALL)
-_EXTRA_RE = re.compile(rf"^\s*{_NAME}\s*$")
+    rf"^\s*(?P<name>{_NAME})\s*(?:\[(?P<extras>[^\]]*)\])?\s*(?P<rest>.*)$", re.DOTALL
+)
 
 
 def normalize_name(name: str) -> str:
     """A distribution name as PEP 503 normalises it (``Foo_Bar.baz`` → ``foo-bar-baz``)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return canonicalize_name(name)
 
 
 class Requirement:
@@ -480,40 +166,27 @@ class Requirement:
     __slots__ = ("text", "name", "extras", "specifiers", "url", "marker")
 
     def __init__(self, text: str) -> None:
-        body, marker = text.strip(), None
-        url_form = re.match(rf"^\s*{_NAME}\s*(?:\[[^\]]*\])?\s*@", body)
-        # A URL may hold ';', so a URL requirement's marker must follow whitespace (PEP 508).
+        try:
+            parsed = _Requirement(text.strip())  # PEP 508, as pip reads it
+        except InvalidRequirement as exc:
+            raise ValueError(f"{text.strip()!r}: {exc}") from exc
+        body = text.strip()
+        url_form = parsed.url is not None
+        # The text before the marker, as written (a URL may hold ';': its marker follows
+        # whitespace, PEP 508), for messages and for pip.
         split = re.search(r"\s;" if url_form else ";", body)
         if split:
-            body, marker = body[:split.start()].strip(), body[split.end():].strip()
-            if not marker:
-                raise ValueError(f"{text.strip()!r} has an empty marker after ';'")
-        m = _REQUIREMENT_RE.match(body)
-        if not body or not m:
-            raise ValueError(f"{text.strip()!r} does not start with a package name")
+            body = body[: split.start()].strip()
         self.text = " ".join(body.split())
-        self.name = m["name"]
-        self.marker = marker
-        self.extras: tuple[str, ...] = ()
-        if m["extras"] is not None and m["extras"].strip():
-            extras = m["extras"].split(",")
-            if not all(_EXTRA_RE.match(e) for e in extras):
-                raise ValueError(f"{text.strip()!r} has malformed extras [{m['extras']}]")
-            self.extras = tuple(e.strip() for e in extras)
-        rest = m["rest"].strip()
-        self.url: Optional[str] = None
-        self.specifiers: tuple[Specifier, ...] = ()
-        if rest.startswith("@"):
-            self.url = rest[1:].strip()
-            if not self.url or any(c.isspace() for c in self.url):
-                raise ValueError(f"{text.strip()!r} has no usable URL after '@'")
-            return
-        if rest.startswith("(") and rest.endswith(")"):
-            rest = rest[1:-1].strip()
-        if rest:
-            self.specifiers = tuple(Specifier(clause) for clause in rest.split(","))
-        if marker is not None:
-            _check_marker(marker)
+        self.name = parsed.name
+        self.marker = text.strip()[split.end() :].strip() if split else None
+        self.url: Optional[str] = parsed.url
+        self.extras, clauses = _as_written(body)
+        self.specifiers: tuple[Specifier, ...] = (
+            tuple(Specifier(clause) for clause in clauses.split(","))
+            if clauses and not url_form
+            else ()
+        )
 
     def __repr__(self) -> str:
         return f"Requirement({self.text!r})"
@@ -526,18 +199,39 @@ class Requirement:
         """``None`` when an installed distribution satisfies this requirement, else why not."""
         found = installed_version(self.name)
         if found is None:
-            return (f"The requested operation requires that '{self.text}' is installed on "
-                    f"your machine")
+            return (
+                f"The requested operation requires that '{self.text}' is installed on your machine"
+            )
         if all(spec.contains(found) for spec in self.specifiers):
             return None
         valid = _is_pep440(found)
-        return (f"The requested operation requires that '{self.text}' is installed on your "
-                f"machine, but version {found}{'' if valid else ' (not a PEP 440 version)'} "
-                f"was found")
+        return (
+            f"The requested operation requires that '{self.text}' is installed on your "
+            f"machine, but version {found}{'' if valid else ' (not a PEP 440 version)'} "
+            f"was found"
+        )
+
+
+def _as_written(body: str) -> tuple[tuple[str, ...], str]:
+    """The extras and the version clauses of a requirement (without its marker) in the order
+    and spelling written, which packaging keeps neither of: ``pkg[a,b] (>=1, <2)`` gives
+    ``(("a", "b"), ">=1, <2")``."""
+    m = _REQUIREMENT_RE.match(body)
+    if not m:
+        return (), ""
+    extras = tuple(e.strip() for e in m["extras"].split(",")) if (m["extras"] or "").strip() else ()
+    rest = m["rest"].strip()
+    if rest.startswith("(") and rest.endswith(")"):
+        rest = rest[1:-1].strip()
+    return extras, rest
 
 
 def _is_pep440(text: str) -> bool:
-    return _VERSION_RE.match(text) is not None
+    try:
+        Version(text)
+    except InvalidVersion:
+        return False
+    return True
 
 
 def installed_version(name: str) -> Optional[str]:
@@ -600,8 +294,9 @@ def current_device() -> str:
 
 
 def _looks_like_path(text: str) -> bool:
-    return (not any(c in text for c in ",|@; ") and
-            (text.endswith(".txt") or "/" in text or os.sep in text))
+    return not any(c in text for c in ",|@; ") and (
+        text.endswith(".txt") or "/" in text or os.sep in text
+    )
 
 
 def _split_commas(text: str) -> list[str]:
@@ -625,8 +320,9 @@ def _read_requirements_file(path: str, shown: str) -> list[str]:
     except OSError as exc:
         raise ValueError(f"cannot read requirements file '{shown}': {exc.strerror}") from None
     if len(data) > _MAX_REQUIREMENTS_FILE:
-        raise ValueError(f"requirements file '{shown}' is larger than "
-                         f"{_MAX_REQUIREMENTS_FILE} bytes")
+        raise ValueError(
+            f"requirements file '{shown}' is larger than {_MAX_REQUIREMENTS_FILE} bytes"
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -645,8 +341,10 @@ def _read_requirements_file(path: str, shown: str) -> list[str]:
             continue
         if line.startswith("-"):
             option = line.split()[0]
-            raise ValueError(f"requirements file '{shown}' line {start}: pip option '{option}' "
-                             f"is not supported; list the packages themselves")
+            raise ValueError(
+                f"requirements file '{shown}' line {start}: pip option '{option}' "
+                f"is not supported; list the packages themselves"
+            )
         lines.append(line)
     if pending.strip():
         lines.append(pending.strip())
@@ -666,12 +364,16 @@ def _source_file(text: str, source_dir: Optional[str], field: str, where: str) -
         return None
     if source_dir is None:
         if os.path.isabs(text) or _looks_like_path(text):
-            raise ValueError(f"{field}: requirements file '{text}' is only read from a registered "
-                             f"source's directory")
+            raise ValueError(
+                f"{field}: requirements file '{text}' is only read from a registered "
+                f"source's directory"
+            )
         return None
     root = os.path.realpath(source_dir)
-    outside = (f"{field}: '{text}' is outside the directory of {where}; a manifest may only "
-               f"name files inside its own source")
+    outside = (
+        f"{field}: '{text}' is outside the directory of {where}; a manifest may only "
+        f"name files inside its own source"
+    )
     candidate = os.path.normpath(os.path.join(root, text))
     if os.path.isabs(text) or not _inside(candidate, root):
         raise ValueError(outside)
@@ -701,7 +403,8 @@ def _import_function(name: str) -> Callable[..., Any]:
             raise ValueError(f"cannot find entrypoint '{name}': {exc}") from None
         if not callable(obj):
             raise ValueError(f"entrypoint '{name}' is not a function")
-        return obj
+        function: Callable[..., Any] = obj
+        return function
     raise ValueError(f"cannot import entrypoint '{name}': {problem}")
 
 
@@ -709,7 +412,9 @@ def _entrypoint(spec: dict[str, Any], field: str) -> tuple[str, dict[str, Any]]:
     """(function name, keyword arguments) of an entrypoint ``packages``; raises ValueError."""
     name, args = spec.get("entrypoint_fcn"), spec.get("entrypoint_args")
     if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"{field}.entrypoint_fcn must name a function such as 'package.module.fcn'")
+        raise ValueError(
+            f"{field}.entrypoint_fcn must name a function such as 'package.module.fcn'"
+        )
     if args is not None and not isinstance(args, dict):
         raise ValueError(f"{field}.entrypoint_args must be an object")
     return name.strip(), dict(args or {})
@@ -728,11 +433,14 @@ def _package_strings(packages: Any, source_dir: Optional[str], field: str, where
         try:
             packages = function(**args)
         except Exception as exc:
-            raise ValueError(f"{field}: entrypoint '{name}' raised {type(exc).__name__}: "
-                             f"{exc}") from None
+            raise ValueError(
+                f"{field}: entrypoint '{name}' raised {type(exc).__name__}: {exc}"
+            ) from None
         if not isinstance(packages, (list, str)):
-            raise ValueError(f"{field}: entrypoint '{name}' returned "
-                             f"{type(packages).__name__}, not a list of strings or a string")
+            raise ValueError(
+                f"{field}: entrypoint '{name}' returned "
+                f"{type(packages).__name__}, not a list of strings or a string"
+            )
         field = f"{field} (from {name})"
     if isinstance(packages, list):
         if not all(isinstance(p, str) for p in packages):
@@ -752,11 +460,18 @@ def _package_strings(packages: Any, source_dir: Optional[str], field: str, where
 def _as_dict(requirements: Requirements) -> Any:
     """A model's requirements as the manifest's object (a ModelRequirements is serialized)."""
     serialize = getattr(requirements, "serialize", None)
-    return serialize() if callable(serialize) and not isinstance(requirements, dict) else requirements
+    return (
+        serialize() if callable(serialize) and not isinstance(requirements, dict) else requirements
+    )
 
 
-def _plan(model_name: str, requirements: Requirements, source_dir: Optional[str],
-          source: Optional[str] = None, call: bool = True) -> _Plan:
+def _plan(
+    model_name: str,
+    requirements: Requirements,
+    source_dir: Optional[str],
+    source: Optional[str] = None,
+    call: bool = True,
+) -> _Plan:
     """What *requirements* ask of this machine. Entrypoints are called only when *call*."""
     plan = _Plan(current_device())
     requirements = _as_dict(requirements)
@@ -792,8 +507,9 @@ def _plan(model_name: str, requirements: Requirements, source_dir: Optional[str]
                 alternatives = [Requirement(alt) for alt in string.split("|")]
                 entry = tuple(r for r in alternatives if r.applies())
             except ValueError as exc:
-                plan.problems.append(f"model '{model_name}': invalid requirement '{string}' "
-                                     f"in {field}: {exc}")
+                plan.problems.append(
+                    f"model '{model_name}': invalid requirement '{string}' in {field}: {exc}"
+                )
                 continue
             if entry:
                 plan.entries.append(entry)
@@ -813,8 +529,9 @@ def _unmet(entry: Entry) -> Optional[str]:
     versions = [(r.name, installed_version(r.name)) for r in entry]
     found = [f"{name} {version}" for name, version in versions if version is not None]
     text = "|".join(r.text for r in entry)
-    return (f"The requested operation requires that '{text}' is installed on your machine"
-            + (f", but only {', '.join(found)} was found" if found else ""))
+    return f"The requested operation requires that '{text}' is installed on your machine" + (
+        f", but only {', '.join(found)} was found" if found else ""
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -835,17 +552,27 @@ def resolve_error_level(error_level: Optional[int]) -> int:
         try:
             error_level = int(raw)
         except ValueError:
-            raise ValueError(f"{source}={raw!r} is not an error level; use 0 (raise), "
-                             f"1 (warn) or 2 (ignore)") from None
-    if isinstance(error_level, bool) or not isinstance(error_level, int) or \
-            error_level not in (0, 1, 2):
-        raise ValueError(f"{source}={error_level!r} is not an error level; use 0 (raise), "
-                         f"1 (warn) or 2 (ignore)")
+            raise ValueError(
+                f"{source}={raw!r} is not an error level; use 0 (raise), 1 (warn) or 2 (ignore)"
+            ) from None
+    if (
+        isinstance(error_level, bool)
+        or not isinstance(error_level, int)
+        or error_level not in (0, 1, 2)
+    ):
+        raise ValueError(
+            f"{source}={error_level!r} is not an error level; use 0 (raise), 1 (warn) or 2 (ignore)"
+        )
     return error_level
 
 
-def _report(level: int, model_name: str, problems: list[str], hint: str = "",
-            returncode: Optional[int] = None) -> None:
+def _report(
+    level: int,
+    model_name: str,
+    problems: list[str],
+    hint: str = "",
+    returncode: Optional[int] = None,
+) -> None:
     """Raise, warn about or ignore *problems*, as *level* says."""
     if level == 0:
         exc = RequirementsError("; ".join(problems) + hint)
@@ -859,13 +586,21 @@ def _report(level: int, model_name: str, problems: list[str], hint: str = "",
 
 
 def _install_hint(model_name: str) -> str:
-    return (f" (model '{model_name}'; install with `remotezoo models requirements "
-            f"{model_name} --install`)")
+    return (
+        f" (model '{model_name}'; install with `remotezoo models requirements "
+        f"{model_name} --install`)"
+    )
 
 
-def ensure_requirements(model_name: str, requirements: Requirements,
-                        source_dir: Optional[str] = None, error_level: Optional[int] = None,
-                        log_success: bool = True, *, source: Optional[str] = None) -> bool:
+def ensure_requirements(
+    model_name: str,
+    requirements: Requirements,
+    source_dir: Optional[str] = None,
+    error_level: Optional[int] = None,
+    log_success: bool = True,
+    *,
+    source: Optional[str] = None,
+) -> bool:
     """Check that the installed packages meet a model's ``requirements``.
 
     *requirements* is the manifest's ``requirements`` object or the model's
@@ -903,16 +638,22 @@ def installer_command() -> list[str]:
         argv = json.loads(raw)
     except ValueError:
         argv = None
-    if not isinstance(argv, list) or not argv or \
-            not all(isinstance(a, str) and a for a in argv):
-        raise ValueError(f"${PIP_ENV} must be a JSON list of strings such as "
-                         f'["/usr/bin/python3", "-m", "pip", "install"]')
+    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) and a for a in argv):
+        raise ValueError(
+            f"${PIP_ENV} must be a JSON list of strings such as "
+            f'["/usr/bin/python3", "-m", "pip", "install"]'
+        )
     return argv
 
 
-def install_requirements(model_name: str, requirements: Requirements,
-                         source_dir: Optional[str] = None,
-                         error_level: Optional[int] = None, *, source: Optional[str] = None) -> None:
+def install_requirements(
+    model_name: str,
+    requirements: Requirements,
+    source_dir: Optional[str] = None,
+    error_level: Optional[int] = None,
+    *,
+    source: Optional[str] = None,
+) -> None:
     """Install a model's ``requirements`` with ``python -m pip install`` (no shell).
 
     All requirements for the current device go to one pip run; of alternatives ``a|b`` the
@@ -926,19 +667,30 @@ def install_requirements(model_name: str, requirements: Requirements,
     problems = plan.problems + ([plan.unsupported] if plan.unsupported else [])
     if problems:
         _report(level, model_name, problems)
-    args = [entry[0].text for entry in plan.entries
-            if len(entry) == 1 or _unmet(entry) is not None]
+    args = [entry[0].text for entry in plan.entries if len(entry) == 1 or _unmet(entry) is not None]
     if not args:
         logger().info("Model '%s' has no requirements to install", model_name)
         return
     argv = installer_command() + args
     logger().info("Installing requirements of model '%s': %s", model_name, " ".join(args))
     try:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, errors="replace", check=False)
+        proc = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            check=False,
+        )
     except OSError as exc:
-        _report(level, model_name, [f"Cannot run the installer '{argv[0]}' for the requirements "
-                                    f"of model '{model_name}': {exc.strerror}"])
+        _report(
+            level,
+            model_name,
+            [
+                f"Cannot run the installer '{argv[0]}' for the requirements "
+                f"of model '{model_name}': {exc.strerror}"
+            ],
+        )
         return
     for line in (proc.stdout + proc.stderr).splitlines():
         logger().debug("pip: %s", line)
@@ -948,13 +700,24 @@ def install_requirements(model_name: str, requirements: Requirements,
         return
     tail = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
     detail = " | ".join(tail[-_STDERR_TAIL_LINES:]) or "no error output"
-    _report(level, model_name,
-            [f"Installing the requirements of model '{model_name}' ({' '.join(args)}) failed: "
-             f"pip exited with code {proc.returncode}: {detail}"], returncode=proc.returncode)
+    _report(
+        level,
+        model_name,
+        [
+            f"Installing the requirements of model '{model_name}' ({' '.join(args)}) failed: "
+            f"pip exited with code {proc.returncode}: {detail}"
+        ],
+        returncode=proc.returncode,
+    )
 
 
-def requirements_summary(requirements: Requirements, source_dir: Optional[str] = None,
-                         model_name: str = "<model>", *, source: Optional[str] = None) -> list[str]:
+def requirements_summary(
+    requirements: Requirements,
+    source_dir: Optional[str] = None,
+    model_name: str = "<model>",
+    *,
+    source: Optional[str] = None,
+) -> list[str]:
     """The requirement strings that apply on this machine and device, alternatives as
     ``a|b``, in manifest order; an entrypoint is not called but shown as
     ``<packages from package.module.fcn>``. Raises :class:`RequirementsError` for malformed
@@ -962,5 +725,6 @@ def requirements_summary(requirements: Requirements, source_dir: Optional[str] =
     plan = _plan(model_name, requirements, source_dir, source, call=False)
     if plan.problems:
         _report(0, model_name, plan.problems)
-    return (["|".join(r.text for r in entry) for entry in plan.entries]
-            + [f"<packages from {name}>" for name in plan.uncalled])
+    return ["|".join(r.text for r in entry) for entry in plan.entries] + [
+        f"<packages from {name}>" for name in plan.uncalled
+    ]

@@ -12,7 +12,8 @@ import os
 import sys
 import tempfile
 import time
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 EXAMPLE_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "example")
 
@@ -36,7 +37,10 @@ def tour(keep: bool = False) -> None:
     step(f"download_zoo_model({name!r})  -- the source's download_model() trains it")
     start = time.perf_counter()
     model, path = rz.download_zoo_model(name)
-    print(f"{model.name} -> {path} ({os.path.getsize(path)} bytes, {time.perf_counter() - start:.2f}s)")
+    print(
+        f"{model.name} -> {path} ({os.path.getsize(path)} bytes, "
+        f"{time.perf_counter() - start:.2f}s)"
+    )
     step(f"load_zoo_model({name!r}, threshold=0.5)")
     clf = rz.load_zoo_model(name, threshold=0.5)
     print("loaded:", type(clf).__name__, "from", type(clf).__module__)
@@ -52,13 +56,23 @@ def tour(keep: bool = False) -> None:
     step(f"delete_zoo_model({name!r}); delete_zoo_model_source(...)")
     rz.delete_zoo_model(name)
     rz.delete_zoo_model_source(EXAMPLE_SOURCE)
-    print("sources:", rz.list_zoo_model_sources(), "downloaded:", sorted(rz.list_downloaded_zoo_models()))
+    print(
+        "sources:",
+        rz.list_zoo_model_sources(),
+        "downloaded:",
+        sorted(rz.list_downloaded_zoo_models()),
+    )
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m remotezoo.demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--keep", action="store_true", help="use REMOTEZOO_HOME and keep what is registered")
+    parser = argparse.ArgumentParser(
+        prog="python -m remotezoo.demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="use REMOTEZOO_HOME and keep what is registered"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("REMOTEZOO_NO_PROGRESS", "1")
     if args.keep:

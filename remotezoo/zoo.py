@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 StrOrList = Union[str, list[str], None]
 
 # (source, model name, kwargs) -> the live object load_zoo_model returned, while it lives.
-_loaded: "weakref.WeakValueDictionary[tuple, Any]" = weakref.WeakValueDictionary()
+_loaded: weakref.WeakValueDictionary[tuple[Any, ...], Any] = weakref.WeakValueDictionary()
 
 
 def _requirements() -> Any:
@@ -45,7 +45,9 @@ def _as_list(value: StrOrList) -> Optional[list[str]]:
 # ---- sources ----------------------------------------------------------------------------
 
 
-def register_zoo_model_source(source: str, overwrite: bool = False, *, progress: Progress = None) -> None:
+def register_zoo_model_source(
+    source: str, overwrite: bool = False, *, progress: Progress = None
+) -> None:
     """Register a remote source of models.
 
     *source* is a GitHub repo (``https://github.com/<user>/<repo>``, ``.../tree/<ref>``,
@@ -85,7 +87,9 @@ def zoo_model_sources_info() -> list[dict[str, Any]]:
 # ---- models -----------------------------------------------------------------------------
 
 
-def list_zoo_models(tags: StrOrList = None, source: Optional[str] = None, license: StrOrList = None) -> list[str]:
+def list_zoo_models(
+    tags: StrOrList = None, source: Optional[str] = None, license: StrOrList = None
+) -> list[str]:
     """Return the full names of the models of the registered sources, sorted.
 
     *tags*: a tag or list of tags that must all match; *source*: only this source's models;
@@ -104,13 +108,17 @@ def _model(info: _ModelInfo) -> RemoteZooModel:
         try:
             manifest = _core.load_manifest(info["manifest_path"], info["source"])
         except FileNotFoundError:
-            raise ModelNotFoundError(f"source {shown(info['source'])} of model '{shown(info['name'])}' was "
-                                     "replaced or deleted while it was being read; try again") from None
+            raise ModelNotFoundError(
+                f"source {shown(info['source'])} of model '{shown(info['name'])}' was "
+                "replaced or deleted while it was being read; try again"
+            ) from None
     for entry in manifest["models"]:
         if entry["name"] == info["name"]:
             return RemoteZooModel(entry, info, os.path.join(home(), "models"))
-    raise SourceError(f"manifest.json of {shown(info['source'])} no longer has model '{shown(info['name'])}'; "
-                      "register the source again")
+    raise SourceError(
+        f"manifest.json of {shown(info['source'])} no longer has model '{shown(info['name'])}'; "
+        "register the source again"
+    )
 
 
 def get_zoo_model(name: str, source: Optional[str] = None) -> RemoteZooModel:
@@ -139,7 +147,9 @@ def is_zoo_model_downloaded(name: str, source: Optional[str] = None) -> bool:
 
 def list_downloaded_zoo_models() -> dict[str, tuple[str, RemoteZooModel]]:
     """Return ``{name: (model_path, model)}`` for every downloaded model."""
-    return {info["name"]: (info["model_path"], _model(info)) for info in _core.list_downloaded(home())}
+    return {
+        info["name"]: (info["model_path"], _model(info)) for info in _core.list_downloaded(home())
+    }
 
 
 def delete_zoo_model(name: str, source: Optional[str] = None) -> None:
@@ -160,15 +170,19 @@ def _split(name_or_spec: str, model_name: Optional[str]) -> tuple[str, Optional[
         models = list_zoo_models(source=name_or_spec)
         if len(models) != 1:
             raise ValueError(
-                f"source {shown(name_or_spec)} has {len(models)} models; pass model_name= to choose one of "
-                f"{shown(models)}"
+                f"source {shown(name_or_spec)} has {len(models)} models; pass model_name= to "
+                f"choose one of {shown(models)}"
             )
         model_name = models[0]
     return model_name, name_or_spec
 
 
 def download_zoo_model(
-    name_or_spec: str, model_name: Optional[str] = None, overwrite: bool = False, *, progress: Progress = None
+    name_or_spec: str,
+    model_name: Optional[str] = None,
+    overwrite: bool = False,
+    *,
+    progress: Progress = None,
 ) -> tuple[RemoteZooModel, str]:
     """Download a model unless it is downloaded already; return ``(model, model_path)``.
 
@@ -182,7 +196,9 @@ def download_zoo_model(
     name, source = _split(name_or_spec, model_name)
     with progress_for(progress, desc=name) as callback:
         info, fresh = _core.download_model(home(), name, source, overwrite, callback)
-    logger().info("Model '%s' %s", shown(info["name"]), "downloaded" if fresh else "is already downloaded")
+    logger().info(
+        "Model '%s' %s", shown(info["name"]), "downloaded" if fresh else "is already downloaded"
+    )
     return _model(info), info["model_path"]
 
 
@@ -192,7 +208,10 @@ def _requirements_of(name: str, source: Optional[str]) -> tuple[ZooModel, _Model
 
 
 def ensure_zoo_model_requirements(
-    name: str, error_level: Optional[int] = None, log_success: bool = True, source: Optional[str] = None
+    name: str,
+    error_level: Optional[int] = None,
+    log_success: bool = True,
+    source: Optional[str] = None,
 ) -> bool:
     """Check that the packages model *name* requires are installed.
 
@@ -200,21 +219,34 @@ def ensure_zoo_model_requirements(
     ``$REMOTEZOO_REQUIREMENT_ERROR_LEVEL`` or 0). Returns whether they are satisfied.
     """
     model, info = _requirements_of(name, source)
-    return _requirements().ensure_requirements(
-        model.name, model.requirements, info["source_dir"], error_level=error_level, log_success=log_success,
-        source=info["source"]
+    return bool(
+        _requirements().ensure_requirements(
+            model.name,
+            model.requirements,
+            info["source_dir"],
+            error_level=error_level,
+            log_success=log_success,
+            source=info["source"],
+        )
     )
 
 
-def install_zoo_model_requirements(name: str, error_level: Optional[int] = None, source: Optional[str] = None) -> None:
+def install_zoo_model_requirements(
+    name: str, error_level: Optional[int] = None, source: Optional[str] = None
+) -> None:
     """Install the packages model *name* requires with ``pip``; *error_level* as in
     :func:`ensure_zoo_model_requirements`."""
     model, info = _requirements_of(name, source)
-    _requirements().install_requirements(model.name, model.requirements, info["source_dir"], error_level=error_level,
-                                         source=info["source"])
+    _requirements().install_requirements(
+        model.name,
+        model.requirements,
+        info["source_dir"],
+        error_level=error_level,
+        source=info["source"],
+    )
 
 
-def _cache_key(info: _ModelInfo, kwargs: dict[str, Any]) -> Optional[tuple]:
+def _cache_key(info: _ModelInfo, kwargs: dict[str, Any]) -> Optional[tuple[Any, ...]]:
     key = (info["source"], info["name"], tuple(sorted(kwargs.items())))
     try:
         hash(key)
@@ -239,16 +271,17 @@ def _build_from_config(model: ZooModel, model_path: str, kwargs: dict[str, Any])
     type_path = config_dict.get("type")
     if not isinstance(type_path, str) or "." not in type_path:
         raise SourceError(
-            f"model '{shown(model.name)}' has a default_deployment_config_dict without a dotted 'type' "
-            "and no load_model(); it cannot be built"
+            f"model '{shown(model.name)}' has a default_deployment_config_dict without a dotted "
+            "'type' and no load_model(); it cannot be built"
         )
     module_name, _, attr = type_path.rpartition(".")
     try:
         cls = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as err:
         raise SourceError(
-            f"model '{shown(model.name)}' needs {shown(type_path)} (default_deployment_config_dict), which "
-            f"cannot be imported: {err}; install FiftyOne or the package that provides it"
+            f"model '{shown(model.name)}' needs {shown(type_path)} "
+            f"(default_deployment_config_dict), which cannot be imported: {err}; install FiftyOne "
+            "or the package that provides it"
         ) from err
     config["model_path"] = model_path
     from_dict = getattr(cls, "from_dict", None)
@@ -289,11 +322,21 @@ def load_zoo_model(
     if model.requirements is None:
         pass  # nothing to check or install
     elif install_requirements:
-        _requirements().install_requirements(model.name, model.requirements, info["source_dir"], error_level=error_level,
-                                             source=info["source"])
+        _requirements().install_requirements(
+            model.name,
+            model.requirements,
+            info["source_dir"],
+            error_level=error_level,
+            source=info["source"],
+        )
     elif ensure_requirements:
-        _requirements().ensure_requirements(model.name, model.requirements, info["source_dir"], error_level=error_level,
-                                            source=info["source"])
+        _requirements().ensure_requirements(
+            model.name,
+            model.requirements,
+            info["source_dir"],
+            error_level=error_level,
+            source=info["source"],
+        )
     if model.default_deployment_config_dict is not None:
         loaded = _build_from_config(model, info["model_path"], kwargs)
     else:

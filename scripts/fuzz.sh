@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the libFuzzer harnesses of fuzz/ from the plain-C files of csrc/ (no Python) with
+# Build the libFuzzer harnesses of fuzz/ from the plain-C folders of csrc/ (no Python) with
 # clang -fsanitize=fuzzer,address,undefined, and run each for a bounded time on a copy of its
 # seed corpus (fuzz/corpus/<target>/). Fails if any target crashes, leaks or trips a
 # sanitizer; the crashing input is kept in fuzz/artifacts/ (add it to the seed corpus as a
@@ -19,23 +19,19 @@ command -v "$CLANG" >/dev/null || { echo "fuzz.sh: clang not found; apt-get inst
 
 OUT=${RZ_FUZZ_OUT:-build/fuzz}
 mkdir -p "$OUT" fuzz/artifacts
-CFLAGS=(-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer
+CFLAGS=(-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Icsrc
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
         $(pkg-config --cflags libcurl libarchive libcjson libcrypto))
 LIBS=($(pkg-config --libs libcurl libarchive libcjson libcrypto))
 
-declare -A SOURCES=(
-    [manifest]="csrc/manifest.c csrc/version.c csrc/error.c csrc/fsutil.c"
-    [spec]="csrc/spec.c csrc/error.c"
-    [version]="csrc/version.c"
-    [extract]="csrc/extract.c csrc/fsutil.c csrc/error.c"
-)
+# The engine folder each harness links, with csrc/util/ (the link units of csrc/README.md).
+declare -A UNIT=([manifest]=core [spec]=core [version]=core [extract]=net)
 
 status=0
 for t in "${TARGETS[@]}"; do
-    [ -n "${SOURCES[$t]:-}" ] || { echo "fuzz.sh: unknown target $t" >&2; exit 2; }
-    # shellcheck disable=SC2086
-    "$CLANG" "${CFLAGS[@]}" -o "$OUT/fuzz_$t" "fuzz/fuzz_$t.c" ${SOURCES[$t]} "${LIBS[@]}"
+    [ -n "${UNIT[$t]:-}" ] || { echo "fuzz.sh: unknown target $t" >&2; exit 2; }
+    "$CLANG" "${CFLAGS[@]}" -o "$OUT/fuzz_$t" "fuzz/fuzz_$t.c" csrc/util/*.c csrc/"${UNIT[$t]}"/*.c \
+        "${LIBS[@]}"
     corpus="$OUT/corpus_$t"
     mkdir -p "$corpus"
     cp -n fuzz/corpus/"$t"/* "$corpus"/ 2>/dev/null || true

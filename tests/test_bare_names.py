@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from helpers.fake_github import FakeGitHub
+from helpers.zoo import SIMPLE_INIT, calls, model, write_source
 
 import remotezoo as rz
 from remotezoo.__main__ import main
-from fake_github import FakeGitHub
-from zoo_helpers import SIMPLE_INIT, calls, model, write_source
 
 # What the fake GitHub would run if the name were taken for a repository.
-TRAP_INIT = r'''
+TRAP_INIT = r"""
 import os
 def download_model(model_name, model_path):
     open(os.environ["RZ_TEST_TRAP"], "a").write("ran " + model_name + "\n")
@@ -28,7 +28,7 @@ def download_model(model_name, model_path):
 def load_model(model_name, model_path, **kwargs):
     open(os.environ["RZ_TEST_TRAP"], "a").write("ran " + model_name + "\n")
     return model_name
-'''
+"""
 
 
 @pytest.fixture
@@ -72,9 +72,13 @@ CALLS: dict[str, Callable[[str], Any]] = {
 
 
 @pytest.mark.parametrize("function", sorted(CALLS))
-def test_ambiguous_name_is_an_error_with_no_request(function: str, two_sources, github, tmp_path) -> None:
+def test_ambiguous_name_is_an_error_with_no_request(
+    function: str, two_sources, github, tmp_path
+) -> None:
     before = rz.list_zoo_model_sources()
-    with pytest.raises(rz.ModelNotFoundError, match="two sources|more than one source|both") as info:
+    with pytest.raises(
+        rz.ModelNotFoundError, match="two sources|more than one source|both"
+    ) as info:
         CALLS[function]("acme/det")
     assert isinstance(info.value, ValueError)
     for source in two_sources:
@@ -110,11 +114,19 @@ def test_a_url_or_model_name_still_registers(github, tmp_path) -> None:
     assert len(rz.list_zoo_model_sources()) == 2
 
 
-@pytest.mark.parametrize("argv", [
-    ["models", "download", "acme/det"], ["models", "info", "acme/det"], ["models", "delete", "acme/det"],
-    ["models", "requirements", "acme/det"], ["models", "requirements", "acme/det", "--install"],
-])
-def test_cli_verbs_refuse_ambiguous_names_without_a_request(argv, two_sources, github, capsys) -> None:
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["models", "download", "acme/det"],
+        ["models", "info", "acme/det"],
+        ["models", "delete", "acme/det"],
+        ["models", "requirements", "acme/det"],
+        ["models", "requirements", "acme/det", "--install"],
+    ],
+)
+def test_cli_verbs_refuse_ambiguous_names_without_a_request(
+    argv, two_sources, github, capsys
+) -> None:
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert err.startswith("remotezoo: error: ") and "acme/det" in err and err.count("\n") == 1

@@ -10,11 +10,13 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
-RELAY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "relay.py")
+RELAY = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "relay.py"
+)
 MiB = 1024 * 1024
 PAYLOAD = bytes(range(256)) * (2 * MiB // 256)
 
@@ -45,7 +47,9 @@ def relay(tmp_path: object) -> Iterator[object]:
     def start(*args: str) -> tuple[int, threading.Thread]:
         sock = os.path.join(str(tmp_path), f"up{len(procs)}.sock")
         server = serve_unix(sock)
-        proc = subprocess.Popen([sys.executable, RELAY, "--upstream", sock, *args], stdout=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, RELAY, "--upstream", sock, *args], stdout=subprocess.PIPE
+        )
         procs.append(proc)
         assert proc.stdout is not None
         line = proc.stdout.readline().decode()

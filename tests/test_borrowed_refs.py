@@ -13,13 +13,18 @@ import sys
 import textwrap
 from pathlib import Path
 
-from zoo_helpers import write_source
+from helpers.zoo import write_source
 
 
 def run_child(code: str, home: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONMALLOC="debug", REMOTEZOO_HOME=home, PYTHONFAULTHANDLER="1")
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def assert_ok(proc: subprocess.CompletedProcess, expected: str) -> None:
@@ -51,27 +56,46 @@ def load_model(model_name, model_path, **kwargs):
 def test_source_replacing_its_sys_modules_entry(tmp_path: Path, isolated_home: str) -> None:
     # The second load looked at the proxy (borrowed from sys.modules) after its own
     # __getattr__ had freed it: SIGSEGV.
-    src = write_source(tmp_path / "src", [{"base_name": "t/m", "base_filename": "m.txt"}],
-                       init=SELF_REPLACING_INIT, name="t/zoo")
-    proc = run_child(f"""
+    src = write_source(
+        tmp_path / "src",
+        [{"base_name": "t/m", "base_filename": "m.txt"}],
+        init=SELF_REPLACING_INIT,
+        name="t/zoo",
+    )
+    proc = run_child(
+        f"""
         import gc, remotezoo as rz
         rz.register_zoo_model_source({str(src)!r})
         for _ in range(4):
             out = rz.load_zoo_model("t/m", cache=False)
             gc.collect()
         print(out)
-    """, isolated_home)
+    """,
+        isolated_home,
+    )
     assert_ok(proc, "loaded")
 
 
-def test_list_models_filters_survive_a_finalizer_emptying_them(tmp_path: Path, isolated_home: str) -> None:
+def test_list_models_filters_survive_a_finalizer_emptying_them(
+    tmp_path: Path, isolated_home: str
+) -> None:
     # tags were borrowed from the caller's list while the listing allocated; a finalizer run by
     # the garbage collector there emptied the list and freed the strings being compared.
-    src = write_source(tmp_path / "src", [
-        {"base_name": "t/a", "base_filename": "a.txt", "tags": ["fast-" + "x"], "license": "MIT"},
-        {"base_name": "t/b", "base_filename": "b.txt", "tags": ["slow"], "license": "BSD"},
-    ], name="t/zoo")
-    proc = run_child(f"""
+    src = write_source(
+        tmp_path / "src",
+        [
+            {
+                "base_name": "t/a",
+                "base_filename": "a.txt",
+                "tags": ["fast-" + "x"],
+                "license": "MIT",
+            },
+            {"base_name": "t/b", "base_filename": "b.txt", "tags": ["slow"], "license": "BSD"},
+        ],
+        name="t/zoo",
+    )
+    proc = run_child(
+        f"""
         import gc, remotezoo as rz
         from remotezoo import _core
         rz.register_zoo_model_source({str(src)!r})
@@ -98,7 +122,9 @@ def test_list_models_filters_survive_a_finalizer_emptying_them(tmp_path: Path, i
             results.add(tuple(found))
         # Emptied before the call: no filter; during it: the filters as they were passed.
         print(sorted(results - set([("t/a", "t/b")])))
-    """, isolated_home)
+    """,
+        isolated_home,
+    )
     assert_ok(proc, "[('t/a',)]")
 
 
@@ -106,7 +132,8 @@ def test_http_get_wanted_names_survive_the_headers_mapping(http_server, isolated
     # wanted's strings were borrowed from the caller's list while the headers mapping's items()
     # ran Python that emptied it.
     http_server.serve_bytes("/h", b"body")
-    proc = run_child(f"""
+    proc = run_child(
+        f"""
         from remotezoo import _net
         wanted = ["".join(["Content-", "Length"])]
 
@@ -118,7 +145,9 @@ def test_http_get_wanted_names_survive_the_headers_mapping(http_server, isolated
 
         status, body, values = _net.http_get({http_server.url("/h")!r}, headers=Headers(a="b"), wanted=wanted)
         print(status, body, sorted(values.items()))
-    """, isolated_home)
+    """,
+        isolated_home,
+    )
     assert_ok(proc, "200 b'body' [('Content-Length', '4')]")
 
 
@@ -126,7 +155,8 @@ def test_headers_mapping_yielding_non_pairs_never_crashes(http_server, isolated_
     # A mapping whose items() yields lists or 3-tuples was read as tuples of two (a list's item
     # array taken for a tuple's items): refused, or the dict's own items used, never misread.
     http_server.serve_bytes("/h", b"body")
-    proc = run_child(f"""
+    proc = run_child(
+        f"""
         from remotezoo import _net
 
         class Headers(dict):
@@ -143,8 +173,13 @@ def test_headers_mapping_yielding_non_pairs_never_crashes(http_server, isolated_
             except TypeError as err:
                 print("TypeError", err)
         print("done")
-    """, isolated_home)
+    """,
+        isolated_home,
+    )
     assert_ok(proc, "done")
     outcomes = proc.stdout.splitlines()[:-1]
     assert len(outcomes) == 4
-    assert all(o == "used" or o.startswith("TypeError headers must be a dict of str to str") for o in outcomes)
+    assert all(
+        o == "used" or o.startswith("TypeError headers must be a dict of str to str")
+        for o in outcomes
+    )

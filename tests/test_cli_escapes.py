@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers.zoo import SIMPLE_INIT, model, write_source
 
 import remotezoo as rz
 from remotezoo.__main__ import main
-from zoo_helpers import SIMPLE_INIT, model, write_source
 
 # Cursor home + clear screen, a terminal title, a carriage return over the line, C1 CSI,
 # a right-to-left override and a Unicode line separator.
@@ -22,9 +22,17 @@ RAW = ("\x1b", "\x07", "\r", "\u009b", "\u202e", "\u2028", "\x7f")
 @pytest.fixture
 def evil_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("RZ_TEST_CALL_LOG", str(tmp_path / "calls.log"))
-    models = [model(f"acme/evil{EVIL}", description=EVIL, license=f"MIT{EVIL}", tags=[f"t{EVIL}"],
-                    author=EVIL, requirements={"packages": [f"numpy{EVIL}"]}),
-              model("acme/plain", description=f"line one\nline two{EVIL}")]
+    models = [
+        model(
+            f"acme/evil{EVIL}",
+            description=EVIL,
+            license=f"MIT{EVIL}",
+            tags=[f"t{EVIL}"],
+            author=EVIL,
+            requirements={"packages": [f"numpy{EVIL}"]},
+        ),
+        model("acme/plain", description=f"line one\nline two{EVIL}"),
+    ]
     root = write_source(tmp_path / "src", models, init=SIMPLE_INIT, name="acme/zoo")
     rz.register_zoo_model_source(str(root))
     return root
@@ -38,13 +46,23 @@ def assert_inert(text: str) -> None:
 EVIL_NAME = f"acme/evil{EVIL}"
 
 
-@pytest.mark.parametrize("argv", [
-    ["models", "list"], ["models", "list", "-n"], ["models", "list", "-t", f"t{EVIL}"],
-    ["-v", "models", "info", EVIL_NAME], ["models", "info", "acme/plain"],
-    ["-v", "models", "download", EVIL_NAME], ["models", "list-downloaded"],
-    ["models", "requirements", EVIL_NAME], ["-v", "models", "delete", EVIL_NAME],
-    ["sources", "list"], ["models", "info", f"nope{EVIL}"], ["models", "list", "-s", f"./no{EVIL}"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["models", "list"],
+        ["models", "list", "-n"],
+        ["models", "list", "-t", f"t{EVIL}"],
+        ["-v", "models", "info", EVIL_NAME],
+        ["models", "info", "acme/plain"],
+        ["-v", "models", "download", EVIL_NAME],
+        ["models", "list-downloaded"],
+        ["models", "requirements", EVIL_NAME],
+        ["-v", "models", "delete", EVIL_NAME],
+        ["sources", "list"],
+        ["models", "info", f"nope{EVIL}"],
+        ["models", "list", "-s", f"./no{EVIL}"],
+    ],
+)
 def test_text_output_escapes_control_characters(argv, evil_source, capsys) -> None:
     main(argv)
     out, err = capsys.readouterr()
@@ -55,7 +73,10 @@ def test_text_output_escapes_control_characters(argv, evil_source, capsys) -> No
 def test_escaped_text_is_readable_and_one_line_per_row(evil_source, capsys) -> None:
     assert main(["models", "list", "-n"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines == ["acme/evil\\x1b[H\\x1b[2J\\x1b]0;pwned\\x07\\x0dX\\x9b31m\\u202eY\\u2028Z\\x7f", "acme/plain"]
+    assert lines == [
+        "acme/evil\\x1b[H\\x1b[2J\\x1b]0;pwned\\x07\\x0dX\\x9b31m\\u202eY\\u2028Z\\x7f",
+        "acme/plain",
+    ]
     assert main(["models", "info", "acme/plain"]) == 0
     assert "line one\\x0aline two" in capsys.readouterr().out
 

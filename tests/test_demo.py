@@ -14,8 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, *args], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_demo_tours_register_list_download_load_delete() -> None:
@@ -23,8 +24,14 @@ def test_demo_tours_register_list_download_load_delete() -> None:
     proc = run("-m", "remotezoo.demo")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    for step in ("register_zoo_model_source", "list_zoo_models", "download_zoo_model", "load_zoo_model",
-                 "delete_zoo_model", "delete_zoo_model_source"):
+    for step in (
+        "register_zoo_model_source",
+        "list_zoo_models",
+        "download_zoo_model",
+        "load_zoo_model",
+        "delete_zoo_model",
+        "delete_zoo_model_source",
+    ):
         assert f"== {step}(" in out or f"; {step}(" in out, step
     assert "example/two-moons-classifier@1.0" in out and "example/two-moons-classifier@1.1" in out
     accuracies = [float(a) for a in re.findall(r"accuracy[^:]*: ([0-9.]+)%", out)]

@@ -13,10 +13,16 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from helpers.servers import (
+    LoopbackServer,
+    Response,
+    assert_progress_exception_propagates,
+    leftovers,
+    wait_until,
+)
 
 import remotezoo
 import remotezoo._net
-from conftest import LoopbackServer, Response, assert_progress_exception_propagates, leftovers, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = random.Random(1234).randbytes(3 * 1024 * 1024 + 17)
@@ -29,7 +35,9 @@ def sha(data: bytes) -> str:
 def test_plain_download_with_sha256(http_server: LoopbackServer, tmp_path: Path) -> None:
     route = http_server.serve_bytes("/model.bin", DATA)
     target = tmp_path / "model.bin"
-    result = remotezoo.download_file(http_server.url("/model.bin"), target, sha256=route.sha256.upper())
+    result = remotezoo.download_file(
+        http_server.url("/model.bin"), target, sha256=route.sha256.upper()
+    )
     assert result == str(target)
     assert target.read_bytes() == DATA
     assert leftovers(tmp_path) == []
@@ -71,8 +79,9 @@ def test_503_twice_then_ok(http_server: LoopbackServer, tmp_path: Path) -> None:
     assert len(http_server.requests_to("/m")) == 3
 
 
-def test_503_forever_keeps_final_status(http_server: LoopbackServer, tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_503_forever_keeps_final_status(
+    http_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("REMOTEZOO_MAX_ATTEMPTS", "3")
     http_server.serve_bytes("/m", DATA, fail_first=100)
     with pytest.raises(remotezoo.HTTPStatusError) as info:
@@ -89,8 +98,9 @@ def test_429_with_retry_after(http_server: LoopbackServer, tmp_path: Path) -> No
     assert len(http_server.requests_to("/m")) == 2
 
 
-def test_429_forever_is_rate_limit_error(http_server: LoopbackServer, tmp_path: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_429_forever_is_rate_limit_error(
+    http_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("REMOTEZOO_MAX_ATTEMPTS", "2")
     http_server.serve_bytes("/m", DATA, fail_first=100, fail_status=429)
     with pytest.raises(remotezoo.RateLimitError) as info:
@@ -98,8 +108,9 @@ def test_429_forever_is_rate_limit_error(http_server: LoopbackServer, tmp_path: 
     assert isinstance(info.value, remotezoo.HTTPStatusError) and info.value.http_status == 429
 
 
-def test_broken_transfer_resumes_with_range_and_if_range(http_server: LoopbackServer,
-                                                         tmp_path: Path) -> None:
+def test_broken_transfer_resumes_with_range_and_if_range(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     http_server.serve_bytes("/m", DATA, drop_after=1_000_000, drop_times=2)
     remotezoo.download_file(http_server.url("/m"), tmp_path / "m", sha256=sha(DATA))
     assert (tmp_path / "m").read_bytes() == DATA
@@ -129,7 +140,9 @@ def test_without_validator_restarts_from_zero(http_server: LoopbackServer, tmp_p
     assert [r.headers.get("Range") for r in http_server.requests_to("/m")] == [None, None]
 
 
-def test_if_range_mismatch_gives_full_new_content(http_server: LoopbackServer, tmp_path: Path) -> None:
+def test_if_range_mismatch_gives_full_new_content(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     route = http_server.serve_bytes("/m", DATA)
     new = bytes(reversed(DATA))
     state = {"n": 0}
@@ -148,8 +161,9 @@ def test_if_range_mismatch_gives_full_new_content(http_server: LoopbackServer, t
     assert http_server.requests_to("/m")[1].headers.get("If-Range") == '"v1"'
 
 
-def test_content_length_longer_than_the_file_is_refused(http_server: LoopbackServer,
-                                                        tmp_path: Path) -> None:
+def test_content_length_longer_than_the_file_is_refused(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     # 1000 bytes more announced than sent, then a 416 that gives the real size: the server
     # contradicts itself, and a download is complete only with the length first announced.
     http_server.serve_bytes("/m", DATA, content_length=len(DATA) + 1000)
@@ -158,12 +172,16 @@ def test_content_length_longer_than_the_file_is_refused(http_server: LoopbackSer
     assert leftovers(tmp_path) == [] and not (tmp_path / "m").exists()
 
 
-def test_authorization_not_sent_to_other_host(http_server: LoopbackServer,
-                                              http_server2: LoopbackServer, tmp_path: Path) -> None:
+def test_authorization_not_sent_to_other_host(
+    http_server: LoopbackServer, http_server2: LoopbackServer, tmp_path: Path
+) -> None:
     http_server.redirect("/m", http_server2.url("/blob"))
     http_server2.serve_bytes("/blob", DATA)
-    remotezoo.download_file(http_server.url("/m"), tmp_path / "m",
-                            headers={"Authorization": "Bearer SECRET", "X-Trace": "1"})
+    remotezoo.download_file(
+        http_server.url("/m"),
+        tmp_path / "m",
+        headers={"Authorization": "Bearer SECRET", "X-Trace": "1"},
+    )
     assert (tmp_path / "m").read_bytes() == DATA
     assert http_server.requests_to("/m")[0].headers["Authorization"] == "Bearer SECRET"
     second = http_server2.requests_to("/blob")
@@ -177,24 +195,27 @@ def test_authorization_not_sent_to_other_port(http_server: LoopbackServer, tmp_p
     try:
         http_server.redirect("/m", other.url("/blob"))
         other.serve_bytes("/blob", DATA)
-        remotezoo.download_file(http_server.url("/m"), tmp_path / "m",
-                                headers={"authorization": "token SECRET"})
+        remotezoo.download_file(
+            http_server.url("/m"), tmp_path / "m", headers={"authorization": "token SECRET"}
+        )
         assert "Authorization" not in other.requests_to("/blob")[0].headers
     finally:
         other.close()
 
 
 @pytest.mark.parametrize("status", [301, 302, 307, 308])
-def test_redirect_statuses_followed(http_server: LoopbackServer, http_server2: LoopbackServer,
-                                    tmp_path: Path, status: int) -> None:
+def test_redirect_statuses_followed(
+    http_server: LoopbackServer, http_server2: LoopbackServer, tmp_path: Path, status: int
+) -> None:
     http_server.redirect("/m", http_server2.url("/blob"), status)
     http_server2.serve_bytes("/blob", DATA)
     remotezoo.download_file(http_server.url("/m"), tmp_path / "m", sha256=sha(DATA))
     assert (tmp_path / "m").read_bytes() == DATA
 
 
-def test_redirect_loop(http_server: LoopbackServer, http_server2: LoopbackServer,
-                       tmp_path: Path) -> None:
+def test_redirect_loop(
+    http_server: LoopbackServer, http_server2: LoopbackServer, tmp_path: Path
+) -> None:
     http_server.redirect("/a", http_server2.url("/b"))
     http_server2.redirect("/b", http_server.url("/a"))
     with pytest.raises(remotezoo.DownloadError, match="redirect"):
@@ -252,12 +273,16 @@ def test_connection_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert os.listdir(tmp_path) == []
 
 
-def test_progress_reports_increasing_done_and_final_total(http_server: LoopbackServer,
-                                                          tmp_path: Path) -> None:
+def test_progress_reports_increasing_done_and_final_total(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     http_server.serve_bytes("/m", DATA, trickle=(256 * 1024, 0.1))
     calls: list[tuple[int, object]] = []
-    remotezoo.download_file(http_server.url("/m"), tmp_path / "m",
-                            progress=lambda done, total: calls.append((done, total)))
+    remotezoo.download_file(
+        http_server.url("/m"),
+        tmp_path / "m",
+        progress=lambda done, total: calls.append((done, total)),
+    )
     assert len(calls) >= 2
     dones = [done for done, _ in calls]
     assert dones == sorted(dones)
@@ -269,8 +294,9 @@ def test_exception_in_progress_propagates(http_server: LoopbackServer, tmp_path:
     assert_progress_exception_propagates(http_server, DATA, tmp_path)
 
 
-def test_exception_in_final_progress_keeps_old_target(http_server: LoopbackServer,
-                                                      tmp_path: Path) -> None:
+def test_exception_in_final_progress_keeps_old_target(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     http_server.serve_bytes("/m", DATA)
     target = tmp_path / "m"
     target.write_bytes(b"old")
@@ -314,8 +340,9 @@ def test_missing_directory_is_os_error(http_server: LoopbackServer, tmp_path: Pa
     assert http_server.requests == []
 
 
-def test_low_speed_timeout(http_server: LoopbackServer, tmp_path: Path,
-                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_low_speed_timeout(
+    http_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("REMOTEZOO_LOW_SPEED_TIME", "1")
     monkeypatch.setenv("REMOTEZOO_MAX_ATTEMPTS", "2")
     http_server.serve_bytes("/m", DATA, trickle=(100, 0.5))
@@ -327,8 +354,9 @@ def test_low_speed_timeout(http_server: LoopbackServer, tmp_path: Path,
 
 
 @pytest.mark.parametrize("value", ["1", "yes"])
-def test_offline_mode(http_server: LoopbackServer, tmp_path: Path,
-                      monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+def test_offline_mode(
+    http_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
     monkeypatch.setenv("REMOTEZOO_OFFLINE", value)
     with pytest.raises(remotezoo.OfflineError) as info:
         remotezoo.download_file(http_server.url("/m"), tmp_path / "m")
@@ -336,8 +364,9 @@ def test_offline_mode(http_server: LoopbackServer, tmp_path: Path,
     assert http_server.requests == [] and os.listdir(tmp_path) == []
 
 
-def test_offline_zero_means_online(http_server: LoopbackServer, tmp_path: Path,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_offline_zero_means_online(
+    http_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("REMOTEZOO_OFFLINE", "0")
     http_server.serve_bytes("/m", DATA)
     remotezoo.download_file(http_server.url("/m"), tmp_path / "m")
@@ -346,16 +375,22 @@ def test_offline_zero_means_online(http_server: LoopbackServer, tmp_path: Path,
 
 def test_bad_header_rejected(http_server: LoopbackServer, tmp_path: Path) -> None:
     with pytest.raises(ValueError):
-        remotezoo.download_file(http_server.url("/m"), tmp_path / "m",
-                                headers={"X-Evil": "a\r\nHost: other"})
+        remotezoo.download_file(
+            http_server.url("/m"), tmp_path / "m", headers={"X-Evil": "a\r\nHost: other"}
+        )
     assert http_server.requests == [] and os.listdir(tmp_path) == []
 
 
 def _child(code: str, **env: str) -> subprocess.Popen:
     environment = {**os.environ, "PYTHONPATH": str(ROOT), **env}
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT,
-                            env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_ctrl_c_stops_download(http_server: LoopbackServer, tmp_path: Path) -> None:
@@ -364,7 +399,7 @@ def test_ctrl_c_stops_download(http_server: LoopbackServer, tmp_path: Path) -> N
     child = _child(f"""
         import remotezoo
         try:
-            remotezoo.download_file({http_server.url('/m')!r}, {str(target)!r})
+            remotezoo.download_file({http_server.url("/m")!r}, {str(target)!r})
         except KeyboardInterrupt:
             print("interrupted", flush=True)
             raise
@@ -385,7 +420,7 @@ def test_100_mib_download_memory_stays_flat(http_server: LoopbackServer, tmp_pat
     child = _child(f"""
         import resource, remotezoo
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        remotezoo.download_file({http_server.url('/big')!r}, {str(target)!r}, sha256={sha(big)!r})
+        remotezoo.download_file({http_server.url("/big")!r}, {str(target)!r}, sha256={sha(big)!r})
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         print((after - before) // 1024)
     """)
@@ -398,12 +433,17 @@ def test_100_mib_download_memory_stays_flat(http_server: LoopbackServer, tmp_pat
 
 # The C engine's other two readers, through remotezoo._net's thin test hooks.
 
+
 def test_http_get_returns_any_status_and_wanted_headers(http_server: LoopbackServer) -> None:
-    http_server.route("/api", Response(403, b'{"message": "rate"}',
-                                       {"X-RateLimit-Remaining": "0", "Retry-After": "7"}))
+    http_server.route(
+        "/api",
+        Response(403, b'{"message": "rate"}', {"X-RateLimit-Remaining": "0", "Retry-After": "7"}),
+    )
     status, body, values = remotezoo._net.http_get(
-        http_server.url("/api"), headers={"Accept": "application/json"},
-        wanted=["x-ratelimit-remaining", "retry-after", "x-absent"])
+        http_server.url("/api"),
+        headers={"Accept": "application/json"},
+        wanted=["x-ratelimit-remaining", "retry-after", "x-absent"],
+    )
     assert (status, body) == (403, b'{"message": "rate"}')
     assert values == {"x-ratelimit-remaining": "0", "retry-after": "7", "x-absent": None}
     assert http_server.requests[0].headers["Accept"] == "application/json"
@@ -426,7 +466,9 @@ def test_stream_resumes_transparently(http_server: LoopbackServer) -> None:
     assert http_server.requests_to("/s")[1].headers["Range"] == "bytes=1234567-"
 
 
-def test_stream_skips_delivered_bytes_on_200_with_same_validator(http_server: LoopbackServer) -> None:
+def test_stream_skips_delivered_bytes_on_200_with_same_validator(
+    http_server: LoopbackServer,
+) -> None:
     http_server.serve_bytes("/s", DATA, drop_after=1_500_000, ignore_range=True)
     assert remotezoo._net.stream_get(http_server.url("/s"))[1] == DATA
 

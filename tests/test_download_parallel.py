@@ -15,9 +15,15 @@ import threading
 from pathlib import Path
 
 import pytest
+from helpers.servers import (
+    ByteRoute,
+    LoopbackServer,
+    assert_progress_exception_propagates,
+    leftovers,
+    wait_until,
+)
 
 import remotezoo
-from conftest import ByteRoute, LoopbackServer, assert_progress_exception_propagates, leftovers, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,11 +55,16 @@ def test_four_connections_exact_bytes(http_server: LoopbackServer, tmp_path: Pat
     assert [r.headers.get("Range") for r in requests].count(None) == 1  # connection #1
     chunk = -(-SIZE // 4)
     assert sorted(ranges(http_server, "/m")) == [
-        f"bytes={chunk}-{2 * chunk - 1}", f"bytes={2 * chunk}-{3 * chunk - 1}", f"bytes={3 * chunk}-{SIZE - 1}"]
+        f"bytes={chunk}-{2 * chunk - 1}",
+        f"bytes={2 * chunk}-{3 * chunk - 1}",
+        f"bytes={3 * chunk}-{SIZE - 1}",
+    ]
     assert all(r.headers["If-Range"] == '"v1"' for r in requests if r.headers.get("Range"))
 
 
-def test_last_modified_is_the_validator_without_etag(http_server: LoopbackServer, tmp_path: Path) -> None:
+def test_last_modified_is_the_validator_without_etag(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     route = http_server.serve_bytes("/m", DATA, etag=None)
     remotezoo.download_file(http_server.url("/m"), tmp_path / "m", sha256=sha(DATA))
     assert (tmp_path / "m").read_bytes() == DATA
@@ -62,11 +73,15 @@ def test_last_modified_is_the_validator_without_etag(http_server: LoopbackServer
     assert all(r.headers["If-Range"] == route.last_modified for r in with_range)
 
 
-def test_broken_range_resumes_from_its_last_byte(http_server: LoopbackServer, tmp_path: Path) -> None:
+def test_broken_range_resumes_from_its_last_byte(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     http_server.serve_bytes("/m", DATA, range_drop_after=300_000)
     remotezoo.download_file(http_server.url("/m"), tmp_path / "m", sha256=sha(DATA))
     assert (tmp_path / "m").read_bytes() == DATA
-    starts = sorted(int(r.removeprefix("bytes=").partition("-")[0]) for r in ranges(http_server, "/m"))
+    starts = sorted(
+        int(r.removeprefix("bytes=").partition("-")[0]) for r in ranges(http_server, "/m")
+    )
     chunk = -(-SIZE // 4)
     assert len(starts) == 4
     resumed = [s for s in starts if s % chunk]
@@ -74,8 +89,9 @@ def test_broken_range_resumes_from_its_last_byte(http_server: LoopbackServer, tm
     assert [r.headers.get("Range") for r in http_server.requests_to("/m")].count(None) == 1
 
 
-def test_server_ignoring_ranges_falls_back_to_one_connection(http_server: LoopbackServer,
-                                                             tmp_path: Path) -> None:
+def test_server_ignoring_ranges_falls_back_to_one_connection(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     http_server.serve_bytes("/m", DATA, ignore_range=True)
     remotezoo.download_file(http_server.url("/m"), tmp_path / "m", sha256=sha(DATA))
     assert (tmp_path / "m").read_bytes() == DATA
@@ -121,12 +137,17 @@ def test_206_with_another_validator_falls_back(http_server: LoopbackServer, tmp_
     assert [r.headers.get("Range") for r in requests].count(None) == 2  # and the restart
 
 
-def test_authorization_not_sent_to_second_host(http_server: LoopbackServer, http_server2: LoopbackServer,
-                                               tmp_path: Path) -> None:
+def test_authorization_not_sent_to_second_host(
+    http_server: LoopbackServer, http_server2: LoopbackServer, tmp_path: Path
+) -> None:
     http_server.redirect("/m", http_server2.url("/blob"))
     http_server2.serve_bytes("/blob", DATA)
-    remotezoo.download_file(http_server.url("/m"), tmp_path / "m", sha256=sha(DATA),
-                            headers={"Authorization": "Bearer SECRET", "X-Trace": "1"})
+    remotezoo.download_file(
+        http_server.url("/m"),
+        tmp_path / "m",
+        sha256=sha(DATA),
+        headers={"Authorization": "Bearer SECRET", "X-Trace": "1"},
+    )
     assert (tmp_path / "m").read_bytes() == DATA
     assert http_server.requests_to("/m")[0].headers["Authorization"] == "Bearer SECRET"
     blob = http_server2.requests_to("/blob")
@@ -138,17 +159,23 @@ def test_authorization_not_sent_to_second_host(http_server: LoopbackServer, http
 
 def test_authorization_kept_on_the_same_origin(http_server: LoopbackServer, tmp_path: Path) -> None:
     http_server.serve_bytes("/m", DATA)
-    remotezoo.download_file(http_server.url("/m"), tmp_path / "m",
-                            headers={"Authorization": "Bearer SECRET"})
+    remotezoo.download_file(
+        http_server.url("/m"), tmp_path / "m", headers={"Authorization": "Bearer SECRET"}
+    )
     requests = http_server.requests_to("/m")
     assert len(requests) == 4
     assert all(r.headers["Authorization"] == "Bearer SECRET" for r in requests)
 
 
-@pytest.mark.parametrize("env", [{"REMOTEZOO_CONNECTIONS": "1"},
-                                 {"REMOTEZOO_PARALLEL_MIN_BYTES": str(SIZE + 1)}])
-def test_one_connection_when_disabled_or_small(http_server: LoopbackServer, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "env", [{"REMOTEZOO_CONNECTIONS": "1"}, {"REMOTEZOO_PARALLEL_MIN_BYTES": str(SIZE + 1)}]
+)
+def test_one_connection_when_disabled_or_small(
+    http_server: LoopbackServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+) -> None:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     http_server.serve_bytes("/m", DATA)
@@ -157,8 +184,9 @@ def test_one_connection_when_disabled_or_small(http_server: LoopbackServer, tmp_
     assert len(http_server.requests_to("/m")) == 1
 
 
-def test_default_threshold_keeps_small_files_on_one_connection(http_server: LoopbackServer, tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_threshold_keeps_small_files_on_one_connection(
+    http_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("REMOTEZOO_PARALLEL_MIN_BYTES")
     http_server.serve_bytes("/m", DATA)
     remotezoo.download_file(http_server.url("/m"), tmp_path / "m")
@@ -175,8 +203,11 @@ def test_no_validator_means_one_connection(http_server: LoopbackServer, tmp_path
 def test_progress_monotonic_and_final(http_server: LoopbackServer, tmp_path: Path) -> None:
     http_server.serve_bytes("/m", DATA, trickle=(256 * 1024, 0.05))
     calls: list[tuple[int, object]] = []
-    remotezoo.download_file(http_server.url("/m"), tmp_path / "m",
-                            progress=lambda done, total: calls.append((done, total)))
+    remotezoo.download_file(
+        http_server.url("/m"),
+        tmp_path / "m",
+        progress=lambda done, total: calls.append((done, total)),
+    )
     assert len(ranges(http_server, "/m")) == 3
     dones = [done for done, _ in calls]
     assert len(calls) >= 2 and dones == sorted(dones)
@@ -220,8 +251,9 @@ def test_range_503_is_retried(http_server: LoopbackServer, tmp_path: Path) -> No
     assert [r.headers.get("Range") for r in http_server.requests_to("/m")].count(None) == 1
 
 
-def test_range_failing_for_good_is_an_error(http_server: LoopbackServer, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_range_failing_for_good_is_an_error(
+    http_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("REMOTEZOO_MAX_ATTEMPTS", "2")
     route = http_server.serve_bytes("/m", DATA, trickle=(256 * 1024, 0.02))
 
@@ -252,14 +284,20 @@ def test_ctrl_c_stops_parallel_download(http_server: LoopbackServer, tmp_path: P
     code = textwrap.dedent(f"""
         import remotezoo
         try:
-            remotezoo.download_file({http_server.url('/m')!r}, {str(target)!r})
+            remotezoo.download_file({http_server.url("/m")!r}, {str(target)!r})
         except KeyboardInterrupt:
             print("interrupted", flush=True)
             raise
     """)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    child = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert wait_until(lambda: len(ranges(http_server, "/m")) == 3, timeout=30)
     child.send_signal(signal.SIGINT)
     out, err = child.communicate(timeout=30)

@@ -1,4 +1,4 @@
-"""Tests of remotezoo.extract_archive and the C extraction behind it (csrc/extract.c)."""
+"""Tests of remotezoo.extract_archive and the C extraction behind it (csrc/net/extract.c)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,14 @@ import threading
 from pathlib import Path
 
 import pytest
+from helpers import hostile_archives as ha
+from helpers.hostile_archives import Entry, directory, file, hardlink, symlink
 
 import remotezoo
 from remotezoo import _net
 
-import hostile_archives as ha
-from hostile_archives import Entry, directory, file, hardlink, symlink
-
-
 # ---- helpers -------------------------------------------------------------------------------
+
 
 def snapshot(root: Path) -> dict[str, tuple]:
     """{relative path: ("file", bytes, mode) | ("dir", mode) | ("symlink", target)}."""
@@ -40,7 +39,7 @@ def snapshot(root: Path) -> dict[str, tuple]:
 def expected(entries: list[Entry], strip_prefix: str = "") -> dict[str, tuple]:
     out: dict[str, tuple] = {}
     for e in entries:
-        name = e.name[len(strip_prefix):] if strip_prefix else e.name
+        name = e.name[len(strip_prefix) :] if strip_prefix else e.name
         if not name:
             continue
         if e.kind == "file":
@@ -57,8 +56,8 @@ def assert_clean(tmp_path: Path, dest: Path) -> None:
     anywhere but the archives."""
     assert not os.path.lexists(dest)
     assert os.listdir(dest.parent) == [], os.listdir(dest.parent)
-    leftovers = [p for p in tmp_path.rglob("*") if "evil" in p.name]
-    assert leftovers == []
+    escaped = [p for p in tmp_path.rglob("*") if "evil" in p.name]
+    assert escaped == []
     assert not os.path.lexists("/abs/evil")
 
 
@@ -89,6 +88,7 @@ TREE = [
 
 
 # ---- good archives -------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("kind", ha.KINDS)
 def test_strips_single_top_level_dir(dirs, kind):
@@ -141,8 +141,11 @@ def test_implicit_directories_and_dot_prefix(dirs):
     entries = [directory("./"), file("./a/b/c.txt", b"c"), directory("a/b")]
     path = ha.write_archive(arch / "a.tar", entries, "tar")
     remotezoo.extract_archive(path, out / "dest", strip_top_level=False)
-    assert snapshot(out / "dest") == {"a": ("dir", 0o755), "a/b": ("dir", 0o755),
-                                      "a/b/c.txt": ("file", b"c", 0o644)}
+    assert snapshot(out / "dest") == {
+        "a": ("dir", 0o755),
+        "a/b": ("dir", 0o755),
+        "a/b/c.txt": ("file", b"c", 0o644),
+    }
 
 
 def test_hardlink_to_earlier_file_is_kept(dirs):
@@ -158,16 +161,29 @@ def test_hardlink_to_earlier_file_is_kept(dirs):
 @pytest.mark.parametrize("kind", ["tar", "zip"])
 def test_modes_are_sanitised(dirs, kind):
     arch, out = dirs
-    entries = [file("suid", b"x", 0o4755), file("sgid", b"x", 0o2755),
-               file("world", b"x", 0o666), file("none", b"x", 0o000),
-               file("groupexec", b"x", 0o654), directory("sticky", 0o1777),
-               directory("locked", 0o500), file("locked/f", b"x")]
+    entries = [
+        file("suid", b"x", 0o4755),
+        file("sgid", b"x", 0o2755),
+        file("world", b"x", 0o666),
+        file("none", b"x", 0o000),
+        file("groupexec", b"x", 0o654),
+        directory("sticky", 0o1777),
+        directory("locked", 0o500),
+        file("locked/f", b"x"),
+    ]
     path = ha.write_archive(arch / f"a.{kind}", entries, kind)
     remotezoo.extract_archive(path, out / "dest")
     modes = {k: v[-1] for k, v in snapshot(out / "dest").items()}
-    assert modes == {"suid": 0o755, "sgid": 0o755, "world": 0o644, "none": 0o600,
-                     "groupexec": 0o644, "sticky": 0o755, "locked": 0o700,
-                     "locked/f": 0o644}
+    assert modes == {
+        "suid": 0o755,
+        "sgid": 0o755,
+        "world": 0o644,
+        "none": 0o600,
+        "groupexec": 0o644,
+        "sticky": 0o755,
+        "locked": 0o700,
+        "locked/f": 0o644,
+    }
 
 
 def test_mtime_is_restored(dirs):
@@ -226,8 +242,11 @@ def test_missing_archive_is_an_os_error(dirs):
 
 # ---- bad and hostile archives --------------------------------------------------------------
 
-@pytest.mark.parametrize("content", [b"this is not an archive" * 50, b"PK\x03\x04garbage" * 10,
-                                     b"\x89PNG\r\n\x1a\n" + bytes(600)])
+
+@pytest.mark.parametrize(
+    "content",
+    [b"this is not an archive" * 50, b"PK\x03\x04garbage" * 10, b"\x89PNG\r\n\x1a\n" + bytes(600)],
+)
 def test_unknown_format_is_an_archive_error(dirs, content):
     arch, out = dirs
     path = arch / "junk.bin"
@@ -260,8 +279,9 @@ def test_truncated_archive_is_an_archive_error(dirs, kind):
     assert_clean(arch.parent, out / "dest")
 
 
-HOSTILE_CASES = [(name, kind) for name, case in ha.HOSTILE.items()
-                 for kind in ha.kinds_for(case.entries)]
+HOSTILE_CASES = [
+    (name, kind) for name, case in ha.HOSTILE.items() for kind in ha.kinds_for(case.entries)
+]
 
 
 @pytest.mark.parametrize("name,kind", HOSTILE_CASES)
@@ -349,15 +369,16 @@ def test_streaming_byte_cap_counts_data_without_declared_size(dirs):
     """Sizes in a stream are counted as the data arrives: a gzip bomb in a stream stops."""
     arch, out = dirs
     data = ha.gzip_bomb(arch / "bomb.tar.gz").read_bytes()
-    chunks = (data[i:i + 65536] for i in range(0, len(data), 65536))
+    chunks = (data[i : i + 65536] for i in range(0, len(data), 65536))
     with pytest.raises(remotezoo.UnsafeArchiveError) as info:
         _net._extract_from_chunks(chunks, os.fspath(out / "dest"), max_bytes=10 << 20)
     assert info.value.path == "zeros"
     assert_clean(arch.parent, out / "dest")
 
 
-@pytest.mark.parametrize("size,reason", [(4097, "longer than 4096 bytes"),
-                                         (4080, "longer than PATH_MAX")])
+@pytest.mark.parametrize(
+    "size,reason", [(4097, "longer than 4096 bytes"), (4080, "longer than PATH_MAX")]
+)
 def test_default_path_limit(dirs, size, reason):
     """Names over 4096 bytes are refused, and so are shorter ones whose destination path
     (temporary directory included) would not fit in PATH_MAX."""
@@ -381,8 +402,9 @@ def test_default_limits_allow_long_but_legal_names(dirs):
 
 # ---- streaming -----------------------------------------------------------------------------
 
+
 def chunked(data: bytes, size: int):
-    return [data[i:i + size] for i in range(0, len(data), size)]
+    return [data[i : i + size] for i in range(0, len(data), size)]
 
 
 @pytest.mark.parametrize("kind", ha.TAR_KINDS)
@@ -408,8 +430,9 @@ def test_stream_truncated_is_an_archive_error(dirs, kind):
     data = ha.write_archive(arch / f"a.{kind}", entries, kind).read_bytes()
     cut = data[: len(data) // 2 + 100]
     with pytest.raises(remotezoo.ArchiveError) as info:
-        _net._extract_from_chunks(chunked(cut, 4096), os.fspath(out / "dest"),
-                                   label="https://example.invalid/a")
+        _net._extract_from_chunks(
+            chunked(cut, 4096), os.fspath(out / "dest"), label="https://example.invalid/a"
+        )
     assert not isinstance(info.value, remotezoo.UnsafeArchiveError)
     assert "https://example.invalid/a" in str(info.value)
     assert_clean(arch.parent, out / "dest")
@@ -425,8 +448,9 @@ def test_stream_refuses_zip(dirs):
 
 def test_stream_hostile_is_refused(dirs):
     arch, out = dirs
-    data = ha.write_archive(arch / "a.tar", ha.HOSTILE["symlink_order_escape"].entries,
-                            "tar").read_bytes()
+    data = ha.write_archive(
+        arch / "a.tar", ha.HOSTILE["symlink_order_escape"].entries, "tar"
+    ).read_bytes()
     with pytest.raises(remotezoo.UnsafeArchiveError) as info:
         _net._extract_from_chunks([data], os.fspath(out / "dest"), label="src")
     assert info.value.path == "a"
@@ -439,8 +463,9 @@ class ReaderFailed(Exception):
 
 def test_stream_reader_error_propagates_unchanged(dirs):
     arch, out = dirs
-    data = ha.write_archive(arch / "a.tar", [file(f"f{i}", bytes(2000)) for i in range(20)],
-                            "tar").read_bytes()
+    data = ha.write_archive(
+        arch / "a.tar", [file(f"f{i}", bytes(2000)) for i in range(20)], "tar"
+    ).read_bytes()
 
     def chunks():
         yield data[:10000]
@@ -460,6 +485,7 @@ def test_stream_rejects_non_bytes_chunks(dirs):
 
 # ---- interruption --------------------------------------------------------------------------
 
+
 def test_ctrl_c_interrupts_and_cleans_up(dirs):
     """A KeyboardInterrupt arriving while the C code runs (GIL released) stops it."""
     arch, out = dirs
@@ -475,7 +501,7 @@ def test_ctrl_c_interrupts_and_cleans_up(dirs):
             f.flush()
             _thread.interrupt_main()  # as Ctrl-C: only flags the signal, nothing is interrupted
             try:
-                f.write(data[len(first) - 1024:])
+                f.write(data[len(first) - 1024 :])
                 f.flush()
             except BrokenPipeError:  # the reader stopped, as it should
                 pass

@@ -14,14 +14,19 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import hostile_archives as ha
+from helpers.hostile_archives import directory, file, symlink
+from helpers.servers import LoopbackServer
 
-import hostile_archives as ha
 import remotezoo
-from conftest import LoopbackServer
-from hostile_archives import directory, file, symlink
 from remotezoo import _net
 
-ENTRIES = [directory("top"), file("top/a", b"A" * 3000), file("top/b", b"B" * 5000), file("top/c", b"C" * 100)]
+ENTRIES = [
+    directory("top"),
+    file("top/a", b"A" * 3000),
+    file("top/b", b"B" * 5000),
+    file("top/c", b"C" * 100),
+]
 CUT_BETWEEN = 512 + 512 + 3072  # the "top" header, then "top/a" with its data: "top/b" is missing
 
 
@@ -41,6 +46,7 @@ def out(tmp_path: Path) -> Path:
 
 
 # ---- archives cut short --------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("kind", ha.TAR_KINDS)
 def test_tar_cut_between_entries_is_refused_from_a_file(out: Path, kind: str) -> None:
@@ -64,7 +70,7 @@ def test_tar_without_its_end_marker_is_refused(out: Path) -> None:
     end = 512 * 4 + 3072 + 5120 + 512  # every entry, then nothing
     with pytest.raises(remotezoo.ArchiveError, match="after 4 entries without its end-of-archive"):
         _net._extract_from_chunks([whole[:end]], out / "dest")
-    _net._extract_from_chunks([whole[:end + 512]], out / "dest")  # one zero block is a marker
+    _net._extract_from_chunks([whole[: end + 512]], out / "dest")  # one zero block is a marker
     assert sorted(os.listdir(out / "dest")) == ["a", "b", "c"]
 
 
@@ -91,14 +97,18 @@ def test_zip_without_its_central_directory_is_refused(out: Path, missing: int) -
 
 def source_entries() -> list:
     manifest = {"name": "acme/cut", "models": [{"base_name": "cut", "base_filename": "cut.bin"}]}
-    return [directory("top"),
-            file("top/manifest.json", json.dumps(manifest).encode()),
-            file("top/__init__.py", b"def download_model(n, p):\n    pass\n"),
-            file("top/zoo.py", b"X = 1\n")]
+    return [
+        directory("top"),
+        file("top/manifest.json", json.dumps(manifest).encode()),
+        file("top/__init__.py", b"def download_model(n, p):\n    pass\n"),
+        file("top/zoo.py", b"X = 1\n"),
+    ]
 
 
 @pytest.mark.parametrize("kind", ["tar", "tar.gz"])
-def test_source_cut_between_entries_does_not_register(http_server: LoopbackServer, kind: str) -> None:
+def test_source_cut_between_entries_does_not_register(
+    http_server: LoopbackServer, kind: str
+) -> None:
     # The server sends its whole (short) body honestly: only the missing marker tells.
     whole = ha.tar_bytes(source_entries())
     cut = whole.index(b"top/zoo.py") // 512 * 512  # just before the last entry's header
@@ -112,6 +122,7 @@ def test_source_cut_between_entries_does_not_register(http_server: LoopbackServe
 
 
 # ---- the process umask -----------------------------------------------------------------------
+
 
 def test_extraction_never_changes_the_umask_of_other_threads(tmp_path: Path) -> None:
     # libarchive's disk writer set the umask to 0 around every entry: a file another thread
@@ -163,7 +174,9 @@ def links_archive(path: Path, count: int) -> Path:
 
 # Under scripts/sanitize.sh (ASan + UBSan) the C code runs ~20 times slower: the CPU bounds
 # below, each several times the linear cost and far below the quadratic one, scale with it.
-SLOWDOWN = 20.0 if "asan" in os.environ.get("LD_PRELOAD", "") or os.environ.get("ASAN_OPTIONS") else 1.0
+SLOWDOWN = (
+    20.0 if "asan" in os.environ.get("LD_PRELOAD", "") or os.environ.get("ASAN_OPTIONS") else 1.0
+)
 
 
 def cpu_seconds_of(call) -> float:
@@ -201,8 +214,11 @@ def test_links_through_links_are_capped(tmp_path: Path) -> None:
 
 def test_a_few_links_through_links_are_fine(tmp_path: Path) -> None:
     chain = [symlink(f"top/c{i}", f"c{i + 1}") for i in range(29)] + [symlink("top/c29", "d/f")]
-    entries = [directory("top"), directory("top/d"), file("top/d/f")] + chain + [
-        symlink(f"top/x{j}", "c0") for j in range(50)]
+    entries = (
+        [directory("top"), directory("top/d"), file("top/d/f")]
+        + chain
+        + [symlink(f"top/x{j}", "c0") for j in range(50)]
+    )
     path = tmp_path / "hops.tar"
     path.write_bytes(ha.tar_bytes(entries))
     _net.extract_archive(path, tmp_path / "ok")
@@ -222,9 +238,14 @@ def test_repeated_long_directory_entries_take_linear_time(tmp_path: Path) -> Non
     # A directory may appear again. Each repeat of a 3 KB name used to hash every prefix of it
     # (~10 s of CPU for these 5,000); now it costs its length (well under a second).
     try:
-        spent = cpu_seconds_of(lambda: pytest.raises(
-            remotezoo.ArchiveError, _net._extract_from_chunks, repeated_directory(5000),
-            tmp_path / "rep").match("without its end-of-archive marker"))
+        spent = cpu_seconds_of(
+            lambda: pytest.raises(
+                remotezoo.ArchiveError,
+                _net._extract_from_chunks,
+                repeated_directory(5000),
+                tmp_path / "rep",
+            ).match("without its end-of-archive marker")
+        )
     finally:  # a 1,500-deep tree, if one was made, is too deep for pytest's cleanup
         subprocess.run(["rm", "-rf", os.fspath(tmp_path / "rep")], check=True)
     assert spent < 4.0 * SLOWDOWN, spent
@@ -235,12 +256,14 @@ def test_repeated_long_directory_entries_are_capped(tmp_path: Path) -> None:
     # The names of all entries together, repeats included, are capped at 256 MiB: 100,000
     # repeats of 3 KB are refused after about 87,000.
     with pytest.raises(remotezoo.UnsafeArchiveError, match="names take more than 256 MiB"):
-        _net._extract_from_chunks(repeated_directory(100_000), tmp_path / "rep",
-                                  max_entries=200_000)
+        _net._extract_from_chunks(
+            repeated_directory(100_000), tmp_path / "rep", max_entries=200_000
+        )
     assert not (tmp_path / "rep").exists()
 
 
 # ---- 7-Zip (and RAR) -----------------------------------------------------------------------------
+
 
 def sevenzip_bytes(entries: list, path: Path) -> Path:
     """A .7z of raw entries (names exactly as given), written with libarchive's own 7-Zip writer
@@ -252,8 +275,12 @@ def sevenzip_bytes(entries: list, path: Path) -> Path:
     lib = ctypes.CDLL(ctypes.util.find_library("archive") or "libarchive.so.13")
     lib.archive_write_new.restype = ctypes.c_void_p
     lib.archive_entry_new.restype = ctypes.c_void_p
-    for fn in ("archive_write_set_format_7zip", "archive_write_close", "archive_write_free",
-               "archive_entry_free"):
+    for fn in (
+        "archive_write_set_format_7zip",
+        "archive_write_close",
+        "archive_write_free",
+        "archive_entry_free",
+    ):
         getattr(lib, fn).argtypes = [ctypes.c_void_p]
     lib.archive_write_open_filename.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
     lib.archive_write_header.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
@@ -286,8 +313,13 @@ def sevenzip_bytes(entries: list, path: Path) -> Path:
 
 
 def test_7z_extracts(tmp_path: Path) -> None:
-    entries = [directory("top"), file("top/a", b"A" * 3000), file("top/run", b"#!", 0o755),
-               directory("top/d"), symlink("top/d/up", "../a")]
+    entries = [
+        directory("top"),
+        file("top/a", b"A" * 3000),
+        file("top/run", b"#!", 0o755),
+        directory("top/d"),
+        symlink("top/d/up", "../a"),
+    ]
     archive = sevenzip_bytes(entries, tmp_path / "good.7z")
     remotezoo.extract_archive(archive, tmp_path / "dest")
     assert (tmp_path / "dest" / "a").read_bytes() == b"A" * 3000
@@ -295,8 +327,18 @@ def test_7z_extracts(tmp_path: Path) -> None:
     assert os.readlink(tmp_path / "dest" / "d" / "up") == "../a"
 
 
-@pytest.mark.parametrize("name", ["dotdot", "absolute", "link-absolute", "link-escape",
-                                  "link-escape-after-strip", "below-a-link", "twice"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "dotdot",
+        "absolute",
+        "link-absolute",
+        "link-escape",
+        "link-escape-after-strip",
+        "below-a-link",
+        "twice",
+    ],
+)
 def test_7z_hostile_entries_are_refused(tmp_path: Path, name: str) -> None:
     cases = {
         "dotdot": [file("top/../evil")],
@@ -304,7 +346,12 @@ def test_7z_hostile_entries_are_refused(tmp_path: Path, name: str) -> None:
         "link-absolute": [symlink("top/l", "/etc/passwd")],
         "link-escape": [directory("top"), symlink("top/l", "../../evil")],
         "link-escape-after-strip": [directory("top"), symlink("top/l", "../x")],
-        "below-a-link": [directory("top"), directory("top/d"), symlink("top/l", "d"), file("top/l/evil")],
+        "below-a-link": [
+            directory("top"),
+            directory("top/d"),
+            symlink("top/l", "d"),
+            file("top/l/evil"),
+        ],
         "twice": [file("top/a"), file("top/a")],
     }
     archive = sevenzip_bytes(cases[name], tmp_path / "bad.7z")
@@ -327,7 +374,9 @@ def test_7z_cut_short_is_refused(tmp_path: Path, missing: int) -> None:
 
 
 @pytest.mark.parametrize("suffix", [".tbz", ".tar.bz", ".tbz2", ".7z"])
-def test_new_archive_suffixes_register(http_server: LoopbackServer, tmp_path: Path, suffix: str) -> None:
+def test_new_archive_suffixes_register(
+    http_server: LoopbackServer, tmp_path: Path, suffix: str
+) -> None:
     entries = source_entries()
     if suffix == ".7z":
         body = sevenzip_bytes(entries, tmp_path / "src.7z").read_bytes()
@@ -350,17 +399,27 @@ def test_extraction_never_calls_umask(tmp_path: Path) -> None:
     # The thread test above catches the race only when the threads interleave at the right
     # moment; this one is deterministic: umask() replaced (LD_PRELOAD) by one that exits.
     shim = tmp_path / "no_umask.c"
-    shim.write_text('#include <sys/types.h>\n#include <unistd.h>\n'
-                    'mode_t umask(mode_t m) { (void)m; _exit(87); }\n')
+    shim.write_text(
+        "#include <sys/types.h>\n#include <unistd.h>\n"
+        "mode_t umask(mode_t m) { (void)m; _exit(87); }\n"
+    )
     subprocess.run(["cc", "-shared", "-fPIC", "-o", tmp_path / "no_umask.so", shim], check=True)
     archive = tmp_path / "a.tar.gz"
     archive.write_bytes(ha.compress(ha.tar_bytes(ENTRIES + [symlink("top/l", "a")]), "tar.gz"))
-    code = ("import sys; from remotezoo import _net; "
-            "_net.extract_archive(sys.argv[1], sys.argv[2]); "
-            "_net._extract_from_chunks([open(sys.argv[1], 'rb').read()], sys.argv[3])")
-    preload = ":".join(filter(None, [os.environ.get("LD_PRELOAD"), os.fspath(tmp_path / "no_umask.so")]))
+    code = (
+        "import sys; from remotezoo import _net; "
+        "_net.extract_archive(sys.argv[1], sys.argv[2]); "
+        "_net._extract_from_chunks([open(sys.argv[1], 'rb').read()], sys.argv[3])"
+    )
+    preload = ":".join(
+        filter(None, [os.environ.get("LD_PRELOAD"), os.fspath(tmp_path / "no_umask.so")])
+    )
     env = dict(os.environ, LD_PRELOAD=preload)  # after ASan's runtime, under sanitize.sh
-    proc = subprocess.run([sys.executable, "-c", code, archive, tmp_path / "d1", tmp_path / "d2"],
-                          env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, archive, tmp_path / "d1", tmp_path / "d2"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, (proc.returncode, proc.stderr)
     assert sorted(os.listdir(tmp_path / "d2")) == ["a", "b", "c", "l"]

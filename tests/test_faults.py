@@ -16,17 +16,15 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
-import time
 from pathlib import Path
 from typing import Optional
 
 import pytest
+from helpers.hostile_archives import Entry, compress, file, tar_bytes
+from helpers.servers import wait_until
+from helpers.zoo import SIMPLE_INIT, model, write_source
 
 import remotezoo as rz
-from conftest import wait_until
-from hostile_archives import Entry, compress, file, tar_bytes
-from zoo_helpers import SIMPLE_INIT, model, write_source
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = random.Random(7).randbytes(256 * 1024)  # incompressible: archives stay as big
@@ -51,15 +49,25 @@ def check_cache() -> None:
 
 def run_python(code: str, env: Optional[dict[str, str]] = None, **kw) -> subprocess.Popen:
     full_env = dict(os.environ, **(env or {}))
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=full_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=ROOT,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 # ---- download_file against a hostile network ------------------------------------------------
 
+
 def test_connection_dropped_mid_body_every_time(http_server, tmp_path, monkeypatch):
     monkeypatch.setenv("REMOTEZOO_MAX_ATTEMPTS", "3")
-    route = http_server.serve_bytes("/f", DATA, drop_after=1000, drop_times=100, etag=None, last_modified=None)
+    route = http_server.serve_bytes(
+        "/f", DATA, drop_after=1000, drop_times=100, etag=None, last_modified=None
+    )
     target = tmp_path / "f"
     with pytest.raises(rz.DownloadError):
         rz.download_file(http_server.url("/f"), target)
@@ -74,7 +82,9 @@ def test_connection_dropped_then_resumed(http_server, tmp_path):
     rz.download_file(http_server.url("/f"), tmp_path / "f", sha256=route.sha256)
     assert (tmp_path / "f").read_bytes() == DATA and os.listdir(tmp_path) == ["f"]
     ranges = [r.headers.get("Range") for r in http_server.requests_to("/f")]
-    assert ranges[0] is None and ranges[1:] and all(r and r.startswith("bytes=") for r in ranges[1:])
+    assert (
+        ranges[0] is None and ranges[1:] and all(r and r.startswith("bytes=") for r in ranges[1:])
+    )
 
 
 def test_503_storm_exhausts_retries_then_recovers(http_server, tmp_path, monkeypatch):
@@ -104,8 +114,9 @@ def test_stalled_server_hits_the_low_speed_timeout(http_server, tmp_path, monkey
 @pytest.mark.parametrize("announced", [len(DATA) + 5000, len(DATA) - 5000])
 def test_wrong_content_length(http_server, tmp_path, monkeypatch, announced):
     monkeypatch.setenv("REMOTEZOO_MAX_ATTEMPTS", "2")
-    route = http_server.serve_bytes("/f", DATA, content_length=announced, wrong_length_times=100,
-                                    etag=None, last_modified=None)
+    route = http_server.serve_bytes(
+        "/f", DATA, content_length=announced, wrong_length_times=100, etag=None, last_modified=None
+    )
     with pytest.raises((rz.DownloadError, rz.ChecksumError)):
         rz.download_file(http_server.url("/f"), tmp_path / "f", sha256=route.sha256)
     assert os.listdir(tmp_path) == []
@@ -149,7 +160,9 @@ FSIZE_DOWNLOAD = """
 def test_disk_full_during_download_file(http_server, tmp_path):
     http_server.serve_bytes("/f", DATA)
     target = tmp_path / "f"
-    proc = run_python(FSIZE_DOWNLOAD.format(call=f"rz.download_file({http_server.url('/f')!r}, {str(target)!r})"))
+    proc = run_python(
+        FSIZE_DOWNLOAD.format(call=f"rz.download_file({http_server.url('/f')!r}, {str(target)!r})")
+    )
     out, err = proc.communicate(timeout=60)
     assert proc.returncode in (3, 4), (out, err)
     assert "27" in out or "File too large" in out or "EFBIG" in out, out
@@ -158,17 +171,32 @@ def test_disk_full_during_download_file(http_server, tmp_path):
     assert target.read_bytes() == DATA
 
 
-def manager_source(tmp_path: Path, url: str, extract: bool = False, name: str = "acme/managed") -> Path:
-    return write_source(tmp_path / "msrc", [{
-        "base_name": "weights", "base_filename": "weights" if extract else "weights.bin",
-        "manager": {"type": "x", "config": {"url": url, "extract_archive": extract}},
-    }], init=None, name=name)
+def manager_source(
+    tmp_path: Path, url: str, extract: bool = False, name: str = "acme/managed"
+) -> Path:
+    return write_source(
+        tmp_path / "msrc",
+        [
+            {
+                "base_name": "weights",
+                "base_filename": "weights" if extract else "weights.bin",
+                "manager": {"type": "x", "config": {"url": url, "extract_archive": extract}},
+            }
+        ],
+        init=None,
+        name=name,
+    )
 
 
 @pytest.mark.parametrize("extract", [False, True])
 def test_disk_full_during_manager_download(http_server, tmp_path, extract):
-    payload = DATA if not extract else compress(tar_bytes([Entry("weights", "dir", mode=0o755),
-                                                           file("weights/w.bin", DATA)]), "tar")
+    payload = (
+        DATA
+        if not extract
+        else compress(
+            tar_bytes([Entry("weights", "dir", mode=0o755), file("weights/w.bin", DATA)]), "tar"
+        )
+    )
     http_server.serve_bytes("/w", payload)
     src = manager_source(tmp_path, http_server.url("/w"), extract)
     rz.register_zoo_model_source(str(src))
@@ -184,8 +212,11 @@ def test_disk_full_during_manager_download(http_server, tmp_path, extract):
 
 # ---- SIGKILL in the middle ------------------------------------------------------------------
 
+
 def kill_when(proc: subprocess.Popen, predicate, what: str) -> None:
-    assert wait_until(predicate, timeout=30), f"never saw {what}: {proc.poll()} {proc.stderr.read() if proc.poll() is not None else ''}"
+    assert wait_until(predicate, timeout=30), (
+        f"never saw {what}: {proc.poll()} {proc.stderr.read() if proc.poll() is not None else ''}"
+    )
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
@@ -194,13 +225,22 @@ def kill_when(proc: subprocess.Popen, predicate, what: str) -> None:
 def test_sigkill_during_download_file(http_server, tmp_path):
     route = http_server.serve_bytes("/f", DATA, trickle=(4096, 0.05))
     target = tmp_path / "f"
-    proc = run_python(f"import remotezoo as rz; rz.download_file({http_server.url('/f')!r}, {str(target)!r})")
-    kill_when(proc, lambda: any(".part-" in n and (tmp_path / n).stat().st_size > 0 for n in os.listdir(tmp_path)),
-              "a growing .part- file")
+    proc = run_python(
+        f"import remotezoo as rz; rz.download_file({http_server.url('/f')!r}, {str(target)!r})"
+    )
+    kill_when(
+        proc,
+        lambda: any(
+            ".part-" in n and (tmp_path / n).stat().st_size > 0 for n in os.listdir(tmp_path)
+        ),
+        "a growing .part- file",
+    )
     assert not target.exists()
     route.trickle = None
     rz.download_file(http_server.url("/f"), target, sha256=route.sha256)
-    assert target.read_bytes() == DATA and os.listdir(tmp_path) == ["f"]  # the stale part was removed
+    assert target.read_bytes() == DATA and os.listdir(tmp_path) == [
+        "f"
+    ]  # the stale part was removed
 
 
 SLOW_INIT = SIMPLE_INIT.replace(
@@ -211,15 +251,21 @@ SLOW_INIT = SIMPLE_INIT.replace(
     "        os.makedirs(os.path.dirname(model_path), exist_ok=True)\n"
     "        open(model_path + '.partial-marker', 'w').close()\n"
     "        open(os.environ['RZ_TEST_SLOW'], 'w').close()\n"
-    "        time.sleep(60)")
+    "        time.sleep(60)",
+)
 
 
 def test_sigkill_during_download_model(tmp_path, monkeypatch):
     monkeypatch.setenv("RZ_TEST_CALL_LOG", str(tmp_path / "calls.log"))
-    src = write_source(tmp_path / "src", [model("sleepy", "1.0")], init=SLOW_INIT, name="acme/sleepy")
+    src = write_source(
+        tmp_path / "src", [model("sleepy", "1.0")], init=SLOW_INIT, name="acme/sleepy"
+    )
     rz.register_zoo_model_source(str(src))
     started = tmp_path / "started"
-    proc = run_python("import remotezoo as rz; rz.download_zoo_model('sleepy')", env={"RZ_TEST_SLOW": str(started)})
+    proc = run_python(
+        "import remotezoo as rz; rz.download_zoo_model('sleepy')",
+        env={"RZ_TEST_SLOW": str(started)},
+    )
     kill_when(proc, started.exists, "download_model running")
     assert not rz.is_zoo_model_downloaded("sleepy")
     _, path = rz.download_zoo_model("sleepy")
@@ -233,8 +279,11 @@ def test_sigkill_during_manager_download(http_server, tmp_path):
     rz.register_zoo_model_source(str(manager_source(tmp_path, http_server.url("/w.bin"))))
     proc = run_python("import remotezoo as rz; rz.download_zoo_model('weights')")
     models = Path(rz.home()) / "models"
-    kill_when(proc, lambda: any(".part-" in p.name and p.stat().st_size > 0 for p in models.rglob("*")),
-              "a growing manager download")
+    kill_when(
+        proc,
+        lambda: any(".part-" in p.name and p.stat().st_size > 0 for p in models.rglob("*")),
+        "a growing manager download",
+    )
     assert not rz.is_zoo_model_downloaded("weights")
     route.trickle = None
     _, path = rz.download_zoo_model("weights")
@@ -243,15 +292,31 @@ def test_sigkill_during_manager_download(http_server, tmp_path):
 
 
 def test_sigkill_during_archive_registration(http_server, tmp_path):
-    archive = compress(tar_bytes([Entry("top", "dir", mode=0o755),
-                                  file("top/manifest.json", json.dumps({"name": "acme/arch", "models": [model("arch")]}).encode()),
-                                  file("top/__init__.py", SIMPLE_INIT.encode()),
-                                  file("top/padding.bin", DATA)]), "tar.gz")
+    archive = compress(
+        tar_bytes(
+            [
+                Entry("top", "dir", mode=0o755),
+                file(
+                    "top/manifest.json",
+                    json.dumps({"name": "acme/arch", "models": [model("arch")]}).encode(),
+                ),
+                file("top/__init__.py", SIMPLE_INIT.encode()),
+                file("top/padding.bin", DATA),
+            ]
+        ),
+        "tar.gz",
+    )
     route = http_server.serve_bytes("/src.tar.gz", archive, trickle=(2048, 0.05))
     url = http_server.url("/src.tar.gz")
     proc = run_python(f"import remotezoo as rz; rz.register_zoo_model_source({url!r})")
-    kill_when(proc, lambda: len(http_server.requests_to("/src.tar.gz")) > 0 and
-              any(m in p.name for p in Path(rz.home()).rglob("*") for m in TEMP_MARKS), "a registration in progress")
+    kill_when(
+        proc,
+        lambda: (
+            len(http_server.requests_to("/src.tar.gz")) > 0
+            and any(m in p.name for p in Path(rz.home()).rglob("*") for m in TEMP_MARKS)
+        ),
+        "a registration in progress",
+    )
     assert rz.list_zoo_model_sources() == []
     route.trickle = None
     rz.register_zoo_model_source(url)
@@ -327,19 +392,42 @@ def test_concurrent_load(http_server, tmp_path, monkeypatch):
     monkeypatch.setenv("RZ_TEST_CALL_LOG", str(log))
     specs = []
     for i in range(3):
-        src = write_source(tmp_path / f"local{i}", [model(f"l{i}a", "1.0"), model(f"l{i}b")], name=f"acme/local{i}")
+        src = write_source(
+            tmp_path / f"local{i}", [model(f"l{i}a", "1.0"), model(f"l{i}b")], name=f"acme/local{i}"
+        )
         specs.append(str(src))
     for i in range(2):
-        archive = compress(tar_bytes([Entry("top", "dir", mode=0o755),
-                                      file("top/manifest.json", json.dumps(
-                                          {"name": f"acme/remote{i}", "models": [model(f"r{i}a"), model(f"r{i}b", "2.0")]}).encode()),
-                                      file("top/__init__.py", SIMPLE_INIT.encode())]), "tar.gz")
+        archive = compress(
+            tar_bytes(
+                [
+                    Entry("top", "dir", mode=0o755),
+                    file(
+                        "top/manifest.json",
+                        json.dumps(
+                            {
+                                "name": f"acme/remote{i}",
+                                "models": [model(f"r{i}a"), model(f"r{i}b", "2.0")],
+                            }
+                        ).encode(),
+                    ),
+                    file("top/__init__.py", SIMPLE_INIT.encode()),
+                ]
+            ),
+            "tar.gz",
+        )
         http_server.serve_bytes(f"/remote{i}.tar.gz", archive)
         specs.append(http_server.url(f"/remote{i}.tar.gz"))
-    procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(LOAD_WORKER), *specs], cwd=ROOT,
-                              env=dict(os.environ, RZ_LOAD_SECONDS=str(seconds)),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(16)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(LOAD_WORKER), *specs],
+            cwd=ROOT,
+            env=dict(os.environ, RZ_LOAD_SECONDS=str(seconds)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(16)
+    ]
     total_ok = 0
     for proc in procs:
         out, err = proc.communicate(timeout=seconds + 120)

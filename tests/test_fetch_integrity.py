@@ -10,12 +10,12 @@ import random
 from pathlib import Path
 
 import pytest
+from helpers.hostile_archives import file as archive_file
+from helpers.hostile_archives import tar_bytes
+from helpers.servers import LoopbackServer, leftovers
 
 import remotezoo
 import remotezoo._net
-from conftest import LoopbackServer, leftovers
-from hostile_archives import file as archive_file
-from hostile_archives import tar_bytes
 
 DATA = random.Random(99).randbytes(1024)
 BIG = random.Random(7).randbytes(256 * 1024 + 5)
@@ -36,14 +36,22 @@ def assert_refused(server: LoopbackServer, tmp_path: Path, match: str, path: str
 
 # ---- download_file -----------------------------------------------------------------------------
 
-def test_short_206_to_a_plain_get_is_never_accepted(http_server: LoopbackServer, tmp_path: Path) -> None:
+
+def test_short_206_to_a_plain_get_is_never_accepted(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     # The issue's case: GET answered with 206 "bytes 0-99/1024" and 100 bytes. It is resumed
     # from byte 100 (the answer had a validator), and each answer covers 100 bytes more: five
     # attempts end at byte 500 -- an error, never a 500-byte file.
     http_server.serve_bytes("/m", DATA, partial_plain=True, range_limit=100)
     assert_refused(http_server, tmp_path, r"ended at byte 500 of 1024")
     assert [r.headers.get("Range") for r in http_server.requests_to("/m")] == [
-        None, "bytes=100-", "bytes=200-", "bytes=300-", "bytes=400-"]
+        None,
+        "bytes=100-",
+        "bytes=200-",
+        "bytes=300-",
+        "bytes=400-",
+    ]
 
 
 def test_unsolicited_206_is_used_correctly(http_server: LoopbackServer, tmp_path: Path) -> None:
@@ -54,38 +62,53 @@ def test_unsolicited_206_is_used_correctly(http_server: LoopbackServer, tmp_path
     assert requests[1].headers.get("If-Range") == '"v1"'
 
 
-def test_unsolicited_short_206_without_validator_starts_over(http_server: LoopbackServer,
-                                                             tmp_path: Path) -> None:
-    http_server.serve_bytes("/m", DATA, partial_plain=True, range_limit=100, etag=None,
-                            last_modified=None)
+def test_unsolicited_short_206_without_validator_starts_over(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
+    http_server.serve_bytes(
+        "/m", DATA, partial_plain=True, range_limit=100, etag=None, last_modified=None
+    )
     assert_refused(http_server, tmp_path, r"ended at byte 100 of 1024")
     assert all(r.headers.get("Range") is None for r in http_server.requests_to("/m"))
 
 
-def test_short_206_to_a_resume_is_never_accepted(http_server: LoopbackServer, tmp_path: Path) -> None:
+def test_short_206_to_a_resume_is_never_accepted(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     # The issue's second case: a break at 500, then "bytes 500-599/1024" -- not a 600-byte file.
     http_server.serve_bytes("/m", DATA, drop_after=500, range_limit=100)
     assert_refused(http_server, tmp_path, r"ended at byte 900 of 1024")
 
 
-def test_short_206_answers_are_resumed_until_complete(http_server: LoopbackServer, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_short_206_answers_are_resumed_until_complete(
+    http_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("REMOTEZOO_MAX_ATTEMPTS", "20")
     http_server.serve_bytes("/m", DATA, drop_after=500, range_limit=100)
     assert download(http_server, tmp_path) == DATA
     assert len(http_server.requests_to("/m")) == 7  # 500, then 100 at a time, then the last 24
 
 
-@pytest.mark.parametrize("content_range, match", [
-    ("", "without a usable Content-Range"),
-    ("bytes */{size}", "without a usable Content-Range"),
-    ("bytes 0-{last}/{size}", "sent bytes from 0 when asked for bytes from 500"),
-    ("bytes {first}-{last}/2048", r"changed size during the download \(1024 bytes, then 2048\)"),
-    ("bytes {first}-1000/{size}", "sent a range of 501 bytes with a Content-Length of 524"),
-    ("bytes {first}-{last}/*", None),  # an unknown complete-length continuing a known size: fine
-])
-def test_resumed_206_must_say_what_it_sends(http_server: LoopbackServer, tmp_path: Path,
-                                            content_range: str, match: str) -> None:
+@pytest.mark.parametrize(
+    "content_range, match",
+    [
+        ("", "without a usable Content-Range"),
+        ("bytes */{size}", "without a usable Content-Range"),
+        ("bytes 0-{last}/{size}", "sent bytes from 0 when asked for bytes from 500"),
+        (
+            "bytes {first}-{last}/2048",
+            r"changed size during the download \(1024 bytes, then 2048\)",
+        ),
+        ("bytes {first}-1000/{size}", "sent a range of 501 bytes with a Content-Length of 524"),
+        (
+            "bytes {first}-{last}/*",
+            None,
+        ),  # an unknown complete-length continuing a known size: fine
+    ],
+)
+def test_resumed_206_must_say_what_it_sends(
+    http_server: LoopbackServer, tmp_path: Path, content_range: str, match: str
+) -> None:
     http_server.serve_bytes("/m", DATA, drop_after=500, content_range=content_range)
     if match is None:
         assert download(http_server, tmp_path) == DATA
@@ -93,7 +116,9 @@ def test_resumed_206_must_say_what_it_sends(http_server: LoopbackServer, tmp_pat
         assert_refused(http_server, tmp_path, match)
 
 
-def test_unsolicited_206_without_a_size_is_refused(http_server: LoopbackServer, tmp_path: Path) -> None:
+def test_unsolicited_206_without_a_size_is_refused(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     http_server.serve_bytes("/m", DATA, partial_plain=True, content_range="bytes {first}-{last}/*")
     assert_refused(http_server, tmp_path, r"without saying its size")
 
@@ -113,8 +138,9 @@ def test_changed_etag_on_a_resume_is_refused(http_server: LoopbackServer, tmp_pa
     assert_refused(http_server, tmp_path, "changed during the download")
 
 
-def test_200_to_a_resume_with_another_length_starts_over(http_server: LoopbackServer,
-                                                         tmp_path: Path) -> None:
+def test_200_to_a_resume_with_another_length_starts_over(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     # download_file restarts on a 200 and keeps exactly the new answer's announced length.
     route = http_server.serve_bytes("/m", DATA, drop_after=500, ignore_range=True)
     longer = DATA + b"more"
@@ -145,6 +171,7 @@ def test_body_longer_than_its_range_is_refused(http_server: LoopbackServer, tmp_
 
 # ---- parallel ranges -----------------------------------------------------------------------------
 
+
 @pytest.fixture
 def parallel(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REMOTEZOO_PARALLEL_MIN_BYTES", str(64 * 1024))
@@ -152,23 +179,30 @@ def parallel(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REMOTEZOO_MAX_ATTEMPTS", "20")
 
 
-def test_parallel_short_ranges_are_completed(http_server: LoopbackServer, tmp_path: Path,
-                                             parallel: None) -> None:
+def test_parallel_short_ranges_are_completed(
+    http_server: LoopbackServer, tmp_path: Path, parallel: None
+) -> None:
     http_server.serve_bytes("/m", BIG, range_limit=20_000)
     assert download(http_server, tmp_path) == BIG
     assert sum(1 for r in http_server.requests_to("/m") if r.headers.get("Range")) > 3
 
 
-@pytest.mark.parametrize("content_range", [
-    "bytes {first}-{last}/999999", "bytes 0-{last}/{size}", "", "bytes {first}-{size}/{size}x"])
-def test_parallel_lying_ranges_fall_back_to_one_connection(http_server: LoopbackServer, tmp_path: Path,
-                                                           parallel: None, content_range: str) -> None:
+@pytest.mark.parametrize(
+    "content_range",
+    ["bytes {first}-{last}/999999", "bytes 0-{last}/{size}", "", "bytes {first}-{size}/{size}x"],
+)
+def test_parallel_lying_ranges_fall_back_to_one_connection(
+    http_server: LoopbackServer, tmp_path: Path, parallel: None, content_range: str
+) -> None:
     http_server.serve_bytes("/m", BIG, content_range=content_range)
     assert download(http_server, tmp_path) == BIG
-    assert http_server.requests_to("/m")[-1].headers.get("Range") is None  # the fresh start
+    # The first request and the fresh start ask for no range (the refused ranges' requests may
+    # reach the server's threads after the fresh start: their order is not the client's).
+    assert sum(1 for r in http_server.requests_to("/m") if r.headers.get("Range") is None) >= 2
 
 
 # ---- the pull stream and http_get ------------------------------------------------------------------
+
 
 def test_stream_refuses_a_short_206(http_server: LoopbackServer) -> None:
     http_server.serve_bytes("/s", DATA, partial_plain=True, range_limit=100)
@@ -199,25 +233,31 @@ def test_stream_refuses_a_200_of_another_length_to_a_resume(http_server: Loopbac
 
 
 def test_http_get_refuses_a_short_206(http_server: LoopbackServer) -> None:
-    http_server.serve_bytes("/api", DATA, partial_plain=True, range_limit=100, etag=None,
-                            last_modified=None)
+    http_server.serve_bytes(
+        "/api", DATA, partial_plain=True, range_limit=100, etag=None, last_modified=None
+    )
     with pytest.raises(remotezoo.DownloadError, match="ended at byte 100 of 1024"):
         remotezoo._net.http_get(http_server.url("/api"))
 
 
 # ---- through registration and the manager ------------------------------------------------------
 
+
 def source_tar() -> bytes:
     manifest = {"name": "acme/cut", "models": [{"base_name": "cut", "base_filename": "cut.bin"}]}
-    return tar_bytes([archive_file("top/manifest.json", json.dumps(manifest).encode()),
-                      archive_file("top/__init__.py", b"def download_model(n, p):\n    pass\n"),
-                      archive_file("top/extra.bin", random.Random(3).randbytes(20_000))])
+    return tar_bytes(
+        [
+            archive_file("top/manifest.json", json.dumps(manifest).encode()),
+            archive_file("top/__init__.py", b"def download_model(n, p):\n    pass\n"),
+            archive_file("top/extra.bin", random.Random(3).randbytes(20_000)),
+        ]
+    )
 
 
 @pytest.mark.parametrize("suffix", [".tar", ".zip"])
 def test_registration_refuses_a_short_206(http_server: LoopbackServer, suffix: str) -> None:
-    import zipfile
     import io
+    import zipfile
 
     if suffix == ".tar":
         body = source_tar()

@@ -15,14 +15,14 @@ import logging
 import os
 import shutil
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Optional
 
 import pytest
-
-from conftest import LoopbackServer
-from fake_github import make_tarball
+from helpers.fake_github import make_tarball
+from helpers.servers import LoopbackServer
 
 fo = pytest.importorskip("fiftyone", reason="the parity suite compares against FiftyOne")
 foz = pytest.importorskip("fiftyone.zoo")
@@ -34,8 +34,11 @@ PREFIX = "parity/"
 
 
 def files_of(directory: Path) -> dict[str, str]:
-    return {str(p.relative_to(directory)): p.read_text() for p in sorted(directory.rglob("*"))
-            if p.is_file() and "__pycache__" not in p.parts}
+    return {
+        str(p.relative_to(directory)): p.read_text()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
 
 
 def tar_gz(directory: Path, top: str) -> bytes:
@@ -71,8 +74,13 @@ def zoos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zoos]:
     server = LoopbackServer("127.0.0.1")
     server.serve_bytes("/dl/parity-many.tar.gz", tar_gz(SOURCES / "many", "parity-many-main"))
     server.serve_bytes("/dl/parity-second.zip", zip_of(SOURCES / "second", "parity-second-main"))
-    zoos = Zoos(server, server.url("/dl/parity-many.tar.gz"), server.url("/dl/parity-second.zip"),
-                root / "rz", root / "fo")
+    zoos = Zoos(
+        server,
+        server.url("/dl/parity-many.tar.gz"),
+        server.url("/dl/parity-second.zip"),
+        root / "rz",
+        root / "fo",
+    )
     saved = fo.config.model_zoo_dir, fo.config.requirement_error_level
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("no_proxy", "127.0.0.1")
@@ -114,7 +122,11 @@ def outcome(call: Callable[[], Any]) -> Optional[BaseException]:
 
 
 def test_sources_listed_alike(zoos: Zoos) -> None:
-    assert rz.list_zoo_model_sources() == foz.list_zoo_model_sources() == sorted([zoos.many, zoos.second])
+    assert (
+        rz.list_zoo_model_sources()
+        == foz.list_zoo_model_sources()
+        == sorted([zoos.many, zoos.second])
+    )
 
 
 FILTERS: list[dict[str, Any]] = [
@@ -143,7 +155,9 @@ def test_models_listed_alike(zoos: Zoos, filters: dict[str, Any]) -> None:
 @pytest.mark.parametrize("filters", [{}, {"tags": "embeddings"}, {"license": "MIT"}], ids=repr)
 def test_models_of_one_source_listed_alike(zoos: Zoos, filters: dict[str, Any]) -> None:
     for url in (zoos.many, zoos.second):
-        assert rz.list_zoo_models(source=url, **filters) == foz.list_zoo_models(source=url, **filters)
+        assert rz.list_zoo_models(source=url, **filters) == foz.list_zoo_models(
+            source=url, **filters
+        )
 
 
 def test_difference_license_pieces_are_trimmed(zoos: Zoos) -> None:
@@ -155,19 +169,43 @@ def test_difference_license_pieces_are_trimmed(zoos: Zoos) -> None:
 # ---- the model object ------------------------------------------------------------------------
 
 SCALAR_ATTRIBUTES = (
-    "name", "base_name", "base_filename", "author", "version", "url", "source", "license",
-    "description", "size_bytes", "tags", "date_added", "training_data",
-    "default_deployment_config_dict", "filename", "has_version", "has_manager",
-    "has_requirements", "has_tags", "supports_cpu", "supports_gpu",
+    "name",
+    "base_name",
+    "base_filename",
+    "author",
+    "version",
+    "url",
+    "source",
+    "license",
+    "description",
+    "size_bytes",
+    "tags",
+    "date_added",
+    "training_data",
+    "default_deployment_config_dict",
+    "filename",
+    "has_version",
+    "has_manager",
+    "has_requirements",
+    "has_tags",
+    "supports_cpu",
+    "supports_gpu",
 )
 
 
 def requirements_view(requirements: Any) -> Any:
     if requirements is None:
         return None
-    return (requirements.packages, requirements.cpu, requirements.gpu, requirements.supports_cpu,
-            requirements.supports_gpu, requirements.cpu_packages, requirements.gpu_packages,
-            requirements.serialize())
+    return (
+        requirements.packages,
+        requirements.cpu,
+        requirements.gpu,
+        requirements.supports_cpu,
+        requirements.supports_gpu,
+        requirements.cpu_packages,
+        requirements.gpu_packages,
+        requirements.serialize(),
+    )
 
 
 def manager_view(manager: Any) -> Any:
@@ -186,7 +224,9 @@ def test_every_field_of_every_model_alike(zoos: Zoos) -> None:
         assert isinstance(rz_model, rz.RemoteZooModel) and isinstance(fo_model, foz.RemoteZooModel)
         for attr in SCALAR_ATTRIBUTES:
             assert getattr(rz_model, attr) == getattr(fo_model, attr), (name, attr)
-        assert requirements_view(rz_model.requirements) == requirements_view(fo_model.requirements), name
+        assert requirements_view(rz_model.requirements) == requirements_view(
+            fo_model.requirements
+        ), name
         assert manager_view(rz_model.manager) == manager_view(fo_model.manager), name
         assert str(rz_model.comp_version) == str(fo_model.comp_version), name
         for tag in (fo_model.tags or []) + ["no-such-tag"]:
@@ -196,8 +236,13 @@ def test_every_field_of_every_model_alike(zoos: Zoos) -> None:
         assert manager_view(rz_model.manager) == manager_view(fo_model.manager)
         fo_serial.pop("manager"), rz_serial.pop("manager")
         assert rz_serial == fo_serial, name
-        fo_path, rz_path = fo_model.get_path_in_dir(str(zoos.fo_models)), rz_model.get_path_in_dir(str(zoos.rz_models))
-        assert os.path.relpath(rz_path, zoos.rz_models) == os.path.relpath(fo_path, zoos.fo_models), name
+        fo_path, rz_path = (
+            fo_model.get_path_in_dir(str(zoos.fo_models)),
+            rz_model.get_path_in_dir(str(zoos.rz_models)),
+        )
+        assert os.path.relpath(rz_path, zoos.rz_models) == os.path.relpath(
+            fo_path, zoos.fo_models
+        ), name
 
 
 def test_versions_compare_alike() -> None:
@@ -207,20 +252,38 @@ def test_versions_compare_alike() -> None:
         for b, fb in zip(versions, fo_versions):
             assert (a.comp_version < b.comp_version) == (fa.comp_version < fb.comp_version)
             assert (a.comp_version == b.comp_version) == (fa.comp_version == fb.comp_version)
-    assert rz.get_zoo_model("parity/kappa").comp_version == "0.0.0" == str(foz.get_zoo_model("parity/kappa").comp_version)
+    assert (
+        rz.get_zoo_model("parity/kappa").comp_version
+        == "0.0.0"
+        == str(foz.get_zoo_model("parity/kappa").comp_version)
+    )
 
 
-@pytest.mark.parametrize("query", [
-    "parity/alpha", "parity/alpha@1.2", "parity/alpha@1.10", "parity/alpha@1.9-beta",
-    "parity/clip-vit-b32.torch", "parity/clip-vit-b32@1.0.torch", "parity/kappa", "parity/second/mu",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "parity/alpha",
+        "parity/alpha@1.2",
+        "parity/alpha@1.10",
+        "parity/alpha@1.9-beta",
+        "parity/clip-vit-b32.torch",
+        "parity/clip-vit-b32@1.0.torch",
+        "parity/kappa",
+        "parity/second/mu",
+    ],
+)
 def test_name_at_version_resolves_alike(query: str) -> None:
     assert rz.get_zoo_model(query).name == foz.get_zoo_model(query).name
 
 
-@pytest.mark.parametrize("query", ["parity/alpha@9.9", "parity/nothing", "parity/clip-vit-b32.torch@1.0"])
+@pytest.mark.parametrize(
+    "query", ["parity/alpha@9.9", "parity/nothing", "parity/clip-vit-b32.torch@1.0"]
+)
 def test_unknown_names_are_value_errors_alike(query: str) -> None:
-    fo_error, rz_error = outcome(lambda: foz.get_zoo_model(query)), outcome(lambda: rz.get_zoo_model(query))
+    fo_error, rz_error = (
+        outcome(lambda: foz.get_zoo_model(query)),
+        outcome(lambda: rz.get_zoo_model(query)),
+    )
     assert isinstance(fo_error, ValueError) and isinstance(rz_error, ValueError)
     assert isinstance(rz_error, rz.ModelNotFoundError)
 
@@ -231,13 +294,16 @@ def test_unknown_names_are_value_errors_alike(query: str) -> None:
 # Documented differences (README): a version clause after a comma continues the requirement
 # in remotezoo, FiftyOne splits there; a requirements file with pip options is refused by
 # remotezoo, FiftyOne drops those lines.
-DIFFERENT_OUTCOMES = {"parity/omicron": ("InvalidRequirement", None),
-                      "parity/xi": (None, "pip option '-r' is not supported")}
+DIFFERENT_OUTCOMES = {
+    "parity/omicron": ("InvalidRequirement", None),
+    "parity/xi": (None, "pip option '-r' is not supported"),
+}
 
 
 @pytest.mark.parametrize("error_level", [0, 1, 2])
-def test_requirement_outcomes_alike(zoos: Zoos, error_level: int, monkeypatch: pytest.MonkeyPatch,
-                                    caplog: pytest.LogCaptureFixture) -> None:
+def test_requirement_outcomes_alike(
+    zoos: Zoos, error_level: int, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.CRITICAL)  # both log every requirement
     for name in fo_names():
         if name in ("parity/gamma", "parity/xi"):
@@ -262,7 +328,10 @@ def test_requirement_outcomes_alike(zoos: Zoos, error_level: int, monkeypatch: p
         if rz_error is not None:
             assert isinstance(rz_error, rz.RequirementsError), name
             # eta raises PackageError (an ImportError) for packages and ModelError for the device
-            assert isinstance(rz_error, ImportError) and type(fo_error).__name__ in ("PackageError", "ModelError")
+            assert isinstance(rz_error, ImportError) and type(fo_error).__name__ in (
+                "PackageError",
+                "ModelError",
+            )
 
 
 def test_unmet_requirements_and_device(caplog: pytest.LogCaptureFixture) -> None:
@@ -276,8 +345,17 @@ def test_unmet_requirements_and_device(caplog: pytest.LogCaptureFixture) -> None
 
 # ---- downloads, paths and loads --------------------------------------------------------------
 
-DOWNLOADED = ["parity/alpha", "parity/alpha@1.2", "parity/beta", "parity/gamma", "parity/delta",
-              "parity/theta", "parity/clip-vit-b32.torch", "parity/second/mu", "parity/second/nu"]
+DOWNLOADED = [
+    "parity/alpha",
+    "parity/alpha@1.2",
+    "parity/beta",
+    "parity/gamma",
+    "parity/delta",
+    "parity/theta",
+    "parity/clip-vit-b32.torch",
+    "parity/second/mu",
+    "parity/second/nu",
+]
 
 
 def test_download_paths_and_loads_alike(zoos: Zoos, caplog: pytest.LogCaptureFixture) -> None:
@@ -291,16 +369,24 @@ def test_download_paths_and_loads_alike(zoos: Zoos, caplog: pytest.LogCaptureFix
         fo_loaded = foz.load_zoo_model(name, ensure_requirements=False, offset=1)
         rz_loaded = rz.load_zoo_model(name, ensure_requirements=False, offset=1)
         assert rz_loaded.predict(2) == fo_loaded.predict(2), name
-        assert rz.get_zoo_model(name).load_model().predict(2) == foz.get_zoo_model(name).load_model().predict(2)
+        assert rz.get_zoo_model(name).load_model().predict(2) == foz.get_zoo_model(
+            name
+        ).load_model().predict(2)
         if name == "parity/theta":
             # Difference: FiftyOne never counts a folder model as downloaded; remotezoo does.
             assert rz.is_zoo_model_downloaded(name) and not foz.is_zoo_model_downloaded(name)
             assert os.path.isdir(rz_path) and os.path.isdir(fo_path)
         else:
             assert rz.is_zoo_model_downloaded(name) == foz.is_zoo_model_downloaded(name) is True
-    fo_downloaded = {n: os.path.relpath(p, zoos.fo_models)
-                     for n, (p, _) in foz.list_downloaded_zoo_models().items() if n.startswith(PREFIX)}
-    rz_downloaded = {n: os.path.relpath(p, zoos.rz_models) for n, (p, _) in rz.list_downloaded_zoo_models().items()}
+    fo_downloaded = {
+        n: os.path.relpath(p, zoos.fo_models)
+        for n, (p, _) in foz.list_downloaded_zoo_models().items()
+        if n.startswith(PREFIX)
+    }
+    rz_downloaded = {
+        n: os.path.relpath(p, zoos.rz_models)
+        for n, (p, _) in rz.list_downloaded_zoo_models().items()
+    }
     assert rz_downloaded == {**fo_downloaded, "parity/theta@3.1": "parity/many/theta-weights-v3.1"}
     for name in DOWNLOADED:
         foz.delete_zoo_model(name)
@@ -310,10 +396,15 @@ def test_download_paths_and_loads_alike(zoos: Zoos, caplog: pytest.LogCaptureFix
 
 def test_not_downloaded_errors_alike() -> None:
     name = "parity/iota"
-    for call in (lambda z: z.find_zoo_model(name),
-                 lambda z: z.load_zoo_model(name, download_if_necessary=False, ensure_requirements=False)):
+    for call in (
+        lambda z: z.find_zoo_model(name),
+        lambda z: z.load_zoo_model(name, download_if_necessary=False, ensure_requirements=False),
+    ):
         fo_error, rz_error = outcome(lambda: call(foz)), outcome(lambda: call(rz))
-        assert isinstance(fo_error, ValueError) and isinstance(rz_error, ValueError), (fo_error, rz_error)
+        assert isinstance(fo_error, ValueError) and isinstance(rz_error, ValueError), (
+            fo_error,
+            rz_error,
+        )
 
 
 # ---- registration errors and deletion --------------------------------------------------------
@@ -321,19 +412,25 @@ def test_not_downloaded_errors_alike() -> None:
 
 def test_registration_errors_are_value_errors_alike(zoos: Zoos, tmp_path: Path) -> None:
     missing = zoos.server.url("/dl/missing.tar.gz")
-    fo_error, rz_error = outcome(lambda: foz.register_zoo_model_source(missing)), \
-        outcome(lambda: rz.register_zoo_model_source(missing))
+    fo_error, rz_error = (
+        outcome(lambda: foz.register_zoo_model_source(missing)),
+        outcome(lambda: rz.register_zoo_model_source(missing)),
+    )
     assert isinstance(fo_error, ValueError) and isinstance(rz_error, ValueError)
     assert isinstance(rz_error, rz.HTTPStatusError) and isinstance(rz_error, rz.SourceError)
     assert rz_error.http_status == 404 and isinstance(rz_error, OSError)
     with socket_closed() as url:
-        fo_error, rz_error = outcome(lambda: foz.register_zoo_model_source(url)), \
-            outcome(lambda: rz.register_zoo_model_source(url))
+        fo_error, rz_error = (
+            outcome(lambda: foz.register_zoo_model_source(url)),
+            outcome(lambda: rz.register_zoo_model_source(url)),
+        )
     assert isinstance(fo_error, ValueError) and isinstance(rz_error, ValueError)
     assert isinstance(rz_error, rz.DownloadError) and isinstance(rz_error, OSError)
     for unknown in (missing, "https://github.com/parity/never-registered"):
-        fo_error, rz_error = outcome(lambda: foz.delete_zoo_model_source(unknown)), \
-            outcome(lambda: rz.delete_zoo_model_source(unknown))
+        fo_error, rz_error = (
+            outcome(lambda: foz.delete_zoo_model_source(unknown)),
+            outcome(lambda: rz.delete_zoo_model_source(unknown)),
+        )
         assert isinstance(fo_error, ValueError) and isinstance(rz_error, ValueError)
     assert rz.list_zoo_model_sources() == foz.list_zoo_model_sources()
 
@@ -355,7 +452,9 @@ class socket_closed:
 
 
 def test_difference_archive_without_manifest(zoos: Zoos) -> None:
-    zoos.server.serve_bytes("/dl/empty.tar.gz", make_tarball("top", {"README.md": "no models here\n"}))
+    zoos.server.serve_bytes(
+        "/dl/empty.tar.gz", make_tarball("top", {"README.md": "no models here\n"})
+    )
     url = zoos.server.url("/dl/empty.tar.gz")
     assert outcome(lambda: foz.register_zoo_model_source(url)) is None  # FiftyOne: nothing, quietly
     with pytest.raises(rz.SourceError, match="no manifest.json"):
@@ -374,8 +473,12 @@ def serve_source(zoos: Zoos, directory: Path, manifest: dict[str, Any], init: st
 
 def test_difference_model_without_base_filename(zoos: Zoos, tmp_path: Path) -> None:
     model = {"base_name": "parity/nofile", "version": "1.0", "base_filename": None}
-    url = serve_source(zoos, tmp_path / "nofile", {"name": "parity/nofile", "models": [model]},
-                       (SOURCES / "second" / "__init__.py").read_text())
+    url = serve_source(
+        zoos,
+        tmp_path / "nofile",
+        {"name": "parity/nofile", "models": [model]},
+        (SOURCES / "second" / "__init__.py").read_text(),
+    )
     foz.register_zoo_model_source(url)
     rz.register_zoo_model_source(url)
     try:
@@ -403,11 +506,19 @@ def test_delete_source_alike(zoos: Zoos, tmp_path: Path) -> None:
     url = zoos.server.url("/dl/parity-third.tar.gz")
     foz.register_zoo_model_source(url)
     rz.register_zoo_model_source(url)
-    assert rz.list_zoo_models(source=url) == foz.list_zoo_models(source=url) == ["parity/third/mu@1.0", "parity/third/nu"]
+    assert (
+        rz.list_zoo_models(source=url)
+        == foz.list_zoo_models(source=url)
+        == ["parity/third/mu@1.0", "parity/third/nu"]
+    )
     _, fo_path = foz.download_zoo_model("parity/third/mu")
     _, rz_path = rz.download_zoo_model("parity/third/mu")
     foz.delete_zoo_model_source(url)
     rz.delete_zoo_model_source(url)
     assert not os.path.exists(fo_path) and not os.path.exists(rz_path)
-    assert rz.list_zoo_model_sources() == foz.list_zoo_model_sources() == sorted([zoos.many, zoos.second])
+    assert (
+        rz.list_zoo_model_sources()
+        == foz.list_zoo_model_sources()
+        == sorted([zoos.many, zoos.second])
+    )
     assert rz.list_zoo_models() == fo_names()

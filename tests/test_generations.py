@@ -19,16 +19,16 @@ import threading
 from pathlib import Path
 
 import pytest
+from helpers.hostile_archives import Entry, compress, file, tar_bytes
+from helpers.servers import leftovers, wait_until
+from helpers.zoo import model, write_source
 
 import remotezoo as rz
-from conftest import wait_until
-from hostile_archives import Entry, compress, file, tar_bytes
-from zoo_helpers import model, write_source
 
 ROOT = Path(__file__).resolve().parent.parent
 
 # load_model waits at the gate, then reads a file of its own tree and the model's weights.
-GATED_INIT = '''
+GATED_INIT = """
 import json, os, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -47,7 +47,7 @@ def load_model(model_name, model_path, **kwargs):
         release = f.read()
     with open(model_path) as f:
         return release, json.load(f)["scale"]
-'''
+"""
 
 LOADER = """
 import sys
@@ -58,9 +58,17 @@ print(*rz.load_zoo_model(sys.argv[1], model_name="gated"))
 
 def archive(release: str) -> bytes:
     manifest = json.dumps({"name": "acme/gated", "models": [model("gated")]}).encode()
-    return compress(tar_bytes([Entry("top", "dir", mode=0o755), file("top/manifest.json", manifest),
-                               file("top/__init__.py", GATED_INIT.encode()),
-                               file("top/release.txt", release.encode())]), "tar.gz")
+    return compress(
+        tar_bytes(
+            [
+                Entry("top", "dir", mode=0o755),
+                file("top/manifest.json", manifest),
+                file("top/__init__.py", GATED_INIT.encode()),
+                file("top/release.txt", release.encode()),
+            ]
+        ),
+        "tar.gz",
+    )
 
 
 class Gate:
@@ -68,10 +76,17 @@ class Gate:
 
     def __init__(self, tmp_path: Path, spec: str) -> None:
         self.path = tmp_path / "gate"
-        self.proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(LOADER), spec], cwd=ROOT,
-                                     env=dict(os.environ, RZ_TEST_GATE=str(self.path)),
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert wait_until(lambda: Path(f"{self.path}.entered").exists() or self.proc.poll() is not None, 30)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(LOADER), spec],
+            cwd=ROOT,
+            env=dict(os.environ, RZ_TEST_GATE=str(self.path)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert wait_until(
+            lambda: Path(f"{self.path}.entered").exists() or self.proc.poll() is not None, 30
+        )
         assert self.proc.poll() is None, self.proc.communicate()[1]
 
     def kill(self) -> None:
@@ -88,11 +103,9 @@ class Gate:
 
 def generations() -> list[str]:
     """The tree generations of the one registered fetched source, by name."""
-    return sorted(p.name for slug in (Path(rz.home()) / "sources").iterdir() for p in slug.iterdir())
-
-
-def leftovers() -> list[str]:
-    return [str(p) for p in Path(rz.home()).rglob("*") if ".tmp-" in p.name or ".rz-" in p.name]
+    return sorted(
+        p.name for slug in (Path(rz.home()) / "sources").iterdir() for p in slug.iterdir()
+    )
 
 
 @pytest.fixture
@@ -115,10 +128,12 @@ def test_registering_again_keeps_the_old_tree_until_its_load_returns(gated_sourc
     assert rz.load_zoo_model(spec, model_name="gated") == ("v2", 3)  # new code for new loads
     assert gate.open() == "v1 3"  # the running load kept reading the tree it started from
     assert old not in generations() and len(generations()) == 1
-    assert leftovers() == []
+    assert leftovers(rz.home()) == []
 
 
-def test_deleting_a_source_waits_for_its_running_load_then_removes_everything(gated_source, tmp_path):
+def test_deleting_a_source_waits_for_its_running_load_then_removes_everything(
+    gated_source, tmp_path
+):
     _, spec = gated_source
     gate = Gate(tmp_path, spec)
     deleter = threading.Thread(target=rz.delete_zoo_model_source, args=(spec,))
@@ -131,7 +146,7 @@ def test_deleting_a_source_waits_for_its_running_load_then_removes_everything(ga
     assert not deleter.is_alive()
     assert list((Path(rz.home()) / "sources").iterdir()) == []
     assert list((Path(rz.home()) / "models").iterdir()) == []
-    assert leftovers() == []
+    assert leftovers(rz.home()) == []
 
 
 def test_deleting_a_model_waits_for_its_running_load(tmp_path):
@@ -157,10 +172,12 @@ def test_a_killed_user_does_not_keep_an_old_tree(gated_source, tmp_path):
     rz.register_zoo_model_source(spec, overwrite=True)
     assert len(generations()) == 1 and old not in generations()
     assert rz.load_zoo_model(spec, model_name="gated") == ("v2", 3)
-    assert leftovers() == []
+    assert leftovers(rz.home()) == []
 
 
-def test_a_tree_retired_while_used_goes_with_the_next_registration_if_its_user_was_killed(gated_source, tmp_path):
+def test_a_tree_retired_while_used_goes_with_the_next_registration_if_its_user_was_killed(
+    gated_source, tmp_path
+):
     route, spec = gated_source
     (old,) = generations()
     gate = Gate(tmp_path, spec)
@@ -172,12 +189,12 @@ def test_a_tree_retired_while_used_goes_with_the_next_registration_if_its_user_w
     rz.register_zoo_model_source(spec, overwrite=True)
     assert len(generations()) == 1 and old not in generations()
     assert rz.load_zoo_model(spec, model_name="gated") == ("v3", 3)
-    assert leftovers() == []
+    assert leftovers(rz.home()) == []
 
 
 # load_model asks remotezoo for its own model: a download that finds it downloaded, and a
 # nested load. Neither may wait for the lock the outer load holds.
-NESTED_INIT = '''
+NESTED_INIT = """
 import json
 import remotezoo as rz
 
@@ -189,12 +206,14 @@ def load_model(model_name, model_path, depth=0, **kwargs):
     assert rz.download_zoo_model(model_name)[1] == model_path
     inner = rz.load_zoo_model(model_name, depth=depth + 1, cache=False) if depth == 0 else None
     return depth, inner
-'''
+"""
 
 
 def test_a_source_may_ask_for_its_own_model_while_loading_it(tmp_path):
     src = write_source(tmp_path / "nested", [model("nested")], init=NESTED_INIT, name="acme/nested")
     code = f"import remotezoo as rz; rz.register_zoo_model_source({str(src)!r}); print(rz.load_zoo_model('nested', cache=False))"
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "(0, (1, None))"

@@ -20,12 +20,11 @@ import tracemalloc
 from pathlib import Path
 from typing import Callable
 
-import pytest
+from helpers.hostile_archives import HOSTILE, Entry, compress, file, tar_bytes, zip_bytes
+from helpers.zoo import model, write_source
 
 import remotezoo as rz
 from remotezoo import _core
-from hostile_archives import Entry, HOSTILE, compress, file, tar_bytes, zip_bytes
-from zoo_helpers import model, write_source
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 # Under scripts/sanitize.sh, ASan holds freed memory in quarantine (RSS grows by design): the
@@ -48,8 +47,14 @@ def raises(kind: type, fn: Callable, *args, **kwargs) -> None:
     raise AssertionError(f"{fn.__name__} did not raise {kind.__name__}")
 
 
-def flat(fn: Callable[[int], object], calls: int, warmup: int = 200, rss_bound: int = 3 << 19,
-         traced_bound: int = 256 << 10, args: tuple = ()) -> None:
+def flat(
+    fn: Callable[[int], object],
+    calls: int,
+    warmup: int = 200,
+    rss_bound: int = 3 << 19,
+    traced_bound: int = 256 << 10,
+    args: tuple = (),
+) -> None:
     """Call fn(i) warmup times, then twice calls times, asserting the bounds above for the
     smaller growth of the two windows: a leak grows in both, while CPython's own one-off
     growth (a cache or the interned strings' table doubling once) lands in one at most."""
@@ -71,18 +76,40 @@ def flat(fn: Callable[[int], object], calls: int, warmup: int = 200, rss_bound: 
         for stat in tracemalloc.take_snapshot().statistics("traceback")[:3]:
             print(stat, "\n".join(stat.traceback.format()[-6:]))
     tracemalloc.stop()
-    assert UNDER_ASAN or min(rss_growth) < rss_bound, f"RSS grew {rss_growth} bytes over 2 x {calls} calls"
-    assert min(traced_growth) < traced_bound, f"Python heap grew {traced_growth} bytes over 2 x {calls} calls"
+    assert UNDER_ASAN or min(rss_growth) < rss_bound, (
+        f"RSS grew {rss_growth} bytes over 2 x {calls} calls"
+    )
+    assert min(traced_growth) < traced_bound, (
+        f"Python heap grew {traced_growth} bytes over 2 x {calls} calls"
+    )
     assert len(gc.get_objects()) - objects < 50, "objects accumulate"
     assert [sys.getrefcount(a) for a in args] == refs, "an argument's reference count changed"
 
 
-MANIFEST = json.dumps({"name": "acme/leak", "models": [
-    {"base_name": f"m{i}.pt", "base_filename": f"m{i}.pt", "version": f"1.{i}", "tags": ["a", "b"],
-     "size_bytes": 3_000_000_000, "requirements": {"packages": ["x|y"], "cpu": {"support": True}},
-     "extra": {"nested": [1, 2, None]}} for i in range(20)]})
-BAD_MANIFESTS = ['{"models": [{"base_name": 3}]}', '{"models": [], "models": []}', "{not json",
-                 '{"models": [{"base_name": "a", "base_filename": "../x"}]}', b'{"models": [{"base_name": "\xff"}]}']
+MANIFEST = json.dumps(
+    {
+        "name": "acme/leak",
+        "models": [
+            {
+                "base_name": f"m{i}.pt",
+                "base_filename": f"m{i}.pt",
+                "version": f"1.{i}",
+                "tags": ["a", "b"],
+                "size_bytes": 3_000_000_000,
+                "requirements": {"packages": ["x|y"], "cpu": {"support": True}},
+                "extra": {"nested": [1, 2, None]},
+            }
+            for i in range(20)
+        ],
+    }
+)
+BAD_MANIFESTS = [
+    '{"models": [{"base_name": 3}]}',
+    '{"models": [], "models": []}',
+    "{not json",
+    '{"models": [{"base_name": "a", "base_filename": "../x"}]}',
+    b'{"models": [{"base_name": "\xff"}]}',
+]
 
 
 def test_parse_manifest_and_errors():
@@ -90,7 +117,10 @@ def test_parse_manifest_and_errors():
 
     def call(i: int) -> None:
         assert len(rz.parse_manifest(text, "src").models) == 20
-        raises(rz.ManifestError, lambda: rz.parse_manifest(BAD_MANIFESTS[i % len(BAD_MANIFESTS)], "src"))
+        raises(
+            rz.ManifestError,
+            lambda: rz.parse_manifest(BAD_MANIFESTS[i % len(BAD_MANIFESTS)], "src"),
+        )
 
     flat(call, 1000, args=(text,))
 
@@ -107,7 +137,10 @@ def test_compare_versions():
 
 
 def test_parse_source_spec_and_errors():
-    good, bad = "https://github.com/Voxel51/OpenAI-CLIP/tree/feat/x", "https://user:pw@example.com/x.zip"
+    good, bad = (
+        "https://github.com/Voxel51/OpenAI-CLIP/tree/feat/x",
+        "https://user:pw@example.com/x.zip",
+    )
 
     def call(i: int) -> None:
         assert _core.parse_source_spec(good)["ref"] == "feat/x"
@@ -127,8 +160,13 @@ def test_download_file_and_errors(http_server, tmp_path, monkeypatch):
 
     def call(i: int) -> None:
         http_server.requests.clear()  # the server's own record of requests is not ours
-        rz.download_file(url, target, sha256=route.sha256, headers=headers,
-                         progress=lambda d, t: progress_calls.append(1) if len(progress_calls) < 10 else None)
+        rz.download_file(
+            url,
+            target,
+            sha256=route.sha256,
+            headers=headers,
+            progress=lambda d, t: progress_calls.append(1) if len(progress_calls) < 10 else None,
+        )
         raises(rz.HTTPStatusError, lambda: rz.download_file(missing, target))
         raises(rz.ChecksumError, lambda: rz.download_file(url, target, sha256="0" * 64))
 
@@ -138,8 +176,18 @@ def test_download_file_and_errors(http_server, tmp_path, monkeypatch):
 
 def test_extract_archive_and_errors(tmp_path):
     good = tmp_path / "good.tar.gz"
-    good.write_bytes(compress(tar_bytes([Entry("top", "dir", mode=0o755), file("top/a.txt", b"a" * 5000),
-                                         Entry("top/l", "symlink", target="a.txt", mode=0o777)]), "tar.gz"))
+    good.write_bytes(
+        compress(
+            tar_bytes(
+                [
+                    Entry("top", "dir", mode=0o755),
+                    file("top/a.txt", b"a" * 5000),
+                    Entry("top/l", "symlink", target="a.txt", mode=0o777),
+                ]
+            ),
+            "tar.gz",
+        )
+    )
     evil = tmp_path / "evil.zip"
     evil.write_bytes(zip_bytes(HOSTILE["symlink_absolute"].entries))
     corrupt = tmp_path / "corrupt.tar.gz"
@@ -163,7 +211,9 @@ def test_extract_archive_and_errors(tmp_path):
 
 def test_registry_round_trips_on_local_sources(tmp_path, monkeypatch):
     monkeypatch.setenv("RZ_TEST_CALL_LOG", os.devnull)
-    src = write_source(tmp_path / "src", [model("leaky", "1.0", tags=["t"]), model("other")], name="acme/leaky")
+    src = write_source(
+        tmp_path / "src", [model("leaky", "1.0", tags=["t"]), model("other")], name="acme/leaky"
+    )
     spec = str(src)
 
     def call(i: int) -> None:
@@ -176,7 +226,9 @@ def test_registry_round_trips_on_local_sources(tmp_path, monkeypatch):
         assert rz.is_zoo_model_downloaded("leaky") and rz.list_downloaded_zoo_models()
         rz.delete_zoo_model("leaky")
         raises(rz.ModelNotFoundError, lambda: rz.get_zoo_model("nothing"))
-        raises(rz.ModelNotFoundError, lambda: rz.load_zoo_model("leaky", download_if_necessary=False))
+        raises(
+            rz.ModelNotFoundError, lambda: rz.load_zoo_model("leaky", download_if_necessary=False)
+        )
         raises(rz.SourceError, lambda: rz.register_zoo_model_source(str(tmp_path / "missing")))
         if i % 10 == 9:
             rz.delete_zoo_model_source(spec)

@@ -92,15 +92,23 @@ def test_many_models_in_order():
 
 
 def test_versions_of_one_base_name_coexist():
-    m = rz.parse_manifest(manifest(*({"base_name": "m", "version": v} for v in ("1.2", "1.10", "1.9-beta"))))
+    m = rz.parse_manifest(
+        manifest(*({"base_name": "m", "version": v} for v in ("1.2", "1.10", "1.9-beta")))
+    )
     assert sorted(x.name for x in m.models) == ["m@1.10", "m@1.2", "m@1.9-beta"]
 
 
 def test_packages_as_string_and_requirement_file():
-    entry = {"base_name": "m", "requirements": {"packages": "torch,numpy", "cpu": {"packages": "req.txt"}}}
+    entry = {
+        "base_name": "m",
+        "requirements": {"packages": "torch,numpy", "cpu": {"packages": "req.txt"}},
+    }
     (model,) = rz.parse_manifest(manifest(entry)).models
     assert model.requirements.packages == "torch,numpy"
-    assert model.requirements.cpu == {"packages": "req.txt"} and model.requirements.cpu.packages == "req.txt"
+    assert (
+        model.requirements.cpu == {"packages": "req.txt"}
+        and model.requirements.cpu.packages == "req.txt"
+    )
 
 
 def test_load_manifest_from_file(tmp_path):
@@ -171,9 +179,16 @@ BROKEN = [
     (with_field(requirements={"packages": ["a", 3]}), "requirements.packages", "m"),
     (with_field(requirements={"cpu": True}), "requirements.cpu", "m"),
     (with_field(requirements={"gpu": {"support": "yes"}}), "requirements.gpu.support", "m"),
-    (with_field(requirements={"gpu": {"packages": {}}}), "requirements.gpu.packages.entrypoint_fcn", "m"),
-    (with_field(requirements={"packages": {"entrypoint_fcn": "m.f", "entrypoint_args": 1}}),
-     "requirements.packages.entrypoint_args", "m"),
+    (
+        with_field(requirements={"gpu": {"packages": {}}}),
+        "requirements.gpu.packages.entrypoint_fcn",
+        "m",
+    ),
+    (
+        with_field(requirements={"packages": {"entrypoint_fcn": "m.f", "entrypoint_args": 1}}),
+        "requirements.packages.entrypoint_args",
+        "m",
+    ),
     (with_field(manager="x"), "manager", "m"),
     (with_field(manager={"type": 1}), "manager.type", "m"),
     (with_field(manager={"config": []}), "manager.config", "m"),
@@ -182,9 +197,17 @@ BROKEN = [
     (with_field(sha256="z" * 64), "sha256", "m"),
     ('{"models": [{"base_name": "m", "version": "1", "version": "2"}]}', "version", "m"),
     ('{"models": [], "models": []}', "models", None),
-    ('{"models": [{"base_name": "m", "manager": {"config": {"url": "a", "url": "b"}}}]}', "url", "m"),
+    (
+        '{"models": [{"base_name": "m", "manager": {"config": {"url": "a", "url": "b"}}}]}',
+        "url",
+        "m",
+    ),
     (manifest({"base_name": "m"}, {"base_name": "m"}), "base_name", "m"),
-    (manifest({"base_name": "m", "version": "1"}, {"base_name": "m", "version": "1"}), "version", "m"),
+    (
+        manifest({"base_name": "m", "version": "1"}, {"base_name": "m", "version": "1"}),
+        "version",
+        "m",
+    ),
 ]
 
 
@@ -224,7 +247,9 @@ def test_oversized_input_refused():
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 

@@ -8,25 +8,48 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers.zoo import SIMPLE_INIT, calls, write_source
 
 import remotezoo as rz
-from zoo_helpers import SIMPLE_INIT, calls, write_source
 
 NULL_FIELDS = {
-    "manager": None, "default_deployment_config_dict": None, "requirements": None, "sha256": None,
-    "version": None, "author": None, "url": None, "license": None, "source": None,
-    "description": None, "tags": None, "size_bytes": None, "date_added": None,
+    "manager": None,
+    "default_deployment_config_dict": None,
+    "requirements": None,
+    "sha256": None,
+    "version": None,
+    "author": None,
+    "url": None,
+    "license": None,
+    "source": None,
+    "description": None,
+    "tags": None,
+    "size_bytes": None,
+    "date_added": None,
 }
 
 
 @pytest.fixture
 def null_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("RZ_TEST_CALL_LOG", str(tmp_path / "calls.log"))
-    root = write_source(tmp_path / "src", [
-        {"base_name": "acme/plain", "base_filename": "plain.json", **NULL_FIELDS},
-        {"base_name": "acme/nested", "base_filename": "nested.json", "version": "1.0", "manager": None,
-         "requirements": {"packages": None, "cpu": {"support": None, "packages": None}, "gpu": None}},
-    ], init=SIMPLE_INIT)
+    root = write_source(
+        tmp_path / "src",
+        [
+            {"base_name": "acme/plain", "base_filename": "plain.json", **NULL_FIELDS},
+            {
+                "base_name": "acme/nested",
+                "base_filename": "nested.json",
+                "version": "1.0",
+                "manager": None,
+                "requirements": {
+                    "packages": None,
+                    "cpu": {"support": None, "packages": None},
+                    "gpu": None,
+                },
+            },
+        ],
+        init=SIMPLE_INIT,
+    )
     manifest = json.loads((root / "manifest.json").read_text())
     manifest.update(name=None, url=None)
     (root / "manifest.json").write_text(json.dumps(manifest))
@@ -34,7 +57,9 @@ def null_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def test_manager_null_downloads_through_download_model_and_loads(null_source: Path, tmp_path: Path) -> None:
+def test_manager_null_downloads_through_download_model_and_loads(
+    null_source: Path, tmp_path: Path
+) -> None:
     # "manager": null was taken for a manager without config.url: every download refused.
     model, path = rz.download_zoo_model("acme/plain")
     assert rz.is_zoo_model_downloaded("acme/plain")
@@ -48,8 +73,18 @@ def test_every_null_field_reads_as_absent(null_source: Path) -> None:
     model = rz.get_zoo_model("acme/plain")
     assert model.name == "acme/plain" and model.version is None
     assert model.filename == f"{model.subdir}/plain.json"  # as FiftyOne: under the source's folder
-    for field in ("default_deployment_config_dict", "requirements", "sha256", "author", "url",
-                  "license", "source", "description", "size_bytes", "date_added"):
+    for field in (
+        "default_deployment_config_dict",
+        "requirements",
+        "sha256",
+        "author",
+        "url",
+        "license",
+        "source",
+        "description",
+        "size_bytes",
+        "date_added",
+    ):
         assert getattr(model, field) is None, field
     assert not model.tags
     assert rz.list_zoo_models(license="MIT") == []
@@ -68,9 +103,16 @@ def test_null_manifest_name_uses_the_source_slug(null_source: Path) -> None:
     assert Path(path).parent.parent == Path(rz.home()) / "models"
 
 
-@pytest.mark.parametrize("tail, offset", [
-    (" x", 26), ("{}", 25), ("\x00junk", 25), ("\n\n]", 27), ('{"models": []}', 25),
-])
+@pytest.mark.parametrize(
+    "tail, offset",
+    [
+        (" x", 26),
+        ("{}", 25),
+        ("\x00junk", 25),
+        ("\n\n]", 27),
+        ('{"models": []}', 25),
+    ],
+)
 def test_data_after_the_json_value_is_refused(tail: str, offset: int) -> None:
     text = '{"models": [], "a": null}' + tail
     with pytest.raises(rz.ManifestError, match=rf"data after its JSON value \(at byte {offset}\)"):

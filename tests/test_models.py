@@ -12,9 +12,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from helpers.servers import leftovers
+from helpers.zoo import SIMPLE_INIT, calls, model, write_source
 
 import remotezoo as rz
-from zoo_helpers import SIMPLE_INIT, calls, model, write_source
 
 
 @pytest.fixture
@@ -30,17 +31,23 @@ def log(tmp_path):
     return tmp_path / "calls.log"
 
 
-def leftovers(root: Path) -> list[str]:
-    return [str(p) for p in root.rglob("*") if ".rz-" in p.name or ".tmp-" in p.name]
-
-
 def test_register_list_download_load_delete(home, tmp_path, log):
-    src = write_source(tmp_path / "src", [model("acme/scaler", "1.0", tags=["demo"], license="MIT")], name="acme/zoo")
+    src = write_source(
+        tmp_path / "src",
+        [model("acme/scaler", "1.0", tags=["demo"], license="MIT")],
+        name="acme/zoo",
+    )
     rz.register_zoo_model_source(str(src))
     assert rz.list_zoo_model_sources() == [f"file://{src}"]
     assert rz.list_zoo_models() == ["acme/scaler@1.0"]
     m = rz.get_zoo_model("acme/scaler")
-    assert (m.name, m.version, m.tags, m.license, m.zoo_source) == ("acme/scaler@1.0", "1.0", ["demo"], "MIT", f"file://{src}")
+    assert (m.name, m.version, m.tags, m.license, m.zoo_source) == (
+        "acme/scaler@1.0",
+        "1.0",
+        ["demo"],
+        "MIT",
+        f"file://{src}",
+    )
     assert not rz.is_zoo_model_downloaded("acme/scaler")
     with pytest.raises(rz.ModelNotFoundError):
         rz.find_zoo_model("acme/scaler")
@@ -150,7 +157,11 @@ def test_missing_functions_are_named(home, tmp_path):
     with pytest.raises(rz.SourceError, match=r"download_model\(\)") as info:
         rz.download_zoo_model("nodl")
     assert info.value.model == "nodl"
-    src2 = write_source(tmp_path / "src2", [model("noload")], init="def download_model(n, p):\n    open(p, 'w').close()\n")
+    src2 = write_source(
+        tmp_path / "src2",
+        [model("noload")],
+        init="def download_model(n, p):\n    open(p, 'w').close()\n",
+    )
     rz.register_zoo_model_source(str(src2))
     with pytest.raises(rz.SourceError, match=r"load_model\(\)"):
         rz.load_zoo_model("noload")
@@ -217,11 +228,14 @@ def test_same_model_in_two_sources(home, tmp_path):
 
 
 def test_listing_filters(home, tmp_path):
-    src = write_source(tmp_path / "src", [
-        model("a", tags=["x", "y"], license="MIT"),
-        model("b", tags=["x"], license="Apache-2.0"),
-        model("c", license="GPL"),
-    ])
+    src = write_source(
+        tmp_path / "src",
+        [
+            model("a", tags=["x", "y"], license="MIT"),
+            model("b", tags=["x"], license="Apache-2.0"),
+            model("c", license="GPL"),
+        ],
+    )
     other = write_source(tmp_path / "other", [model("d", tags=["x", "y"])])
     rz.register_zoo_model_source(str(src))
     rz.register_zoo_model_source(str(other))
@@ -242,8 +256,15 @@ def test_the_full_listing_is_remembered_only_while_the_registry_is_unchanged(hom
     first.append("mutated")
     assert rz.list_zoo_models() == ["a", "b"] and rz.list_zoo_models() is not rz.list_zoo_models()
     two = write_source(tmp_path / "two", [model("c")], name="two")
-    subprocess.run([sys.executable, "-c", f"import remotezoo as rz; rz.register_zoo_model_source({str(two)!r})"],
-                   check=True, cwd=Path(__file__).resolve().parent.parent)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import remotezoo as rz; rz.register_zoo_model_source({str(two)!r})",
+        ],
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert rz.list_zoo_models() == ["a", "b", "c"]
     rz.delete_zoo_model_source(str(one))
     assert rz.list_zoo_models() == ["c"] and rz.list_zoo_models(tags="none") == []
@@ -266,9 +287,14 @@ def test_importing_listing_downloading_and_loading_never_map_the_network_librari
         maps = open("/proc/self/maps").read()
         print("remotezoo._net" in sys.modules, "libcurl" in maps, "libarchive" in maps)
     """)
-    proc = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,
-                          env=dict(os.environ, RZ_TEST_CALL_LOG=str(tmp_path / "calls.log")),
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=dict(os.environ, RZ_TEST_CALL_LOG=str(tmp_path / "calls.log")),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["False"] * 3 + ["True"] * 3  # until something needs them
 
@@ -278,11 +304,19 @@ def test_listing_never_imports_source_code(home, tmp_path):
     rz.register_zoo_model_source(str(src))
     assert rz.list_zoo_models() == ["quiet"]
     assert rz.get_zoo_model("quiet").name == "quiet"
-    assert not any(name.startswith("remotezoo._sources.") and "quiet" in repr(mod) for name, mod in sys.modules.items())
+    assert not any(
+        name.startswith("remotezoo._sources.") and "quiet" in repr(mod)
+        for name, mod in sys.modules.items()
+    )
     with pytest.raises(RuntimeError, match="imported!"):
         rz.download_zoo_model("quiet")
     # A failed import is not left half-done in sys.modules.
-    assert not [n for n, m in sys.modules.items() if n.startswith("remotezoo._sources.") and getattr(m, "__file__", "") == str(src / "__init__.py")]
+    assert not [
+        n
+        for n, m in sys.modules.items()
+        if n.startswith("remotezoo._sources.")
+        and getattr(m, "__file__", "") == str(src / "__init__.py")
+    ]
 
 
 def test_local_source_changes_are_seen(home, tmp_path, log):
@@ -290,14 +324,20 @@ def test_local_source_changes_are_seen(home, tmp_path, log):
     rz.register_zoo_model_source(str(src))
     first = rz.load_zoo_model("v", cache=False)
     assert first.predict(1) == 3
-    (src / "__init__.py").write_text(SIMPLE_INIT.replace("return x * self.scale", "return x * self.scale * 100") + "\n# changed\n")
+    (src / "__init__.py").write_text(
+        SIMPLE_INIT.replace("return x * self.scale", "return x * self.scale * 100")
+        + "\n# changed\n"
+    )
     assert rz.load_zoo_model("v", cache=False).predict(1) == 300
     write_source(src, [model("v"), model("w")])
     assert rz.list_zoo_models() == ["v", "w"]
 
 
 def test_requirements_checked_before_load(home, tmp_path):
-    src = write_source(tmp_path / "src", [model("needs", requirements={"packages": ["surely-not-installed-pkg-xyz"]})])
+    src = write_source(
+        tmp_path / "src",
+        [model("needs", requirements={"packages": ["surely-not-installed-pkg-xyz"]})],
+    )
     rz.register_zoo_model_source(str(src))
     with pytest.raises(rz.RequirementsError, match="surely-not-installed-pkg-xyz"):
         rz.load_zoo_model("needs")
@@ -308,17 +348,23 @@ def test_requirements_checked_before_load(home, tmp_path):
 def test_default_deployment_config_dict_without_fiftyone(home, tmp_path, monkeypatch):
     pkg = tmp_path / "site"
     (pkg / "fakefw").mkdir(parents=True)
-    (pkg / "fakefw" / "__init__.py").write_text(textwrap.dedent("""
+    (pkg / "fakefw" / "__init__.py").write_text(
+        textwrap.dedent("""
         class Detector:
             def __init__(self, model_path, threshold, **extra):
                 self.model_path, self.threshold, self.extra = model_path, threshold, extra
-    """))
+    """)
+    )
     monkeypatch.syspath_prepend(str(pkg))
     ddcd = {"type": "fakefw.Detector", "config": {"threshold": 0.5}}
     src = write_source(tmp_path / "src", [model("det", default_deployment_config_dict=ddcd)])
     rz.register_zoo_model_source(str(src))
     det = rz.load_zoo_model("det", extra_arg=7)
-    assert det.threshold == 0.5 and det.model_path.endswith("det.json") and det.extra == {"extra_arg": 7}
+    assert (
+        det.threshold == 0.5
+        and det.model_path.endswith("det.json")
+        and det.extra == {"extra_arg": 7}
+    )
 
 
 def _load_in_process(home: str, log: str, queue) -> None:
@@ -332,12 +378,17 @@ def _load_in_process(home: str, log: str, queue) -> None:
 
 
 def test_eight_processes_one_download(home, tmp_path, log):
-    init = SIMPLE_INIT.replace("def download_model(model_name, model_path):\n", "def download_model(model_name, model_path):\n    import time; time.sleep(0.5)\n")
+    init = SIMPLE_INIT.replace(
+        "def download_model(model_name, model_path):\n",
+        "def download_model(model_name, model_path):\n    import time; time.sleep(0.5)\n",
+    )
     src = write_source(tmp_path / "src", [model("shared")], init=init)
     rz.register_zoo_model_source(str(src))
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_load_in_process, args=(str(home), str(log), queue)) for _ in range(8)]
+    procs = [
+        ctx.Process(target=_load_in_process, args=(str(home), str(log), queue)) for _ in range(8)
+    ]
     for p in procs:
         p.start()
     results = [queue.get(timeout=120) for _ in procs]
@@ -356,7 +407,9 @@ def test_objects_from_sources_pickle_into_workers(home, tmp_path):
     data = pickle.dumps(obj)
     code = "import pickle, sys; obj = pickle.loads(sys.stdin.buffer.read()); print(obj.predict(7))"
     env = dict(os.environ)
-    out = subprocess.run([sys.executable, "-c", code], input=data, capture_output=True, env=env, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", code], input=data, capture_output=True, env=env, timeout=60
+    )
     assert out.returncode == 0, out.stderr.decode()
     assert out.stdout.decode().strip() == "21"
 
@@ -416,12 +469,28 @@ def test_manager_models_are_fetched_by_the_core(home, tmp_path, http_server):
     http_server.serve_bytes("/w/bundle.tar.gz", buf.getvalue())
     good = hashlib.sha256(weights).hexdigest()
     models = [
-        model("plain", base_filename="weights.bin", sha256=good,
-              manager={"type": "fiftyone.core.models.ModelManager", "config": {"url": http_server.url("/w/weights.bin")}}),
-        model("corrupt", base_filename="corrupt.bin", sha256="0" * 64,
-              manager={"config": {"url": http_server.url("/w/weights.bin")}}),
-        model("bundle", base_filename="bundle",
-              manager={"config": {"url": http_server.url("/w/bundle.tar.gz"), "extract_archive": True}}),
+        model(
+            "plain",
+            base_filename="weights.bin",
+            sha256=good,
+            manager={
+                "type": "fiftyone.core.models.ModelManager",
+                "config": {"url": http_server.url("/w/weights.bin")},
+            },
+        ),
+        model(
+            "corrupt",
+            base_filename="corrupt.bin",
+            sha256="0" * 64,
+            manager={"config": {"url": http_server.url("/w/weights.bin")}},
+        ),
+        model(
+            "bundle",
+            base_filename="bundle",
+            manager={
+                "config": {"url": http_server.url("/w/bundle.tar.gz"), "extract_archive": True}
+            },
+        ),
         model("nourl", manager={"config": {"google_drive_id": "abc"}}),
     ]
     init = "def load_model(model_name, model_path, **kwargs):\n    return model_path\n"
@@ -458,7 +527,9 @@ def load_model(model_name, model_path, **kwargs):
     return open(model_path, "rb").read()
 """
     digest = hashlib.sha256(body).hexdigest()
-    src = write_source(tmp_path / "src", [model("good", sha256=digest), model("bad", sha256=digest)], init=init)
+    src = write_source(
+        tmp_path / "src", [model("good", sha256=digest), model("bad", sha256=digest)], init=init
+    )
     rz.register_zoo_model_source(str(src))
     assert rz.load_zoo_model("good") == body
     with pytest.raises(rz.ChecksumError):
@@ -521,8 +592,12 @@ def test_sources_never_share_model_files(home, tmp_path, log):
     rz.register_zoo_model_source(str(main), overwrite=True)
     assert rz.find_zoo_model("m", source=str(main)) == main_path
     # A name that is a directory above another's: still apart.
-    outer = write_source(tmp_path / "outer", [model("dirmodel", base_filename="zoo2")], name="acme2")
-    inner = write_source(tmp_path / "inner", [model("inside", base_filename="w.json")], name="acme2/zoo2")
+    outer = write_source(
+        tmp_path / "outer", [model("dirmodel", base_filename="zoo2")], name="acme2"
+    )
+    inner = write_source(
+        tmp_path / "inner", [model("inside", base_filename="w.json")], name="acme2/zoo2"
+    )
     rz.register_zoo_model_source(str(outer))
     rz.register_zoo_model_source(str(inner))
     info_outer = rz.download_zoo_model("dirmodel")[1]

@@ -8,17 +8,19 @@ import os
 from pathlib import Path
 
 import pytest
+from helpers import hostile_archives as ha
+from helpers.servers import LoopbackServer, leftovers
 
-import hostile_archives as ha
 import remotezoo
-from conftest import LoopbackServer, leftovers
 from remotezoo import _net
 
 DATA = b"0123456789" * 1000
 
 
 @pytest.mark.parametrize("length", [242, 243, 250, 255])
-def test_download_to_a_long_legal_name(http_server: LoopbackServer, tmp_path: Path, length: int) -> None:
+def test_download_to_a_long_legal_name(
+    http_server: LoopbackServer, tmp_path: Path, length: int
+) -> None:
     http_server.serve_bytes("/m", DATA, drop_after=3000)  # resumed: the temp file lives on
     target = tmp_path / ("n" * length)
     remotezoo.download_file(http_server.url("/m"), target)
@@ -51,6 +53,7 @@ def test_name_over_255_bytes_is_an_os_error(http_server: LoopbackServer, tmp_pat
 
 # ---- argument checks ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("headers", ["x", b"x", ["a: b"], [("a", "b")], 3])
 def test_download_file_headers_must_be_a_dict(tmp_path: Path, headers: object) -> None:
     with pytest.raises(TypeError, match="headers must be a dict of str to str"):
@@ -70,41 +73,49 @@ def test_header_with_nul_is_refused_not_cut(http_server: LoopbackServer, tmp_pat
     assert http_server.requests_to("/m") == []
 
 
-@pytest.mark.parametrize("call", [
-    lambda p: _net.download_file(3, p),
-    lambda p: _net.download_file("http://127.0.0.1:9/", 3),
-    lambda p: _net.download_file("http://127.0.0.1:9/", p, sha256=b"00"),
-    lambda p: _net.download_file("http://127.0.0.1:9/", p, progress=3),
-    lambda p: _net.http_get(3),
-    lambda p: _net.http_get("http://127.0.0.1:9/", wanted="ETag"),
-    lambda p: _net.http_get("http://127.0.0.1:9/", wanted=[3]),
-    lambda p: _net.http_get("http://127.0.0.1:9/", wanted=3),
-    lambda p: _net.http_get("http://127.0.0.1:9/", headers="x"),
-    lambda p: _net.http_get("http://127.0.0.1:9/", max_bytes="1"),
-    lambda p: _net.stream_get(3),
-    lambda p: _net.extract_archive(3, p),
-    lambda p: _net.extract_archive(p, 3),
-    lambda p: _net.extract_archive(p, p, max_bytes="1"),
-    lambda p: _net.extract_archive(p, p, max_entries=1.5),
-    lambda p: _net.extract_archive(p, p, check_interval="1"),
-    lambda p: _net._extract_from_chunks(3, p),
-    lambda p: _net._extract_from_chunks([], p, label=3),
-], ids=lambda c: "")
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda p: _net.download_file(3, p),
+        lambda p: _net.download_file("http://127.0.0.1:9/", 3),
+        lambda p: _net.download_file("http://127.0.0.1:9/", p, sha256=b"00"),
+        lambda p: _net.download_file("http://127.0.0.1:9/", p, progress=3),
+        lambda p: _net.http_get(3),
+        lambda p: _net.http_get("http://127.0.0.1:9/", wanted="ETag"),
+        lambda p: _net.http_get("http://127.0.0.1:9/", wanted=[3]),
+        lambda p: _net.http_get("http://127.0.0.1:9/", wanted=3),
+        lambda p: _net.http_get("http://127.0.0.1:9/", headers="x"),
+        lambda p: _net.http_get("http://127.0.0.1:9/", max_bytes="1"),
+        lambda p: _net.stream_get(3),
+        lambda p: _net.extract_archive(3, p),
+        lambda p: _net.extract_archive(p, 3),
+        lambda p: _net.extract_archive(p, p, max_bytes="1"),
+        lambda p: _net.extract_archive(p, p, max_entries=1.5),
+        lambda p: _net.extract_archive(p, p, check_interval="1"),
+        lambda p: _net._extract_from_chunks(3, p),
+        lambda p: _net._extract_from_chunks([], p, label=3),
+    ],
+    ids=lambda c: "",
+)
 def test_wrong_types_are_type_errors(tmp_path: Path, call) -> None:
     with pytest.raises(TypeError):
         call(tmp_path / "x")
 
 
-@pytest.mark.parametrize("call", [
-    lambda p: _net.download_file("http://127.0.0.1:9/\0x", p),
-    lambda p: _net.http_get("http://127.0.0.1:9/", wanted=["a\0b"]),
-    lambda p: _net.http_get("http://127.0.0.1:9/", max_bytes=-1),
-    lambda p: _net.http_get("http://127.0.0.1:9/", wanted=["a"] * 9),
-    lambda p: _net.extract_archive(p, p, max_bytes=-1),
-    lambda p: _net.extract_archive(p, p, max_path=10**9),
-    lambda p: _net.extract_archive(p, p, check_interval=float("nan")),
-    lambda p: _net.extract_archive(p, p, check_interval=-1.0),
-], ids=lambda c: "")
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda p: _net.download_file("http://127.0.0.1:9/\0x", p),
+        lambda p: _net.http_get("http://127.0.0.1:9/", wanted=["a\0b"]),
+        lambda p: _net.http_get("http://127.0.0.1:9/", max_bytes=-1),
+        lambda p: _net.http_get("http://127.0.0.1:9/", wanted=["a"] * 9),
+        lambda p: _net.extract_archive(p, p, max_bytes=-1),
+        lambda p: _net.extract_archive(p, p, max_path=10**9),
+        lambda p: _net.extract_archive(p, p, check_interval=float("nan")),
+        lambda p: _net.extract_archive(p, p, check_interval=-1.0),
+    ],
+    ids=lambda c: "",
+)
 def test_bad_values_are_value_errors(tmp_path: Path, call) -> None:
     with pytest.raises(ValueError):
         call(tmp_path / "x")

@@ -23,12 +23,12 @@ from typing import Optional
 
 import pytest
 import tqdm as tqdm_module
+from helpers.fake_github import make_tarball
+from helpers.servers import ByteRoute, LoopbackServer
+from helpers.zoo import write_source
 
 import remotezoo as rz
 from remotezoo import _progressbar
-from conftest import ByteRoute, LoopbackServer
-from fake_github import make_tarball
-from zoo_helpers import write_source
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOW = (32 * 1024, 0.05)  # 32 KiB every 50 ms: a 1 MiB file takes about 1.6 s
@@ -39,8 +39,9 @@ def run_in_pty(argv: list[str], env: dict[str, str], timeout: float = 60.0) -> t
     code and everything written to the terminal."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT,
-                            close_fds=True)
+    proc = subprocess.Popen(
+        argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT, close_fds=True
+    )
     os.close(slave)
     chunks: list[bytes] = []
     deadline = time.monotonic() + timeout
@@ -83,11 +84,23 @@ def has_bar(text: str) -> bool:
 def slow_model(http_server: LoopbackServer, tmp_path: Path) -> tuple[ByteRoute, Path]:
     """A registered source with model 'slow': a manager download of 1 MiB, trickled."""
     route = http_server.serve_bytes("/slow.bin", os.urandom(1 << 20), trickle=SLOW)
-    src = write_source(tmp_path / "slow", [{
-        "base_name": "slow", "base_filename": "slow.bin", "sha256": route.sha256,
-        "manager": {"type": "remotezoo.url", "config": {"url": http_server.url("/slow.bin")}},
-        "default_deployment_config_dict": {"type": "x.Y", "config": {}},
-    }], init=None, name="slow")
+    src = write_source(
+        tmp_path / "slow",
+        [
+            {
+                "base_name": "slow",
+                "base_filename": "slow.bin",
+                "sha256": route.sha256,
+                "manager": {
+                    "type": "remotezoo.url",
+                    "config": {"url": http_server.url("/slow.bin")},
+                },
+                "default_deployment_config_dict": {"type": "x.Y", "config": {}},
+            }
+        ],
+        init=None,
+        name="slow",
+    )
     rz.register_zoo_model_source(str(src))
     return route, Path(rz.home()) / "models" / "slow" / "slow.bin"
 
@@ -97,7 +110,9 @@ def slow_model(http_server: LoopbackServer, tmp_path: Path) -> tuple[ByteRoute, 
 
 def test_cli_download_draws_a_bar_in_a_terminal(slow_model: tuple[ByteRoute, Path]) -> None:
     route, path = slow_model
-    code, text = run_in_pty([sys.executable, "-m", "remotezoo", "models", "download", "slow"], child_env())
+    code, text = run_in_pty(
+        [sys.executable, "-m", "remotezoo", "models", "download", "slow"], child_env()
+    )
     assert code == 0, text
     assert path.read_bytes() == route.data
     assert has_bar(text), text
@@ -107,8 +122,14 @@ def test_cli_download_draws_a_bar_in_a_terminal(slow_model: tuple[ByteRoute, Pat
 
 def test_no_bar_when_piped(slow_model: tuple[ByteRoute, Path]) -> None:
     route, path = slow_model
-    proc = subprocess.run([sys.executable, "-m", "remotezoo", "models", "download", "slow", "--json"],
-                          env=child_env(), cwd=ROOT, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "remotezoo", "models", "download", "slow", "--json"],
+        env=child_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["model_path"] == str(path)
     assert proc.stderr == ""
@@ -117,19 +138,25 @@ def test_no_bar_when_piped(slow_model: tuple[ByteRoute, Path]) -> None:
 
 def test_no_bar_with_remotezoo_no_progress(slow_model: tuple[ByteRoute, Path]) -> None:
     route, path = slow_model
-    code, text = run_in_pty([sys.executable, "-m", "remotezoo", "models", "download", "slow"],
-                            child_env(REMOTEZOO_NO_PROGRESS="1"))
+    code, text = run_in_pty(
+        [sys.executable, "-m", "remotezoo", "models", "download", "slow"],
+        child_env(REMOTEZOO_NO_PROGRESS="1"),
+    )
     assert code == 0, text
     assert not has_bar(text) and "%" not in text, text
     assert path.read_bytes() == route.data
 
 
 def test_archive_source_fetch_draws_a_bar(http_server: LoopbackServer) -> None:
-    files = {"manifest.json": json.dumps({"name": "arch", "models": [{"base_name": "m"}]}),
-             "padding.bin": os.urandom(600_000).hex()}  # hex: gzip cannot shrink it much
+    files = {
+        "manifest.json": json.dumps({"name": "arch", "models": [{"base_name": "m"}]}),
+        "padding.bin": os.urandom(600_000).hex(),
+    }  # hex: gzip cannot shrink it much
     http_server.serve_bytes("/zoo.tar.gz", make_tarball("zoo-main", files), trickle=SLOW)
-    code, text = run_in_pty([sys.executable, "-m", "remotezoo", "sources", "register",
-                             http_server.url("/zoo.tar.gz")], child_env())
+    code, text = run_in_pty(
+        [sys.executable, "-m", "remotezoo", "sources", "register", http_server.url("/zoo.tar.gz")],
+        child_env(),
+    )
     assert code == 0, text
     assert "Registered " in text and "(1 model)" in text
     assert has_bar(text), text
@@ -138,13 +165,24 @@ def test_archive_source_fetch_draws_a_bar(http_server: LoopbackServer) -> None:
 DOWNLOAD_FILE = "import sys, remotezoo; remotezoo.download_file(sys.argv[1], sys.argv[2]{extra})"
 
 
-@pytest.mark.parametrize("extra, bar", [("", False), (", progress=True", True), (", progress=False", False)])
-def test_download_file_library_default_is_no_bar(http_server: LoopbackServer, tmp_path: Path,
-                                                 extra: str, bar: bool) -> None:
+@pytest.mark.parametrize(
+    "extra, bar", [("", False), (", progress=True", True), (", progress=False", False)]
+)
+def test_download_file_library_default_is_no_bar(
+    http_server: LoopbackServer, tmp_path: Path, extra: str, bar: bool
+) -> None:
     route = http_server.serve_bytes("/f.bin", os.urandom(1 << 20), trickle=SLOW)
     target = tmp_path / "f.bin"
-    code, text = run_in_pty([sys.executable, "-c", DOWNLOAD_FILE.format(extra=extra),
-                             http_server.url("/f.bin"), str(target)], child_env())
+    code, text = run_in_pty(
+        [
+            sys.executable,
+            "-c",
+            DOWNLOAD_FILE.format(extra=extra),
+            http_server.url("/f.bin"),
+            str(target),
+        ],
+        child_env(),
+    )
     assert code == 0, text
     assert target.read_bytes() == route.data
     assert has_bar(text) is bar, text
@@ -152,10 +190,15 @@ def test_download_file_library_default_is_no_bar(http_server: LoopbackServer, tm
         assert "100%" in text and "f.bin" in text
 
 
-def test_download_file_inside_a_source_shows_a_bar_under_the_cli(http_server: LoopbackServer,
-                                                                 tmp_path: Path) -> None:
+def test_download_file_inside_a_source_shows_a_bar_under_the_cli(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     route = http_server.serve_bytes("/weights.bin", os.urandom(1 << 20), trickle=SLOW)
-    src = write_source(tmp_path / "dl", [{"base_name": "w", "base_filename": "w.bin"}], name="dl", init=f'''
+    src = write_source(
+        tmp_path / "dl",
+        [{"base_name": "w", "base_filename": "w.bin"}],
+        name="dl",
+        init=f"""
         import remotezoo
 
         def download_model(model_name, model_path):
@@ -163,9 +206,12 @@ def test_download_file_inside_a_source_shows_a_bar_under_the_cli(http_server: Lo
 
         def load_model(model_name, model_path, **kwargs):
             return model_path
-        ''')
+        """,
+    )
     rz.register_zoo_model_source(str(src))
-    code, text = run_in_pty([sys.executable, "-m", "remotezoo", "models", "download", "w"], child_env())
+    code, text = run_in_pty(
+        [sys.executable, "-m", "remotezoo", "models", "download", "w"], child_env()
+    )
     assert code == 0, text
     assert has_bar(text) and "100%" in text, text
     assert (Path(rz.home()) / "models" / "dl" / "w.bin").read_bytes() == route.data
@@ -200,20 +246,25 @@ def test_progress_for_meanings(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _progressbar.progress_enabled()
 
 
-def test_without_tqdm_there_is_no_bar_and_downloads_work(monkeypatch: pytest.MonkeyPatch,
-                                                         http_server: LoopbackServer, tmp_path: Path) -> None:
+def test_without_tqdm_there_is_no_bar_and_downloads_work(
+    monkeypatch: pytest.MonkeyPatch, http_server: LoopbackServer, tmp_path: Path
+) -> None:
     monkeypatch.delenv("REMOTEZOO_NO_PROGRESS")
     monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # import tqdm.auto raises ImportError
     assert _progressbar.default_progress() is None
     route = http_server.serve_bytes("/x.bin", os.urandom(100_000))
-    assert rz.download_file(http_server.url("/x.bin"), tmp_path / "x.bin", progress=True) == str(tmp_path / "x.bin")
+    assert rz.download_file(http_server.url("/x.bin"), tmp_path / "x.bin", progress=True) == str(
+        tmp_path / "x.bin"
+    )
     assert (tmp_path / "x.bin").read_bytes() == route.data
 
 
 def test_progress_bar_draws_size_and_percent() -> None:
     out = io.StringIO()
-    bar = _progressbar.ProgressBar(partial(tqdm_module.tqdm, file=out, mininterval=0), desc="weights")
+    bar = _progressbar.ProgressBar(
+        partial(tqdm_module.tqdm, file=out, mininterval=0), desc="weights"
+    )
     for done in (0, 300_000, 700_000, 1_000_000):
         bar(done, 1_000_000)
     bar.close()
@@ -230,7 +281,9 @@ def test_progress_bar_unknown_total_then_known() -> None:
     assert "100%" in out.getvalue()
 
 
-def test_a_broken_bar_never_breaks_the_transfer(http_server: LoopbackServer, tmp_path: Path) -> None:
+def test_a_broken_bar_never_breaks_the_transfer(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     dead = io.StringIO()
     dead.close()  # tqdm's writes now raise ValueError
     bar = _progressbar.ProgressBar(partial(tqdm_module.tqdm, file=dead, mininterval=0))

@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
+from helpers.fake_github import FakeGitHub
+from helpers.servers import wait_until
+from helpers.zoo import SIMPLE_INIT, calls, model, write_source
 
 import remotezoo as rz
-from conftest import wait_until
-from fake_github import FakeGitHub
-from zoo_helpers import SIMPLE_INIT, calls, model, write_source
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMP_MARKS = (".tmp-", ".rz-", ".part-")
@@ -60,9 +60,14 @@ def registry() -> dict:
 
 
 def run_python(code: str, env: Optional[dict[str, str]] = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT,
-                            env=dict(os.environ, **(env or {})), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=ROOT,
+        env=dict(os.environ, **(env or {})),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def tar_gz(entries: dict[str, Optional[bytes]]) -> bytes:
@@ -82,8 +87,19 @@ def tar_gz(entries: dict[str, Optional[bytes]]) -> bytes:
 
 # ---- one folder per source, spelled one way (12.3, 13.7, 13.9) ------------------------------
 
-@pytest.mark.parametrize("name", ["acme//zoo", "./acme/zoo", "acme/./zoo", "acme/zoo/", "acme/zoo/.",
-                                  "acme/../acme/zoo", "acme/.rz-del-x"])
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "acme//zoo",
+        "./acme/zoo",
+        "acme/./zoo",
+        "acme/zoo/",
+        "acme/zoo/.",
+        "acme/../acme/zoo",
+        "acme/.rz-del-x",
+    ],
+)
 def test_a_manifest_name_spelled_another_way_is_refused(name, tmp_path, log):
     first = write_source(tmp_path / "a", [model("det")], name="acme/zoo")
     rz.register_zoo_model_source(str(first))
@@ -95,8 +111,9 @@ def test_a_manifest_name_spelled_another_way_is_refused(name, tmp_path, log):
     assert rz.list_zoo_model_sources() == [f"file://{first}"]
 
 
-@pytest.mark.parametrize("base_filename", ["./det.json", "sub//det.json", "sub/./det.json", "det.json/",
-                                           ".rz-content"])
+@pytest.mark.parametrize(
+    "base_filename", ["./det.json", "sub//det.json", "sub/./det.json", "det.json/", ".rz-content"]
+)
 def test_a_base_filename_spelled_another_way_is_refused(base_filename, tmp_path):
     src = write_source(tmp_path / "a", [model("det", base_filename=base_filename)], name="acme/zoo")
     with pytest.raises(rz.ManifestError) as info:
@@ -118,7 +135,9 @@ def test_a_model_without_base_filename_gets_a_path_of_its_own(base_name, tmp_pat
 
 def test_long_names_without_base_filename_never_share_a_file(tmp_path, log):
     stem = "x" * 600
-    src = write_source(tmp_path / "a", [{"base_name": stem + "a"}, {"base_name": stem + "b"}], name="acme/zoo")
+    src = write_source(
+        tmp_path / "a", [{"base_name": stem + "a"}, {"base_name": stem + "b"}], name="acme/zoo"
+    )
     rz.register_zoo_model_source(str(src))
     _, first = rz.download_zoo_model(stem + "a")
     assert not rz.is_zoo_model_downloaded(stem + "b")
@@ -143,7 +162,9 @@ def test_a_second_source_with_the_same_name_is_refused_and_overwrite_replaces_it
     rz.register_zoo_model_source(str(second), overwrite=True)
     assert rz.list_zoo_model_sources() == [f"file://{second}"]
     assert rz.list_zoo_models() == ["det"]
-    assert not rz.is_zoo_model_downloaded("det") and not Path(path).exists()  # the first's models went
+    assert (
+        not rz.is_zoo_model_downloaded("det") and not Path(path).exists()
+    )  # the first's models went
     _, again = rz.download_zoo_model("det")
     assert again == path and calls(log).count("download:det") == 2
     assert temps() == []
@@ -182,7 +203,8 @@ EXTRAS_INIT = SIMPLE_INIT.replace(
     "def download_model(model_name, model_path):\n"
     "    os.makedirs(os.path.dirname(model_path), exist_ok=True)\n"
     "    with open(os.path.join(os.path.dirname(model_path), 'vocab.txt'), 'w') as f:\n"
-    "        f.write('tokens')")
+    "        f.write('tokens')",
+)
 
 
 def test_deleting_a_source_deletes_its_whole_models_folder(tmp_path, log):
@@ -205,16 +227,32 @@ def archive_source(models: list[dict], name: str = "acme/remote", init: str = SI
 
 
 def test_registering_again_keeps_only_models_whose_entry_is_unchanged(http_server, log):
-    route = http_server.serve_bytes("/src.tar.gz", archive_source(
-        [model("same"), model("url", url="https://a"), model("sha", size_bytes=1), model("described"),
-         model("dropped")]))
+    route = http_server.serve_bytes(
+        "/src.tar.gz",
+        archive_source(
+            [
+                model("same"),
+                model("url", url="https://a"),
+                model("sha", size_bytes=1),
+                model("described"),
+                model("dropped"),
+            ]
+        ),
+    )
     spec = http_server.url("/src.tar.gz")
     rz.register_zoo_model_source(spec)
-    paths = {name: rz.download_zoo_model(spec, model_name=name)[1]
-             for name in ("same", "url", "sha", "described", "dropped")}
+    paths = {
+        name: rz.download_zoo_model(spec, model_name=name)[1]
+        for name in ("same", "url", "sha", "described", "dropped")
+    }
     route.data = archive_source(
-        [model("same"), model("url", url="https://b"), model("sha", size_bytes=2),
-         model("described", description="now with words", tags=["new"])])
+        [
+            model("same"),
+            model("url", url="https://b"),
+            model("sha", size_bytes=2),
+            model("described", description="now with words", tags=["new"]),
+        ]
+    )
     rz.register_zoo_model_source(spec, overwrite=True)
     assert rz.is_zoo_model_downloaded("same") and rz.is_zoo_model_downloaded("described")
     assert not rz.is_zoo_model_downloaded("url") and not rz.is_zoo_model_downloaded("sha")
@@ -229,13 +267,15 @@ def test_editing_a_local_manifest_drops_the_models_it_changed(tmp_path, log):
     rz.register_zoo_model_source(str(src))
     rz.download_zoo_model("a")
     rz.download_zoo_model("b")
-    write_source(src, [model("a", tags=["x"]), model("b", sha256="0" * 64)], init=None, name="acme/zoo")
+    write_source(
+        src, [model("a", tags=["x"]), model("b", sha256="0" * 64)], init=None, name="acme/zoo"
+    )
     assert rz.is_zoo_model_downloaded("a") and not rz.is_zoo_model_downloaded("b")
 
 
 # ---- a declared sha256 for links and directories (12.5) ---------------------------------------
 
-LINK_INIT = '''
+LINK_INIT = """
 import os
 def download_model(model_name, model_path):
     folder = os.path.dirname(model_path)
@@ -249,7 +289,7 @@ def download_model(model_name, model_path):
         os.symlink("real-" + model_name, model_path)
 def load_model(model_name, model_path, **kwargs):
     return open(model_path, "rb").read()
-'''
+"""
 
 
 def test_a_declared_sha256_covers_links_and_refuses_directories(tmp_path, monkeypatch):
@@ -257,11 +297,18 @@ def test_a_declared_sha256_covers_links_and_refuses_directories(tmp_path, monkey
     secret.write_bytes(b"weights")
     monkeypatch.setenv("RZ_TEST_OUTSIDE", str(secret))
     good = hashlib.sha256(b"weights").hexdigest()
-    src = write_source(tmp_path / "a", [model("outside"), model("linked", sha256=good),
-                                        model("badlink", sha256="0" * 64), model("dir", sha256=good),
-                                        model("plaindir")],
-                       init=LINK_INIT.replace('model_name == "dir"', 'model_name in ("dir", "plaindir")'),
-                       name="acme/zoo")
+    src = write_source(
+        tmp_path / "a",
+        [
+            model("outside"),
+            model("linked", sha256=good),
+            model("badlink", sha256="0" * 64),
+            model("dir", sha256=good),
+            model("plaindir"),
+        ],
+        init=LINK_INIT.replace('model_name == "dir"', 'model_name in ("dir", "plaindir")'),
+        name="acme/zoo",
+    )
     rz.register_zoo_model_source(str(src))
     with pytest.raises(rz.SourceError, match="outside the source's models folder"):
         rz.download_zoo_model("outside")
@@ -279,10 +326,16 @@ def test_a_declared_sha256_covers_links_and_refuses_directories(tmp_path, monkey
 
 # ---- a manager archive writes only its own model's path (12.6) --------------------------------
 
+
 def manager(url: str, base_filename: str, name: str, **config) -> dict:
-    return {"base_name": name, "base_filename": base_filename,
-            "manager": {"type": "eta.core.models.ETAModelManager",
-                        "config": {"url": url, "extract_archive": True, **config}}}
+    return {
+        "base_name": name,
+        "base_filename": base_filename,
+        "manager": {
+            "type": "eta.core.models.ETAModelManager",
+            "config": {"url": url, "extract_archive": True, **config},
+        },
+    }
 
 
 LOADS_PATH = "def load_model(model_name, model_path, **kwargs):\n    return model_path\n"
@@ -291,12 +344,24 @@ LOADS_PATH = "def load_model(model_name, model_path, **kwargs):\n    return mode
 def test_a_manager_archive_never_writes_another_models_path(http_server, tmp_path):
     weights = os.urandom(1000)
     http_server.serve_bytes("/other.bin", weights)
-    http_server.serve_bytes("/bundle.tar.gz", tar_gz({"bundle": None, "bundle/w.bin": b"new",
-                                                      "other.bin": b"EVIL", "README": b"x"}))
-    src = write_source(tmp_path / "a", [
-        {"base_name": "other", "base_filename": "other.bin", "sha256": hashlib.sha256(weights).hexdigest(),
-         "manager": {"config": {"url": http_server.url("/other.bin")}}},
-        manager(http_server.url("/bundle.tar.gz"), "bundle", "bundle")], init=LOADS_PATH, name="acme/zoo")
+    http_server.serve_bytes(
+        "/bundle.tar.gz",
+        tar_gz({"bundle": None, "bundle/w.bin": b"new", "other.bin": b"EVIL", "README": b"x"}),
+    )
+    src = write_source(
+        tmp_path / "a",
+        [
+            {
+                "base_name": "other",
+                "base_filename": "other.bin",
+                "sha256": hashlib.sha256(weights).hexdigest(),
+                "manager": {"config": {"url": http_server.url("/other.bin")}},
+            },
+            manager(http_server.url("/bundle.tar.gz"), "bundle", "bundle"),
+        ],
+        init=LOADS_PATH,
+        name="acme/zoo",
+    )
     rz.register_zoo_model_source(str(src))
     _, other = rz.download_zoo_model("other")
     _, bundle = rz.download_zoo_model("bundle")
@@ -310,9 +375,15 @@ def test_fiftyone_archive_layouts_work(http_server, tmp_path):
     http_server.serve_bytes("/effdet.tar", tar_gz({"effdet": None, "effdet/saved_model.pb": b"pb"}))
     # No entry named like the model: the whole content is the model directory.
     http_server.serve_bytes("/flat.tar.gz", tar_gz({"a.bin": b"a", "b.bin": b"b"}))
-    src = write_source(tmp_path / "a", [
-        manager(http_server.url("/effdet.tar"), "effdet.tar", "effdet", delete_archive=True),
-        manager(http_server.url("/flat.tar.gz"), "flat", "flat")], init=LOADS_PATH, name="acme/zoo")
+    src = write_source(
+        tmp_path / "a",
+        [
+            manager(http_server.url("/effdet.tar"), "effdet.tar", "effdet", delete_archive=True),
+            manager(http_server.url("/flat.tar.gz"), "flat", "flat"),
+        ],
+        init=LOADS_PATH,
+        name="acme/zoo",
+    )
     rz.register_zoo_model_source(str(src))
     _, path = rz.download_zoo_model("effdet")
     assert path.endswith("/effdet.tar") and rz.load_zoo_model("effdet") == path
@@ -328,11 +399,21 @@ def test_fiftyone_archive_layouts_work(http_server, tmp_path):
 
 # ---- registry.json fields are checked (12.9) ----------------------------------------------------
 
-@pytest.mark.parametrize("field,value", [
-    ("slug", "../../victim"), ("models_subdir", "../../victim"), ("models_subdir", "/abs/victim"),
-    ("filename", "../../../victim/x"), ("tree", "sources/../../victim/tree"), ("generation", "../x"),
-    ("module", "os"), ("dir", "../x"), ("doomed", "../../victim"),
-])
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("slug", "../../victim"),
+        ("models_subdir", "../../victim"),
+        ("models_subdir", "/abs/victim"),
+        ("filename", "../../../victim/x"),
+        ("tree", "sources/../../victim/tree"),
+        ("generation", "../x"),
+        ("module", "os"),
+        ("dir", "../x"),
+        ("doomed", "../../victim"),
+    ],
+)
 def test_tampered_registry_path_fields_are_refused(field, value, http_server, tmp_path, log):
     http_server.serve_bytes("/src.tar.gz", archive_source([model("m")]))
     spec = http_server.url("/src.tar.gz")
@@ -354,8 +435,12 @@ def test_tampered_registry_path_fields_are_refused(field, value, http_server, tm
         manifest[field] = value
     (home() / "registry.json").write_text(json.dumps(index))
     (home() / "registry.names").unlink(missing_ok=True)
-    for call in (lambda: rz.delete_zoo_model_source(spec), lambda: rz.delete_zoo_model("m"),
-                 rz.list_zoo_models, lambda: rz.register_zoo_model_source(spec, overwrite=True)):
+    for call in (
+        lambda: rz.delete_zoo_model_source(spec),
+        lambda: rz.delete_zoo_model("m"),
+        rz.list_zoo_models,
+        lambda: rz.register_zoo_model_source(spec, overwrite=True),
+    ):
         with pytest.raises(rz.SourceError, match="registry .* is damaged"):
             call()
     assert (victim / "keep.txt").read_text() == "precious"
@@ -384,7 +469,8 @@ HOLD_INIT = SIMPLE_INIT.replace(
     "    if gate:\n"
     "        open(gate, 'w').close()\n"
     "        while os.path.exists(gate):\n"
-    "            time.sleep(0.02)")
+    "            time.sleep(0.02)",
+)
 
 
 @pytest.fixture
@@ -393,7 +479,9 @@ def holder(tmp_path, log):
     src = write_source(tmp_path / "src", [model("held")], init=HOLD_INIT, name="acme/held")
     rz.register_zoo_model_source(str(src))
     gate = tmp_path / "gate"
-    proc = run_python("import remotezoo as rz; rz.download_zoo_model('held')", {"RZ_TEST_HOLD": str(gate)})
+    proc = run_python(
+        "import remotezoo as rz; rz.download_zoo_model('held')", {"RZ_TEST_HOLD": str(gate)}
+    )
     assert wait_until(gate.exists, 30), proc.communicate()
     yield proc, gate
     gate.unlink(missing_ok=True)
@@ -432,19 +520,22 @@ def test_ctrl_c_stops_a_wait_for_another_process_lock(holder):
 
 def test_a_lock_held_too_long_is_an_error_naming_the_holder(holder):
     proc, gate = holder
-    waiter = run_python("""
+    waiter = run_python(
+        """
         import remotezoo as rz
         try:
             rz.download_zoo_model('held')
         except TimeoutError as exc:
             print(type(exc).__name__, exc)
-    """, {"REMOTEZOO_LOCK_TIMEOUT": "1"})
+    """,
+        {"REMOTEZOO_LOCK_TIMEOUT": "1"},
+    )
     out, err = finish(waiter, 30, "the wait for the lock never ended")
     assert out.startswith("TimeoutError"), (out, err)
     assert str(proc.pid) in out and "REMOTEZOO_LOCK_TIMEOUT" in out
 
 
-MUTEX_INIT = '''
+MUTEX_INIT = """
 import os, time
 def download_model(model_name, model_path):
     log = os.environ["RZ_TEST_MUTEX"]
@@ -456,7 +547,7 @@ def download_model(model_name, model_path):
     open(model_path, "w").write("x")
 def load_model(model_name, model_path, **kwargs):
     return None
-'''
+"""
 
 
 def test_lock_files_are_removed_and_still_exclude(tmp_path, monkeypatch):
@@ -473,17 +564,21 @@ def test_lock_files_are_removed_and_still_exclude(tmp_path, monkeypatch):
     events = list(zip(lines[::2], lines[1::2]))
     assert len(events) == 6 * 15 * 2
     for i in range(0, len(events), 2):  # every download ran alone: in, out, in, out, ...
-        assert events[i][0] == "in" and events[i + 1] == ("out", events[i][1]), events[i:i + 2]
+        assert events[i][0] == "in" and events[i + 1] == ("out", events[i][1]), events[i : i + 2]
     assert list((home() / "locks").iterdir()) == []
 
 
 # ---- a 64-digit sha (12.15) ---------------------------------------------------------------------
 
+
 def test_a_sha256_commit_id_is_recorded_whole(http_server, http_server2, monkeypatch, log):
     gh = FakeGitHub(http_server, http_server2)
     monkeypatch.setenv("GITHUB_API_URL", gh.api_url)
     monkeypatch.setenv("GITHUB_SERVER_URL", gh.api_url)
-    files = {"manifest.json": json.dumps({"name": "acme/sha", "models": [model("m")]}), "__init__.py": SIMPLE_INIT}
+    files = {
+        "manifest.json": json.dumps({"name": "acme/sha", "models": [model("m")]}),
+        "__init__.py": SIMPLE_INIT,
+    }
     repo = gh.add_repo("acme/sha", files)
     sha = hashlib.sha256(b"commit").hexdigest()
     repo.refs["HEAD"] = sha
@@ -501,7 +596,8 @@ def test_a_sha256_commit_id_is_recorded_whole(http_server, http_server2, monkeyp
 # ---- SIGKILL while a model or a source is removed (12.4) ----------------------------------------
 
 BIG_FILES = 20_000
-BIG_INIT = '''
+BIG_INIT = (
+    """
 import os
 def download_model(model_name, model_path):
     os.makedirs(model_path)
@@ -515,13 +611,18 @@ def download_model(model_name, model_path):
     os.unlink(seed)
 def load_model(model_name, model_path, **kwargs):
     return sum(len(files) for _, _, files in os.walk(model_path))
-''' % BIG_FILES
+"""
+    % BIG_FILES
+)
 
 
 def removal_started(path: Path) -> bool:
-    """The big model at path is being removed: moved aside into trash (gone from its path; a
-    trash directory alone is not enough: it is made before the move), or (in place) thinner."""
+    """The big model at path is being removed: moved aside into trash, or (in place) thinner."""
+    models = home() / "models"
     try:
+        # a trash directory holding what was moved aside (made empty first, then filled)
+        if any(p.name.startswith(".rz-del-") and any(p.iterdir()) for p in models.iterdir()):
+            return True
         return len(os.listdir(path)) < BIG_FILES // 100
     except FileNotFoundError:
         return True
@@ -537,10 +638,15 @@ def kill_during(code: str, path: Path, delay: float) -> None:
 
 @pytest.fixture
 def big(tmp_path):
-    src = write_source(tmp_path / "src", [model("big", base_filename="big"), model("small")],
-                       init=BIG_INIT.replace("return sum", "return 0 if model_name == 'small' else sum")
-                       .replace("os.makedirs(model_path)", "os.makedirs(model_path)\n    if model_name == 'small': return"),
-                       name="acme/big")
+    src = write_source(
+        tmp_path / "src",
+        [model("big", base_filename="big"), model("small")],
+        init=BIG_INIT.replace("return sum", "return 0 if model_name == 'small' else sum").replace(
+            "os.makedirs(model_path)",
+            "os.makedirs(model_path)\n    if model_name == 'small': return",
+        ),
+        name="acme/big",
+    )
     rz.register_zoo_model_source(str(src))
     _, path = rz.download_zoo_model("big")
     return src, Path(path)
@@ -572,7 +678,7 @@ def test_sigkill_while_a_registration_drops_a_changed_model(big, tmp_path):
     src, path = big
     edit = f"""
         import json, pathlib, remotezoo as rz
-        m = pathlib.Path({str(src / 'manifest.json')!r})
+        m = pathlib.Path({str(src / "manifest.json")!r})
         d = json.loads(m.read_text())
         d["models"][0]["size_bytes"] = 1
         m.write_text(json.dumps(d))

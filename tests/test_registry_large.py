@@ -5,16 +5,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from helpers.zoo import model, write_source
+
 import remotezoo as rz
-from zoo_helpers import model, write_source
 
 
 def test_registry_over_64_kib_loads_and_lists(tmp_path: Path) -> None:
     names = []
     for s in range(30):
-        models = [model(f"big/s{s:02d}-model-{m:02d}", "1.0", tags=["bench"], license="MIT") for m in range(20)]
+        models = [
+            model(f"big/s{s:02d}-model-{m:02d}", "1.0", tags=["bench"], license="MIT")
+            for m in range(20)
+        ]
         names += [f"big/s{s:02d}-model-{m:02d}@1.0" for m in range(20)]
-        rz.register_zoo_model_source(str(write_source(tmp_path / f"src{s:02d}", models, name=f"big/src{s:02d}")))
+        rz.register_zoo_model_source(
+            str(write_source(tmp_path / f"src{s:02d}", models, name=f"big/src{s:02d}"))
+        )
     index = Path(rz.home()) / "registry.json"
     assert index.stat().st_size > 64 * 1024
     assert rz.list_zoo_models() == sorted(names)
@@ -24,7 +30,9 @@ def test_registry_over_64_kib_loads_and_lists(tmp_path: Path) -> None:
 def test_registry_of_exactly_a_power_of_two_size_loads(tmp_path: Path) -> None:
     # rz_read_fd grows its buffer in powers of two up to the file size: a file whose size is
     # exactly where the buffer stops growing is read to EOF, not refused as too large.
-    rz.register_zoo_model_source(str(write_source(tmp_path / "one", [model("solo", "1.0")], name="solo")))
+    rz.register_zoo_model_source(
+        str(write_source(tmp_path / "one", [model("solo", "1.0")], name="solo"))
+    )
     index = Path(rz.home()) / "registry.json"
     text = index.read_text()
     pad = 128 * 1024 - len(text.encode())

@@ -46,9 +46,18 @@ def ensure(requirements, source_dir=None, **kwargs) -> bool:
 
 
 def test_satisfied_by_real_versions() -> None:
-    assert ensure({"packages": [f"pytest=={PYTEST}", f"hypothesis>={HYPOTHESIS}",
-                                f"setuptools<={SETUPTOOLS}", "setuptools>1",
-                                f"pytest~={PYTEST_MAJOR}.0", f"pytest=={PYTEST_MAJOR}.*"]})
+    assert ensure(
+        {
+            "packages": [
+                f"pytest=={PYTEST}",
+                f"hypothesis>={HYPOTHESIS}",
+                f"setuptools<={SETUPTOOLS}",
+                "setuptools>1",
+                f"pytest~={PYTEST_MAJOR}.0",
+                f"pytest=={PYTEST_MAJOR}.*",
+            ]
+        }
+    )
 
 
 def test_none_and_empty_requirements_are_satisfied() -> None:
@@ -59,8 +68,18 @@ def test_none_and_empty_requirements_are_satisfied() -> None:
 
 
 def test_names_are_pep503_normalised() -> None:
-    assert ensure({"packages": ["PyTest", "Typing.Extensions", "MYPY-extensions",
-                                "typing_extensions", "py_cpuinfo", "Pure-Eval"]})
+    assert ensure(
+        {
+            "packages": [
+                "PyTest",
+                "Typing.Extensions",
+                "MYPY-extensions",
+                "typing_extensions",
+                "py_cpuinfo",
+                "Pure-Eval",
+            ]
+        }
+    )
     assert rq.installed_version("PYTEST") == PYTEST
     assert rq.installed_version("Mypy.Extensions") == importlib.metadata.version("mypy_extensions")
     assert rq.installed_version(MISSING) is None
@@ -70,8 +89,9 @@ def test_missing_package_message() -> None:
     with pytest.raises(remotezoo.RequirementsError) as info:
         ensure({"packages": [MISSING]})
     message = str(info.value)
-    assert message.startswith(f"The requested operation requires that '{MISSING}' is "
-                              "installed on your machine")
+    assert message.startswith(
+        f"The requested operation requires that '{MISSING}' is installed on your machine"
+    )
     assert "remotezoo models requirements org/model@1.0 --install" in message
     assert info.value.model == "org/model@1.0"
     assert isinstance(info.value, remotezoo.RemoteZooError)
@@ -83,7 +103,8 @@ def test_version_mismatch_message() -> None:
         ensure({"packages": [wanted]})
     assert str(info.value).startswith(
         f"The requested operation requires that '{wanted}' is installed on your machine, "
-        f"but version {PYTEST} was found")
+        f"but version {PYTEST} was found"
+    )
 
 
 def test_every_unmet_requirement_is_named_once() -> None:
@@ -97,11 +118,17 @@ def test_every_unmet_requirement_is_named_once() -> None:
 
 
 def test_extras_and_url_requirements_check_the_distribution() -> None:
-    assert ensure({"packages": [f"pytest[testing]>={PYTEST}", "hypothesis [cli, numpy]",
-                                "setuptools @ https://example.invalid/setuptools.whl",
-                                "pytest[]"]})
-    assert not ensure({"packages": [f"{MISSING} @ https://example.invalid/x.whl"]},
-                      error_level=2)
+    assert ensure(
+        {
+            "packages": [
+                f"pytest[testing]>={PYTEST}",
+                "hypothesis [cli, numpy]",
+                "setuptools @ https://example.invalid/setuptools.whl",
+                "pytest[]",
+            ]
+        }
+    )
+    assert not ensure({"packages": [f"{MISSING} @ https://example.invalid/x.whl"]}, error_level=2)
 
 
 def test_alternatives() -> None:
@@ -109,8 +136,10 @@ def test_alternatives() -> None:
     assert ensure({"packages": [f"pytest>={PYTEST_MAJOR + 1}|hypothesis"]})
     with pytest.raises(remotezoo.RequirementsError) as info:
         ensure({"packages": [f"{MISSING}|pytest>={PYTEST_MAJOR + 1}"]})
-    assert (f"requires that '{MISSING}|pytest>={PYTEST_MAJOR + 1}' is installed on your "
-            f"machine, but only pytest {PYTEST} was found") in str(info.value)
+    assert (
+        f"requires that '{MISSING}|pytest>={PYTEST_MAJOR + 1}' is installed on your "
+        f"machine, but only pytest {PYTEST} was found"
+    ) in str(info.value)
     with pytest.raises(remotezoo.RequirementsError, match=f"'{MISSING}|{MISSING}-2' is installed"):
         ensure({"packages": [f"{MISSING}|{MISSING}-2"]})
 
@@ -118,18 +147,23 @@ def test_alternatives() -> None:
 def test_comma_separated_string() -> None:
     packages = f"pytest>=1,<{PYTEST_MAJOR + 1}, hypothesis , {MISSING}|setuptools"
     assert rq.requirements_summary({"packages": packages}) == [
-        f"pytest>=1,<{PYTEST_MAJOR + 1}", "hypothesis", f"{MISSING}|setuptools"]
+        f"pytest>=1,<{PYTEST_MAJOR + 1}",
+        "hypothesis",
+        f"{MISSING}|setuptools",
+    ]
     assert ensure({"packages": packages})
     assert not ensure({"packages": f"pytest, {MISSING}"}, error_level=2)
 
 
 def test_markers_are_respected() -> None:
-    requirements = {"packages": [
-        f"{MISSING}; python_version < '3'",
-        f"{MISSING}; extra == 'gpu'",
-        f"pytest; python_version >= '3.{sys.version_info.minor}' and os_name == '{os.name}'",
-        f"{MISSING}; sys_platform == 'no-such-platform' or (python_version ~= '2.7')",
-    ]}
+    requirements = {
+        "packages": [
+            f"{MISSING}; python_version < '3'",
+            f"{MISSING}; extra == 'gpu'",
+            f"pytest; python_version >= '3.{sys.version_info.minor}' and os_name == '{os.name}'",
+            f"{MISSING}; sys_platform == 'no-such-platform' or (python_version ~= '2.7')",
+        ]
+    }
     assert rq.requirements_summary(requirements) == ["pytest"]
     assert ensure(requirements)
     assert not ensure({"packages": [f"{MISSING} ; python_version >= '3'"]}, error_level=2)
@@ -140,20 +174,40 @@ def test_evaluate_marker() -> None:
     assert rq.evaluate_marker('python_version >= "3.9"', env)  # 3.10 > 3.9 as versions
     assert not rq.evaluate_marker('python_version < "3.9"', env)
     assert rq.evaluate_marker('"lin" in sys_platform', env)
-    assert rq.evaluate_marker("sys_platform == 'win32' or (python_version > '3' and "
-                              "sys_platform != 'darwin')", env)
+    assert rq.evaluate_marker(
+        "sys_platform == 'win32' or (python_version > '3' and sys_platform != 'darwin')", env
+    )
     assert rq.evaluate_marker("'lin' not in sys_platform or extra == ''", env)
-    for bad in ("python_version >=", "nonsense == '1'", "(python_version > '3'",
-                "python_version > '3' and", "python_version ~= 'abc'"):
+    for bad in (
+        "python_version >=",
+        "nonsense == '1'",
+        "(python_version > '3'",
+        "python_version > '3' and",
+        "python_version ~= 'abc'",
+    ):
         with pytest.raises(ValueError):
             rq.evaluate_marker(bad, env)
 
 
-@pytest.mark.parametrize("bad", [
-    "torch>>1", "==1.0", "pkg[", "pkg @ ", "pkg; ", "pkg 1.0", "pkg>=1,", "pkg~=1",
-    "pkg>=1.0.*", "pkg<1.0+local", "pkg>=one", "pkg; python_version >", "-r other.txt",
-    "pkg[bad extra]",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "torch>>1",
+        "==1.0",
+        "pkg[",
+        "pkg @ ",
+        "pkg; ",
+        "pkg 1.0",
+        "pkg>=1,",
+        "pkg~=1",
+        "pkg>=1.0.*",
+        "pkg<1.0+local",
+        "pkg>=one",
+        "pkg; python_version >",
+        "-r other.txt",
+        "pkg[bad extra]",
+    ],
+)
 def test_malformed_requirement_is_an_error(bad: str) -> None:
     with pytest.raises(remotezoo.RequirementsError, match="invalid requirement"):
         ensure({"packages": [bad]})
@@ -169,16 +223,24 @@ def test_malformed_requirement_follows_error_level(caplog: pytest.LogCaptureFixt
     assert "Requirement satisfied: pytest" in caplog.text
 
 
-@pytest.mark.parametrize("requirements, field", [
-    ("pytest", "must be an object"),
-    ({"packages": 5}, "requirements.packages must be a list of strings or a string"),
-    ({"packages": ["pytest", 3]}, "requirements.packages must be a list of strings"),
-    ({"cpu": []}, "requirements.cpu of model 'org/model@1.0' must be an object"),
-    ({"cpu": {"support": "yes"}}, "requirements.cpu.support of model"),
-    ({"cpu": {"packages": {"a": 1}}}, "requirements.cpu.packages.entrypoint_fcn must name a function"),
-    ({"packages": {"entrypoint_fcn": "x.y", "entrypoint_args": []}},
-     "requirements.packages.entrypoint_args must be an object"),
-])
+@pytest.mark.parametrize(
+    "requirements, field",
+    [
+        ("pytest", "must be an object"),
+        ({"packages": 5}, "requirements.packages must be a list of strings or a string"),
+        ({"packages": ["pytest", 3]}, "requirements.packages must be a list of strings"),
+        ({"cpu": []}, "requirements.cpu of model 'org/model@1.0' must be an object"),
+        ({"cpu": {"support": "yes"}}, "requirements.cpu.support of model"),
+        (
+            {"cpu": {"packages": {"a": 1}}},
+            "requirements.cpu.packages.entrypoint_fcn must name a function",
+        ),
+        (
+            {"packages": {"entrypoint_fcn": "x.y", "entrypoint_args": []}},
+            "requirements.packages.entrypoint_args must be an object",
+        ),
+    ],
+)
 def test_wrong_types(requirements, field: str) -> None:
     with pytest.raises(remotezoo.RequirementsError, match=field.replace(".", r"\.")):
         ensure(requirements)
@@ -188,10 +250,12 @@ def test_wrong_types(requirements, field: str) -> None:
 # Requirements files
 
 
-def test_requirements_file_relative_to_source_dir(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_requirements_file_relative_to_source_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "deps").mkdir()
-    (tmp_path / "deps" / "requirements.txt").write_text(textwrap.dedent(f"""\
+    (tmp_path / "deps" / "requirements.txt").write_text(
+        textwrap.dedent(f"""\
         \ufeff# model requirements
         pytest>={PYTEST_MAJOR}  # inline comment
 
@@ -199,13 +263,18 @@ def test_requirements_file_relative_to_source_dir(tmp_path: Path,
             >=1
         {MISSING}; python_version < "3"
         {MISSING}|setuptools
-        """), encoding="utf-8")
+        """),
+        encoding="utf-8",
+    )
     other = tmp_path / "elsewhere"
     other.mkdir()
     monkeypatch.chdir(other)  # relative to the source dir, never the working directory
     requirements = {"packages": "deps/requirements.txt"}
     assert rq.requirements_summary(requirements, str(tmp_path)) == [
-        f"pytest>={PYTEST_MAJOR}", "hypothesis >=1", f"{MISSING}|setuptools"]
+        f"pytest>={PYTEST_MAJOR}",
+        "hypothesis >=1",
+        f"{MISSING}|setuptools",
+    ]
     assert ensure(requirements, str(tmp_path))
     absolute = {"packages": str(tmp_path / "deps" / "requirements.txt")}
     with pytest.raises(remotezoo.RequirementsError, match="outside the directory of"):
@@ -218,25 +287,35 @@ def test_requirements_file_unmet(tmp_path: Path) -> None:
         ensure({"packages": "requirements.txt"}, str(tmp_path))
 
 
-@pytest.mark.parametrize("line, option", [
-    ("-r other.txt", "-r"), ("--requirement=other.txt", "--requirement=other.txt"),
-    ("-e .", "-e"), ("--index-url https://example.invalid/simple", "--index-url"),
-])
+@pytest.mark.parametrize(
+    "line, option",
+    [
+        ("-r other.txt", "-r"),
+        ("--requirement=other.txt", "--requirement=other.txt"),
+        ("-e .", "-e"),
+        ("--index-url https://example.invalid/simple", "--index-url"),
+    ],
+)
 def test_requirements_file_refuses_pip_options(tmp_path: Path, line: str, option: str) -> None:
     (tmp_path / "requirements.txt").write_text(f"pytest\n\n{line}\n")
     with pytest.raises(remotezoo.RequirementsError) as info:
         ensure({"packages": "requirements.txt"}, str(tmp_path))
-    assert f"requirements file 'requirements.txt' line 3: pip option '{option}' is not " \
-           "supported" in str(info.value)
+    assert (
+        f"requirements file 'requirements.txt' line 3: pip option '{option}' is not "
+        "supported" in str(info.value)
+    )
 
 
 def test_missing_requirements_file(tmp_path: Path) -> None:
-    with pytest.raises(remotezoo.RequirementsError,
-                       match=r"requirements file 'requirements\.txt' not found in "):
+    with pytest.raises(
+        remotezoo.RequirementsError, match=r"requirements file 'requirements\.txt' not found in "
+    ):
         ensure({"packages": "requirements.txt"}, str(tmp_path))
     with pytest.raises(remotezoo.RequirementsError, match="not found"):
-        ensure({"gpu": {"packages": "deps/gpu.txt"}, "cpu": {"packages": "deps/cpu.txt"}},
-               str(tmp_path))
+        ensure(
+            {"gpu": {"packages": "deps/gpu.txt"}, "cpu": {"packages": "deps/cpu.txt"}},
+            str(tmp_path),
+        )
     with pytest.raises(remotezoo.RequirementsError, match="only read from a registered source"):
         ensure({"packages": str(tmp_path / "nope.txt")})
 
@@ -254,14 +333,13 @@ def test_requirements_file_must_be_text(tmp_path: Path) -> None:
 DEVICE_REQUIREMENTS = {
     "packages": ["pytest"],
     "cpu": {"support": True, "packages": [MISSING]},
-    "gpu": {"packages": f"hypothesis>=1, setuptools"},
+    "gpu": {"packages": "hypothesis>=1, setuptools"},
 }
 
 
 def test_device_packages_are_added(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(rq.DEVICE_ENV, "gpu")
-    assert rq.requirements_summary(DEVICE_REQUIREMENTS) == ["pytest", "hypothesis>=1",
-                                                            "setuptools"]
+    assert rq.requirements_summary(DEVICE_REQUIREMENTS) == ["pytest", "hypothesis>=1", "setuptools"]
     assert ensure(DEVICE_REQUIREMENTS)
     monkeypatch.setenv(rq.DEVICE_ENV, "CPU")
     assert rq.requirements_summary(DEVICE_REQUIREMENTS) == ["pytest", MISSING]
@@ -274,8 +352,10 @@ def test_unsupported_device(monkeypatch: pytest.MonkeyPatch, device: str) -> Non
     other = "gpu" if device == "cpu" else "cpu"
     requirements = {"packages": ["pytest"], device: {"support": False}, other: {"support": True}}
     monkeypatch.setenv(rq.DEVICE_ENV, device)
-    with pytest.raises(remotezoo.RequirementsError,
-                       match=f"Model 'org/model@1.0' does not support {device.upper()}"):
+    with pytest.raises(
+        remotezoo.RequirementsError,
+        match=f"Model 'org/model@1.0' does not support {device.upper()}",
+    ):
         ensure(requirements)
     assert not ensure(requirements, error_level=2)
     assert rq.requirements_summary(requirements) == ["pytest"]  # listing is not an error
@@ -330,14 +410,17 @@ def test_log_success(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="remotezoo")
     assert ensure({"packages": ["pytest", f"{MISSING}|hypothesis"]}) is True
     assert [r.getMessage() for r in caplog.records] == [
-        "Requirement satisfied: pytest", f"Requirement satisfied: {MISSING}|hypothesis"]
+        "Requirement satisfied: pytest",
+        f"Requirement satisfied: {MISSING}|hypothesis",
+    ]
     caplog.clear()
     assert ensure({"packages": ["pytest"]}, log_success=False) is True
     assert caplog.records == []
 
 
-def test_error_level_from_environment(monkeypatch: pytest.MonkeyPatch,
-                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_error_level_from_environment(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv(rq.ERROR_LEVEL_ENV, "1")
     assert ensure({"packages": [MISSING]}) is False
     assert f"'{MISSING}'" in caplog.text
@@ -395,20 +478,36 @@ def calls(record: Path) -> list[list[str]]:
     return [json.loads(line) for line in record.read_text().splitlines()]
 
 
-def test_installer_gets_exact_argv(fake_pip: Path, tmp_path: Path,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_installer_gets_exact_argv(
+    fake_pip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "gpu.txt").write_text("cuda-thing>=12 ; python_version >= '3'\n")
     monkeypatch.setenv(rq.DEVICE_ENV, "gpu")
-    rq.install_requirements("org/model@1.0", {
-        "packages": [f"{MISSING}-a|{MISSING}-b", "pytest|other", "torch >= 1.8, <3",
-                     "opencv-python-headless[extra]<5", f"{MISSING}; python_version < '3'",
-                     "pkg @ https://example.invalid/pkg.whl"],
-        "cpu": {"packages": ["cpu-only"]},
-        "gpu": {"packages": "gpu.txt"},
-    }, str(tmp_path))
-    assert calls(fake_pip) == [[f"{MISSING}-a", "torch >= 1.8, <3",
-                                "opencv-python-headless[extra]<5",
-                                "pkg @ https://example.invalid/pkg.whl", "cuda-thing>=12"]]
+    rq.install_requirements(
+        "org/model@1.0",
+        {
+            "packages": [
+                f"{MISSING}-a|{MISSING}-b",
+                "pytest|other",
+                "torch >= 1.8, <3",
+                "opencv-python-headless[extra]<5",
+                f"{MISSING}; python_version < '3'",
+                "pkg @ https://example.invalid/pkg.whl",
+            ],
+            "cpu": {"packages": ["cpu-only"]},
+            "gpu": {"packages": "gpu.txt"},
+        },
+        str(tmp_path),
+    )
+    assert calls(fake_pip) == [
+        [
+            f"{MISSING}-a",
+            "torch >= 1.8, <3",
+            "opencv-python-headless[extra]<5",
+            "pkg @ https://example.invalid/pkg.whl",
+            "cuda-thing>=12",
+        ]
+    ]
 
 
 def test_default_installer_is_this_python(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -427,14 +526,16 @@ def test_nothing_to_install_runs_nothing(fake_pip: Path, caplog: pytest.LogCaptu
     assert "Model 'm' has no requirements to install" in caplog.text
 
 
-def test_installer_failure_per_error_level(fake_pip: Path, monkeypatch: pytest.MonkeyPatch,
-                                           caplog: pytest.LogCaptureFixture) -> None:
+def test_installer_failure_per_error_level(
+    fake_pip: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("FAKE_PIP_EXIT", "3")
     with pytest.raises(remotezoo.RequirementsError) as info:
         rq.install_requirements("org/model@1.0", {"packages": ["x>=1"]}, None)
     assert str(info.value) == (
         "Installing the requirements of model 'org/model@1.0' (x>=1) failed: pip exited with "
-        "code 3: ERROR: first | ERROR: second | ERROR: last words")
+        "code 3: ERROR: first | ERROR: second | ERROR: last words"
+    )
     assert info.value.returncode == 3 and info.value.model == "org/model@1.0"
     assert rq.install_requirements("m", {"packages": ["x"]}, None, error_level=1) is None
     assert "pip exited with code 3" in caplog.text
@@ -451,7 +552,8 @@ def test_installer_that_cannot_run(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_install_refuses_unsupported_device_and_bad_requirements(
-        fake_pip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_pip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(rq.DEVICE_ENV, "gpu")
     with pytest.raises(remotezoo.RequirementsError, match="does not support GPU"):
         rq.install_requirements("m", {"packages": ["x"], "gpu": {"support": False}}, None)
@@ -470,10 +572,9 @@ def build_wheel(directory: Path, name: str, version: str) -> Path:
     dist_info = f"{name}-{version}.dist-info"
     files = {
         f"{name}/__init__.py": b"VALUE = 42\n",
-        f"{dist_info}/METADATA":
-            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
         f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: remotezoo-tests\n"
-                              b"Root-Is-Purelib: true\nTag: py3-none-any\n",
+        b"Root-Is-Purelib: true\nTag: py3-none-any\n",
     }
     record = []
     for path, data in files.items():
@@ -495,10 +596,26 @@ def offline_pip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     build_wheel(wheels, "rztiny", "1.0")
     target = tmp_path / "target"
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv(rq.PIP_ENV, json.dumps([
-        sys.executable, "-m", "pip", "install", "--no-index", "--find-links", str(wheels),
-        "--target", str(target), "--no-cache-dir", "--disable-pip-version-check",
-        "--no-input", "--quiet"]))
+    monkeypatch.setenv(
+        rq.PIP_ENV,
+        json.dumps(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--no-index",
+                "--find-links",
+                str(wheels),
+                "--target",
+                str(target),
+                "--no-cache-dir",
+                "--disable-pip-version-check",
+                "--no-input",
+                "--quiet",
+            ]
+        ),
+    )
     return target
 
 
@@ -527,13 +644,26 @@ def test_real_pip_failure_keeps_target_clean(offline_pip: Path) -> None:
 # Versions and specifiers
 
 
-@pytest.mark.parametrize("text, normal", [
-    ("1.0", "1.0"), ("v1.0", "1.0"), ("1.0-Alpha.1", "1.0a1"), ("1.0beta", "1.0b0"),
-    ("1.0c1", "1.0rc1"), ("1.0preview2", "1.0rc2"), ("1.0-1", "1.0.post1"), ("1.0.r2", "1.0.post2"),
-    ("1.0-rev", "1.0.post0"), ("1.0-dev", "1.0.dev0"), ("1!2.0", "1!2.0"), ("0!1.0", "1.0"),
-    ("1.0+Ubuntu-1", "1.0+ubuntu.1"), ("2.0.0rc1.post2.dev3", "2.0.0rc1.post2.dev3"),
-    (" 01.002 ", "1.2"),
-])
+@pytest.mark.parametrize(
+    "text, normal",
+    [
+        ("1.0", "1.0"),
+        ("v1.0", "1.0"),
+        ("1.0-Alpha.1", "1.0a1"),
+        ("1.0beta", "1.0b0"),
+        ("1.0c1", "1.0rc1"),
+        ("1.0preview2", "1.0rc2"),
+        ("1.0-1", "1.0.post1"),
+        ("1.0.r2", "1.0.post2"),
+        ("1.0-rev", "1.0.post0"),
+        ("1.0-dev", "1.0.dev0"),
+        ("1!2.0", "1!2.0"),
+        ("0!1.0", "1.0"),
+        ("1.0+Ubuntu-1", "1.0+ubuntu.1"),
+        ("2.0.0rc1.post2.dev3", "2.0.0rc1.post2.dev3"),
+        (" 01.002 ", "1.2"),
+    ],
+)
 def test_version_normal_form(text: str, normal: str) -> None:
     assert str(Version(text)) == normal
 
@@ -545,9 +675,27 @@ def test_invalid_versions(bad: str) -> None:
 
 
 def test_version_order() -> None:
-    chain = ["0.9", "1.0.dev0", "1.0a1.dev1", "1.0a1", "1.0a2", "1.0b1", "1.0rc1",
-             "1.0rc1.post1", "1.0", "1.0+abc", "1.0+5", "1.0.post1.dev0", "1.0.post1",
-             "1.0.post1+local", "1.1.dev0", "1.1", "1.10", "2", "1!0.1"]
+    chain = [
+        "0.9",
+        "1.0.dev0",
+        "1.0a1.dev1",
+        "1.0a1",
+        "1.0a2",
+        "1.0b1",
+        "1.0rc1",
+        "1.0rc1.post1",
+        "1.0",
+        "1.0+abc",
+        "1.0+5",
+        "1.0.post1.dev0",
+        "1.0.post1",
+        "1.0.post1+local",
+        "1.1.dev0",
+        "1.1",
+        "1.10",
+        "2",
+        "1!0.1",
+    ]
     versions = [Version(v) for v in chain]
     assert all(a < b and b > a and a != b for a, b in zip(versions, versions[1:]))
     assert Version("1.0") == Version("1.0.0") == Version("v1") and Version("1.0") <= Version("1")
@@ -556,29 +704,66 @@ def test_version_order() -> None:
 
 SPEC_TABLE = [
     # (specifier, version, satisfied)
-    ("==1.0", "1.0.0", True), ("==1.0", "1.0+local", True), ("==1.0+local", "1.0", False),
-    ("==1.0+local", "1.0+local", True), ("==1.0", "1.0.post1", False), ("==1.0", "1.0rc1", False),
-    ("!=1.0", "1.0.0", False), ("!=1.0", "1.1", True),
-    ("==1.2.*", "1.2", True), ("==1.2.*", "1.2.9", True), ("==1.2.*", "1.2rc1", True),
-    ("==1.2.*", "1.2.post1", True), ("==1.2.*", "1.3", False), ("==1.2.*", "1.20", False),
-    ("==1.2.*", "1!1.2", False), ("!=1.2.*", "1.2.3", False), ("!=1.2.*", "1.3", True),
+    ("==1.0", "1.0.0", True),
+    ("==1.0", "1.0+local", True),
+    ("==1.0+local", "1.0", False),
+    ("==1.0+local", "1.0+local", True),
+    ("==1.0", "1.0.post1", False),
+    ("==1.0", "1.0rc1", False),
+    ("!=1.0", "1.0.0", False),
+    ("!=1.0", "1.1", True),
+    ("==1.2.*", "1.2", True),
+    ("==1.2.*", "1.2.9", True),
+    ("==1.2.*", "1.2rc1", True),
+    ("==1.2.*", "1.2.post1", True),
+    ("==1.2.*", "1.3", False),
+    ("==1.2.*", "1.20", False),
+    ("==1.2.*", "1!1.2", False),
+    ("!=1.2.*", "1.2.3", False),
+    ("!=1.2.*", "1.3", True),
     ("==1.2.0.*", "1.2", True),
-    (">=1.0", "1.0", True), (">=1.0", "1.0rc1", False), (">=1.0", "0.9", False),
-    (">=1.0rc1", "1.0rc1", True), (">=1.0", "1.0+local", True),
-    ("<=1.0", "1.0", True), ("<=1.0", "1.0+local", True), ("<=1.0", "1.0.post1", False),
-    ("<2.0", "1.9", True), ("<2.0", "2.0", False), ("<2.0", "2.0rc1", False),
-    ("<2.0", "2.0.dev1", False), ("<2.0rc2", "2.0rc1", True), ("<2.0", "1.9.post3", True),
-    ("<2.0", "1.9.dev1", True), ("<1.0.post1", "1.0rc1", True), ("<1.0.post1", "1.0", True),
+    (">=1.0", "1.0", True),
+    (">=1.0", "1.0rc1", False),
+    (">=1.0", "0.9", False),
+    (">=1.0rc1", "1.0rc1", True),
+    (">=1.0", "1.0+local", True),
+    ("<=1.0", "1.0", True),
+    ("<=1.0", "1.0+local", True),
+    ("<=1.0", "1.0.post1", False),
+    ("<2.0", "1.9", True),
+    ("<2.0", "2.0", False),
+    ("<2.0", "2.0rc1", False),
+    ("<2.0", "2.0.dev1", False),
+    ("<2.0rc2", "2.0rc1", True),
+    ("<2.0", "1.9.post3", True),
+    ("<2.0", "1.9.dev1", True),
+    ("<1.0.post1", "1.0rc1", True),
+    ("<1.0.post1", "1.0", True),
     ("<1.0.post1", "1.0.post1.dev0", False),
-    (">1.0", "1.0.1", True), (">1.0", "1.0", False), (">1.0", "1.0.post1", False),
-    (">1.0", "1.0+local", False), (">1.0.post1", "1.0.post2", True), (">1.0", "1.1a1", True),
-    (">1.0", "1.0.post1+local", False), (">1.0rc1", "1.0.post1", True),
-    (">1.0a1", "1.0a1+local", False), (">1.0a1", "1.0a2+local", True),
-    ("~=2.2", "2.3", True), ("~=2.2", "2.2", True), ("~=2.2", "3.0", False),
-    ("~=2.2", "2.1", False), ("~=2.2.1", "2.2.5", True), ("~=2.2.1", "2.3", False),
-    ("~=2.2.post3", "2.2.post4", True), ("~=2.2.post3", "2.2", False), ("~=1!2.2", "2.3", False),
-    ("===1.0", "1.0", True), ("===1.0", "1.0.0", False), ("===foobar", "FooBar", True),
-    (">=1.0", "not-a-version", False), ("==1.0", "not-a-version", False),
+    (">1.0", "1.0.1", True),
+    (">1.0", "1.0", False),
+    (">1.0", "1.0.post1", False),
+    (">1.0", "1.0+local", False),
+    (">1.0.post1", "1.0.post2", True),
+    (">1.0", "1.1a1", True),
+    (">1.0", "1.0.post1+local", False),
+    (">1.0rc1", "1.0.post1", True),
+    (">1.0a1", "1.0a1+local", False),
+    (">1.0a1", "1.0a2+local", True),
+    ("~=2.2", "2.3", True),
+    ("~=2.2", "2.2", True),
+    ("~=2.2", "3.0", False),
+    ("~=2.2", "2.1", False),
+    ("~=2.2.1", "2.2.5", True),
+    ("~=2.2.1", "2.3", False),
+    ("~=2.2.post3", "2.2.post4", True),
+    ("~=2.2.post3", "2.2", False),
+    ("~=1!2.2", "2.3", False),
+    ("===1.0", "1.0", True),
+    ("===1.0", "1.0.0", False),
+    ("===foobar", "FooBar", True),
+    (">=1.0", "not-a-version", False),
+    ("==1.0", "not-a-version", False),
     ("===not-a-version", "not-a-version", True),
 ]
 
@@ -590,9 +775,12 @@ def test_specifier_table(spec: str, version: str, satisfied: bool) -> None:
 
 def test_requirement_parts() -> None:
     r = Requirement(" Foo.Bar [ a , b ] >=1.0, <2 ; python_version >= '3' ")
-    assert (r.name, r.extras, r.text, r.marker) == ("Foo.Bar", ("a", "b"),
-                                                    "Foo.Bar [ a , b ] >=1.0, <2",
-                                                    "python_version >= '3'")
+    assert (r.name, r.extras, r.text, r.marker) == (
+        "Foo.Bar",
+        ("a", "b"),
+        "Foo.Bar [ a , b ] >=1.0, <2",
+        "python_version >= '3'",
+    )
     assert [str(s) for s in r.specifiers] == [">=1.0", "<2"]
     assert r.applies()
     assert [str(s) for s in Requirement("pkg (>=1, !=1.5)").specifiers] == [">=1", "!=1.5"]
@@ -619,12 +807,18 @@ def test_ordered_specifiers_agree_with_tuples(a: list[int], b: list[int]) -> Non
     assert Specifier(f">{vb}").contains(va) == (ta > tb)
     assert Specifier(f"=={vb}").contains(va) == (ta == tb)
     assert Specifier(f"!={vb}").contains(va) == (ta != tb)
-    assert Specifier(f"=={vb}.*").contains(va) == (padded(a, len(b))[:len(b)] == tuple(b))
+    assert Specifier(f"=={vb}.*").contains(va) == (padded(a, len(b))[: len(b)] == tuple(b))
 
 
-@given(release, st.sampled_from(["", "a", "b", "rc"]), st.integers(0, 99),
-       st.sampled_from([None, 0, 7]), st.sampled_from([None, 0, 3]),
-       st.sampled_from([None, "ubuntu.1", "7"]), st.integers(0, 2))
+@given(
+    release,
+    st.sampled_from(["", "a", "b", "rc"]),
+    st.integers(0, 99),
+    st.sampled_from([None, 0, 7]),
+    st.sampled_from([None, 0, 3]),
+    st.sampled_from([None, "ubuntu.1", "7"]),
+    st.integers(0, 2),
+)
 def test_normal_form_round_trips(rel, pre, pre_n, post, dev, local, epoch) -> None:
     text = (f"{epoch}!" if epoch else "") + ".".join(map(str, rel))
     text += f"{pre}{pre_n}" if pre else ""

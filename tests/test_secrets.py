@@ -1,5 +1,5 @@
 """No credential reaches a message, an attribute, a note, a log line, the CLI's output or a file
-that others can read: one redaction (``rz_redact_text`` in csrc/error.c, ``_core.redact`` in
+that others can read: one redaction (``rz_redact_text`` in csrc/util/error.c, ``_core.redact`` in
 Python) is applied to every one of them.
 
 Decisions: an archive source's identity keeps its query string, because the registry must fetch
@@ -18,16 +18,17 @@ import logging
 import os
 import stat
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from helpers.zoo import model
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import remotezoo as rz
 from remotezoo import _core
 from remotezoo.__main__ import main
-from zoo_helpers import model
 
 SECRET = "PLANTEDSECRET42"
 ATTRS = ("url", "source", "path", "model", "field")
@@ -64,26 +65,35 @@ def tarball(files: dict[str, str], extra: list[tarfile.TarInfo] = ()) -> bytes:
     return buf.getvalue()
 
 
-RAISING_INIT = '''
+RAISING_INIT = """
 def download_model(model_name, model_path):
     if model_name == "acme/raises":
         raise RuntimeError("no weights today")
     with open(model_path, "w") as f:
         f.write("weights")
-'''
+"""
 
 
 @pytest.fixture
 def server(http_server):
     """Archives on loopback, each reached with ?token=SECRET."""
     manager = {"config": {"url": http_server.url("/weights.bin")}}
-    models = [model("acme/m", manager=manager, sha256="0" * 64), model("acme/raises"), model("acme/plain")]
-    good = {"manifest.json": json.dumps({"name": "acme/zoo", "models": models}), "__init__.py": RAISING_INIT}
+    models = [
+        model("acme/m", manager=manager, sha256="0" * 64),
+        model("acme/raises"),
+        model("acme/plain"),
+    ]
+    good = {
+        "manifest.json": json.dumps({"name": "acme/zoo", "models": models}),
+        "__init__.py": RAISING_INIT,
+    }
     http_server.serve_bytes("/good.tar.gz", tarball(good))
     http_server.serve_bytes("/weights.bin", b"not the declared bytes")
     http_server.serve_bytes("/bad.tar.gz", b"this is not an archive")
     http_server.serve_bytes("/nomanifest.tar.gz", tarball({"README": "x"}))
-    http_server.serve_bytes("/badmanifest.tar.gz", tarball({"manifest.json": '{"models": [{"base_name": 1}]}'}))
+    http_server.serve_bytes(
+        "/badmanifest.tar.gz", tarball({"manifest.json": '{"models": [{"base_name": 1}]}'})
+    )
     link = tarfile.TarInfo("zoo/escape")
     link.type, link.linkname = tarfile.SYMTYPE, "../../../../etc/passwd"
     http_server.serve_bytes("/unsafe.tar.gz", tarball({"manifest.json": '{"models": []}'}, [link]))
@@ -95,26 +105,39 @@ def spec(server, path: str) -> str:
 
 
 def test_redact_removes_passwords_with_unencoded_delimiters() -> None:
-    for url in (f"http://user:pa?ss{SECRET}@h.example:8080/x.zip", f"http://user:pa/ss{SECRET}@h.example/x",
-                f"http://user:pa#ss{SECRET}@h.example/x", f"https://u:{SECRET}@[::1]:9/x",
-                f"https://{SECRET}@h.example/x", f"https://h.example/x?sig={SECRET}&a",
-                f"https://h.example/x#access_token={SECRET}"):
+    for url in (
+        f"http://user:pa?ss{SECRET}@h.example:8080/x.zip",
+        f"http://user:pa/ss{SECRET}@h.example/x",
+        f"http://user:pa#ss{SECRET}@h.example/x",
+        f"https://u:{SECRET}@[::1]:9/x",
+        f"https://{SECRET}@h.example/x",
+        f"https://h.example/x?sig={SECRET}&a",
+        f"https://h.example/x#access_token={SECRET}",
+    ):
         shown = _core.redact(url)
         assert SECRET not in shown, url
         assert _core.redact(shown) == shown  # redacting twice changes nothing
-    assert _core.redact(f"manifest.json of http://h/x.tgz?token={SECRET}: bad") == \
-        "manifest.json of http://h/x.tgz?token=REDACTED: bad"
+    assert (
+        _core.redact(f"manifest.json of http://h/x.tgz?token={SECRET}: bad")
+        == "manifest.json of http://h/x.tgz?token=REDACTED: bad"
+    )
     # What is not a secret stays as it is: '@' in paths, local files, plain text.
-    for text in ("https://127.0.0.1:8080/models/clip@1.0.zip", "file:///tmp/a@b/c", "/home/u/x@y",
-                 "model 'acme/x@1.0' of source https://github.com/acme/zoo"):
+    for text in (
+        "https://127.0.0.1:8080/models/clip@1.0.zip",
+        "file:///tmp/a@b/c",
+        "/home/u/x@y",
+        "model 'acme/x@1.0' of source https://github.com/acme/zoo",
+    ):
         assert _core.redact(text) == text
 
 
 def test_every_exception_of_an_archive_source_is_redacted(server, caplog, monkeypatch) -> None:
     caplog.set_level(logging.DEBUG, logger="remotezoo")
     cases = {
-        "/bad.tar.gz": rz.ArchiveError, "/missing.tar.gz": rz.HTTPStatusError,
-        "/nomanifest.tar.gz": rz.SourceError, "/badmanifest.tar.gz": rz.ManifestError,
+        "/bad.tar.gz": rz.ArchiveError,
+        "/missing.tar.gz": rz.HTTPStatusError,
+        "/nomanifest.tar.gz": rz.SourceError,
+        "/badmanifest.tar.gz": rz.ManifestError,
         "/unsafe.tar.gz": rz.UnsafeArchiveError,
     }
     for path, kind in cases.items():
@@ -146,10 +169,16 @@ def test_every_exception_of_an_archive_source_is_redacted(server, caplog, monkey
     assert all(SECRET not in m for m in messages), messages
 
 
-@pytest.mark.parametrize("bad", [
-    "http://user:pa?ss{s}@127.0.0.1:9/x.tar.gz", "http://user:pa/ss{s}@127.0.0.1:9/x.tar.gz",
-    "http://user:pa#ss{s}@127.0.0.1:9/x.tar.gz", "https://{s}@github.com/u/r", "https://u:{s}@github.com/u/r",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "http://user:pa?ss{s}@127.0.0.1:9/x.tar.gz",
+        "http://user:pa/ss{s}@127.0.0.1:9/x.tar.gz",
+        "http://user:pa#ss{s}@127.0.0.1:9/x.tar.gz",
+        "https://{s}@github.com/u/r",
+        "https://u:{s}@github.com/u/r",
+    ],
+)
 def test_specs_with_credentials_never_echo_them(bad: str) -> None:
     # Refused as credentials (not as a bad port), by the rule the redaction uses.
     with pytest.raises(rz.SourceError, match="put tokens in GITHUB_TOKEN") as info:
@@ -157,10 +186,16 @@ def test_specs_with_credentials_never_echo_them(bad: str) -> None:
     assert_clean(info.value)
 
 
-@pytest.mark.parametrize("url", [
-    "http://u:p?w{s}@127.0.0.1:9/f.bin", "http://u:p#w{s}@127.0.0.1:9/f.bin", "http://u:p/w{s}@127.0.0.1:9/f.bin",
-    "http://127.0.0.1:9/f.bin?sig={s}", "http://127.0.0.1:9/f.bin#token={s}",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://u:p?w{s}@127.0.0.1:9/f.bin",
+        "http://u:p#w{s}@127.0.0.1:9/f.bin",
+        "http://u:p/w{s}@127.0.0.1:9/f.bin",
+        "http://127.0.0.1:9/f.bin?sig={s}",
+        "http://127.0.0.1:9/f.bin#token={s}",
+    ],
+)
 def test_download_file_errors_never_carry_the_password(url: str, tmp_path: Path) -> None:
     with pytest.raises(rz.DownloadError) as info:
         rz.download_file(url.format(s=SECRET), tmp_path / "f.bin")
@@ -170,11 +205,20 @@ def test_download_file_errors_never_carry_the_password(url: str, tmp_path: Path)
 
 def test_cli_output_and_logs_are_redacted(server, capsys) -> None:
     source = spec(server, "/good.tar.gz")
-    runs = [["-v", "sources", "register", source], ["sources", "list"], ["--json", "sources", "list"],
-            ["models", "list"], ["--json", "models", "list"], ["-v", "models", "info", "acme/m"],
-            ["--json", "models", "info", "acme/m"], ["-vv", "models", "download", "acme/m"],
-            ["models", "download", "acme/plain", "--source", source], ["--json", "models", "list-downloaded"],
-            ["sources", "register", spec(server, "/bad.tar.gz")], ["-v", "sources", "delete", source]]
+    runs = [
+        ["-v", "sources", "register", source],
+        ["sources", "list"],
+        ["--json", "sources", "list"],
+        ["models", "list"],
+        ["--json", "models", "list"],
+        ["-v", "models", "info", "acme/m"],
+        ["--json", "models", "info", "acme/m"],
+        ["-vv", "models", "download", "acme/m"],
+        ["models", "download", "acme/plain", "--source", source],
+        ["--json", "models", "list-downloaded"],
+        ["sources", "register", spec(server, "/bad.tar.gz")],
+        ["-v", "sources", "delete", source],
+    ]
     for argv in runs:
         main(argv)
         out, err = capsys.readouterr()
@@ -199,19 +243,22 @@ def test_on_disk_the_token_is_only_in_the_private_registry(server) -> None:
     assert mode & 0o077 == 0, oct(mode)
 
 
-
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=st.characters(blacklist_characters="\x00", max_codepoint=0x2FF), max_size=300))
+@given(
+    st.text(alphabet=st.characters(blacklist_characters="\x00", max_codepoint=0x2FF), max_size=300)
+)
 def test_redact_any_text_is_stable(text: str) -> None:
     once = _core.redact(text)
     assert _core.redact(once) == once
 
 
 @settings(max_examples=300, deadline=None)
-@given(user=st.from_regex(r"[a-z]{1,8}", fullmatch=True),
-       password=st.from_regex(r"[A-Za-z][A-Za-z0-9?#/!$&'()*+,;=.~-]{0,12}", fullmatch=True),
-       host=st.sampled_from(["h.example", "127.0.0.1:8080", "[::1]"]),
-       path=st.sampled_from(["", "/x.zip", "/a/b@1.0.tar.gz", "/x?y=1"]))
+@given(
+    user=st.from_regex(r"[a-z]{1,8}", fullmatch=True),
+    password=st.from_regex(r"[A-Za-z][A-Za-z0-9?#/!$&'()*+,;=.~-]{0,12}", fullmatch=True),
+    host=st.sampled_from(["h.example", "127.0.0.1:8080", "[::1]"]),
+    path=st.sampled_from(["", "/x.zip", "/a/b@1.0.tar.gz", "/x?y=1"]),
+)
 def test_redact_removes_any_password(user: str, password: str, host: str, path: str) -> None:
     url = f"https://{user}:{password}{SECRET}@{host}{path}"
     assert SECRET not in _core.redact(url)

@@ -12,17 +12,24 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from helpers.fake_github import FakeGitHub, make_tarball
+from helpers.servers import leftovers
+from helpers.zoo import SIMPLE_INIT
 
 import remotezoo as rz
-from fake_github import FakeGitHub, make_tarball
-from zoo_helpers import SIMPLE_INIT
 
 TOKEN = "ghp_SECRET_token_0123456789"
 
 
 def source_files(*names: str, name: str = "acme/zoo") -> dict[str, str]:
-    models = [{"base_name": n, "base_filename": f"{n}.json", "version": "1.0", "tags": ["t"]} for n in names]
-    return {"manifest.json": json.dumps({"name": name, "models": models}), "__init__.py": SIMPLE_INIT}
+    models = [
+        {"base_name": n, "base_filename": f"{n}.json", "version": "1.0", "tags": ["t"]}
+        for n in names
+    ]
+    return {
+        "manifest.json": json.dumps({"name": name, "models": models}),
+        "__init__.py": SIMPLE_INIT,
+    }
 
 
 @pytest.fixture
@@ -38,10 +45,6 @@ def sources_dir() -> Path:
     return Path(rz.home()) / "sources"
 
 
-def leftovers() -> list[str]:
-    return [str(p) for p in Path(rz.home()).rglob("*") if ".tmp-" in p.name or ".rz-" in p.name]
-
-
 def test_register_github_repo_default_branch(github):
     repo = github.add_repo("acme/models", source_files("alpha", "beta"))
     rz.register_zoo_model_source("acme/models")
@@ -54,12 +57,17 @@ def test_register_github_repo_default_branch(github):
     assert github.tarball_requests() == 1
     assert all(r.host == "127.0.0.2" for r in github.download.requests)
     assert rz.load_zoo_model("alpha").predict(2) == 6
-    assert leftovers() == []
+    assert leftovers(rz.home()) == []
 
 
 def test_spellings_of_one_repo_are_one_source(github):
     github.add_repo("acme/models", source_files("alpha"))
-    for spec in ("acme/models", "Acme/Models", f"{github.api_url}/acme/models/", f"{github.api_url}/acme/models.git"):
+    for spec in (
+        "acme/models",
+        "Acme/Models",
+        f"{github.api_url}/acme/models/",
+        f"{github.api_url}/acme/models.git",
+    ):
         rz.register_zoo_model_source(spec)
     assert len(rz.list_zoo_model_sources()) == 1
     assert github.tarball_requests() == 1
@@ -69,7 +77,7 @@ def test_refs_with_slashes_and_commits(github):
     repo = github.add_repo("acme/models", source_files("alpha"))
     branch_sha = repo.commit(source_files("alpha", "gamma", name="acme/feature"), ref="feature/new")
     rz.register_zoo_model_source(f"{github.api_url}/acme/models/tree/feature/new")
-    assert rz.list_zoo_models(source=f"acme/models/feature/new") == ["alpha@1.0", "gamma@1.0"]
+    assert rz.list_zoo_models(source="acme/models/feature/new") == ["alpha@1.0", "gamma@1.0"]
     rz.register_zoo_model_source(f"{github.api_url}/acme/models/commit/{repo.refs['HEAD']}")
     assert len(rz.list_zoo_model_sources()) == 2
     shas = {i["identity"]: i["sha"] for i in rz.zoo_model_sources_info()}
@@ -198,20 +206,29 @@ def make_archive(fmt: str, files: dict[str, str], prefix: str = "pkg-1.0") -> by
             for rel, text in files.items():
                 zf.writestr(f"{prefix}/{rel}", text)
         return buf.getvalue()
-    compression = {"tar": "", "tar.gz": "gz", "tgz": "gz", "tar.bz2": "bz2", "tar.xz": "xz", "tar.zst": "zst"}[fmt]
+    compression = {
+        "tar": "",
+        "tar.gz": "gz",
+        "tgz": "gz",
+        "tar.bz2": "bz2",
+        "tar.xz": "xz",
+        "tar.zst": "zst",
+    }[fmt]
     return make_tarball(prefix, files, compression)
 
 
 @pytest.mark.parametrize("fmt", ARCHIVE_FORMATS)
 def test_archive_urls_in_every_format(http_server2, fmt, tmp_path, monkeypatch):
     monkeypatch.setenv("RZ_TEST_CALL_LOG", str(tmp_path / "calls.log"))
-    http_server2.serve_bytes(f"/dl/zoo.{fmt}", make_archive(fmt, source_files("arch", name=f"arch/{fmt}")))
+    http_server2.serve_bytes(
+        f"/dl/zoo.{fmt}", make_archive(fmt, source_files("arch", name=f"arch/{fmt}"))
+    )
     url = http_server2.url(f"/dl/zoo.{fmt}") + "?download=1"
     rz.register_zoo_model_source(url)
     assert rz.list_zoo_model_sources() == [url]
     assert rz.list_zoo_models() == ["arch@1.0"]
     assert rz.load_zoo_model("arch").predict(3) == 9
-    assert leftovers() == []
+    assert leftovers(rz.home()) == []
 
 
 def test_archive_http_error(http_server2):
@@ -239,7 +256,12 @@ def test_hostile_archive_source_keeps_nothing(http_server2):
 
 
 def test_bad_specs(http_server2):
-    for spec in ("not a spec", "ftp://example.com/x.zip", "https://example.com/page.html", "a/b/../c/.."):
+    for spec in (
+        "not a spec",
+        "ftp://example.com/x.zip",
+        "https://example.com/page.html",
+        "a/b/../c/..",
+    ):
         with pytest.raises(rz.SourceError) as info:
             rz.register_zoo_model_source(spec)
         assert "\n" not in str(info.value)
@@ -261,7 +283,9 @@ def test_concurrent_registration_fetches_once(github):
     github.add_repo("acme/models", source_files("alpha", "beta"))
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_register, args=(queue, rz.home(), github.api_url)) for _ in range(6)]
+    procs = [
+        ctx.Process(target=_register, args=(queue, rz.home(), github.api_url)) for _ in range(6)
+    ]
     for p in procs:
         p.start()
     results = [queue.get(timeout=120) for _ in procs]
@@ -269,5 +293,7 @@ def test_concurrent_registration_fetches_once(github):
         p.join(timeout=60)
     assert results == [["alpha@1.0", "beta@1.0"]] * 6
     assert github.tarball_requests() == 1
-    assert json.loads((Path(rz.home()) / "registry.json").read_text())["sources"][0]["identity"].endswith("/acme/models")
-    assert leftovers() == []
+    assert json.loads((Path(rz.home()) / "registry.json").read_text())["sources"][0][
+        "identity"
+    ].endswith("/acme/models")
+    assert leftovers(rz.home()) == []

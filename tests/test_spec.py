@@ -24,55 +24,120 @@ def parse(spec: Any, server: Optional[str] = None) -> dict[str, Any]:
     return _core.parse_source_spec(spec, github_server_url=server, cwd=CWD, home=HOME)
 
 
-def github(identity: str, user: str, repo: str, ref: Optional[str] = None,
-           commit: bool = False) -> dict[str, Any]:
-    return {"kind": "github", "identity": identity, "user": user, "repo": repo, "ref": ref,
-            "ref_is_commit": commit, "url": None, "format": None, "local_path": None}
+def github(
+    identity: str, user: str, repo: str, ref: Optional[str] = None, commit: bool = False
+) -> dict[str, Any]:
+    return {
+        "kind": "github",
+        "identity": identity,
+        "user": user,
+        "repo": repo,
+        "ref": ref,
+        "ref_is_commit": commit,
+        "url": None,
+        "format": None,
+        "local_path": None,
+    }
 
 
 def archive(identity: str, fmt: str) -> dict[str, Any]:
-    return {"kind": "archive", "identity": identity, "url": identity, "format": fmt,
-            "user": None, "repo": None, "ref": None, "ref_is_commit": False, "local_path": None}
+    return {
+        "kind": "archive",
+        "identity": identity,
+        "url": identity,
+        "format": fmt,
+        "user": None,
+        "repo": None,
+        "ref": None,
+        "ref_is_commit": False,
+        "local_path": None,
+    }
 
 
 def local(path: str, identity: Optional[str] = None) -> dict[str, Any]:
-    return {"kind": "local", "identity": identity or "file://" + path, "local_path": path,
-            "user": None, "repo": None, "ref": None, "ref_is_commit": False, "url": None,
-            "format": None}
+    return {
+        "kind": "local",
+        "identity": identity or "file://" + path,
+        "local_path": path,
+        "user": None,
+        "repo": None,
+        "ref": None,
+        "ref_is_commit": False,
+        "url": None,
+        "format": None,
+    }
 
 
 VALID: list[tuple[str, Optional[str], dict[str, Any]]] = [
     # GitHub URLs
-    ("https://github.com/voxel51/openai-clip", None,
-     github(f"{GH}/voxel51/openai-clip", "voxel51", "openai-clip")),
-    ("https://github.com/Voxel51/OpenAI-CLIP/", None,
-     github(f"{GH}/voxel51/openai-clip", "voxel51", "openai-clip")),
-    ("https://github.com/voxel51/openai-clip.git", None,
-     github(f"{GH}/voxel51/openai-clip", "voxel51", "openai-clip")),
+    (
+        "https://github.com/voxel51/openai-clip",
+        None,
+        github(f"{GH}/voxel51/openai-clip", "voxel51", "openai-clip"),
+    ),
+    (
+        "https://github.com/Voxel51/OpenAI-CLIP/",
+        None,
+        github(f"{GH}/voxel51/openai-clip", "voxel51", "openai-clip"),
+    ),
+    (
+        "https://github.com/voxel51/openai-clip.git",
+        None,
+        github(f"{GH}/voxel51/openai-clip", "voxel51", "openai-clip"),
+    ),
     ("HTTPS://GitHub.COM/u/r.GIT/", None, github(f"{GH}/u/r", "u", "r")),
     ("http://github.com/u/r", None, github(f"{GH}/u/r", "u", "r")),
     ("https://www.github.com/u/r", None, github(f"{GH}/u/r", "u", "r")),
     ("https://github.com:443/u/r", None, github(f"{GH}/u/r", "u", "r")),
     ("https://github.com/u/r?tab=readme-ov-file#usage", None, github(f"{GH}/u/r", "u", "r")),
     ("https://github.com/u/r/tree/main", None, github(f"{GH}/u/r/tree/main", "u", "r", "main")),
-    ("https://github.com/u/r/tree/feature/x", None,
-     github(f"{GH}/u/r/tree/feature/x", "u", "r", "feature/x")),
-    ("https://github.com/u/r/tree/feature/x/", None,
-     github(f"{GH}/u/r/tree/feature/x", "u", "r", "feature/x")),
-    ("https://github.com/u/r/tree/Release-V1.0", None,
-     github(f"{GH}/u/r/tree/Release-V1.0", "u", "r", "Release-V1.0")),
-    ("https://github.com/u/r/tree/feature%2Fy", None,
-     github(f"{GH}/u/r/tree/feature/y", "u", "r", "feature/y")),
-    ("https://github.com/u/r/tree/issue%231", None,
-     github(f"{GH}/u/r/tree/issue%231", "u", "r", "issue#1")),
+    (
+        "https://github.com/u/r/tree/feature/x",
+        None,
+        github(f"{GH}/u/r/tree/feature/x", "u", "r", "feature/x"),
+    ),
+    (
+        "https://github.com/u/r/tree/feature/x/",
+        None,
+        github(f"{GH}/u/r/tree/feature/x", "u", "r", "feature/x"),
+    ),
+    (
+        "https://github.com/u/r/tree/Release-V1.0",
+        None,
+        github(f"{GH}/u/r/tree/Release-V1.0", "u", "r", "Release-V1.0"),
+    ),
+    (
+        "https://github.com/u/r/tree/feature%2Fy",
+        None,
+        github(f"{GH}/u/r/tree/feature/y", "u", "r", "feature/y"),
+    ),
+    (
+        "https://github.com/u/r/tree/issue%231",
+        None,
+        github(f"{GH}/u/r/tree/issue%231", "u", "r", "issue#1"),
+    ),
     ("https://github.com/u/r.git/tree/v2", None, github(f"{GH}/u/r/tree/v2", "u", "r", "v2")),
-    ("https://github.com/u/r/commit/0123456789ABCDEF0123456789abcdef01234567", None,
-     github(f"{GH}/u/r/commit/0123456789abcdef0123456789abcdef01234567", "u", "r",
-            "0123456789abcdef0123456789abcdef01234567", True)),
-    ("https://github.com/u/r/commit/abc1234", None,
-     github(f"{GH}/u/r/commit/abc1234", "u", "r", "abc1234", True)),
-    ("https://github.com/pytorch/pytorch.github.io", None,
-     github(f"{GH}/pytorch/pytorch.github.io", "pytorch", "pytorch.github.io")),
+    (
+        "https://github.com/u/r/commit/0123456789ABCDEF0123456789abcdef01234567",
+        None,
+        github(
+            f"{GH}/u/r/commit/0123456789abcdef0123456789abcdef01234567",
+            "u",
+            "r",
+            "0123456789abcdef0123456789abcdef01234567",
+            True,
+        ),
+    ),
+    (
+        "https://github.com/u/r/commit/abc1234",
+        None,
+        github(f"{GH}/u/r/commit/abc1234", "u", "r", "abc1234", True),
+    ),
+    (
+        "https://github.com/pytorch/pytorch.github.io",
+        None,
+        github(f"{GH}/pytorch/pytorch.github.io", "pytorch", "pytorch.github.io"),
+    ),
     ("https://github.com/u/r.zip", None, github(f"{GH}/u/r.zip", "u", "r.zip")),
     ("https://github.com/u/.github", None, github(f"{GH}/u/.github", "u", ".github")),
     # short forms
@@ -89,8 +154,11 @@ VALID: list[tuple[str, Optional[str], dict[str, Any]]] = [
     ("u/r/tree", None, github(f"{GH}/u/r/tree/tree", "u", "r", "tree")),
     ("u/r/caf\u00e9", None, github(f"{GH}/u/r/tree/caf\u00e9", "u", "r", "caf\u00e9")),
     ("some_user.x/a-b_c.d", None, github(f"{GH}/some_user.x/a-b_c.d", "some_user.x", "a-b_c.d")),
-    ("pytorch/pytorch.github.io", None,
-     github(f"{GH}/pytorch/pytorch.github.io", "pytorch", "pytorch.github.io")),
+    (
+        "pytorch/pytorch.github.io",
+        None,
+        github(f"{GH}/pytorch/pytorch.github.io", "pytorch", "pytorch.github.io"),
+    ),
     ("github.com/u/r/tree/dev", None, github(f"{GH}/u/r/tree/dev", "u", "r", "dev")),
     ("  u/r \n", None, github(f"{GH}/u/r", "u", "r")),
     ("a" * 39 + "/r", None, github(f"{GH}/{'a' * 39}/r", "a" * 39, "r")),
@@ -102,8 +170,11 @@ VALID: list[tuple[str, Optional[str], dict[str, Any]]] = [
     ("ghe.corp/github/u/r", GHE, github(f"{GHE}/u/r", "u", "r")),
     ("https://ghe.corp/other/x.zip", GHE, archive("https://ghe.corp/other/x.zip", "zip")),
     ("http://127.0.0.1:8123/u/r", LOOP, github(f"{LOOP}/u/r", "u", "r")),
-    ("https://127.0.0.1:8123/u/r/commit/deadbeef", LOOP,
-     github(f"{LOOP}/u/r/commit/deadbeef", "u", "r", "deadbeef", True)),
+    (
+        "https://127.0.0.1:8123/u/r/commit/deadbeef",
+        LOOP,
+        github(f"{LOOP}/u/r/commit/deadbeef", "u", "r", "deadbeef", True),
+    ),
     ("u/r", LOOP + "/", github(f"{LOOP}/u/r", "u", "r")),
     ("u/r", "HTTP://127.0.0.1:8123", github(f"{LOOP}/u/r", "u", "r")),
     ("u/r", "", github(f"{GH}/u/r", "u", "r")),
@@ -125,15 +196,24 @@ VALID: list[tuple[str, Optional[str], dict[str, Any]]] = [
     ("https://example.com/x.tar.zst", None, archive("https://example.com/x.tar.zst", "tar.zst")),
     ("https://example.com/x.Tar.Zst", None, archive("https://example.com/x.Tar.Zst", "tar.zst")),
     ("https://example.com/x.tzst", None, archive("https://example.com/x.tzst", "tar.zst")),
-    ("https://example.com/x.zip?sig=abc&exp=1#frag", None,
-     archive("https://example.com/x.zip?sig=abc&exp=1", "zip")),
+    (
+        "https://example.com/x.zip?sig=abc&exp=1#frag",
+        None,
+        archive("https://example.com/x.zip?sig=abc&exp=1", "zip"),
+    ),
     ("https://example.com/x.zip?", None, archive("https://example.com/x.zip", "zip")),
     ("https://example.com/x.zip/", None, archive("https://example.com/x.zip", "zip")),
     ("https://[::1]:8443/m.tar.gz", None, archive("https://[::1]:8443/m.tar.gz", "tar.gz")),
-    ("https://github.com/u/r/archive/refs/heads/main.zip", None,
-     archive(f"{GH}/u/r/archive/refs/heads/main.zip", "zip")),
-    ("https://github.com/u/r/releases/download/v1/m.tar.gz", None,
-     archive(f"{GH}/u/r/releases/download/v1/m.tar.gz", "tar.gz")),
+    (
+        "https://github.com/u/r/archive/refs/heads/main.zip",
+        None,
+        archive(f"{GH}/u/r/archive/refs/heads/main.zip", "zip"),
+    ),
+    (
+        "https://github.com/u/r/releases/download/v1/m.tar.gz",
+        None,
+        archive(f"{GH}/u/r/releases/download/v1/m.tar.gz", "tar.gz"),
+    ),
     # local
     ("/abs/path", None, local("/abs/path")),
     ("/abs//path/./x/../y/", None, local("/abs/path/y")),
@@ -159,13 +239,24 @@ def test_valid(spec: str, server: Optional[str], expected: dict[str, Any]) -> No
     got = parse(spec, server)
     for key, value in expected.items():
         assert got[key] == value, key
-    assert set(got) == {"kind", "identity", "user", "repo", "ref", "ref_is_commit", "url",
-                        "format", "local_path", "slug"}
+    assert set(got) == {
+        "kind",
+        "identity",
+        "user",
+        "repo",
+        "ref",
+        "ref_is_commit",
+        "url",
+        "format",
+        "local_path",
+        "slug",
+    }
 
 
 @pytest.mark.parametrize("spec,server,expected", VALID, ids=[r[0] for r in VALID])
-def test_identity_reparses_to_itself(spec: str, server: Optional[str],
-                                     expected: dict[str, Any]) -> None:
+def test_identity_reparses_to_itself(
+    spec: str, server: Optional[str], expected: dict[str, Any]
+) -> None:
     first = parse(spec, server)
     again = parse(first["identity"], server)
     assert again == first
@@ -270,9 +361,17 @@ def test_invalid_message_quotes_spec_and_lists_forms() -> None:
         parse("not a spec")
     message = str(info.value)
     assert message.startswith("source spec 'not a spec' is not valid: ")
-    for form in ("https://github.com/<user>/<repo>", "/tree/<ref>", "/commit/<sha>",
-                 "<user>/<repo>[/<ref>]", ".tar.gz", ".tar.zst", ".zip", "file:///abs/path",
-                 "./rel/path"):
+    for form in (
+        "https://github.com/<user>/<repo>",
+        "/tree/<ref>",
+        "/commit/<sha>",
+        "<user>/<repo>[/<ref>]",
+        ".tar.gz",
+        ".tar.zst",
+        ".zip",
+        "file:///abs/path",
+        "./rel/path",
+    ):
         assert form in message
     assert info.value.source == "not a spec"
 
@@ -285,14 +384,17 @@ def test_long_spec_is_quoted_short() -> None:
     assert "\u00e9" * 10 + "..." in message
 
 
-@pytest.mark.parametrize("spec", [
-    "https://alice:hunter2@github.com/u/r",
-    "https://ghp_SECRETTOKEN@github.com/u/r/tree/main",
-    "http://alice:hunter2@example.com/x.zip",
-    "https://hunter2@[::1]/x.tar.gz",
-    "ghp_SECRETTOKEN@github.com/u/r",
-    "file://alice:hunter2@localhost/abs",
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "https://alice:hunter2@github.com/u/r",
+        "https://ghp_SECRETTOKEN@github.com/u/r/tree/main",
+        "http://alice:hunter2@example.com/x.zip",
+        "https://hunter2@[::1]/x.tar.gz",
+        "ghp_SECRETTOKEN@github.com/u/r",
+        "file://alice:hunter2@localhost/abs",
+    ],
+)
 def test_credentials_refused_and_never_echoed(spec: str) -> None:
     with pytest.raises(SourceError) as info:
         parse(spec)
@@ -310,10 +412,17 @@ def test_query_values_redacted_in_messages() -> None:
     assert "token=REDACTED" in str(info.value)
 
 
-@pytest.mark.parametrize("server", [
-    "ftp://ghe.corp", "ghe.corp", "https://user:pw@ghe.corp", "https://ghe.corp/?x=1",
-    "https://", "http://ghe.corp:99999",
-])
+@pytest.mark.parametrize(
+    "server",
+    [
+        "ftp://ghe.corp",
+        "ghe.corp",
+        "https://user:pw@ghe.corp",
+        "https://ghe.corp/?x=1",
+        "https://",
+        "http://ghe.corp:99999",
+    ],
+)
 def test_bad_github_server_url(server: str) -> None:
     with pytest.raises(SourceError) as info:
         parse("u/r", server)
@@ -322,22 +431,70 @@ def test_bad_github_server_url(server: str) -> None:
 
 
 EQUIVALENT: list[tuple[Optional[str], list[str]]] = [
-    (None, ["Voxel51/OpenAI-CLIP", "voxel51/openai-clip", "https://github.com/voxel51/openai-clip/",
-            "https://github.com/voxel51/openai-clip.git", "http://GitHub.com/Voxel51/OpenAI-CLIP",
-            "https://www.github.com/voxel51/openai-clip.git/", "github.com/Voxel51/OpenAI-CLIP",
-            "https://github.com:443/voxel51/openai-clip?x=1#y", "voxel51/openai-clip.git/"]),
-    (None, ["u/r/feature/x", "https://github.com/u/r/tree/feature/x",
-            "https://github.com/U/R/tree/feature/x/", "https://github.com/u/r/tree/feature%2Fx"]),
+    (
+        None,
+        [
+            "Voxel51/OpenAI-CLIP",
+            "voxel51/openai-clip",
+            "https://github.com/voxel51/openai-clip/",
+            "https://github.com/voxel51/openai-clip.git",
+            "http://GitHub.com/Voxel51/OpenAI-CLIP",
+            "https://www.github.com/voxel51/openai-clip.git/",
+            "github.com/Voxel51/OpenAI-CLIP",
+            "https://github.com:443/voxel51/openai-clip?x=1#y",
+            "voxel51/openai-clip.git/",
+        ],
+    ),
+    (
+        None,
+        [
+            "u/r/feature/x",
+            "https://github.com/u/r/tree/feature/x",
+            "https://github.com/U/R/tree/feature/x/",
+            "https://github.com/u/r/tree/feature%2Fx",
+        ],
+    ),
     (None, ["https://github.com/u/r/commit/ABCDEF1", "https://github.com/u/r/commit/abcdef1/"]),
-    (None, ["https://Example.com:443/a/x.zip#top", "https://example.com/a/x.zip/",
-            "HTTPS://EXAMPLE.COM/a/x.zip?"]),
-    (None, ["/srv/work/src", "./src", "./x/../src",
-            "file:///srv/work/src", "file://localhost/srv/work/src/", "/srv//work/./src/",
-            "~/../../srv/work/src"]),
-    (GHE, ["u/r", "https://ghe.corp/github/u/r", "https://github.com/u/r", "http://ghe.corp/github/U/R.git",
-           "ghe.corp/github/u/r"]),
-    (LOOP, ["u/r/main", "http://127.0.0.1:8123/u/r/tree/main", "https://127.0.0.1:8123/u/r/tree/main",
-            "https://github.com/u/r/tree/main", "127.0.0.1:8123/u/r/tree/main"]),
+    (
+        None,
+        [
+            "https://Example.com:443/a/x.zip#top",
+            "https://example.com/a/x.zip/",
+            "HTTPS://EXAMPLE.COM/a/x.zip?",
+        ],
+    ),
+    (
+        None,
+        [
+            "/srv/work/src",
+            "./src",
+            "./x/../src",
+            "file:///srv/work/src",
+            "file://localhost/srv/work/src/",
+            "/srv//work/./src/",
+            "~/../../srv/work/src",
+        ],
+    ),
+    (
+        GHE,
+        [
+            "u/r",
+            "https://ghe.corp/github/u/r",
+            "https://github.com/u/r",
+            "http://ghe.corp/github/U/R.git",
+            "ghe.corp/github/u/r",
+        ],
+    ),
+    (
+        LOOP,
+        [
+            "u/r/main",
+            "http://127.0.0.1:8123/u/r/tree/main",
+            "https://127.0.0.1:8123/u/r/tree/main",
+            "https://github.com/u/r/tree/main",
+            "127.0.0.1:8123/u/r/tree/main",
+        ],
+    ),
 ]
 
 
@@ -349,9 +506,19 @@ def test_equivalent_specs_share_identity_and_slug(server: Optional[str], specs: 
 
 
 def test_different_refs_are_different_sources() -> None:
-    ids = {parse(s)["identity"] for s in ["u/r", "u/r/main", "u/r/Main", "u/r/main/x",
-                                         "https://github.com/u/r/commit/abcd",
-                                         "u/r/abcd", "u2/r", "u/r2"]}
+    ids = {
+        parse(s)["identity"]
+        for s in [
+            "u/r",
+            "u/r/main",
+            "u/r/Main",
+            "u/r/main/x",
+            "https://github.com/u/r/commit/abcd",
+            "u/r/abcd",
+            "u2/r",
+            "u/r2",
+        ]
+    }
     assert len(ids) == 8
 
 
@@ -374,7 +541,8 @@ def test_slug_examples() -> None:
     assert parse("voxel51/openai-clip")["slug"] == "gh_voxel51_openai_clip_8c67e618c143"
     assert parse("u/r/feature/x")["slug"].startswith("gh_u_r_feature_x_")
     assert parse("https://example.com/a/Model-V2.tar.gz")["slug"].startswith(
-        "url_example_com_model_v2_")
+        "url_example_com_model_v2_"
+    )
     assert parse("/opt/My Zoo")["slug"].startswith("local_my_zoo_")
     assert parse("/")["slug"].startswith("local_")
     long = parse("u/r/" + "-".join(["branch"] * 30))["slug"]
@@ -399,6 +567,7 @@ def test_default_cwd_and_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) ->
 
 def test_pathlike_and_type_errors(tmp_path: Any) -> None:
     from pathlib import Path
+
     assert parse(Path("/opt/zoo"))["local_path"] == "/opt/zoo"
     with pytest.raises(TypeError):
         parse(b"u/r")
@@ -408,8 +577,9 @@ def test_pathlike_and_type_errors(tmp_path: Any) -> None:
         _core.parse_source_spec("u/r", github_server_url=1)
 
 
-def test_existing_directory_does_not_change_short_form(tmp_path: Any,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_existing_directory_does_not_change_short_form(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "u" / "r").mkdir(parents=True)
     monkeypatch.chdir(tmp_path)
     assert _core.parse_source_spec("u/r", github_server_url=None)["kind"] == "github"
@@ -439,29 +609,52 @@ def test_arbitrary_text_parses_or_raises_source_error(spec: str, server: Optiona
 
 
 URLISH = st.text(alphabet="/.:~%@?#-_ aZ09\u00e9\\[]^*{}", max_size=60)
-PREFIXES = st.sampled_from(["", "/", "./", "../", "~/", "~", "file://", "file:///",
-                            "file://localhost/", "https://", "http://", "https://github.com/",
-                            "http://127.0.0.1:8123/", "https://ghe.corp/github/", "github.com/",
-                            "u/r/", "https://example.com/", "u/r/tree/"])
+PREFIXES = st.sampled_from(
+    [
+        "",
+        "/",
+        "./",
+        "../",
+        "~/",
+        "~",
+        "file://",
+        "file:///",
+        "file://localhost/",
+        "https://",
+        "http://",
+        "https://github.com/",
+        "http://127.0.0.1:8123/",
+        "https://ghe.corp/github/",
+        "github.com/",
+        "u/r/",
+        "https://example.com/",
+        "u/r/tree/",
+    ]
+)
 SUFFIXES = st.sampled_from(["", "/", ".git", ".zip", ".tar.gz", ".TGZ", "?q=1", "#f", ".lock"])
 
 
 @settings(max_examples=1500, deadline=None)
 @given(PREFIXES, URLISH, SUFFIXES, SERVERS)
-def test_structured_specs_parse_or_raise_and_are_idempotent(prefix: str, body: str, suffix: str,
-                                                            server: Optional[str]) -> None:
+def test_structured_specs_parse_or_raise_and_are_idempotent(
+    prefix: str, body: str, suffix: str, server: Optional[str]
+) -> None:
     check_parse(prefix + body + suffix, server)
 
 
 NAME = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,20}", fullmatch=True)
-REF = st.from_regex(r"[A-Za-z0-9_#%@\u00e9][A-Za-z0-9_#%@\u00e9\-]{0,10}"
-                    r"(/[A-Za-z0-9_#%@\u00e9][A-Za-z0-9_#%@\u00e9\-]{0,10}){0,3}", fullmatch=True)
+REF = st.from_regex(
+    r"[A-Za-z0-9_#%@\u00e9][A-Za-z0-9_#%@\u00e9\-]{0,10}"
+    r"(/[A-Za-z0-9_#%@\u00e9][A-Za-z0-9_#%@\u00e9\-]{0,10}){0,3}",
+    fullmatch=True,
+)
 
 
 @settings(max_examples=500, deadline=None)
 @given(NAME, NAME, st.one_of(st.none(), REF), SERVERS)
-def test_short_and_url_forms_agree(user: str, repo: str, ref: Optional[str],
-                                   server: Optional[str]) -> None:
+def test_short_and_url_forms_agree(
+    user: str, repo: str, ref: Optional[str], server: Optional[str]
+) -> None:
     assume(user.lower() not in ("github.com", "www.github.com", "ghe.corp"))
     short = f"{user}/{repo}" + (f"/{ref}" if ref else "")
     try:

@@ -23,7 +23,9 @@ piece = st.one_of(
 )
 version = st.lists(piece, min_size=1, max_size=8).map("".join)
 # LooseVersion("") is not a version at all (and manifests refuse an empty version).
-ascii_text = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=12)
+ascii_text = st.text(
+    alphabet=st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=12
+)
 
 
 def loose_compare(a: str, b: str):
@@ -112,8 +114,20 @@ def test_no_version_is_zero():
 @pytest.mark.parametrize(
     "base_name, version, base_filename, name, filename",
     [
-        ("voxel51/clip-vit-base32-torch", "1.0", "clip.pt", "voxel51/clip-vit-base32-torch@1.0", "clip-v1.0.pt"),
-        ("voxel51/clip-vit-base32-torch", None, "clip.pt", "voxel51/clip-vit-base32-torch", "clip.pt"),
+        (
+            "voxel51/clip-vit-base32-torch",
+            "1.0",
+            "clip.pt",
+            "voxel51/clip-vit-base32-torch@1.0",
+            "clip-v1.0.pt",
+        ),
+        (
+            "voxel51/clip-vit-base32-torch",
+            None,
+            "clip.pt",
+            "voxel51/clip-vit-base32-torch",
+            "clip.pt",
+        ),
         ("model.onnx", "2.1", "dir/model.onnx", "model@2.1.onnx", "dir/model-v2.1.onnx"),
         ("a.b/model", "3", "weights", "a.b/model@3", "weights-v3"),
         (".hidden", "1", ".rc", ".hidden@1", ".rc-v1"),

@@ -21,8 +21,14 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.slow
 def test_build_wheel_script(tmp_path: Path) -> None:
     env = dict(os.environ, OUT_DIR=str(tmp_path / "wheelhouse"), TMPDIR=str(tmp_path))
-    proc = subprocess.run(["bash", str(ROOT / "scripts" / "build_wheel.sh")], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=1200)
+    proc = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "build_wheel.sh")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     wheel = Path(proc.stdout.strip().splitlines()[-1])
     assert wheel.parent == tmp_path / "wheelhouse" and wheel.is_file()
@@ -36,8 +42,13 @@ def test_build_wheel_script(tmp_path: Path) -> None:
         assert any(name.startswith(lib + "-") for name in libs), (lib, libs)
     for ext in ("_core", "_net"):
         assert any(n.startswith(f"remotezoo/{ext}.") and n.endswith(".so") for n in names), ext
-    for shipped in ("remotezoo/py.typed", "remotezoo/_core.pyi", "remotezoo/_net.pyi", "remotezoo/example/manifest.json",
-                    "remotezoo/example/__init__.py"):
+    for shipped in (
+        "remotezoo/py.typed",
+        "remotezoo/_core.pyi",
+        "remotezoo/_net.pyi",
+        "remotezoo/example/manifest.json",
+        "remotezoo/example/__init__.py",
+    ):
         assert shipped in names
     assert "Requires-Dist: tqdm" in metadata
 
@@ -53,15 +64,27 @@ def test_build_wheel_script(tmp_path: Path) -> None:
 
 def _run_tool(cache: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, MYPY_CACHE_DIR=str(cache))
-    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 @pytest.mark.slow
 def test_stubs_match_the_extension_and_mypy_passes(tmp_path: Path) -> None:
     cache = tmp_path / "mypy-cache"
-    stubtest = _run_tool(cache, "mypy.stubtest", "--mypy-config-file", "pyproject.toml", "remotezoo._core",
-                         "remotezoo._net")
+    stubtest = _run_tool(
+        cache,
+        "mypy.stubtest",
+        "--mypy-config-file",
+        "pyproject.toml",
+        "remotezoo._core",
+        "remotezoo._net",
+    )
     assert stubtest.returncode == 0, stubtest.stdout + stubtest.stderr
     mypy = _run_tool(cache, "mypy", "remotezoo")
     assert mypy.returncode == 0, mypy.stdout + mypy.stderr
@@ -86,9 +109,13 @@ def test_help_renders_docstrings() -> None:
 
     import remotezoo as rz
 
-    for obj, needle in ((rz.download_file, "progress"), (rz.load_zoo_model, "load_model"),
-                        (rz.register_zoo_model_source, "overwrite"), (rz.RemoteZooError, "Base class"),
-                        (rz._core.download_model, "download_model(home, name, source, overwrite, progress)")):
+    for obj, needle in (
+        (rz.download_file, "progress"),
+        (rz.load_zoo_model, "load_model"),
+        (rz.register_zoo_model_source, "overwrite"),
+        (rz.RemoteZooError, "Base class"),
+        (rz._core.download_model, "download_model(home, name, source, overwrite, progress)"),
+    ):
         assert needle in pydoc.render_doc(obj, renderer=pydoc.plaintext), obj
     for name in rz.__all__:
         obj = getattr(rz, name)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import sys
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 from .. import _core
 from .._home import home
@@ -47,7 +48,7 @@ class _SourceFinder(importlib.abc.MetaPathFinder):
     ) -> Optional[importlib.machinery.ModuleSpec]:
         if not fullname.startswith(_PREFIX):
             return None
-        if "." in fullname[len(_PREFIX):]:  # a module of a source: found where Python finds it
+        if "." in fullname[len(_PREFIX) :]:  # a module of a source: found where Python finds it
             return _without_bytecode(importlib.machinery.PathFinder.find_spec(fullname, path))
         spec = _pending.get(fullname)
         return _without_bytecode(spec if spec is not None else _core.module_spec(home(), fullname))

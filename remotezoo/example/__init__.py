@@ -10,11 +10,15 @@ import json
 import math
 import os
 import random
+from typing import Any, Sequence
+
+Point = Sequence[float]
 
 
-def _two_moons(n, seed):
+def _two_moons(n: int, seed: int) -> tuple[list[Point], list[int]]:
     rng = random.Random(seed)
-    points, labels = [], []
+    points: list[Point] = []
+    labels: list[int] = []
     for i in range(n):
         t = rng.uniform(0, math.pi)
         if i % 2:
@@ -26,21 +30,22 @@ def _two_moons(n, seed):
     return points, labels
 
 
-def _features(point, projections):
+def _features(point: Point, projections: Sequence[Sequence[float]]) -> list[float]:
     x, y = point
     return [math.cos(a * x + b * y + c) for a, b, c in projections] + [1.0]
 
 
-def _training(model_name):
+def _training(model_name: str) -> dict[str, Any]:
     manifest = os.path.join(os.path.dirname(__file__), "manifest.json")
     with open(manifest) as f:
         for entry in json.load(f)["models"]:
             if model_name == "{}@{}".format(entry["base_name"], entry["version"]):
-                return entry["training"]
+                training: dict[str, Any] = entry["training"]
+                return training
     raise ValueError("unknown model " + model_name)
 
 
-def download_model(model_name, model_path):
+def download_model(model_name: str, model_path: str) -> None:
     """Train the model and write its weights to model_path (the plugin contract)."""
     params = _training(model_name)
     rng = random.Random(0)
@@ -58,33 +63,33 @@ def download_model(model_name, model_path):
                 grad[i] += err * v
         weights = [w - 0.5 * g / len(feats) for w, g in zip(weights, grad)]
     os.makedirs(os.path.dirname(model_path), exist_ok=True)
-    with open(model_path, "w") as f:
-        json.dump({"model": model_name, "projections": projections, "weights": weights}, f)
+    with open(model_path, "w") as out:
+        json.dump({"model": model_name, "projections": projections, "weights": weights}, out)
 
 
 class TwoMoonsClassifier:
     """Classifies 2-D points into the two moons (0 or 1)."""
 
-    def __init__(self, path, threshold=0.5):
+    def __init__(self, path: str, threshold: float = 0.5) -> None:
         with open(path) as f:
             data = json.load(f)
-        self.name = data["model"]
-        self.projections = data["projections"]
-        self.weights = data["weights"]
+        self.name: str = data["model"]
+        self.projections: list[list[float]] = data["projections"]
+        self.weights: list[float] = data["weights"]
         self.threshold = threshold
 
-    def predict_proba(self, point):
+    def predict_proba(self, point: Point) -> float:
         z = sum(w * v for w, v in zip(self.weights, _features(point, self.projections)))
-        return 1 / (1 + math.exp(-max(min(z, 30), -30)))
+        return 1 / (1 + math.exp(-max(min(z, 30.0), -30.0)))
 
-    def predict(self, points):
+    def predict(self, points: Sequence[Point]) -> list[int]:
         return [int(self.predict_proba(p) >= self.threshold) for p in points]
 
-    def accuracy(self, n=200, seed=7):
+    def accuracy(self, n: int = 200, seed: int = 7) -> float:
         points, labels = _two_moons(n, seed)
-        return sum(p == l for p, l in zip(self.predict(points), labels)) / n
+        return sum(p == label for p, label in zip(self.predict(points), labels)) / n
 
 
-def load_model(model_name, model_path, **kwargs):
+def load_model(model_name: str, model_path: str, **kwargs: Any) -> TwoMoonsClassifier:
     """Return the classifier (the plugin contract); kwargs: threshold."""
     return TwoMoonsClassifier(model_path, **kwargs)
