@@ -14,54 +14,93 @@ wheel, tagged cp39-abi3, serves that CPython and every later one (csrc/py/compat
 shims 3.9 needs).
 
 Environment switches:
-  RZ_DEBUG=1     -O0 -g3, asserts on
-  RZ_SANITIZE=1  AddressSanitizer + UndefinedBehaviorSanitizer (implies RZ_DEBUG)
+  RZ_DEBUG=1          -O0 -g3, asserts on
+  RZ_SANITIZE=1       AddressSanitizer + UndefinedBehaviorSanitizer (implies RZ_DEBUG)
+  RZ_STATIC_DEPS=DIR  link the static libraries of DIR (made by scripts/build_wheel_deps.sh for
+                      an old glibc) with DIR's compiler instead of the system's libraries: the
+                      manylinux wheel. Only PyInit_* is exported; unused code is dropped.
+
+Before compiling, every library is checked (present, and at least the version remotezoo needs);
+all that is wrong is named in one message with the Debian packages to install.
 """
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
+import sysconfig
 from glob import glob
+from typing import Optional
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
-# pkg-config name -> the Debian package that provides it.
+# pkg-config name -> the oldest version that has what remotezoo uses, what that is, and the
+# Debian/Ubuntu package that provides the library.
 LIBRARIES = {
-    "libcurl": "libcurl4-openssl-dev",
-    "libarchive": "libarchive-dev",
-    "libcjson": "libcjson-dev",
-    "libcrypto": "libssl-dev",
+    "libcurl": ("7.85.0", "CURLOPT_PROTOCOLS_STR", "libcurl4-openssl-dev"),
+    "libarchive": ("3.3.3", "its zstd filter", "libarchive-dev"),
+    "libcjson": ("1.7.13", "cJSON_ParseWithLengthOpts", "libcjson-dev"),
+    "libcrypto": ("1.1.0", "EVP_MD_CTX_new", "libssl-dev"),
 }
 
+# The oldest CPython the extensions serve, through its limited API: the wheel is tagged abi3 and
+# serves every CPython from that version on (tests/test_wheel.py holds it to that);
+# pyproject.toml's requires-python says the same.
+LIMITED_API: str = "3.9"
 
-def pkg_config(*args: str) -> list[str]:
-    try:
-        out = subprocess.run(
-            ["pkg-config", *args], check=True, capture_output=True, text=True
-        ).stdout
-    except FileNotFoundError:
-        sys.exit("remotezoo: pkg-config not found; install it: apt-get install pkg-config")
-    return shlex.split(out)
+STATIC_DEPS = os.environ.get("RZ_STATIC_DEPS", "")
+PKG_CONFIG = os.environ.get("PKG_CONFIG", "pkg-config")
 
 
-def find_libraries(names: list[str]) -> tuple[list[str], list[str]]:
-    cflags: list[str] = []
-    libs: list[str] = []
-    for name in names:
-        if subprocess.run(["pkg-config", "--exists", name]).returncode != 0:
-            sys.exit(
-                f"remotezoo: {name} not found by pkg-config; install it: "
-                f"apt-get install {LIBRARIES[name]}"
-            )
-        cflags += pkg_config("--cflags", name)
-        libs += pkg_config("--libs", name)
+def pkg_config(*args: str) -> Optional[str]:
+    """pkg-config's output, or None when it fails (unknown library, version too old)."""
+    if STATIC_DEPS:
+        # Only DIR's own .pc files, with what static linking needs (Libs.private).
+        env = dict(
+            os.environ,
+            PKG_CONFIG_LIBDIR=os.path.join(STATIC_DEPS, "lib", "pkgconfig"),
+            PKG_CONFIG_PATH="",
+        )
+        args = ("--static", *args)
+    else:
+        env = None
+    proc = subprocess.run([PKG_CONFIG, *args], capture_output=True, text=True, env=env)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def check_libraries() -> None:
+    """Exit with one message naming every library that is missing or too old, if any."""
+    packages = " ".join(["pkg-config"] + [package for _, _, package in LIBRARIES.values()])
+    if shutil.which(PKG_CONFIG) is None:
+        sys.exit(
+            f"remotezoo: pkg-config not found, so the libraries cannot be found either; install "
+            f"them (Debian/Ubuntu: apt-get install {packages})"
+        )
+    problems, wanted = [], []
+    for name, (floor, needed_for, package) in LIBRARIES.items():
+        version = pkg_config("--modversion", name)
+        if version is None:
+            problems.append(f"{name} not found")
+        elif pkg_config(f"--atleast-version={floor}", name) is None:
+            problems.append(f"{name} {version.strip()} is older than {floor} (for {needed_for})")
+        else:
+            continue
+        wanted.append(package)
+    if problems:
+        sys.exit(
+            f"remotezoo: cannot build: {'; '.join(problems)}. Install (Debian/Ubuntu): apt-get "
+            f"install {' '.join(wanted)}; or install remotezoo's manylinux wheel, which needs none"
+        )
+
+
+def library_flags(names: list[str]) -> tuple[list[str], list[str]]:
+    """Compile and link flags for the libraries of names (check_libraries has run)."""
+    cflags = shlex.split(pkg_config("--cflags", *names) or "")
+    libs = shlex.split(pkg_config("--libs", *names) or "")
     return cflags, libs
 
-
-# The oldest CPython the extensions serve; pyproject.toml's requires-python says the same.
-LIMITED_API = (3, 9)
-ABI3_TAG = f"cp{LIMITED_API[0]}{LIMITED_API[1]}"
 
 # The folders of csrc/ each extension is built from (csrc/README.md says what may include what).
 FOLDERS = {
@@ -78,8 +117,53 @@ def flag(name: str) -> bool:
     return os.environ.get(name, "") not in ("", "0")
 
 
+class BuildExt(build_ext):
+    """Checks the libraries and adds their flags when the extensions are built, not when this
+    file is read: an sdist or metadata needs none of them."""
+
+    def run(self) -> None:
+        check_libraries()
+        for ext in self.extensions:
+            cflags, libs = library_flags(ext.libraries_wanted)  # type: ignore[attr-defined]
+            ext.extra_compile_args += cflags
+            ext.extra_link_args += libs
+        if STATIC_DEPS:
+            compile_args, link_args = self.static_flags()
+            for ext in self.extensions:
+                ext.extra_compile_args += compile_args
+                ext.extra_link_args += link_args
+            # No library directory of the interpreter's (Debian's is /usr/lib/x86_64-linux-gnu):
+            # there the linker would find the machine's libcurl and glibc before DIR's.
+            self.library_dirs = []
+        super().run()
+
+    def static_flags(self) -> tuple[list[str], list[str]]:
+        """What the build against RZ_STATIC_DEPS adds, with files it writes to build_temp."""
+        scratch = os.path.abspath(self.build_temp)
+        os.makedirs(scratch, exist_ok=True)
+        # Export the module's init function only: the libraries linked in stay private, so
+        # they never meet another copy in the process (Python's own _ssl, say).
+        exports = os.path.join(scratch, "exports.map")
+        with open(exports, "w") as f:
+            f.write("{ global: PyInit_*; local: *; };\n")
+        compile_args: list[str] = []
+        # Debian's Python.h includes <x86_64-linux-gnu/python3.X/pyconfig.h> from /usr/include,
+        # which DIR's compiler does not search (nor should it: no other header of the machine's
+        # may meet the static libraries'): that one directory is offered, under a root of its own.
+        multiarch = sysconfig.get_config_var("MULTIARCH") or ""
+        include = sysconfig.get_paths()["include"]
+        arch_config = os.path.join(os.path.dirname(include), multiarch, os.path.basename(include))
+        if multiarch and os.path.isdir(arch_config):
+            root = os.path.join(scratch, "pyconfig")
+            link = os.path.join(root, multiarch, os.path.basename(include))
+            os.makedirs(os.path.dirname(link), exist_ok=True)
+            if not os.path.islink(link):
+                os.symlink(arch_config, link)
+            compile_args.append(f"-I{root}")
+        return compile_args, [f"-Wl,--version-script={exports}"]
+
+
 def extension(name: str, libraries: list[str]) -> Extension:
-    cflags, libs = find_libraries(libraries)
     compile_args = [
         "-std=c11",
         "-D_GNU_SOURCE",
@@ -91,6 +175,7 @@ def extension(name: str, libraries: list[str]) -> Extension:
         "-fvisibility=hidden",
     ]
     link_args: list[str] = []
+    macros: list[tuple[str, Optional[str]]] = []
     undef = ["NDEBUG"] if flag("RZ_DEBUG") or flag("RZ_SANITIZE") else []
     if flag("RZ_DEBUG") or flag("RZ_SANITIZE"):
         compile_args += ["-O0", "-g3"]
@@ -106,23 +191,37 @@ def extension(name: str, libraries: list[str]) -> Extension:
         ]
         compile_args += sanitize
         link_args += sanitize
-    return Extension(
+    if STATIC_DEPS:
+        compile_args += ["-ffunction-sections", "-fdata-sections"]
+        link_args += ["-Wl,--gc-sections"]
+    major, minor = LIMITED_API.split(".")
+    macros.append(("Py_LIMITED_API", f"0x{int(major):02x}{int(minor):02x}0000"))
+    ext = Extension(
         name,
         sources=sources(name),
         depends=sorted(glob("csrc/**/*.h", recursive=True)),
         include_dirs=["csrc"],
-        define_macros=[("Py_LIMITED_API", f"0x{LIMITED_API[0]:02x}{LIMITED_API[1]:02x}0000")],
-        py_limited_api=True,
-        extra_compile_args=compile_args + cflags,
-        extra_link_args=link_args + libs,
+        extra_compile_args=compile_args,
+        extra_link_args=link_args,
+        define_macros=macros,
         undef_macros=undef,
+        py_limited_api=True,
     )
+    ext.libraries_wanted = libraries  # type: ignore[attr-defined]
+    return ext
 
+
+if STATIC_DEPS:
+    # DIR's libraries were built for an old glibc by DIR's compiler; the extensions must be too.
+    compiler = os.path.join(STATIC_DEPS, "bin", "cc")
+    os.environ.setdefault("CC", compiler)
+    os.environ.setdefault("LDSHARED", f"{compiler} -shared")
 
 setup(
     ext_modules=[
         extension("remotezoo._core", ["libcjson"]),
         extension("remotezoo._net", list(LIBRARIES)),
     ],
-    options={"bdist_wheel": {"py_limited_api": ABI3_TAG}},
+    cmdclass={"build_ext": BuildExt},
+    options={"bdist_wheel": {"py_limited_api": "cp" + LIMITED_API.replace(".", "")}},
 )

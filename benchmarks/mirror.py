@@ -1,7 +1,7 @@
 """Scenario 6 of run.py (``--mirror N``): N processes, each with its own REMOTEZOO_HOME (as N
 nodes would have), register one archive source and load its one model at the same time,
-through the nginx caching mirror of tests/cluster.py (the README's configuration) in front of
-run.py's static nginx, with REMOTEZOO_URL_REWRITE sending every request there. Rows: the wall
+through the nginx caching mirror of tests/helpers/cluster.py (the README's configuration) in
+front of run.py's static nginx, with REMOTEZOO_URL_REWRITE sending every request there. Rows: the wall
 time until all N have loaded the model, with a cold mirror, a warm one (new homes), and
 without the mirror (each home from the origin, for comparison); the verdict counts what
 reached the origin through the mirror (its MISS lines).
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
-from cluster import NginxMirror  # noqa: E402  (tests/cluster.py: the documented configuration)
+from helpers.cluster import NginxMirror  # noqa: E402  (the documented configuration)
 
 LOAD = """
 import remotezoo as rz, sys

@@ -210,7 +210,8 @@ def source_identity(spec: str, /) -> str:
     """The normalised identity of a source spec (raises :class:`SourceError` if malformed)."""
 
 def home_read_only(home: str, /) -> bool:
-    """Whether the home is read-only: REMOTEZOO_READ_ONLY, a read-only mount, or no write permission."""
+    """Whether the home is read-only: REMOTEZOO_READ_ONLY, a read-only mount, or no write
+    permission."""
 
 def register_source(home: str, spec: str, overwrite: bool, progress: _Progress, /) -> str:
     """Register a source; returns its identity. With *overwrite* it is fetched again,

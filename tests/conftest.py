@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -51,6 +52,15 @@ def fast_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("no_proxy", "127.0.0.1,127.0.0.2,localhost")
     monkeypatch.setenv("REMOTEZOO_RETRY_BASE_MS", "20")
     monkeypatch.setenv("REMOTEZOO_CONNECT_TIMEOUT", "5")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def ctrl_c_reaches_children() -> None:
+    """Ctrl-C tests interrupt the children they start. A runner started in the background (a
+    shell's `cmd &`, nohup) hands SIGINT over ignored, and an ignored signal stays ignored across
+    exec: give this process Python's own handler, which every child then starts without."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

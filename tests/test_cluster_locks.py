@@ -6,26 +6,25 @@ namespaces (`ip netns`, `unshare --uts`) sharing one REMOTEZOO_HOME.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
+from helpers.cluster import build_shim, need_root, need_tool, shim_env
+from helpers.servers import wait_until
+from helpers.zoo import model, write_source
 
 import remotezoo as rz
-from cluster import build_shim, need_root, need_tool, shim_env
-from conftest import wait_until
-from zoo_helpers import model, write_source
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # download_model logs "in"/"out" around a short sleep, and holds while a gate file exists.
-MUTEX_INIT = '''
+MUTEX_INIT = """
 import os, socket, time
 def download_model(model_name, model_path):
     log = os.environ["RZ_TEST_MUTEX"]
@@ -42,7 +41,7 @@ def download_model(model_name, model_path):
     open(model_path, "w").write("x")
 def load_model(model_name, model_path, **kwargs):
     return open(model_path).read()
-'''
+"""
 
 CLIENT = """
 import remotezoo as rz
@@ -50,8 +49,10 @@ rz.download_zoo_model('m')
 print(rz.load_zoo_model('m'))
 """
 
-MODES = {"no-flock": {"no_flock": True, "no_fcntl": False},
-         "no-flock-no-fcntl": {"no_flock": True, "no_fcntl": True}}
+MODES = {
+    "no-flock": {"no_flock": True, "no_fcntl": False},
+    "no-flock-no-fcntl": {"no_flock": True, "no_fcntl": True},
+}
 
 
 @pytest.fixture(scope="session")
@@ -76,15 +77,31 @@ def events(log: Path) -> list[tuple[str, str]]:
 
 def home_files() -> list[str]:
     root = Path(rz.home())
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if ".held" in p.name or ".shared-" in p.name
-                  or p.name.endswith(".takeover") or ".stale-" in p.name or p.name == ".rz-lock")
+    return sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if ".held" in p.name
+        or ".shared-" in p.name
+        or p.name.endswith(".takeover")
+        or ".stale-" in p.name
+        or p.name == ".rz-lock"
+    )
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_processes_without_flock_download_a_model_once(shim, mutex_source, mode):
     env = shim_env(shim, **MODES[mode])
-    procs = [subprocess.Popen([sys.executable, "-c", CLIENT], env=dict(os.environ, **env), cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CLIENT],
+            env=dict(os.environ, **env),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
     for proc in procs:
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0 and out.strip() == "x", err
@@ -97,9 +114,18 @@ def test_the_fallback_is_chosen_by_the_lock_calls_that_fail(shim, mutex_source, 
     gate = tmp_path / "gate"
     seen = {}
     for mode, settings in MODES.items():
-        proc = subprocess.Popen([sys.executable, "-c", "import remotezoo as rz; rz.download_zoo_model('m', overwrite=True)"],
-                                env=dict(os.environ, **shim_env(shim, **settings), RZ_TEST_HOLD=str(gate)), cwd=ROOT,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import remotezoo as rz; rz.download_zoo_model('m', overwrite=True)",
+            ],
+            env=dict(os.environ, **shim_env(shim, **settings), RZ_TEST_HOLD=str(gate)),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert wait_until(gate.exists, 30), proc.communicate()
         seen[mode] = home_files()
         gate.unlink()
@@ -115,16 +141,28 @@ def test_the_fallback_is_chosen_by_the_lock_calls_that_fail(shim, mutex_source, 
 def test_a_wait_for_a_marker_names_the_host_and_pid_that_hold_it(shim, mutex_source, tmp_path):
     gate = tmp_path / "gate"
     env = shim_env(shim, no_flock=True, no_fcntl=True)
-    holder = subprocess.Popen([sys.executable, "-c", "import remotezoo as rz; rz.download_zoo_model('m')"],
-                              env=dict(os.environ, **env, RZ_TEST_HOLD=str(gate)), cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import remotezoo as rz; rz.download_zoo_model('m')"],
+        env=dict(os.environ, **env, RZ_TEST_HOLD=str(gate)),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert wait_until(gate.exists, 30), holder.communicate()
-        waiter = subprocess.run([sys.executable, "-c", "import remotezoo as rz; rz.download_zoo_model('m')"],
-                                env=dict(os.environ, **env, REMOTEZOO_LOCK_TIMEOUT="1"), cwd=ROOT,
-                                capture_output=True, text=True, timeout=60)
+        waiter = subprocess.run(
+            [sys.executable, "-c", "import remotezoo as rz; rz.download_zoo_model('m')"],
+            env=dict(os.environ, **env, REMOTEZOO_LOCK_TIMEOUT="1"),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert waiter.returncode != 0
-        assert "TimeoutError" in waiter.stderr and f"pid {holder.pid}" in waiter.stderr, waiter.stderr
+        assert "TimeoutError" in waiter.stderr and f"pid {holder.pid}" in waiter.stderr, (
+            waiter.stderr
+        )
         assert f"host {os.uname().nodename}" in waiter.stderr, waiter.stderr
     finally:
         gate.unlink(missing_ok=True)
@@ -136,21 +174,32 @@ def test_a_killed_holder_on_this_host_is_taken_over_at_once(shim, mutex_source, 
     not after REMOTEZOO_LOCK_STALE."""
     gate = tmp_path / "gate"
     env = dict(shim_env(shim, no_flock=True, no_fcntl=True), REMOTEZOO_LOCK_STALE="600")
-    holder = subprocess.Popen([sys.executable, "-c", "import remotezoo as rz; rz.download_zoo_model('m')"],
-                              env=dict(os.environ, **env, RZ_TEST_HOLD=str(gate)), cwd=ROOT)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import remotezoo as rz; rz.download_zoo_model('m')"],
+        env=dict(os.environ, **env, RZ_TEST_HOLD=str(gate)),
+        cwd=ROOT,
+    )
     assert wait_until(gate.exists, 30)
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=30)
     gate.unlink()
     start = time.monotonic()
-    done = subprocess.run([sys.executable, "-c", CLIENT], env=dict(os.environ, **env), cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", CLIENT],
+        env=dict(os.environ, **env),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0 and done.stdout.strip() == "x", done.stderr
     assert time.monotonic() - start < 20
     assert home_files() == []
 
 
-def test_a_holder_that_stalled_past_the_stale_time_leaves_the_new_holders_marker(shim, mutex_source, tmp_path):
+def test_a_holder_that_stalled_past_the_stale_time_leaves_the_new_holders_marker(
+    shim, mutex_source, tmp_path
+):
     """A live holder stopped (SIGSTOP: its heartbeat too) past REMOTEZOO_LOCK_STALE loses its
     lock to another process; when it resumes and releases, it removes its own marker only,
     never the new holder's, which would let a third process in beside the new holder. (Its own
@@ -159,20 +208,36 @@ def test_a_holder_that_stalled_past_the_stale_time_leaves_the_new_holders_marker
     env = dict(shim_env(shim, no_flock=True, no_fcntl=True), REMOTEZOO_LOCK_STALE=str(stale))
     code = "import remotezoo as rz; rz.download_zoo_model('m')"
     gate1, gate2 = tmp_path / "gate1", tmp_path / "gate2"
-    first = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ, **env, RZ_TEST_HOLD=str(gate1)),
-                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=dict(os.environ, **env, RZ_TEST_HOLD=str(gate1)),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     second = None
     try:
         assert wait_until(gate1.exists, 30), first.communicate()
         first.send_signal(signal.SIGSTOP)
         time.sleep(stale + 1)
-        second = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ, **env, RZ_TEST_HOLD=str(gate2)),
-                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        second = subprocess.Popen(
+            [sys.executable, "-c", code],
+            env=dict(os.environ, **env, RZ_TEST_HOLD=str(gate2)),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert wait_until(gate2.exists, 30), second.communicate()
         first.send_signal(signal.SIGCONT)
         gate1.unlink()
         first.wait(timeout=60)  # it may fail: the new holder swept its work area as abandoned
-        held = [Path(rz.home()) / p for p in home_files() if p.startswith("locks/model-") and p.endswith(".held")]
+        held = [
+            Path(rz.home()) / p
+            for p in home_files()
+            if p.startswith("locks/model-") and p.endswith(".held")
+        ]
         assert held and f"pid {second.pid}\n" in held[0].read_text(), home_files()
     finally:
         first.send_signal(signal.SIGCONT)
@@ -181,7 +246,12 @@ def test_a_holder_that_stalled_past_the_stale_time_leaves_the_new_holders_marker
         first.communicate(timeout=60)
         if second:
             assert second.wait(timeout=60) == 0, second.communicate()
-    assert [e[0] for e in events(mutex_source)] == ["in", "in", "out", "out"]  # the stalled one, then the new
+    assert [e[0] for e in events(mutex_source)] == [
+        "in",
+        "in",
+        "out",
+        "out",
+    ]  # the stalled one, then the new
     assert home_files() == []
     assert rz.load_zoo_model("m") == "x"
 
@@ -213,9 +283,14 @@ def run_on(host: str, code: str, env: dict[str, str]) -> subprocess.Popen:
     """python -c code in network namespace host, in a UTS namespace whose hostname is host.
     Every step execs, so the Popen's pid is Python's."""
     script = f'hostname {host} && exec "$0" -c "$1"'
-    return subprocess.Popen(["ip", "netns", "exec", host, "unshare", "--uts", "sh", "-c", script, sys.executable, code],
-                            env=dict(os.environ, **env), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen(
+        ["ip", "netns", "exec", host, "unshare", "--uts", "sh", "-c", script, sys.executable, code],
+        env=dict(os.environ, **env),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_hosts_sharing_a_home_download_once(shim, hosts, mutex_source):
@@ -229,17 +304,29 @@ def test_hosts_sharing_a_home_download_once(shim, hosts, mutex_source):
     assert home_files() == []
 
 
-def test_a_holder_killed_on_one_host_is_taken_over_within_the_stale_time(shim, hosts, mutex_source, tmp_path):
+def test_a_holder_killed_on_one_host_is_taken_over_within_the_stale_time(
+    shim, hosts, mutex_source, tmp_path
+):
     gate = tmp_path / "gate"
     env = dict(shim_env(shim, no_flock=True, no_fcntl=True), REMOTEZOO_LOCK_STALE=str(STALE))
-    holder = run_on(hosts[0], "import remotezoo as rz; rz.download_zoo_model('m')", dict(env, RZ_TEST_HOLD=str(gate)))
+    holder = run_on(
+        hosts[0],
+        "import remotezoo as rz; rz.download_zoo_model('m')",
+        dict(env, RZ_TEST_HOLD=str(gate)),
+    )
     assert wait_until(gate.exists, 30), holder.communicate()
     time.sleep(STALE + 1)  # the heartbeat keeps a live holder's markers fresh past the stale time
     held = [Path(rz.home()) / p for p in home_files() if p.endswith(".held")]
     assert held and all(f"host {hosts[0]}\npid {holder.pid}\n" in p.read_text() for p in held)
-    waiter = run_on(hosts[1], "import remotezoo as rz; rz.download_zoo_model('m')", dict(env, REMOTEZOO_LOCK_TIMEOUT="1"))
+    waiter = run_on(
+        hosts[1],
+        "import remotezoo as rz; rz.download_zoo_model('m')",
+        dict(env, REMOTEZOO_LOCK_TIMEOUT="1"),
+    )
     _, err = waiter.communicate(timeout=60)
-    assert waiter.returncode != 0 and f"host {hosts[0]} pid {holder.pid}" in err, err  # alive: waited, named
+    assert waiter.returncode != 0 and f"host {hosts[0]} pid {holder.pid}" in err, (
+        err
+    )  # alive: waited, named
     holder.send_signal(signal.SIGKILL)
     holder.communicate(timeout=30)
     gate.unlink()
@@ -251,7 +338,11 @@ def test_a_holder_killed_on_one_host_is_taken_over_within_the_stale_time(shim, h
     # another host cannot ask the kernel whether the pid lives: the markers go stale after
     # REMOTEZOO_LOCK_STALE seconds without a touch, and are taken over then
     assert took < STALE + 5, took
-    assert [e[0] for e in events(mutex_source)] == ["in", "in", "out"]  # the killed one never got out
+    assert [e[0] for e in events(mutex_source)] == [
+        "in",
+        "in",
+        "out",
+    ]  # the killed one never got out
     assert home_files() == []
 
 
@@ -263,8 +354,18 @@ SUITES = ["tests/test_generations.py", "tests/test_registry_integrity.py", "test
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", MODES)
 def test_the_concurrency_suites_pass_without_the_lock_calls(shim, mode):
-    env = dict(os.environ, **shim_env(shim, **MODES[mode]), REMOTEZOO_LOAD_SECONDS=os.environ.get("REMOTEZOO_LOAD_SECONDS", "4"))
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow", *SUITES],
-                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    env = dict(
+        os.environ,
+        **shim_env(shim, **MODES[mode]),
+        REMOTEZOO_LOAD_SECONDS=os.environ.get("REMOTEZOO_LOAD_SECONDS", "4"),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow", *SUITES],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert " passed" in proc.stdout and " failed" not in proc.stdout

@@ -6,26 +6,25 @@ what would write says the cache is read-only.
 
 from __future__ import annotations
 
-import errno
+import io
 import json
 import os
 import re
 import subprocess
 import sys
 import tarfile
-import io
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
+from helpers.cluster import need_root, need_tool
+from helpers.servers import wait_until
 
 import remotezoo as rz
-from cluster import need_root, need_tool
-from conftest import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
-INIT = '''
+INIT = """
 import json, os
 from .helpers import scale
 
@@ -36,7 +35,7 @@ def download_model(model_name, model_path):
 def load_model(model_name, model_path, **kwargs):
     with open(model_path, "rb") as f:
         return [model_name, len(f.read()), scale()]
-'''
+"""
 
 WEIGHTS = b"w" * 4096
 
@@ -84,15 +83,32 @@ def filled_home(http_server) -> str:
     """A home with an archive source (its code imports a module of its own), two downloaded
     models (one by its download_model, one a manager download) and one not downloaded."""
     weights = http_server.serve_bytes("/w.bin", WEIGHTS)
-    manifest = {"name": "acme/ro", "models": [
-        {"base_name": "acme/own", "base_filename": "own.json"},
-        {"base_name": "acme/fetched", "base_filename": "fetched.bin", "sha256": weights.sha256,
-         "manager": {"type": "fiftyone.core.models.ModelManager", "config": {"url": http_server.url("/w.bin")}}},
-        {"base_name": "acme/later", "base_filename": "later.json"},
-    ]}
-    http_server.serve_bytes("/zoo.tar.gz", tar_gz({
-        "zoo/manifest.json": json.dumps(manifest).encode(), "zoo/__init__.py": INIT.encode(),
-        "zoo/helpers.py": b"def scale():\n    return 3\n"}))
+    manifest = {
+        "name": "acme/ro",
+        "models": [
+            {"base_name": "acme/own", "base_filename": "own.json"},
+            {
+                "base_name": "acme/fetched",
+                "base_filename": "fetched.bin",
+                "sha256": weights.sha256,
+                "manager": {
+                    "type": "fiftyone.core.models.ModelManager",
+                    "config": {"url": http_server.url("/w.bin")},
+                },
+            },
+            {"base_name": "acme/later", "base_filename": "later.json"},
+        ],
+    }
+    http_server.serve_bytes(
+        "/zoo.tar.gz",
+        tar_gz(
+            {
+                "zoo/manifest.json": json.dumps(manifest).encode(),
+                "zoo/__init__.py": INIT.encode(),
+                "zoo/helpers.py": b"def scale():\n    return 3\n",
+            }
+        ),
+    )
     spec = http_server.url("/zoo.tar.gz")
     rz.register_zoo_model_source(spec)
     rz.download_zoo_model("acme/own")
@@ -106,12 +122,18 @@ def snapshot(root: Path) -> dict[str, tuple[int, int, int]]:
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:
             st = os.lstat(os.path.join(dirpath, name))
-            out[os.path.relpath(os.path.join(dirpath, name), root)] = (st.st_mode, st.st_size, st.st_mtime_ns)
+            out[os.path.relpath(os.path.join(dirpath, name), root)] = (
+                st.st_mode,
+                st.st_size,
+                st.st_mtime_ns,
+            )
     return out
 
 
-WRITE_CALLS = "open,openat,creat,mkdir,mkdirat,rename,renameat,renameat2,unlink,unlinkat,rmdir,link,linkat," \
-              "symlink,symlinkat,truncate,utimensat,chmod,fchmodat,setxattr,lsetxattr"
+WRITE_CALLS = (
+    "open,openat,creat,mkdir,mkdirat,rename,renameat,renameat2,unlink,unlinkat,rmdir,link,linkat,"
+    "symlink,symlinkat,truncate,utimensat,chmod,fchmodat,setxattr,lsetxattr"
+)
 WRITE_OPEN = re.compile(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC")
 
 
@@ -143,10 +165,25 @@ def run_reader(home: str, spec: str, tmp_path: Path, env: dict[str, str]) -> tup
     strace = need_tool("strace")
     log = tmp_path / f"strace-{len(list(tmp_path.glob('strace-*')))}.log"
     code = READER.replace("SPEC", repr(spec))
-    proc = subprocess.run([strace, "-f", "-qq", "-e", f"trace={WRITE_CALLS}", "-o", str(log),
-                           sys.executable, "-c", code],
-                          env=python_env(REMOTEZOO_HOME=home, **env), cwd=ROOT,
-                          capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [
+            strace,
+            "-f",
+            "-qq",
+            "-e",
+            f"trace={WRITE_CALLS}",
+            "-o",
+            str(log),
+            sys.executable,
+            "-c",
+            code,
+        ],
+        env=python_env(REMOTEZOO_HOME=home, **env),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout), writes_under(log, home)
 
@@ -159,7 +196,10 @@ def check_reader(out: dict, spec: str, home: str) -> None:
     assert out["find"] == os.path.join(home, "models", "acme", "ro", "fetched.bin")
     assert out["downloaded"] == ["acme/fetched", "acme/own"]
     assert out["is"] == [True, True, False]
-    assert out["load"] == [["acme/own", len(json.dumps({"name": "acme/own"})), 3], ["acme/fetched", len(WEIGHTS), 3]]
+    assert out["load"] == [
+        ["acme/own", len(json.dumps({"name": "acme/own"})), 3],
+        ["acme/fetched", len(WEIGHTS), 3],
+    ]
     assert out["download_done"] == os.path.join(home, "models", "acme", "ro", "own.json")
     for name in ("download", "load_not_downloaded", "delete_model", "register", "delete_source"):
         is_erofs, message = out[name]
@@ -180,8 +220,9 @@ def read_only_mount(tmp_path, isolated_home) -> Iterator[Path]:
         subprocess.run(["umount", str(mnt)], check=True)
 
 
-def test_a_read_only_mount_serves_listings_and_loads_without_a_write(filled_home, read_only_mount, tmp_path,
-                                                                    isolated_home):
+def test_a_read_only_mount_serves_listings_and_loads_without_a_write(
+    filled_home, read_only_mount, tmp_path, isolated_home
+):
     before = snapshot(Path(isolated_home))
     out, writes = run_reader(str(read_only_mount), filled_home, tmp_path, {})
     check_reader(out, filled_home, str(read_only_mount))
@@ -203,10 +244,22 @@ def test_a_home_this_user_may_not_write_is_read_only(filled_home, tmp_path, isol
     need_root()
     os.chmod(isolated_home, 0o555)
     try:
-        proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
-                               "from remotezoo import _home; print(_home.read_only())"],
-                              env=dict(os.environ, REMOTEZOO_HOME=isolated_home), cwd="/",
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                sys.executable,
+                "-c",
+                "from remotezoo import _home; print(_home.read_only())",
+            ],
+            env=dict(os.environ, REMOTEZOO_HOME=isolated_home),
+            cwd="/",
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     finally:
         os.chmod(isolated_home, 0o755)
     assert proc.stdout.strip() == "True", proc.stderr
@@ -214,8 +267,14 @@ def test_a_home_this_user_may_not_write_is_read_only(filled_home, tmp_path, isol
 
 
 def test_sources_code_writes_no_bytecode_into_a_writable_cache(filled_home, isolated_home):
-    proc = subprocess.run([sys.executable, "-c", "import remotezoo as rz; print(rz.load_zoo_model('acme/own')[2])"],
-                          env=python_env(), cwd=ROOT, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import remotezoo as rz; print(rz.load_zoo_model('acme/own')[2])"],
+        env=python_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.stdout.strip() == "3", proc.stderr
     assert not any(p.name == "__pycache__" for p in Path(isolated_home).rglob("*"))
 
@@ -239,41 +298,79 @@ print(json.dumps(out))
 """
 
 
-def test_a_read_only_cache_with_a_half_written_model_serves_the_complete_one(http_server, read_only_mount, tmp_path,
-                                                                            isolated_home):
+def test_a_read_only_cache_with_a_half_written_model_serves_the_complete_one(
+    http_server, read_only_mount, tmp_path, isolated_home
+):
     """A download killed while the cache was filled (with marker locks, so its markers stay
     too): on the read-only mount the half-written model is not downloaded, loading it says the
     cache is read-only, the complete model loads, and what the killed one left stays as it was
     (no sweep, no takeover, no write)."""
     full = http_server.serve_bytes("/full.bin", WEIGHTS)
     half = http_server.serve_bytes("/half.bin", WEIGHTS * 64, trickle=(4096, 0.05))
-    models = [{"base_name": f"acme/{name}", "base_filename": f"{name}.bin", "sha256": route.sha256,
-               "manager": {"type": "fiftyone.core.models.ModelManager",
-                           "config": {"url": http_server.url(f"/{name}.bin")}}}
-              for name, route in (("full", full), ("half", half))]
-    http_server.serve_bytes("/zoo.tar.gz", tar_gz({
-        "zoo/manifest.json": json.dumps({"name": "acme/half", "models": models}).encode(),
-        "zoo/__init__.py": b"def load_model(model_name, model_path, **kwargs):\n    return len(open(model_path, 'rb').read())\n"}))
+    models = [
+        {
+            "base_name": f"acme/{name}",
+            "base_filename": f"{name}.bin",
+            "sha256": route.sha256,
+            "manager": {
+                "type": "fiftyone.core.models.ModelManager",
+                "config": {"url": http_server.url(f"/{name}.bin")},
+            },
+        }
+        for name, route in (("full", full), ("half", half))
+    ]
+    http_server.serve_bytes(
+        "/zoo.tar.gz",
+        tar_gz(
+            {
+                "zoo/manifest.json": json.dumps({"name": "acme/half", "models": models}).encode(),
+                "zoo/__init__.py": b"def load_model(model_name, model_path, **kwargs):\n    return len(open(model_path, 'rb').read())\n",
+            }
+        ),
+    )
     rz.register_zoo_model_source(http_server.url("/zoo.tar.gz"))
     rz.download_zoo_model("acme/full")
-    killed = subprocess.Popen([sys.executable, "-c", "import remotezoo as rz; rz.download_zoo_model('acme/half')"],
-                              env=dict(os.environ, REMOTEZOO_LOCK="files"), cwd=ROOT)
+    killed = subprocess.Popen(
+        [sys.executable, "-c", "import remotezoo as rz; rz.download_zoo_model('acme/half')"],
+        env=dict(os.environ, REMOTEZOO_LOCK="files"),
+        cwd=ROOT,
+    )
     try:
-        assert wait_until(lambda: any(p.stat().st_size > 0 for p in Path(isolated_home).rglob("*.part-*")), 30)
+        assert wait_until(
+            lambda: any(p.stat().st_size > 0 for p in Path(isolated_home).rglob("*.part-*")), 30
+        )
     finally:
         killed.kill()
         killed.wait(timeout=30)
-    left = sorted(str(p.relative_to(isolated_home)) for p in Path(isolated_home).rglob("*")
-                  if ".part-" in p.name or p.name.endswith(".held"))
+    left = sorted(
+        str(p.relative_to(isolated_home))
+        for p in Path(isolated_home).rglob("*")
+        if ".part-" in p.name or p.name.endswith(".held")
+    )
     assert any(".part-" in p for p in left) and any(p.endswith(".held") for p in left), left
     before = snapshot(Path(isolated_home))
 
     strace = need_tool("strace")
     log = tmp_path / "strace.log"
-    proc = subprocess.run([strace, "-f", "-qq", "-e", f"trace={WRITE_CALLS}", "-o", str(log),
-                           sys.executable, "-c", HALF_READER],
-                          env=python_env(REMOTEZOO_HOME=str(read_only_mount)), cwd=ROOT,
-                          capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [
+            strace,
+            "-f",
+            "-qq",
+            "-e",
+            f"trace={WRITE_CALLS}",
+            "-o",
+            str(log),
+            sys.executable,
+            "-c",
+            HALF_READER,
+        ],
+        env=python_env(REMOTEZOO_HOME=str(read_only_mount)),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["downloaded"] == ["acme/full"] and out["is"] == [True, False]

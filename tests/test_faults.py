@@ -4,7 +4,7 @@ each, the cache is checked: model absent or intact, registry.json parseable, no 
 (``.tmp-``, ``.rz-``, ``.part-``), and the same call made again succeeds.
 
 The load test is marked ``load``; it runs ``$REMOTEZOO_LOAD_SECONDS`` seconds (default 4, CI
-runs it longer with ``REMOTEZOO_LOAD_SECONDS=20 python3 -m pytest -m load``).
+runs it longer with ``REMOTEZOO_LOAD_SECONDS=20 .venv/bin/python -m pytest -m load``).
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ import importlib.metadata
 import json
 import logging
 import os
+import re
+import subprocess
 import sys
 import textwrap
 import types
@@ -67,21 +69,27 @@ def test_none_and_empty_requirements_are_satisfied() -> None:
     assert ensure({"packages": ""})
 
 
-def test_names_are_pep503_normalised() -> None:
+# Installed under one spelling (as their real namesakes py-cpuinfo, pure_eval and
+# typing_extensions are), asked for under another.
+ODDLY_NAMED = {"rz-py_cpuinfo": "9.0", "RZ.Pure_Eval": "0.2", "rz_typing.extensions": "4.1"}
+
+
+def test_names_are_pep503_normalised(oddly_named: Path) -> None:
     assert ensure(
         {
             "packages": [
                 "PyTest",
-                "Typing.Extensions",
-                "MYPY-extensions",
-                "typing_extensions",
-                "py_cpuinfo",
-                "Pure-Eval",
+                "rz_py-cpuinfo",
+                "RZ-Pure-Eval",
+                "RZ.Typing-Extensions",
+                "rz_typing_extensions>=4",
+                "rz.py.cpuinfo==9.0",
             ]
         }
     )
     assert rq.installed_version("PYTEST") == PYTEST
-    assert rq.installed_version("Mypy.Extensions") == importlib.metadata.version("mypy_extensions")
+    assert rq.installed_version("Rz-Pure.Eval") == "0.2"
+    assert rq.installed_version("RZ__TYPING--EXTENSIONS") == "4.1"
     assert rq.installed_version(MISSING) is None
 
 
@@ -569,9 +577,11 @@ def test_install_refuses_unsupported_device_and_bad_requirements(
 
 
 def build_wheel(directory: Path, name: str, version: str) -> Path:
-    dist_info = f"{name}-{version}.dist-info"
+    """A pure-Python wheel of distribution *name* with one module (its name made an identifier)."""
+    stem = re.sub(r"[-_.]+", "_", name)  # the wheel file and .dist-info spelling
+    dist_info = f"{stem}-{version}.dist-info"
     files = {
-        f"{name}/__init__.py": b"VALUE = 42\n",
+        f"{stem.lower()}/__init__.py": b"VALUE = 42\n",
         f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
         f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: remotezoo-tests\n"
         b"Root-Is-Purelib: true\nTag: py3-none-any\n",
@@ -582,11 +592,43 @@ def build_wheel(directory: Path, name: str, version: str) -> Path:
         record.append(f"{path},sha256={digest},{len(data)}")
     record.append(f"{dist_info}/RECORD,,")
     files[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()
-    wheel = directory / f"{name}-{version}-py3-none-any.whl"
+    wheel = directory / f"{stem}-{version}-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
         for path, data in files.items():
             zf.writestr(path, data)
     return wheel
+
+
+def pip_offline(wheels: Path, target: Path) -> list[str]:
+    """pip installing from *wheels* only, into *target*."""
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--no-index",
+        "--find-links",
+        str(wheels),
+        "--target",
+        str(target),
+        "--no-cache-dir",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--quiet",
+    ]
+
+
+@pytest.fixture
+def oddly_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """ODDLY_NAMED built here and installed by pip into a directory put first on sys.path."""
+    wheels, target = tmp_path / "wheels", tmp_path / "site"
+    wheels.mkdir()
+    for name, version in ODDLY_NAMED.items():
+        build_wheel(wheels, name, version)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    subprocess.run(pip_offline(wheels, target) + list(ODDLY_NAMED), check=True, timeout=120)
+    monkeypatch.syspath_prepend(str(target))
+    return target
 
 
 @pytest.fixture
@@ -596,26 +638,7 @@ def offline_pip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     build_wheel(wheels, "rztiny", "1.0")
     target = tmp_path / "target"
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv(
-        rq.PIP_ENV,
-        json.dumps(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--no-index",
-                "--find-links",
-                str(wheels),
-                "--target",
-                str(target),
-                "--no-cache-dir",
-                "--disable-pip-version-check",
-                "--no-input",
-                "--quiet",
-            ]
-        ),
-    )
+    monkeypatch.setenv(rq.PIP_ENV, json.dumps(pip_offline(wheels, target)))
     return target
 
 

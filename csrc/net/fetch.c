@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "net/ca_bundle.h"
 #include "net/fetch_private.h"
 #include "net/http_headers.h"
 #include "net/rewrite.h"
@@ -335,14 +336,12 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *payload)
 static int setup_easy(rz_stream *s, CURL *e, rz_error *err)
 {
     const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
-    const char *cainfo = NULL, *capath = rz_env("SSL_CERT_DIR");
-    const char *ca_vars[] = {"SSL_CERT_FILE", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE"};
+    rz_ca_locations ca;
     char agent[128];
-    size_t i;
     int bad = 0;
 
-    for (i = 0; i < sizeof(ca_vars) / sizeof(ca_vars[0]) && !cainfo; i++)
-        cainfo = rz_env(ca_vars[i]);
+    if (rz_ca_locations_for(&ca, s->url, err) < 0)
+        return -1;
     snprintf(agent, sizeof(agent), "remotezoo/%s libcurl/%s", RZ_PACKAGE_VERSION, info->version);
     bad |= curl_easy_setopt(e, CURLOPT_URL, s->url) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;
@@ -363,10 +362,8 @@ static int setup_easy(rz_stream *s, CURL *e, rz_error *err)
     bad |= curl_easy_setopt(e, CURLOPT_HEADERDATA, s) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, s) != CURLE_OK;
-    if (cainfo)
-        bad |= curl_easy_setopt(e, CURLOPT_CAINFO, cainfo) != CURLE_OK;
-    if (capath)
-        bad |= curl_easy_setopt(e, CURLOPT_CAPATH, capath) != CURLE_OK;
+    bad |= curl_easy_setopt(e, CURLOPT_CAINFO, ca.file) != CURLE_OK;
+    bad |= curl_easy_setopt(e, CURLOPT_CAPATH, ca.dir) != CURLE_OK;
     if (bad)
         return rz_error_set(err, RZ_E_DOWNLOAD,
                             "libcurl %s lacks a feature remotezoo needs (http/https, TLS)",
@@ -462,7 +459,6 @@ static int follow_redirect(rz_stream *s, rz_error *err)
     free(rewritten);
     return rc;
 }
-
 
 int rz_fetch_transient_curl_error(CURLcode rc)
 {

@@ -340,8 +340,7 @@ static int build_headers(par *p)
     struct curl_slist *more;
 
     for (; item; item = item->next) {
-        if (!keep_credentials &&
-            rz_http_header_is_credential(item->data))
+        if (!keep_credentials && rz_http_header_is_credential(item->data))
             continue;
         if (header_named(item->data, "Range") || header_named(item->data, "If-Range"))
             continue;

@@ -159,8 +159,8 @@ int rz_http_header_is_credential(const char *line)
 {
     /* Authorization, Proxy-Authorization, Cookie, and the custom ones by their names:
      * X-Api-Key, Private-Token, X-Auth-Token, X-Amz-Security-Token, ... */
-    static const char *const words[] = {"auth", "cookie", "token", "key", "secret", "password",
-                                        "session"};
+    static const char *const words[] = {"auth",   "cookie",   "token",  "key",
+                                        "secret", "password", "session"};
     const char *colon = strchr(line, ':');
     size_t len = colon ? (size_t)(colon - line) : strlen(line);
 

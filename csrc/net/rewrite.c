@@ -175,8 +175,7 @@ static char *read_config(const char *path, int *missing, rz_error *err)
     }
     if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode))) { /* /dev/null */
         close(fd);
-        rz_error_set(err, RZ_E_INVALID, "the remotezoo config file %s is not a regular file",
-                     path);
+        rz_error_set(err, RZ_E_INVALID, "the remotezoo config file %s is not a regular file", path);
         return NULL;
     }
     if (!(text = malloc(RZ_REWRITE_CONFIG_MAX + 1))) {

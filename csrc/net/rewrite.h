@@ -8,12 +8,13 @@
  *     at the first '='). When it is set (not empty: env.h), it is the only source of rules;
  *   - else the [url_rewrite] table of the config file: $REMOTEZOO_CONFIG, else
  *     $XDG_CONFIG_HOME/remotezoo/config.toml, else ~/.config/remotezoo/config.toml (a missing
- *     file is no rules; REMOTEZOO_CONFIG=/dev/null is none either). It is TOML, read in a small subset: "# comments", "[table]" headers,
- *     and in [url_rewrite] lines "FROM" = "TO" of basic strings without escapes; other tables
- *     are left alone.
- * TO must be an http:// or https:// URL. A malformed rule or file (or a path to something other
- * than a regular file or a character device: a FIFO would hang) is an RZ_E_INVALID error naming
- * the variable or file and line, so a typo never sends a request to the wrong place.
+ *     file is no rules, and so is REMOTEZOO_CONFIG=/dev/null). It is TOML, read in a small
+ *     subset: "# comments", "[table]" headers, and in [url_rewrite] lines "FROM" = "TO" of
+ *     basic strings without escapes; other tables are left alone.
+ *
+ * TO must be an http:// or https:// URL. A malformed rule or file (or a path to something
+ * other than a regular file or a character device: a FIFO would hang) is an RZ_E_INVALID error
+ * naming the variable or file and line, so a typo never sends a request to the wrong place.
  * fetch.c applies the rules to every request, redirect targets included.
  */
 #ifndef RZ_REWRITE_H

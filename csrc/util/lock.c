@@ -661,8 +661,7 @@ static int judge(const char *marker, watch *w, seen *out_seen, char *who)
     named = read_owner(&them, fd) == 0;
     if (fd >= 0)
         close(fd);
-    age = wall_seconds() -
-          ((double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9);
+    age = wall_seconds() - ((double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9);
     if (who && named)
         snprintf(who, WHO_MAX, "host %s pid %ld (marker %s, touched %.0fs ago)", them.host,
                  them.pid, marker, age < 0 ? 0 : age);

@@ -33,8 +33,11 @@ class _NoBytecodeLoader(importlib.machinery.SourceFileLoader):
         pass
 
 
-def _without_bytecode(spec: Optional[importlib.machinery.ModuleSpec]) -> Optional[importlib.machinery.ModuleSpec]:
-    if spec is not None and type(spec.loader) is importlib.machinery.SourceFileLoader and spec.origin:
+def _without_bytecode(
+    spec: Optional[importlib.machinery.ModuleSpec],
+) -> Optional[importlib.machinery.ModuleSpec]:
+    loader = spec.loader if spec is not None else None
+    if spec is not None and type(loader) is importlib.machinery.SourceFileLoader and spec.origin:
         spec.loader = _NoBytecodeLoader(spec.name, spec.origin)
     return spec
 

@@ -19,8 +19,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-HERE = Path(__file__).resolve().parent
-SHIM_SOURCE = HERE / "nolock_shim.c"
+SHIM_SOURCE = Path(__file__).resolve().parents[1] / "nolock_shim.c"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -34,7 +33,9 @@ def need_tool(name: str) -> str:
     a failure in CI (which installs it: scripts/install.sh)."""
     import pytest
 
-    path = shutil.which(name) or (f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None)
+    path = shutil.which(name) or (
+        f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None
+    )
     if path:
         return path
     if os.environ.get("CI"):
@@ -54,8 +55,10 @@ def need_root() -> None:
 
 # ---- nginx ------------------------------------------------------------------------------------
 
-def nginx_mirror_conf(workdir: Path, listen: str, upstreams: dict[str, str],
-                      extra: Optional[dict[str, str]] = None) -> str:
+
+def nginx_mirror_conf(
+    workdir: Path, listen: str, upstreams: dict[str, str], extra: Optional[dict[str, str]] = None
+) -> str:
     """An nginx pull-through cache: each ``/<name>/`` location proxies to ``upstreams[name]``
     (an origin URL ending in ``/``) and caches what it answers, redirects included.
 
@@ -82,14 +85,21 @@ def nginx_mirror_conf(workdir: Path, listen: str, upstreams: dict[str, str],
         (temp / sub).mkdir(parents=True, exist_ok=True)
     locations = []
     for name, origin in upstreams.items():
-        key = '"$proxy_host$uri"' if name == "codeload" else '"$proxy_host$request_uri $http_accept"'
-        locations.append(textwrap.indent(textwrap.dedent(f"""\
+        key = (
+            '"$proxy_host$uri"' if name == "codeload" else '"$proxy_host$request_uri $http_accept"'
+        )
+        locations.append(
+            textwrap.indent(
+                textwrap.dedent(f"""\
             location /{name}/ {{
                 proxy_pass {origin};
                 proxy_cache_key {key};
                 {(extra or {}).get(name, "")}
             }}
-            """), "        "))
+            """),
+                "        ",
+            )
+        )
     return textwrap.dedent("""\
         user root;
         worker_processes 1;
@@ -132,8 +142,13 @@ def nginx_mirror_conf(workdir: Path, listen: str, upstreams: dict[str, str],
 class NginxMirror:
     """nginx running ``nginx_mirror_conf`` in the foreground; stop() ends it."""
 
-    def __init__(self, workdir: Path, upstreams: dict[str, str], host: str = "127.0.0.1",
-                 extra: Optional[dict[str, str]] = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        upstreams: dict[str, str],
+        host: str = "127.0.0.1",
+        extra: Optional[dict[str, str]] = None,
+    ) -> None:
         self.binary = need_tool("nginx")
         self.workdir = workdir
         self.port = free_port(host)
@@ -141,11 +156,17 @@ class NginxMirror:
         workdir.mkdir(parents=True, exist_ok=True)
         conf = workdir / "nginx.conf"
         conf.write_text(nginx_mirror_conf(workdir, f"{host}:{self.port}", upstreams, extra))
-        check = subprocess.run([self.binary, "-t", "-q", "-c", str(conf), "-p", str(workdir)],
-                               capture_output=True, text=True)
+        check = subprocess.run(
+            [self.binary, "-t", "-q", "-c", str(conf), "-p", str(workdir)],
+            capture_output=True,
+            text=True,
+        )
         assert check.returncode == 0, check.stderr
-        self.proc = subprocess.Popen([self.binary, "-c", str(conf), "-p", str(workdir)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [self.binary, "-c", str(conf), "-p", str(workdir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -176,12 +197,15 @@ class NginxMirror:
 
 # ---- the lock shim ----------------------------------------------------------------------------
 
+
 def build_shim(outdir: Path) -> Path:
     """Compile tests/nolock_shim.c into outdir; returns the .so."""
     out = outdir / "nolock_shim.so"
     if not out.exists():
         cc = os.environ.get("CC", "gcc")
-        subprocess.run([cc, "-shared", "-fPIC", "-O2", "-o", str(out), str(SHIM_SOURCE), "-ldl"], check=True)
+        subprocess.run(
+            [cc, "-shared", "-fPIC", "-O2", "-o", str(out), str(SHIM_SOURCE), "-ldl"], check=True
+        )
     return out
 
 
@@ -189,14 +213,20 @@ def shim_env(shim: Path, no_flock: bool = True, no_fcntl: bool = False) -> dict[
     """Environment of a process whose lock calls fail: the shim after what LD_PRELOAD already
     holds (the sanitizer runtimes must stay first)."""
     preload = " ".join(p for p in (os.environ.get("LD_PRELOAD", ""), str(shim)) if p)
-    return {"LD_PRELOAD": preload, "RZ_SHIM_NO_FLOCK": "1" if no_flock else "0",
-            "RZ_SHIM_NO_FCNTL": "1" if no_fcntl else "0"}
+    return {
+        "LD_PRELOAD": preload,
+        "RZ_SHIM_NO_FLOCK": "1" if no_flock else "0",
+        "RZ_SHIM_NO_FCNTL": "1" if no_fcntl else "0",
+    }
 
 
 def python_cmd(code: str) -> list[str]:
     return [sys.executable, "-c", textwrap.dedent(code)]
 
 
-def run(cmd: list[str], env: Optional[dict[str, str]] = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, env=dict(os.environ, **(env or {})), capture_output=True, text=True,
-                          timeout=timeout)
+def run(
+    cmd: list[str], env: Optional[dict[str, str]] = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        cmd, env=dict(os.environ, **(env or {})), capture_output=True, text=True, timeout=timeout
+    )

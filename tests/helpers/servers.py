@@ -3,6 +3,7 @@ the network tests share (conftest.py makes the servers fixtures).
 
 LoopbackServer API
 ------------------
+``LoopbackServer(host, tls=ctx)``   the same over HTTPS (``ctx``: a server-side ``ssl.SSLContext``).
 ``server.url(path="/")``          absolute URL on this server, e.g. ``http://127.0.0.1:PORT/x``.
 ``server.host``, ``server.port``   where it listens.
 ``server.route(path, handler)``   *handler* is either a :class:`Response` (canned answer) or a
@@ -32,6 +33,7 @@ import hashlib
 import http.server
 import os
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -290,12 +292,19 @@ class _Server(http.server.ThreadingHTTPServer):
 class LoopbackServer:
     """A threaded HTTP/1.1 server on a loopback address; see the module docstring."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", tls: Optional[ssl.SSLContext] = None) -> None:
+        """With *tls* (a server-side context), it speaks HTTPS; the handshake happens in each
+        connection's own thread, at its first read."""
         self._routes: dict[str, Handler] = {}
         self._prefix_routes: list[tuple[str, Handler]] = []
         self._lock = threading.Lock()
         self.requests: list[Recorded] = []
         self._httpd = _Server((host, 0), RequestHandler)
+        if tls is not None:
+            self._httpd.socket = tls.wrap_socket(
+                self._httpd.socket, server_side=True, do_handshake_on_connect=False
+            )
+        self.scheme = "https" if tls is not None else "http"
         self._httpd.owner = self
         self._httpd.stopping = threading.Event()
         self.host, self.port = self._httpd.server_address[:2]
@@ -305,7 +314,7 @@ class LoopbackServer:
         self._thread.start()
 
     def url(self, path: str = "/") -> str:
-        return f"http://{self.host}:{self.port}{path}"
+        return f"{self.scheme}://{self.host}:{self.port}{path}"
 
     def route(self, path: str, handler: Handler) -> Handler:
         self._routes[path] = handler
