@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers.cluster import build_shim, need_root, need_tool, shim_env
+from helpers.cluster import build_shim, need_root, need_tool, run, shim_env, spawn
 from helpers.servers import wait_until
 from helpers.zoo import model, write_source
 
@@ -91,17 +91,7 @@ def home_files() -> list[str]:
 @pytest.mark.parametrize("mode", MODES)
 def test_processes_without_flock_download_a_model_once(shim, mutex_source, mode):
     env = shim_env(shim, **MODES[mode])
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", CLIENT],
-            env=dict(os.environ, **env),
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(6)
-    ]
+    procs = [spawn([sys.executable, "-c", CLIENT], env, ROOT) for _ in range(6)]
     for proc in procs:
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0 and out.strip() == "x", err
@@ -114,17 +104,14 @@ def test_the_fallback_is_chosen_by_the_lock_calls_that_fail(shim, mutex_source, 
     gate = tmp_path / "gate"
     seen = {}
     for mode, settings in MODES.items():
-        proc = subprocess.Popen(
+        proc = spawn(
             [
                 sys.executable,
                 "-c",
                 "import remotezoo as rz; rz.download_zoo_model('m', overwrite=True)",
             ],
-            env=dict(os.environ, **shim_env(shim, **settings), RZ_TEST_HOLD=str(gate)),
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            dict(shim_env(shim, **settings), RZ_TEST_HOLD=str(gate)),
+            ROOT,
         )
         assert wait_until(gate.exists, 30), proc.communicate()
         seen[mode] = home_files()
@@ -141,22 +128,17 @@ def test_the_fallback_is_chosen_by_the_lock_calls_that_fail(shim, mutex_source, 
 def test_a_wait_for_a_marker_names_the_host_and_pid_that_hold_it(shim, mutex_source, tmp_path):
     gate = tmp_path / "gate"
     env = shim_env(shim, no_flock=True, no_fcntl=True)
-    holder = subprocess.Popen(
+    holder = spawn(
         [sys.executable, "-c", "import remotezoo as rz; rz.download_zoo_model('m')"],
-        env=dict(os.environ, **env, RZ_TEST_HOLD=str(gate)),
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        dict(env, RZ_TEST_HOLD=str(gate)),
+        ROOT,
     )
     try:
         assert wait_until(gate.exists, 30), holder.communicate()
-        waiter = subprocess.run(
+        waiter = run(
             [sys.executable, "-c", "import remotezoo as rz; rz.download_zoo_model('m')"],
-            env=dict(os.environ, **env, REMOTEZOO_LOCK_TIMEOUT="1"),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
+            dict(env, REMOTEZOO_LOCK_TIMEOUT="1"),
+            ROOT,
             timeout=60,
         )
         assert waiter.returncode != 0
@@ -184,14 +166,7 @@ def test_a_killed_holder_on_this_host_is_taken_over_at_once(shim, mutex_source, 
     holder.wait(timeout=30)
     gate.unlink()
     start = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-c", CLIENT],
-        env=dict(os.environ, **env),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run([sys.executable, "-c", CLIENT], env, ROOT)
     assert done.returncode == 0 and done.stdout.strip() == "x", done.stderr
     assert time.monotonic() - start < 20
     assert home_files() == []
@@ -208,27 +183,13 @@ def test_a_holder_that_stalled_past_the_stale_time_leaves_the_new_holders_marker
     env = dict(shim_env(shim, no_flock=True, no_fcntl=True), REMOTEZOO_LOCK_STALE=str(stale))
     code = "import remotezoo as rz; rz.download_zoo_model('m')"
     gate1, gate2 = tmp_path / "gate1", tmp_path / "gate2"
-    first = subprocess.Popen(
-        [sys.executable, "-c", code],
-        env=dict(os.environ, **env, RZ_TEST_HOLD=str(gate1)),
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    first = spawn([sys.executable, "-c", code], dict(env, RZ_TEST_HOLD=str(gate1)), ROOT)
     second = None
     try:
         assert wait_until(gate1.exists, 30), first.communicate()
         first.send_signal(signal.SIGSTOP)
         time.sleep(stale + 1)
-        second = subprocess.Popen(
-            [sys.executable, "-c", code],
-            env=dict(os.environ, **env, RZ_TEST_HOLD=str(gate2)),
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        second = spawn([sys.executable, "-c", code], dict(env, RZ_TEST_HOLD=str(gate2)), ROOT)
         assert wait_until(gate2.exists, 30), second.communicate()
         first.send_signal(signal.SIGCONT)
         gate1.unlink()
@@ -283,13 +244,10 @@ def run_on(host: str, code: str, env: dict[str, str]) -> subprocess.Popen:
     """python -c code in network namespace host, in a UTS namespace whose hostname is host.
     Every step execs, so the Popen's pid is Python's."""
     script = f'hostname {host} && exec "$0" -c "$1"'
-    return subprocess.Popen(
+    return spawn(
         ["ip", "netns", "exec", host, "unshare", "--uts", "sh", "-c", script, sys.executable, code],
-        env=dict(os.environ, **env),
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        env,
+        ROOT,
     )
 
 
@@ -354,18 +312,9 @@ SUITES = ["tests/test_generations.py", "tests/test_registry_integrity.py", "test
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", MODES)
 def test_the_concurrency_suites_pass_without_the_lock_calls(shim, mode):
-    env = dict(
-        os.environ,
-        **shim_env(shim, **MODES[mode]),
-        REMOTEZOO_LOAD_SECONDS=os.environ.get("REMOTEZOO_LOAD_SECONDS", "4"),
-    )
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow", *SUITES],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
+    load_seconds = os.environ.get("REMOTEZOO_LOAD_SECONDS", "4")
+    env = dict(shim_env(shim, **MODES[mode]), REMOTEZOO_LOAD_SECONDS=load_seconds)
+    pytest_args = ["-q", "-p", "no:cacheprovider", "-m", "not slow", *SUITES]
+    proc = run([sys.executable, "-m", "pytest", *pytest_args], env, ROOT, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert " passed" in proc.stdout and " failed" not in proc.stdout

@@ -161,23 +161,14 @@ def python_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_reader(home: str, spec: str, tmp_path: Path, env: dict[str, str]) -> tuple[dict, list[str]]:
+def run_traced(code: str, home: str, tmp_path: Path, env: dict[str, str]) -> tuple[dict, list[str]]:
+    """python -c code with REMOTEZOO_HOME=home under strace: what it printed (JSON), and the
+    system calls that would have written under home."""
     strace = need_tool("strace")
     log = tmp_path / f"strace-{len(list(tmp_path.glob('strace-*')))}.log"
-    code = READER.replace("SPEC", repr(spec))
+    traced = [strace, "-f", "-qq", "-e", f"trace={WRITE_CALLS}", "-o", str(log)]
     proc = subprocess.run(
-        [
-            strace,
-            "-f",
-            "-qq",
-            "-e",
-            f"trace={WRITE_CALLS}",
-            "-o",
-            str(log),
-            sys.executable,
-            "-c",
-            code,
-        ],
+        [*traced, sys.executable, "-c", code],
         env=python_env(REMOTEZOO_HOME=home, **env),
         cwd=ROOT,
         capture_output=True,
@@ -186,6 +177,10 @@ def run_reader(home: str, spec: str, tmp_path: Path, env: dict[str, str]) -> tup
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout), writes_under(log, home)
+
+
+def run_reader(home: str, spec: str, tmp_path: Path, env: dict[str, str]) -> tuple[dict, list[str]]:
+    return run_traced(READER.replace("SPEC", repr(spec)), home, tmp_path, env)
 
 
 def check_reader(out: dict, spec: str, home: str) -> None:
@@ -350,33 +345,11 @@ def test_a_read_only_cache_with_a_half_written_model_serves_the_complete_one(
     assert any(".part-" in p for p in left) and any(p.endswith(".held") for p in left), left
     before = snapshot(Path(isolated_home))
 
-    strace = need_tool("strace")
-    log = tmp_path / "strace.log"
-    proc = subprocess.run(
-        [
-            strace,
-            "-f",
-            "-qq",
-            "-e",
-            f"trace={WRITE_CALLS}",
-            "-o",
-            str(log),
-            sys.executable,
-            "-c",
-            HALF_READER,
-        ],
-        env=python_env(REMOTEZOO_HOME=str(read_only_mount)),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
+    out, writes = run_traced(HALF_READER, str(read_only_mount), tmp_path, {})
     assert out["downloaded"] == ["acme/full"] and out["is"] == [True, False]
     assert out["load"] == len(WEIGHTS)
     assert "not downloaded" in out["find"]
     is_erofs, message = out["load_half"]
     assert is_erofs and "read-only" in message, message
-    assert writes_under(log, str(read_only_mount)) == []
+    assert writes == []
     assert snapshot(Path(isolated_home)) == before

@@ -21,15 +21,13 @@ static int open_dir(const char *path)
     return open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
-static const rz_lock_wait no_wait = {NULL, NULL, 1, 0};
-
 /* Take operation on the directory path without waiting: 0, or nonzero when busy or gone. */
 static int try_lock(rz_lock *out, const char *path, int operation)
 {
     rz_error ignored;
 
     rz_error_init(&ignored);
-    return rz_lock_acquire(out, path, operation, RZ_LOCK_OBJECT, &no_wait, &ignored);
+    return rz_lock_acquire(out, path, operation, RZ_LOCK_OBJECT, &rz_lock_no_wait, &ignored);
 }
 
 /* Remove the generation at path, whose directory (locked exclusive by the caller)
@@ -122,7 +120,7 @@ void rz_generation_unpin(rz_pin *pin)
     if (retired(pin->fd)) {
         rz_error ignored;
         rz_error_init(&ignored);
-        if (rz_lock_convert(&pin->lock, LOCK_EX, &no_wait, &ignored) == 0)
+        if (rz_lock_convert(&pin->lock, LOCK_EX, &rz_lock_no_wait, &ignored) == 0)
             remove_pinned(pin);
     } else {
         rz_lock_release(&pin->lock);

@@ -21,8 +21,6 @@
 
 /* ---- trash ---- */
 
-static const rz_lock_wait no_wait = {NULL, NULL, 1};
-
 /* A new trash directory in where, locked; appended to t. */
 static int trash_add(rz_trash *t, const char *where, rz_error *err)
 {
@@ -46,8 +44,8 @@ static int trash_add(rz_trash *t, const char *where, rz_error *err)
         }
         /* A sweep may take a trash directory between mkdtemp and the lock: then it is its. */
         rz_error_init(&busy);
-        if (rz_lock_acquire(&t->dirs[t->n_dirs].lock, path, LOCK_EX, RZ_LOCK_OBJECT, &no_wait,
-                            &busy) == 0) {
+        if (rz_lock_acquire(&t->dirs[t->n_dirs].lock, path, LOCK_EX, RZ_LOCK_OBJECT,
+                            &rz_lock_no_wait, &busy) == 0) {
             t->dirs[t->n_dirs].path = path;
             t->n_dirs++;
             return 0;
@@ -139,7 +137,7 @@ void rz_trash_sweep(const char *dir, const char *prefix)
             continue;
         /* else a live process is using it */
         if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
-            rz_lock_acquire(&lock, path, LOCK_EX, RZ_LOCK_OBJECT, &no_wait, &ignored) == 0)
+            rz_lock_acquire(&lock, path, LOCK_EX, RZ_LOCK_OBJECT, &rz_lock_no_wait, &ignored) == 0)
             rz_rmtree(path, NULL);
         rz_lock_release(&lock);
         rz_error_init(&ignored);

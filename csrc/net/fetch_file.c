@@ -40,7 +40,6 @@ static char *temp_path_for(const char *path, rz_error *err)
  * temporary file from creation to rename (create_temp), so it is never touched. Best effort. */
 static void remove_stale_parts(const char *tmp)
 {
-    static const rz_lock_wait no_wait = {NULL, NULL, 1, 0};
     const char *slash = strrchr(tmp, '/');
     const char *name = slash ? slash + 1 : tmp;
     size_t prefix_len = strlen(name) - 6; /* without the XXXXXX */
@@ -58,7 +57,7 @@ static void remove_stale_parts(const char *tmp)
             continue;
         rz_error_init(&busy);
         if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-            rz_lock_acquire(&lock, path, LOCK_EX, RZ_LOCK_OBJECT, &no_wait, &busy) == 0)
+            rz_lock_acquire(&lock, path, LOCK_EX, RZ_LOCK_OBJECT, &rz_lock_no_wait, &busy) == 0)
             unlink(path);
         rz_lock_release(&lock);
         free(path);

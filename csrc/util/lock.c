@@ -38,6 +38,8 @@
 
 enum { TAKEN = 0, BUSY = 1, AGAIN = 2, FAILED = -1 };
 
+const rz_lock_wait rz_lock_no_wait = {NULL, NULL, 1, 0};
+
 /* ---- settings ---- */
 
 /* REMOTEZOO_LOCK_TIMEOUT: seconds, 0 for no limit; anything else means the default. */

@@ -76,6 +76,9 @@ enum {
 /* What rz_lock_acquire and rz_lock_convert return for a busy lock with wait->try_only. */
 enum { RZ_LOCK_BUSY = 1 };
 
+/* Try once, never wait (try_only), in a writable home: for sweeps of what others left. */
+extern const rz_lock_wait rz_lock_no_wait;
+
 enum { RZ_LOCK_FLOCK = 0, RZ_LOCK_POSIX = 1, RZ_LOCK_FILES = 2 };
 
 typedef struct rz_lock {

@@ -13,7 +13,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -220,13 +219,27 @@ def shim_env(shim: Path, no_flock: bool = True, no_fcntl: bool = False) -> dict[
     }
 
 
-def python_cmd(code: str) -> list[str]:
-    return [sys.executable, "-c", textwrap.dedent(code)]
+def spawn(cmd: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    """cmd started with os.environ plus env, its output piped as text."""
+    return subprocess.Popen(
+        cmd,
+        env=dict(os.environ, **env),
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def run(
-    cmd: list[str], env: Optional[dict[str, str]] = None, timeout: float = 120
-) -> subprocess.CompletedProcess:
+    cmd: list[str], env: dict[str, str], cwd: Path, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """cmd run to its end with os.environ plus env, its output captured as text."""
     return subprocess.run(
-        cmd, env=dict(os.environ, **(env or {})), capture_output=True, text=True, timeout=timeout
+        cmd,
+        env=dict(os.environ, **env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
