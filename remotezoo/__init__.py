@@ -160,8 +160,10 @@ def download_file(
     ``REMOTEZOO_MAX_ATTEMPTS`` (default 5), ``REMOTEZOO_RETRY_BASE_MS`` (first backoff, 500),
     ``REMOTEZOO_CONNECT_TIMEOUT`` (seconds, 30), ``REMOTEZOO_LOW_SPEED_LIMIT`` and
     ``REMOTEZOO_LOW_SPEED_TIME`` (an attempt fails below 1024 bytes/s for 60 s);
-    ``REMOTEZOO_CONNECTIONS`` (default 4; 1 disables) parallel range requests for files of at
-    least ``REMOTEZOO_PARALLEL_MIN_BYTES`` (64 MiB) when the server offers ranges and a validator.
+    ``REMOTEZOO_CONNECTIONS`` (at most this many range requests at once, default 16; 1
+    disables) for files of at least ``REMOTEZOO_PARALLEL_MIN_BYTES`` (8 MiB) when the server
+    offers ranges and a validator: the count grows while it adds throughput, and a 429 or 503 to
+    an extra range lowers it (never fails the download).
     """
     from . import _net
 

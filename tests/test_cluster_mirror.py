@@ -151,7 +151,7 @@ def test_custom_credential_headers_do_not_follow_a_redirect_to_another_host(
     libcurl knows; and the parallel range requests there get none either."""
     monkeypatch.delenv("REMOTEZOO_URL_REWRITE", raising=False)
     monkeypatch.setenv("REMOTEZOO_CONFIG", str(tmp_path / "none.toml"))
-    monkeypatch.setenv("REMOTEZOO_PARALLEL_MIN_BYTES", str(1024 * 1024))
+    monkeypatch.setenv("REMOTEZOO_PARALLEL_MIN_BYTES", str(128 * 1024))  # ranges at once from 1 MiB
     monkeypatch.setenv("REMOTEZOO_CONNECTIONS", "4")
     big = WEIGHTS * 16  # 2 MiB: parallel ranges
     http_server2.serve_bytes("/f", big)

@@ -1,31 +1,27 @@
 """Parallel range downloads of rz_fetch_to_file (download_file) against loopback servers:
 exact bytes, resume of a broken range, fallback to one connection, credentials after a
-redirect, progress, cancellation and checksum errors."""
+redirect, progress, cancellation and checksum errors. (How many connections, and when:
+tests/test_download_adaptive.py.)"""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import random
-import signal
-import subprocess
-import sys
-import textwrap
 import threading
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from helpers.servers import (
     ByteRoute,
     LoopbackServer,
     assert_progress_exception_propagates,
+    interrupt_download,
     leftovers,
-    wait_until,
 )
 
 import remotezoo
-
-ROOT = Path(__file__).resolve().parent.parent
 
 SIZE = 8 * 1024 * 1024 + 5  # not a multiple of the connection count
 DATA = random.Random(99).randbytes(SIZE)
@@ -37,6 +33,7 @@ def sha(data: bytes) -> str:
 
 @pytest.fixture(autouse=True)
 def parallel_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    # At most 4 connections, all from the start (the file is at least 8 x the minimum).
     monkeypatch.setenv("REMOTEZOO_PARALLEL_MIN_BYTES", str(1024 * 1024))
     monkeypatch.setenv("REMOTEZOO_CONNECTIONS", "4")
 
@@ -45,20 +42,27 @@ def ranges(server: LoopbackServer, path: str) -> list[str]:
     return [r.headers["Range"] for r in server.requests_to(path) if r.headers.get("Range")]
 
 
-def test_four_connections_exact_bytes(http_server: LoopbackServer, tmp_path: Path) -> None:
-    http_server.serve_bytes("/m", DATA)
+def spans(server: LoopbackServer, path: str) -> list[tuple[int, int]]:
+    """[first, last + 1) of every range request, sorted."""
+    found = []
+    for value in ranges(server, path):
+        first, _, last = value.removeprefix("bytes=").partition("-")
+        found.append((int(first), int(last) + 1 if last else SIZE))
+    return sorted(found)
+
+
+def test_ranges_cover_the_file_exactly(http_server: LoopbackServer, tmp_path: Path) -> None:
+    route = http_server.serve_bytes("/m", DATA)
     target = tmp_path / "m"
     remotezoo.download_file(http_server.url("/m"), target, sha256=sha(DATA))
     assert target.read_bytes() == DATA
     assert leftovers(tmp_path) == []
     requests = http_server.requests_to("/m")
     assert [r.headers.get("Range") for r in requests].count(None) == 1  # connection #1
-    chunk = -(-SIZE // 4)
-    assert sorted(ranges(http_server, "/m")) == [
-        f"bytes={chunk}-{2 * chunk - 1}",
-        f"bytes={2 * chunk}-{3 * chunk - 1}",
-        f"bytes={3 * chunk}-{SIZE - 1}",
-    ]
+    asked = spans(http_server, "/m")
+    assert len(asked) >= 3 and route.peak <= 4
+    # Connection #1 keeps the front; the ranges follow it, each where the one before ends.
+    assert asked[-1][1] == SIZE and all(a[1] == b[0] for a, b in zip(asked, asked[1:]))
     assert all(r.headers["If-Range"] == '"v1"' for r in requests if r.headers.get("Range"))
 
 
@@ -69,7 +73,7 @@ def test_last_modified_is_the_validator_without_etag(
     remotezoo.download_file(http_server.url("/m"), tmp_path / "m", sha256=sha(DATA))
     assert (tmp_path / "m").read_bytes() == DATA
     with_range = [r for r in http_server.requests_to("/m") if r.headers.get("Range")]
-    assert len(with_range) == 3
+    assert len(with_range) >= 3
     assert all(r.headers["If-Range"] == route.last_modified for r in with_range)
 
 
@@ -79,13 +83,9 @@ def test_broken_range_resumes_from_its_last_byte(
     http_server.serve_bytes("/m", DATA, range_drop_after=300_000)
     remotezoo.download_file(http_server.url("/m"), tmp_path / "m", sha256=sha(DATA))
     assert (tmp_path / "m").read_bytes() == DATA
-    starts = sorted(
-        int(r.removeprefix("bytes=").partition("-")[0]) for r in ranges(http_server, "/m")
-    )
-    chunk = -(-SIZE // 4)
-    assert len(starts) == 4
-    resumed = [s for s in starts if s % chunk]
-    assert len(resumed) == 1 and resumed[0] % chunk == 300_000
+    starts = [a for a, _ in spans(http_server, "/m")]
+    resumed = [a for a in starts if a - 300_000 in starts]
+    assert len(resumed) == 1  # the one range cut was asked for again from its last byte
     assert [r.headers.get("Range") for r in http_server.requests_to("/m")].count(None) == 1
 
 
@@ -151,7 +151,7 @@ def test_authorization_not_sent_to_second_host(
     assert (tmp_path / "m").read_bytes() == DATA
     assert http_server.requests_to("/m")[0].headers["Authorization"] == "Bearer SECRET"
     blob = http_server2.requests_to("/blob")
-    assert len(ranges(http_server2, "/blob")) == 3  # the ranges go to the final URL
+    assert len(ranges(http_server2, "/blob")) >= 3  # the ranges go to the final URL
     assert len(http_server.requests_to("/m")) == 1
     assert all("Authorization" not in r.headers for r in blob)
     assert all(r.headers["X-Trace"] == "1" for r in blob)
@@ -163,7 +163,7 @@ def test_authorization_kept_on_the_same_origin(http_server: LoopbackServer, tmp_
         http_server.url("/m"), tmp_path / "m", headers={"Authorization": "Bearer SECRET"}
     )
     requests = http_server.requests_to("/m")
-    assert len(requests) == 4
+    assert len(requests) >= 4
     assert all(r.headers["Authorization"] == "Bearer SECRET" for r in requests)
 
 
@@ -208,7 +208,7 @@ def test_progress_monotonic_and_final(http_server: LoopbackServer, tmp_path: Pat
         tmp_path / "m",
         progress=lambda done, total: calls.append((done, total)),
     )
-    assert len(ranges(http_server, "/m")) == 3
+    assert len(ranges(http_server, "/m")) >= 3
     dones = [done for done, _ in calls]
     assert len(calls) >= 2 and dones == sorted(dones)
     assert calls[-1] == (SIZE, SIZE)
@@ -226,45 +226,65 @@ def test_checksum_mismatch_leaves_nothing(http_server: LoopbackServer, tmp_path:
     with pytest.raises(remotezoo.ChecksumError) as info:
         remotezoo.download_file(http_server.url("/m"), target, sha256="0" * 64)
     assert sha(DATA) in str(info.value)
-    assert len(ranges(http_server, "/m")) == 3
+    assert len(ranges(http_server, "/m")) >= 3
     assert target.read_bytes() == b"old" and leftovers(tmp_path) == []
 
 
-def test_range_503_is_retried(http_server: LoopbackServer, tmp_path: Path) -> None:
-    route = http_server.serve_bytes("/m", DATA)
-    state = {"failed": 0}
+def refuse_ranges(
+    server: LoopbackServer, route: ByteRoute, refuse: Callable[[int, int], bool]
+) -> dict[str, int]:
+    """Serve /m from route, but answer 503 to a range request when refuse(served, refused)
+    holds (counts of the range requests so far); returns those counts."""
+    state = {"served": 0, "refused": 0}
     lock = threading.Lock()
 
     def handler(request) -> None:
-        with lock:
-            fail = bool(request.headers.get("Range")) and state["failed"] < 2
-            state["failed"] += fail
-        if fail:
-            request.respond(503, b"busy\n")
-            return
+        if request.headers.get("Range"):
+            with lock:
+                no = refuse(state["served"], state["refused"])
+                state["refused" if no else "served"] += 1
+            if no:
+                request.respond(503, b"busy\n")
+                return
         request._serve_bytes(route)
 
-    http_server.route("/m", handler)
+    server.route("/m", handler)
+    return state
+
+
+def test_range_503_means_no_more_connections(http_server: LoopbackServer, tmp_path: Path) -> None:
+    # Two of the first three ranges refused: the file is done by the connections that work,
+    # and the refused bytes are taken by them (not retried by a connection of their own).
+    route = http_server.serve_bytes("/m", DATA, trickle=(256 * 1024, 0.01))
+    state = refuse_ranges(http_server, route, lambda served, refused: refused < 2)
     remotezoo.download_file(http_server.url("/m"), tmp_path / "m", sha256=sha(DATA))
     assert (tmp_path / "m").read_bytes() == DATA
-    assert len(ranges(http_server, "/m")) == 5
+    assert state["refused"] == 2
     assert [r.headers.get("Range") for r in http_server.requests_to("/m")].count(None) == 1
 
 
-def test_range_failing_for_good_is_an_error(
+def test_ranges_refused_for_good_leave_one_connection(
     http_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Every range refused (a server that allows one connection): connection #1 does it all.
     monkeypatch.setenv("REMOTEZOO_MAX_ATTEMPTS", "2")
     route = http_server.serve_bytes("/m", DATA, trickle=(256 * 1024, 0.02))
+    state = refuse_ranges(http_server, route, lambda served, refused: True)
+    remotezoo.download_file(http_server.url("/m"), tmp_path / "m", sha256=sha(DATA))
+    assert (tmp_path / "m").read_bytes() == DATA
+    assert 3 <= state["refused"] <= 5  # the first 3, then one probe per hold (1 s, then 2 s)
+    assert len(http_server.requests_to("/m")) == state["refused"] + 1
 
-    def handler(request) -> None:
-        if request.headers.get("Range"):
-            request.respond(503, b"busy\n")
-            return
-        request._serve_bytes(route)
 
-    http_server.route("/m", handler)
-    with pytest.raises(remotezoo.HTTPStatusError) as info:
+def test_range_refused_on_the_last_connection_is_an_error(
+    http_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first 3 ranges are served, then every range is refused: once no other connection is
+    # receiving, a refusal is retried like one stream's (backoff, attempts), then reported.
+    monkeypatch.setenv("REMOTEZOO_MAX_ATTEMPTS", "3")
+    route = http_server.serve_bytes("/m", DATA, trickle=(128 * 1024, 0.01))
+    refuse_ranges(http_server, route, lambda served, refused: served >= 3)
+    with pytest.raises(remotezoo.HTTPStatusError, match="after retries") as info:
         remotezoo.download_file(http_server.url("/m"), tmp_path / "m")
     assert info.value.http_status == 503
     assert os.listdir(tmp_path) == []
@@ -275,31 +295,11 @@ def test_first_connection_broken_resumes(http_server: LoopbackServer, tmp_path: 
     remotezoo.download_file(http_server.url("/m"), tmp_path / "m", sha256=sha(DATA))
     assert (tmp_path / "m").read_bytes() == DATA
     found = ranges(http_server, "/m")
-    assert "bytes=500000-" in found and len(found) == 4
+    assert "bytes=500000-" in found and len(found) >= 4
 
 
 def test_ctrl_c_stops_parallel_download(http_server: LoopbackServer, tmp_path: Path) -> None:
     http_server.serve_bytes("/m", DATA, trickle=(16 * 1024, 0.05))
-    target = tmp_path / "m"
-    code = textwrap.dedent(f"""
-        import remotezoo
-        try:
-            remotezoo.download_file({http_server.url("/m")!r}, {str(target)!r})
-        except KeyboardInterrupt:
-            print("interrupted", flush=True)
-            raise
-    """)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    child = subprocess.Popen(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    interrupt_download(
+        http_server.url("/m"), tmp_path / "m", lambda: len(ranges(http_server, "/m")) >= 3
     )
-    assert wait_until(lambda: len(ranges(http_server, "/m")) == 3, timeout=30)
-    child.send_signal(signal.SIGINT)
-    out, err = child.communicate(timeout=30)
-    assert "interrupted" in out and "KeyboardInterrupt" in err
-    assert os.listdir(tmp_path) == []

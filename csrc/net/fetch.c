@@ -777,6 +777,19 @@ void rz_stream_view_get(rz_stream *s, rz_stream_view *out)
     out->total = s->total;
     out->max_attempts = s->cfg.max_attempts;
     out->retry_base_ms = s->cfg.retry_base_ms;
+    out->rtt_ms = rz_fetch_rtt_ms(s->easy);
+}
+
+int64_t rz_fetch_rtt_ms(CURL *easy)
+{
+    curl_off_t pre = 0, first = 0;
+
+    /* From the request sent to the first byte of the answer: one round trip plus the server's
+     * own time (on the last request after redirects; both are sums over them). */
+    if (curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &pre) != CURLE_OK ||
+        curl_easy_getinfo(easy, CURLINFO_STARTTRANSFER_TIME_T, &first) != CURLE_OK || first < pre)
+        return -1;
+    return (int64_t)((first - pre) / 1000);
 }
 
 int rz_stream_new_easy(rz_stream *s, CURL **out, rz_error *err)

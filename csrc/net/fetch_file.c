@@ -16,6 +16,7 @@
 #include "net/sha256.h"
 #include "util/fsutil.h"
 #include "util/lock.h"
+#include "util/writeback.h"
 
 /* The template of path's temporary file: in path's directory, rz_temp_name(base, ".part-").
  * Caller frees with free(); NULL with err set. */
@@ -140,6 +141,7 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
     int64_t written = 0, flushed = 0;
     int fd = -1, have_tmp = 0, par = RZ_PARALLEL_NOT_USED;
     rz_lock tmp_lock = RZ_LOCK_INIT;
+    rz_writeback wb;
 
     if (sha256_hex && !rz_sha256_is_hex(sha256_hex)) {
         rz_error_set(err, RZ_E_INVALID, "sha256 for %s must be 64 hex digits", path);
@@ -155,6 +157,7 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
         goto fail;
     }
     have_tmp = 1;
+    rz_writeback_begin(&wb, fd);
     remove_stale_parts(tmp);
     if (fchmod(fd, file_mode()) < 0) {
         rz_error_os(err, errno, tmp, "cannot set the mode of %s", tmp);
@@ -164,7 +167,7 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
         goto fail;
     if (rz_stream_open_file(&s, url, opts, want_accept_ranges, err) < 0)
         goto fail;
-    par = rz_fetch_parallel(s, fd, tmp, hash, opts, &written, err);
+    par = rz_fetch_parallel(s, &wb, tmp, hash, opts, &written, err);
     if (par < 0)
         goto fail;
     if (par == RZ_PARALLEL_FALLBACK) { /* start over, on one connection */
@@ -198,7 +201,7 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
             (hash && rz_sha256_update(hash, data, n, err) < 0))
             goto fail;
         written += (int64_t)n;
-        rz_fd_writeback(fd, 0, written, &flushed);
+        rz_writeback_wrote(&wb, &flushed, written, 0);
     }
     if (rz_stream_total(s) >= 0 && written != rz_stream_total(s)) { /* promised; checked again */
         rz_error_set(err, RZ_E_DOWNLOAD, "download of %s holds %lld of %lld bytes; try again",
@@ -211,6 +214,7 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
         if (rz_sha256_check(sha256_hex, actual, rz_stream_shown_url(s), err) < 0)
             goto fail;
     }
+    rz_writeback_end(&wb);
     if (fsync(fd) < 0) {
         rz_error_os(err, errno, tmp, "cannot flush %s", tmp);
         goto fail;
@@ -233,6 +237,8 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
     free(tmp);
     return 0;
 fail:
+    if (fd >= 0)
+        rz_writeback_end(&wb);
     if (have_tmp)
         unlink(tmp);
     rz_lock_release(&tmp_lock);

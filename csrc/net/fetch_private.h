@@ -30,6 +30,7 @@ typedef struct rz_stream_view {
     long status;               /* the accepted status, or 0 */
     int64_t total;             /* the resource size, or -1 */
     long max_attempts, retry_base_ms;
+    int64_t rtt_ms; /* rz_fetch_rtt_ms of the accepted request */
 } rz_stream_view;
 
 void rz_stream_view_get(rz_stream *s, rz_stream_view *out); /* pointers valid while s lives */
@@ -46,6 +47,10 @@ void rz_stream_hooks(rz_stream *s, int (*progress)(int64_t done, int64_t total, 
 
 /* Stop s's transfer where it is: the stream is at its end, its multi handle stays usable. */
 void rz_stream_halt(rz_stream *s);
+
+/* An easy handle's round trip as its last transfer saw it, in ms (request sent to first answer
+ * byte: the network's round trip plus the server's time), or -1 if unknown. */
+int64_t rz_fetch_rtt_ms(CURL *easy);
 
 /* 1 for the libcurl errors worth a retry: connection trouble, broken transfers. */
 int rz_fetch_transient_curl_error(CURLcode rc);

@@ -495,22 +495,3 @@ int rz_path_is_clean(const char *path)
         path += len + 1;
     }
 }
-
-void rz_fd_writeback(int fd, int64_t start, int64_t written, int64_t *flushed)
-{
-#if defined(__linux__) && defined(SYNC_FILE_RANGE_WRITE)
-    while (written - *flushed >= RZ_WRITEBACK_STEP) {
-        if (*flushed - start >= RZ_WRITEBACK_STEP)
-            (void)sync_file_range(fd, *flushed - RZ_WRITEBACK_STEP, RZ_WRITEBACK_STEP,
-                                  SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                                      SYNC_FILE_RANGE_WAIT_AFTER);
-        (void)sync_file_range(fd, *flushed, RZ_WRITEBACK_STEP, SYNC_FILE_RANGE_WRITE);
-        *flushed += RZ_WRITEBACK_STEP;
-    }
-#else
-    (void)fd;
-    (void)start;
-    (void)written;
-    (void)flushed;
-#endif
-}

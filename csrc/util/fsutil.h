@@ -65,15 +65,6 @@ int rz_path_is_clean(const char *path);
  * with free(); *out_len excludes the NUL). path names fd in messages. */
 int rz_read_fd(char **out, size_t *out_len, int fd, size_t max, const char *path, rz_error *err);
 
-/* Start the kernel's write-back of the bytes of fd written from start up to written, one
- * step (RZ_WRITEBACK_STEP) at a time, and wait for the step before the last: the disk writes
- * while the network delivers, dirty pages stay bounded, and the final fsync has only the last
- * steps left (without this, the fsync of a 1 GiB download took as long as the transfer).
- * *flushed (start at first) is where write-back was started up to. Advisory: errors are left
- * to the final fsync; a no-op where sync_file_range(2) is missing. */
-#define RZ_WRITEBACK_STEP (8 * 1024 * 1024)
-void rz_fd_writeback(int fd, int64_t start, int64_t written, int64_t *flushed);
-
 /* Write data to path atomically: a temp file beside it (rz_temp_name(..., ".tmp-")), fsync,
  * rename, fsync of the directory. Readers see the old content or the new, never a mix. The file
  * is private to its owner (0600): registry.json keeps the specs sources were registered with,

@@ -32,8 +32,10 @@ import email.message
 import hashlib
 import http.server
 import os
+import signal
 import socket
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -62,6 +64,7 @@ class Recorded:
     path: str
     headers: email.message.Message
     host: str
+    client: tuple[str, int] = ("", 0)  # the client's (address, port): one per connection
 
 
 @dataclass
@@ -88,6 +91,18 @@ class ByteRoute:
     - ``content_range``: the Content-Range of every 206, as a ``str.format`` of ``first``,
       ``last`` and ``size`` (the true ones; the body is unchanged); ``""`` sends none.
 
+    Limits of a server or a path (tests of adaptive parallel downloads):
+
+    - ``conn_rate``: send each answer's body at most this many bytes per second (a
+      per-connection cap, like nginx's ``limit_rate``).
+    - ``total_rate``: all answers together at most this many bytes per second (a full link).
+    - ``max_conns``: answer ``refuse_status`` (503) to a request while this many are being
+      answered (like nginx's ``limit_conn``), with ``Retry-After: refuse_after`` when set.
+    - ``slow_range``: send the body of the first range request that starts after byte 0 at
+      this many bytes per second (one slow connection).
+    - Read back: ``peak`` (most answers at once), ``refused`` (requests refused),
+      ``timeline`` (``(time.monotonic(), answers at once)`` at each change).
+
     Ranges: ``bytes=FIRST-`` and ``bytes=FIRST-LAST`` (one range; anything else gets a 200).
     """
 
@@ -110,6 +125,17 @@ class ByteRoute:
     partial_plain: bool = False
     ignore_if_range: bool = False
     content_range: Optional[str] = None
+    conn_rate: Optional[float] = None
+    total_rate: Optional[float] = None
+    max_conns: int = 0
+    refuse_status: int = 503
+    refuse_after: Optional[str] = None
+    slow_range: Optional[float] = None
+    peak: int = 0
+    refused: int = 0
+    timeline: list[tuple[float, int]] = field(default_factory=list)
+    _active: int = 0
+    _link_free_at: float = 0.0
 
     @property
     def sha256(self) -> str:
@@ -143,20 +169,36 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def send_body(
-        self, body: Union[bytes, memoryview], trickle: Optional[tuple[int, float]] = None
+        self,
+        body: Union[bytes, memoryview],
+        trickle: Optional[tuple[int, float]] = None,
+        rate: Optional[float] = None,
+        route: Optional[ByteRoute] = None,
     ) -> bool:
-        """Write body bytes (slowly with *trickle*); False if the client went away."""
+        """Write body bytes (slowly with *trickle*, at most *rate* bytes per second, and within
+        *route*'s ``total_rate``); False if the client went away."""
         view = memoryview(body)
-        step = trickle[0] if trickle else 256 * 1024
+        paced = rate or (route is not None and route.total_rate)
+        step = trickle[0] if trickle else (32 * 1024 if paced else 256 * 1024)
+        started = time.monotonic()
         try:
             for start in range(0, len(view), step):
                 if self.server.stopping.is_set():
                     return False
-                self.wfile.write(view[start : start + step])
-                if trickle:
+                chunk = view[start : start + step]
+                due = started + (start + len(chunk)) / rate if rate else 0.0
+                if route is not None and route.total_rate:
+                    with self._knob_lock:
+                        free_at = max(time.monotonic(), route._link_free_at)
+                        route._link_free_at = free_at + len(chunk) / route.total_rate
+                        due = max(due, route._link_free_at)
+                if due and self.server.stopping.wait(max(0.0, due - time.monotonic())):
+                    return False
+                self.wfile.write(chunk)
+                if trickle or paced:
                     self.wfile.flush()
-                    if self.server.stopping.wait(trickle[1]):
-                        return False
+                if trickle and self.server.stopping.wait(trickle[1]):
+                    return False
             self.wfile.flush()
         except OSError:
             self.close_connection = True
@@ -197,6 +239,26 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             handler(self)
 
     def _serve_bytes(self, route: ByteRoute) -> None:
+        with self._knob_lock:  # requests arrive on parallel connections
+            refuse = bool(route.max_conns) and route._active >= route.max_conns
+            if refuse:
+                route.refused += 1
+            else:
+                route._active += 1
+                route.peak = max(route.peak, route._active)
+                route.timeline.append((time.monotonic(), route._active))
+        if refuse:
+            headers = {"Retry-After": route.refuse_after} if route.refuse_after else {}
+            self.respond(route.refuse_status, b"busy\n", headers)
+            return
+        try:
+            self._serve_bytes_now(route)
+        finally:
+            with self._knob_lock:
+                route._active -= 1
+                route.timeline.append((time.monotonic(), route._active))
+
+    def _serve_bytes_now(self, route: ByteRoute) -> None:
         if route.fail_first > 0:
             route.fail_first -= 1
             headers = {"Retry-After": route.retry_after} if route.retry_after else {}
@@ -263,7 +325,12 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             return
         if len(body) > length:
             body = body[:length]
-        if self.send_body(body, route.trickle) and length != len(body):
+        rate = route.conn_rate
+        if status == 206 and start > 0 and route.slow_range is not None:
+            with self._knob_lock:
+                slow, route.slow_range = route.slow_range, None
+            rate = slow if slow is not None else rate
+        if self.send_body(body, route.trickle, rate, route) and length != len(body):
             self.drop()
 
     _knob_lock = threading.Lock()
@@ -337,7 +404,10 @@ class LoopbackServer:
 
     def _record(self, handler: RequestHandler, path: str) -> None:
         with self._lock:
-            self.requests.append(Recorded(handler.command, path, handler.headers, self.host))
+            client = (str(handler.client_address[0]), int(handler.client_address[1]))
+            self.requests.append(
+                Recorded(handler.command, path, handler.headers, self.host, client)
+            )
 
     def close(self) -> None:
         self._httpd.stopping.set()
@@ -376,6 +446,37 @@ def assert_progress_exception_propagates(
     with pytest.raises(Stop):
         remotezoo.download_file(server.url("/m"), directory / "m", progress=progress)
     assert os.listdir(directory) == []
+
+
+def interrupt_download(url: str, target: Path, ready: Callable[[], bool]) -> float:
+    """download_file(url, target) in a child interpreter, Ctrl-C (SIGINT) once ready() holds:
+    the child must stop with KeyboardInterrupt and leave nothing beside target. Returns the
+    seconds from the signal to the child's exit."""
+    code = (
+        f"import remotezoo\n"
+        f"try:\n"
+        f"    remotezoo.download_file({url!r}, {str(target)!r})\n"
+        f"except KeyboardInterrupt:\n"
+        f"    print('interrupted', flush=True)\n"
+        f"    raise\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    child = subprocess.Popen([sys.executable, "-c", code], cwd=root, env=env, text=True, **pipes)
+    try:
+        assert wait_until(ready, timeout=30)
+        sent = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert "interrupted" in out and "KeyboardInterrupt" in err
+    assert os.listdir(target.parent) == []
+    return took
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
