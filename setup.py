@@ -1,15 +1,17 @@
-"""Build remotezoo's two C extensions against the system libraries:
+"""Build remotezoo's three C extensions against the system libraries:
 
   remotezoo._core  manifests, versions, specs, registry, plugin calls   (cJSON)
   remotezoo._net   downloads and extraction, imported on first use      (libcurl, libarchive,
                                                                           libcrypto, cJSON)
+  remotezoo._digest  digests of models and trees, imported on first use  (libcrypto)
 
 so that importing remotezoo, listing and loading downloaded models never map libcurl and the
 ~40 libraries behind it (csrc/net/net.h says why). Each extension is built from whole folders of
 csrc/ (csrc/README.md): _core from util/, core/, py/ and py/core/; _net from util/, net/, py/ and
-py/net/. No file is listed by hand, so _core cannot link a file of net/ by mistake.
+py/net/; _digest from util/, py/, py/digest/ and, of net/, digest.c and sha256.c (named, the only
+files listed by hand). So _core cannot link a file of net/ by mistake.
 
-Both are built against the limited API of CPython LIMITED_API (Py_LIMITED_API): one abi3
+All are built against the limited API of CPython LIMITED_API (Py_LIMITED_API): one abi3
 wheel, tagged cp39-abi3, serves that CPython and every later one (csrc/py/compat.h holds the few
 shims 3.9 needs).
 
@@ -106,11 +108,16 @@ def library_flags(names: list[str]) -> tuple[list[str], list[str]]:
 FOLDERS = {
     "remotezoo._core": ("util", "core", "py", "py/core"),
     "remotezoo._net": ("util", "net", "py", "py/net"),
+    "remotezoo._digest": ("util", "py", "py/digest"),
 }
+# remotezoo._digest hashes models and trees with libcrypto alone (a download through a source's
+# own code records its digest without mapping libcurl): of net/ it takes these two files only.
+FILES = {"remotezoo._digest": ("net/digest.c", "net/sha256.c")}
 
 
 def sources(name: str) -> list[str]:
-    return sorted(path for folder in FOLDERS[name] for path in glob(f"csrc/{folder}/*.c"))
+    files = [path for folder in FOLDERS[name] for path in glob(f"csrc/{folder}/*.c")]
+    return sorted(files + [f"csrc/{path}" for path in FILES.get(name, ())])
 
 
 def flag(name: str) -> bool:
@@ -221,6 +228,7 @@ setup(
     ext_modules=[
         extension("remotezoo._core", ["libcjson"]),
         extension("remotezoo._net", list(LIBRARIES)),
+        extension("remotezoo._digest", ["libcrypto"]),
     ],
     cmdclass={"build_ext": BuildExt},
     options={"bdist_wheel": {"py_limited_api": "cp" + LIMITED_API.replace(".", "")}},

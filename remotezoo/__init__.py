@@ -31,6 +31,7 @@ from ._core import (
     SourceError,
     UnsafeArchiveError,
 )
+from ._errors import BundleError, LockFileError, TrustStoreError, UntrustedSourceError
 from ._home import home
 from ._model import Manifest, RemoteZooModel, ZooModel
 from ._progressbar import Progress
@@ -39,15 +40,26 @@ from .zoo import (
     delete_zoo_model_source,
     download_zoo_model,
     ensure_zoo_model_requirements,
+    export_zoo,
     find_zoo_model,
+    gc_zoo_cache,
     get_zoo_model,
+    import_zoo,
     install_zoo_model_requirements,
     is_zoo_model_downloaded,
     list_downloaded_zoo_models,
     list_zoo_model_sources,
     list_zoo_models,
     load_zoo_model,
+    lock_zoo,
     register_zoo_model_source,
+    sync_zoo,
+    trust_zoo_model_source,
+    trusted_zoo_model_sources,
+    untrust_zoo_model_source,
+    verify_zoo_cache,
+    zoo_cache_usage,
+    zoo_doctor,
     zoo_model_sources_info,
 )
 
@@ -55,9 +67,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArchiveError",
+    "BundleError",
     "ChecksumError",
     "DownloadError",
     "HTTPStatusError",
+    "LockFileError",
     "ManifestError",
     "Manifest",
     "ModelNotFoundError",
@@ -67,7 +81,9 @@ __all__ = [
     "RemoteZooModel",
     "RequirementsError",
     "SourceError",
+    "TrustStoreError",
     "UnsafeArchiveError",
+    "UntrustedSourceError",
     "ZooModel",
     "compare_versions",
     "download_file",
@@ -90,6 +106,17 @@ __all__ = [
     "load_zoo_model",
     "register_zoo_model_source",
     "zoo_model_sources_info",
+    "trust_zoo_model_source",
+    "untrust_zoo_model_source",
+    "trusted_zoo_model_sources",
+    "lock_zoo",
+    "sync_zoo",
+    "zoo_cache_usage",
+    "verify_zoo_cache",
+    "gc_zoo_cache",
+    "zoo_doctor",
+    "export_zoo",
+    "import_zoo",
 ]
 
 

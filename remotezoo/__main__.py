@@ -1,9 +1,14 @@
 """The remotezoo command line: ``remotezoo`` or ``python -m remotezoo``.
 
     remotezoo sources list | register SPEC [--overwrite] | delete SPEC
+    remotezoo sources trust SPEC [--at CONTENT] | untrust SPEC [--at CONTENT]
     remotezoo models list [-t TAGS] [-s SPEC] [-l LICENSES] [-d] [-n]
     remotezoo models info NAME | download NAME [--overwrite] | delete NAME
     remotezoo models requirements NAME [--install | --ensure] [--error-level N] | list-downloaded
+    remotezoo lock [-o FILE] [-s SPEC]... [MODEL...] | sync [FILE] [--trust]
+    remotezoo cache du | verify [--delete] | gc [--apply]
+    remotezoo doctor
+    remotezoo export -o BUNDLE [-s SPEC]... [MODEL...] | import BUNDLE [--lock FILE] [--trust]
 
 The verbs follow FiftyOne's ``fiftyone zoo models ...`` (with its short options).
 
@@ -147,14 +152,17 @@ def _sources_list(args: argparse.Namespace) -> None:
     for s in info:
         s["models"] = len(zoo.list_zoo_models(source=s["identity"]))
         s["identity"], s["spec"] = _redacted(s["identity"]), _redacted(s["spec"])
+    for s in info:
+        del s["tree"]  # a path of this machine: not what a listing of sources is about
     rows = [
         [
             s["identity"],
             s["kind"],
             s["ref"] or "",
-            (s["sha"] or "")[:12],
+            (s["sha"] or s["archive_sha256"] or "")[:12],
             str(s["models"]),
             s["registered_at"],
+            "yes" if s["trusted"] else "",
         ]
         for s in info
     ]
@@ -162,7 +170,7 @@ def _sources_list(args: argparse.Namespace) -> None:
         args,
         info,
         lambda: (
-            _table(rows, ["source", "kind", "ref", "commit", "models", "registered"])
+            _table(rows, ["source", "kind", "ref", "commit", "models", "registered", "trusted"])
             if rows
             else "No sources registered. Add one with: remotezoo sources register SPEC"
         ),
@@ -197,6 +205,28 @@ def _sources_delete(args: argparse.Namespace) -> None:
         args,
         {"deleted": identity},
         lambda: f"Deleted source {shown(identity)} and its downloaded models",
+    )
+
+
+def _sources_trust(args: argparse.Namespace) -> None:
+    content = zoo.trust_zoo_model_source(args.spec, at=args.at)
+    identity = _redacted(_core.source_identity(args.spec))
+    _emit(
+        args,
+        {"trusted": identity, "content": content},
+        lambda: f"Trusted {shown(identity)} at {shown(content)}",
+    )
+
+
+def _sources_untrust(args: argparse.Namespace) -> None:
+    dropped = zoo.untrust_zoo_model_source(args.spec, at=args.at)
+    identity = _redacted(_core.source_identity(args.spec))
+    _emit(
+        args,
+        {"untrusted": identity, "dropped": dropped},
+        lambda: (
+            f"Dropped {dropped} trust decision{'' if dropped == 1 else 's'} for {shown(identity)}"
+        ),
     )
 
 
@@ -290,7 +320,9 @@ def _models_download(args: argparse.Namespace) -> None:
     # load_zoo_model(spec, model_name) does; without, the model must be known already.
     source = args.source if args.source else _resolve(args)["source"]
     before = _downloaded_paths()
-    model, path = zoo.download_zoo_model(source, model_name=args.name, overwrite=args.overwrite)
+    model, path = zoo.download_zoo_model(
+        source, model_name=args.name, overwrite=args.overwrite, trust=args.policy
+    )
     fresh = args.overwrite or path not in before
     _emit(
         args,
@@ -332,9 +364,15 @@ def _models_requirements(args: argparse.Namespace) -> None:
     name, source = info["name"], info["source"]
     model = zoo.get_zoo_model(name, source=source)
     if args.install:
-        zoo.install_zoo_model_requirements(name, error_level=args.error_level, source=source)
+        zoo.install_zoo_model_requirements(
+            name, error_level=args.error_level, source=source, trust=args.policy
+        )
     ok = zoo.ensure_zoo_model_requirements(
-        name, error_level=args.error_level if args.ensure else 2, log_success=False, source=source
+        name,
+        error_level=args.error_level if args.ensure else 2,
+        log_success=False,
+        source=source,
+        trust=args.policy,
     )
     reqs = _requirements.requirements_summary(model.requirements, info["source_dir"], name)
     _emit(
@@ -347,6 +385,150 @@ def _models_requirements(args: argparse.Namespace) -> None:
             ]
         ),
     )
+
+
+# ---- lock files, caches, bundles ---------------------------------------------------------------
+
+
+def _lock(args: argparse.Namespace) -> None:
+    output = None if args.output == "-" else args.output
+    from . import _lockfile
+
+    lock = zoo.lock_zoo(output, sources=args.source or None, models=args.models or None)
+    text = _lockfile.dumps(lock)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    count = sum(len(s.models) for s in lock.sources)
+    _emit(
+        args,
+        {"lock_file": os.path.abspath(output), "sources": len(lock.sources), "models": count},
+        lambda: (
+            f"Locked {len(lock.sources)} source{'' if len(lock.sources) == 1 else 's'} and {count} "
+            f"model{'' if count == 1 else 's'} in {shown(output)}"
+        ),
+    )
+
+
+def _sync(args: argparse.Namespace) -> None:
+    done = zoo.sync_zoo(
+        args.lockfile, trust_locked=args.trust, trust=args.policy, models=not args.no_models
+    )
+    _emit_actions(args, done, "The lock file is empty.")
+
+
+def _emit_actions(args: argparse.Namespace, done: Sequence[Any], empty: str) -> None:
+    """What a sync or an import did, one line a source or model."""
+    data = [{"what": d.what, "name": _redacted(d.name), "action": d.action} for d in done]
+    _emit(
+        args,
+        data,
+        lambda: (
+            "\n".join(f"{d['action']:>10}  {d['what']}  {shown(d['name'])}" for d in data) or empty
+        ),
+    )
+
+
+def _cache_du(args: argparse.Namespace) -> None:
+    usage = zoo.zoo_cache_usage()
+
+    def text() -> str:
+        rows: list[list[str]] = []
+        for s in usage.sources:
+            rows.append(
+                [
+                    s.identity,
+                    "(source)" if s.kind != "local" else "(local source)",
+                    _size(s.tree_bytes),
+                ]
+            )
+            rows += [["", m.name, _size(m.bytes)] for m in s.models]
+        rows.append(["(other: registry, locks, trash, temporaries)", "", _size(usage.other_bytes)])
+        return (
+            _table(rows, ["source", "model", "size"]) + f"\n\n{_size(usage.total_bytes)} in "
+            f"{shown(usage.home)} ('remotezoo cache gc' shows what is garbage)"
+        )
+
+    _emit(args, usage.to_dict(), text)
+
+
+def _cache_verify(args: argparse.Namespace) -> None:
+    verdicts = zoo.verify_zoo_cache(delete=args.delete)
+    bad = [v for v in verdicts if v.status not in ("ok", "unrecorded")]
+
+    def text() -> str:
+        rows = [[v.status, v.what, v.name, v.detail] for v in verdicts]
+        summary = (
+            f"{len(verdicts) - len(bad)} of {len(verdicts)} intact"
+            if verdicts
+            else "Nothing downloaded."
+        )
+        if bad and not args.delete:
+            summary += (
+                "; 'remotezoo cache verify --delete' deletes the corrupt models "
+                "(they download again)"
+            )
+        return (
+            (_table(rows, ["status", "what", "name", "detail"]) + "\n\n" + summary)
+            if rows
+            else summary
+        )
+
+    _emit(args, [v.to_dict() for v in verdicts], text)
+    if bad:
+        raise _Findings(f"{len(bad)} corrupt or unreadable")
+
+
+def _cache_gc(args: argparse.Namespace) -> None:
+    found = zoo.gc_zoo_cache(apply=args.apply)
+
+    def text() -> str:
+        if not found:
+            return "No garbage."
+        rows = [[g.state, g.kind, _size(g.bytes), g.path] for g in found]
+        freed = sum(g.bytes for g in found if g.state in ("garbage", "removed"))
+        verb = "freed" if args.apply else "would free ('remotezoo cache gc --apply' removes it)"
+        return _table(rows, ["state", "kind", "size", "path"]) + f"\n\n{_size(freed)} {verb}"
+
+    _emit(args, [g.to_dict() for g in found], text)
+
+
+def _doctor(args: argparse.Namespace) -> None:
+    checks = zoo.zoo_doctor()
+    _emit(
+        args,
+        [c.to_dict() for c in checks],
+        lambda: "\n".join(
+            f"{'OK ' if c.ok else 'FIX'}  {c.name:<9} {shown(c.message)}" for c in checks
+        ),
+    )
+    failed = [c.name for c in checks if not c.ok]
+    if failed:
+        raise _Findings(
+            f"{len(failed)} check{'' if len(failed) == 1 else 's'} "
+            f"need{'s' if len(failed) == 1 else ''} "
+            f"fixing: {', '.join(failed)}"
+        )
+
+
+def _export(args: argparse.Namespace) -> None:
+    path = zoo.export_zoo(args.output, models=args.models or None, sources=args.source or None)
+    _emit(
+        args,
+        {"bundle": path, "bytes": os.path.getsize(path)},
+        lambda: f"Wrote {shown(path)} ({_size(os.path.getsize(path))})",
+    )
+
+
+def _import(args: argparse.Namespace) -> None:
+    _emit_actions(
+        args, zoo.import_zoo(args.bundle, lock=args.lock, trust=args.trust), "The bundle is empty."
+    )
+
+
+class _Findings(Exception):
+    """A command that ran but found what needs attention (corrupt models, a doctor check): exit
+    code 1, after its report."""
 
 
 def _models_list_downloaded(args: argparse.Namespace) -> None:
@@ -415,14 +597,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="log what happens on stderr (-vv: debug, with tracebacks)",
     )
 
-    groups = parser.add_subparsers(dest="group", required=True, metavar="{sources,models}")
+    groups = parser.add_subparsers(
+        dest="group", required=True, metavar="{sources,models,lock,sync,cache,doctor,export,import}"
+    )
+    policy = _Parser(add_help=False)
+    policy.add_argument(
+        "--trust-policy",
+        dest="policy",
+        choices=("warn", "prompt", "strict"),
+        default=None,
+        help="what to do with code of a source not trusted at what is registered "
+        "(default $REMOTEZOO_TRUST, else warn)",
+    )
 
     sources = groups.add_parser(
         "sources",
         help="register, list and delete model sources",
         description="Model sources: GitHub repos or refs, archive URLs, local directories.",
     )
-    verbs = sources.add_subparsers(dest="verb", required=True, metavar="{list,register,delete}")
+    verbs = sources.add_subparsers(
+        dest="verb", required=True, metavar="{list,register,delete,trust,untrust}"
+    )
     verbs.add_parser(
         "list",
         parents=[common],
@@ -455,6 +650,33 @@ def build_parser() -> argparse.ArgumentParser:
         "spec", metavar="SPEC", help="the source spec, as registered (any spelling of it)"
     )
     p.set_defaults(run=_sources_delete)
+    p = verbs.add_parser(
+        "trust",
+        parents=[common],
+        help="trust a source's code at what is registered",
+        description="Trust the code of a registered source at its registered commit (GitHub), "
+        "archive sha256, or (a local directory) whatever it holds, for this user. A branch "
+        "force-pushed to other code is not trusted until trusted again. Matters under "
+        "REMOTEZOO_TRUST=prompt and strict.",
+    )
+    p.add_argument("spec", metavar="SPEC", help="the source spec, as registered")
+    p.add_argument(
+        "--at",
+        metavar="CONTENT",
+        help="trust only if the source is registered at exactly this commit or archive sha256",
+    )
+    p.set_defaults(run=_sources_trust)
+    p = verbs.add_parser(
+        "untrust",
+        parents=[common],
+        help="drop the trust in a source",
+        description="Drop this user's trust decisions for a source (only at CONTENT with --at).",
+    )
+    p.add_argument("spec", metavar="SPEC", help="the source spec")
+    p.add_argument(
+        "--at", metavar="CONTENT", help="only the decision at this commit or archive sha256"
+    )
+    p.set_defaults(run=_sources_untrust)
 
     models = groups.add_parser(
         "models",
@@ -515,7 +737,12 @@ def build_parser() -> argparse.ArgumentParser:
             "--install installs them with pip.",
         ),
     ):
-        p = verbs.add_parser(verb, parents=[common], help=short, description=long)
+        p = verbs.add_parser(
+            verb,
+            parents=[common, policy] if verb in ("download", "requirements") else [common],
+            help=short,
+            description=long,
+        )
         p.add_argument("name", metavar="NAME", help=name_help)
         p.add_argument(
             "-s",
@@ -549,6 +776,130 @@ def build_parser() -> argparse.ArgumentParser:
         help="list downloaded models",
         description="List the downloaded models, their size and path.",
     ).set_defaults(run=_models_list_downloaded)
+
+    p = groups.add_parser(
+        "lock",
+        parents=[common],
+        help="write a lock file of the sources and downloaded models",
+        description="Write a lock file: each registered source's identity, spec, commit or "
+        "archive sha256 and tree digest, and each downloaded model's name@version, size and "
+        "sha256. 'remotezoo sync' makes another machine match it; REMOTEZOO_LOCKFILE=FILE "
+        "refuses anything that differs from it (frozen mode).",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        default=zoo.DEFAULT_LOCK_FILE,
+        metavar="FILE",
+        help=f"where to write it ('-': stdout; default {zoo.DEFAULT_LOCK_FILE})",
+    )
+    p.add_argument(
+        "-s", "--source", action="append", metavar="SPEC", help="only this source (repeatable)"
+    )
+    p.add_argument("models", nargs="*", metavar="MODEL", help="only these downloaded models")
+    p.set_defaults(run=_lock)
+    p = groups.add_parser(
+        "sync",
+        parents=[common, policy],
+        help="make this machine match a lock file",
+        description="Register each source of the lock file at exactly its commit or archive, "
+        "download each model, and check every digest before anything is kept.",
+    )
+    p.add_argument(
+        "lockfile",
+        nargs="?",
+        default=zoo.DEFAULT_LOCK_FILE,
+        metavar="FILE",
+        help=f"the lock file (default {zoo.DEFAULT_LOCK_FILE})",
+    )
+    p.add_argument(
+        "--trust",
+        action="store_true",
+        help="trust the locked sources' code (their downloads run it)",
+    )
+    p.add_argument("--no-models", action="store_true", help="register the sources only")
+    p.set_defaults(run=_sync)
+
+    cache = groups.add_parser(
+        "cache",
+        help="inspect and repair the cache",
+        description="The cache in $REMOTEZOO_HOME: sizes, integrity, garbage.",
+    )
+    verbs = cache.add_subparsers(dest="verb", required=True, metavar="{du,verify,gc}")
+    verbs.add_parser(
+        "du",
+        parents=[common],
+        help="sizes by source and model",
+        description="Sizes on disk, by source and model.",
+    ).set_defaults(run=_cache_du)
+    p = verbs.add_parser(
+        "verify",
+        parents=[common],
+        help="re-hash every downloaded model",
+        description="Re-hash every downloaded model and fetched source tree against the digest "
+        "recorded when it arrived; exit code 1 when something is corrupt.",
+    )
+    p.add_argument(
+        "--delete", action="store_true", help="delete the corrupt models (they download again)"
+    )
+    p.set_defaults(run=_cache_verify)
+    p = verbs.add_parser(
+        "gc",
+        parents=[common],
+        help="find (and remove) garbage",
+        description="List what no source, model or live process uses: temporaries of killed "
+        "downloads and registrations, retired source trees, trash, lock files, models of deleted "
+        "sources. A dry run unless --apply.",
+    )
+    p.add_argument(
+        "--apply", action="store_true", help="remove it (what a live process uses is kept)"
+    )
+    p.set_defaults(run=_cache_gc)
+
+    groups.add_parser(
+        "doctor",
+        parents=[common],
+        help="check this machine's set-up",
+        description="Check the home (writable, free space), the CA bundle, proxies, GITHUB_TOKEN "
+        "and the API rate limit, the offline, trust and lock file settings, and library versions; "
+        "exit code 1 when something needs fixing.",
+    ).set_defaults(run=_doctor)
+    p = groups.add_parser(
+        "export",
+        parents=[common],
+        help="write sources and models into one archive",
+        description="Write the registered sources, their downloaded models (or only MODEL...) and "
+        "their lock file into one archive, for a machine without network ('remotezoo import').",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="BUNDLE",
+        help="the archive: .tar.zst (or .tar.gz, .tar)",
+    )
+    p.add_argument(
+        "-s", "--source", action="append", metavar="SPEC", help="only this source (repeatable)"
+    )
+    p.add_argument("models", nargs="*", metavar="MODEL", help="only these downloaded models")
+    p.set_defaults(run=_export)
+    p = groups.add_parser(
+        "import",
+        parents=[common],
+        help="install an exported archive, with no network",
+        description="Register the sources and place the models of an archive 'remotezoo export' "
+        "wrote, checking every digest before anything is registered. Needs no network.",
+    )
+    p.add_argument("bundle", metavar="BUNDLE", help="the archive")
+    p.add_argument(
+        "--lock", metavar="FILE", help="also check it against this lock file (one you trust)"
+    )
+    p.add_argument(
+        "--trust",
+        action="store_true",
+        help="trust the imported sources' code at what the bundle holds",
+    )
+    p.set_defaults(run=_import)
     return parser
 
 
@@ -601,6 +952,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return _fail(str(err), EXIT_USAGE)
     except KeyboardInterrupt:
         return _fail("interrupted", EXIT_INTERRUPTED)
+    except _Findings as found:
+        sys.stdout.flush()
+        return _fail(str(found), EXIT_FAILURE)
     except BrokenPipeError:
         # The reader went away (remotezoo ... | head): stop quietly, as Unix tools do.
         try:

@@ -17,12 +17,18 @@ from typing import (
     Literal,
     Optional,
     TypedDict,
+    TypeVar,
     Union,
     type_check_only,
 )
 
 _Path = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+_T = TypeVar("_T")
 _Progress = Optional[Callable[[int, Optional[int]], object]]
+# The trust gate (remotezoo/_trust.py's gate()): called before a source's code is imported or
+# called, as gate(identity, kind, content, tree_sha256, source_dir, what); it returns, or raises
+# (UntrustedSourceError) to refuse. None: no check.
+_Gate = Optional[Callable[[str, str, Optional[str], Optional[str], str, str], object]]
 
 # ---- exceptions (csrc/py/core/module.c) ----------------------------------------------------------
 #
@@ -139,7 +145,14 @@ class _SourceInfo(TypedDict):
     kind: str
     ref: Optional[str]
     sha: Optional[str]
+    """A GitHub source's commit."""
+    archive_sha256: Optional[str]
+    """An archive source's digest: of the archive's bytes, hashed as they streamed in."""
+    tree_sha256: Optional[str]
+    """A fetched source's tree digest (rz-tree-v1, csrc/net/digest.h), without __pycache__."""
     registered_at: Optional[str]
+    tree: str
+    """The absolute path of its tree (a local source's directory)."""
 
 class _ModelInfo(TypedDict):
     """Where a model comes from and lives."""
@@ -151,6 +164,13 @@ class _ModelInfo(TypedDict):
     source_dir: str
     model_path: str
     manifest_path: str
+    content: Optional[str]
+    """What its source's trust is keyed to: the commit, the archive's sha256, ``"local"``."""
+    tree_sha256: Optional[str]
+    record_path: str
+    """Where the digest of its download is recorded (csrc/core/records.h)."""
+    folder: str
+    """Its source's models folder, below ``<home>/models``."""
 
 class _SourceSpec(TypedDict):
     """A parsed source spec; ``None`` where a field does not apply."""
@@ -213,9 +233,19 @@ def home_read_only(home: str, /) -> bool:
     """Whether the home is read-only: REMOTEZOO_READ_ONLY, a read-only mount, or no write
     permission."""
 
-def register_source(home: str, spec: str, overwrite: bool, progress: _Progress, /) -> str:
+def register_source(
+    home: str,
+    spec: str,
+    overwrite: bool,
+    progress: _Progress,
+    pin: Optional[dict[str, str]] = None,
+    /,
+) -> str:
     """Register a source; returns its identity. With *overwrite* it is fetched again,
-    atomically."""
+    atomically. *pin* (csrc/core/source.h) says what it must be, or where its tree comes from:
+    ``at_sha`` (fetch this commit), ``expect_sha`` (the ref must name it),
+    ``expect_archive_sha256``, ``expect_tree_sha256``, ``tree_from`` (a directory moved in as
+    the tree: no network)."""
 
 def delete_source(home: str, spec: str, /) -> None:
     """Unregister a source and delete its tree and downloaded models."""
@@ -240,18 +270,55 @@ def list_downloaded(home: str, /) -> list[_ModelInfo]:
     """The models whose download completed, as :func:`resolve_model` describes them."""
 
 def download_model(
-    home: str, name: str, source: Optional[str], overwrite: bool, progress: _Progress, /
+    home: str,
+    name: str,
+    source: Optional[str],
+    overwrite: bool,
+    progress: _Progress,
+    trust: _Gate = None,
+    expect: Optional[dict[str, Any]] = None,
+    staged: Optional[dict[str, str]] = None,
+    /,
 ) -> tuple[_ModelInfo, bool]:
     """Download a model unless it is downloaded; returns its info and whether it was
-    downloaded now."""
+    downloaded now. *trust* is called before the source's ``download_model`` runs; *expect*
+    (``{"kind": "file" | "tree", "sha256": hex, "size": int}``) is what the download must be
+    before it is kept; *staged* (``{"path", "layout": "plain" | "link"}``) is a model made
+    elsewhere (a bundle's), placed instead of downloading. The digest of what arrives is
+    recorded (csrc/core/records.h)."""
 
-def load_model(home: str, name: str, source: Optional[str], kwargs: dict[str, Any], /) -> Any:
+def load_model(
+    home: str, name: str, source: Optional[str], kwargs: dict[str, Any], trust: _Gate = None, /
+) -> Any:
     """Call the source's ``load_model(model_name, model_path, **kwargs)`` for a downloaded
-    model and return what it returns."""
+    model, once *trust* let it, and return what it returns."""
 
 def delete_model(home: str, name: str, source: Optional[str], /) -> bool:
     """Delete a downloaded model; ``False`` if it was not downloaded."""
 
-def module_spec(home: str, module_name: str, /) -> Optional[ModuleSpec]:
+def module_spec(home: str, module_name: str, trust: _Gate = None, /) -> Optional[ModuleSpec]:
     """The import spec of a registered source's package (for the finder of
-    ``remotezoo._sources``)."""
+    ``remotezoo._sources``), once *trust* let its code run."""
+
+# ---- state files and the cache (csrc/py/core/py_state.c, py_cache.c) ------------------------
+
+def update_state(
+    home: str, name: str, change: Callable[[Optional[bytes]], Optional[bytes]], /
+) -> bool:
+    """Under the lock of the state file *home*/*name* (``trust.json``), call *change* with its
+    content (``None`` when there is none); when it returns bytes, write them atomically
+    (0600). Returns whether it wrote."""
+
+def held_dir(home: str, prefix: str, work: Callable[[str], _T], /) -> _T:
+    """Make the private directory *home*/*prefix*XXXXXX, locked so that ``cache gc`` leaves it
+    while it lives; call *work* with its path, then remove it. Returns what *work* returned."""
+
+class _Garbage(TypedDict):
+    kind: str
+    path: str
+    bytes: int
+    state: str
+
+def cache_gc(home: str, apply: bool, /) -> list[_Garbage]:
+    """What in *home* is garbage (csrc/core/gc.h), each with its state: ``garbage`` (dry run),
+    ``removed``, or ``in use`` (a live process holds it: kept)."""

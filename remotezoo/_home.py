@@ -31,3 +31,15 @@ def read_only(root: Optional[str] = None) -> bool:
     from . import _core
 
     return bool(_core.home_read_only(root or home()))
+
+
+def require_writable(root: str, what: str) -> None:
+    """Raise :class:`OSError` (EROFS) naming *what* would have written, when *root* is read-only."""
+    if read_only(root):
+        import errno
+
+        raise OSError(
+            errno.EROFS,
+            f"the cache {root} is read-only (a read-only mount, no write permission "
+            f"or REMOTEZOO_READ_ONLY=1): cannot {what}",
+        )

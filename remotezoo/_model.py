@@ -534,19 +534,41 @@ class RemoteZooModel(ZooModel):
         path = os.path.relpath(info["model_path"], models_dir)
         super().__init__(entry, info["source"], os.path.dirname(path) or None, path)
         self._source_directory = info["source_dir"]
+        self._info = info
         if self.manager is None:
             self.manager = RemoteModelManager(self.name)
 
     def _source_dir(self) -> Optional[str]:
         return self._source_directory
 
+    def ensure_requirements(
+        self, error_level: Optional[int] = None, log_success: bool = False
+    ) -> bool:
+        from . import _trust
+
+        with _trust.running(self._info):
+            return super().ensure_requirements(error_level, log_success)
+
+    def install_requirements(self, error_level: Optional[int] = None) -> None:
+        from . import _trust
+
+        with _trust.running(self._info):
+            super().install_requirements(error_level)
+
     def load_model(self, **kwargs: Any) -> Any:
         """Call the source's ``load_model(model_name, model_path, **kwargs)`` for this
         (downloaded) model and return what it returns; nothing is checked or downloaded first,
-        as in FiftyOne (:func:`remotezoo.load_zoo_model` does both)."""
+        as in FiftyOne (:func:`remotezoo.load_zoo_model` does both), but the source's trust
+        (``REMOTEZOO_TRUST``) and, in frozen mode (``REMOTEZOO_LOCKFILE``), the lock's digest of
+        the model and of the source's code."""
+        from . import _trust
         from ._home import home
 
-        return _core.load_model(home(), self.name, self.zoo_source, kwargs)
+        if os.environ.get("REMOTEZOO_LOCKFILE"):
+            from . import _lockfile
+
+            _lockfile.check_downloaded(_core.resolve_model(home(), self.name, self.zoo_source))
+        return _core.load_model(home(), self.name, self.zoo_source, kwargs, _trust.gate())
 
 
 class Manifest:

@@ -76,3 +76,13 @@ def _extract_from_chunks(
 ) -> None:
     """For tests: extract a tar stream read from an iterable of bytes-like chunks, as downloads
     are extracted. An exception raised by the iterable propagates unchanged."""
+
+# ---- bundles and doctor (csrc/py/net/py_bundle.c) ----------------------------------------
+
+def write_archive(archive_path: _Path, items: Sequence[tuple[str, _Path]], /) -> None:
+    """Write a tar archive (``.tar.zst``, ``.tar.gz``, ``.tar.xz`` or ``.tar``) of *items*,
+    ``(name in the archive, path on disk)``, atomically (csrc/net/pack.h)."""
+
+def tls_defaults() -> dict[str, Optional[str]]:
+    """What TLS transfers use (csrc/net/ca_bundle.h): ``{'ssl', 'cainfo', 'capath'}``, the TLS
+    library and the CA bundle file and directory (``None`` when there is none)."""

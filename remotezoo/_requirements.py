@@ -429,6 +429,9 @@ def _package_strings(packages: Any, source_dir: Optional[str], field: str, where
         return []
     if isinstance(packages, dict):
         name, args = _entrypoint(packages, field)
+        from . import _trust  # the manifest names code to run: the source's trust decides
+
+        _trust.before_manifest_code(f"requirements entrypoint '{name}'")
         function = _import_function(name)
         try:
             packages = function(**args)

@@ -114,7 +114,7 @@ mkdir "$WORK/run"
 cd "$WORK/run"
 export REMOTEZOO_HOME="$WORK/home"
 "$WORK/venv/bin/python" - <<'PY'
-import os, remotezoo, remotezoo._core, remotezoo._net
+import os, remotezoo, remotezoo._core, remotezoo._digest, remotezoo._net
 here = os.path.dirname(remotezoo.__file__)
 assert "site-packages" in here, f"remotezoo imported from {here}, not the virtualenv"
 with open("/proc/self/maps") as maps:

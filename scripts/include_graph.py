@@ -16,6 +16,7 @@ Layers (a folder may include itself and the folders after its arrow):
     py/       -> util, core, net        glue both extensions share
     py/core/  -> util, core, net, py    remotezoo._core's glue
     py/net/   -> util, net, py          remotezoo._net's glue
+    py/digest/ -> util, net, py         remotezoo._digest's glue (of net/, digest.c and sha256.c)
 
 Usage: scripts/include_graph.py [--dot] [--quiet] [--csrc DIR]   (exit 1 when a rule is broken)
 """
@@ -34,6 +35,7 @@ ALLOWED = {
     "py": {"util", "core", "net", "py"},
     "py/core": {"util", "core", "net", "py", "py/core"},
     "py/net": {"util", "net", "py", "py/net"},
+    "py/digest": {"util", "net", "py", "py/digest"},
 }
 
 # Files of other projects that comments cite (the anchors of shared/STYLE.md, system headers).

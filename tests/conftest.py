@@ -3,6 +3,8 @@
 
 ``http_server``   a :class:`helpers.servers.LoopbackServer` on 127.0.0.1 (fresh per test).
 ``http_server2``  another one on 127.0.0.2, the "second host" (redirect and credential tests).
+``github``        a :class:`helpers.fake_github.FakeGitHub` on those two, set as GITHUB_API_URL
+                  and GITHUB_SERVER_URL, with RZ_TEST_CALL_LOG in the test's tmp_path.
 ``fast_network``  (autouse) environment for quick, hermetic network tests: no proxies, not
                   offline, short retry backoff and timeouts.
 ``isolated_home`` (autouse) an empty REMOTEZOO_HOME of its own for every test.
@@ -12,8 +14,10 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from helpers.fake_github import FakeGitHub
 from helpers.servers import LoopbackServer
 
 
@@ -29,6 +33,20 @@ def http_server2() -> Iterator[LoopbackServer]:
     server = LoopbackServer("127.0.0.2")
     yield server
     server.close()
+
+
+@pytest.fixture
+def github(
+    http_server: LoopbackServer,
+    http_server2: LoopbackServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> FakeGitHub:
+    gh = FakeGitHub(http_server, http_server2)
+    monkeypatch.setenv("GITHUB_API_URL", gh.api_url)
+    monkeypatch.setenv("GITHUB_SERVER_URL", gh.api_url)
+    monkeypatch.setenv("RZ_TEST_CALL_LOG", str(tmp_path / "calls.log"))
+    return gh
 
 
 @pytest.fixture(autouse=True)

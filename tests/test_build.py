@@ -139,7 +139,7 @@ def test_static_build_sees_only_its_prefix(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     argvs = [json.loads(line) for line in calls.read_text().splitlines()]
     links = [argv for argv in argvs if "-shared" in argv]
-    assert len(links) == 2 and len(argvs) > 20  # every compile and both links went to DIR's cc
+    assert len(links) == 3 and len(argvs) > 20  # every compile and the 3 links went to DIR's cc
     for argv in links:
         library_dirs = [a for a in argv if a.startswith("-L")]
         assert library_dirs and all(a == f"-L{prefix}/lib" for a in library_dirs), library_dirs
@@ -148,3 +148,5 @@ def test_static_build_sees_only_its_prefix(tmp_path: Path) -> None:
     assert exports == "{ global: PyInit_*; local: *; };\n"
     net = next(argv for argv in links if any("_net" in a for a in argv))
     assert {"-lcurl", "-larchive", "-lcjson", "-lcrypto"} <= set(net)
+    digest = next(argv for argv in links if any("_digest" in a for a in argv))
+    assert "-lcrypto" in digest and not {"-lcurl", "-larchive"} & set(digest)

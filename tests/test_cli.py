@@ -103,6 +103,17 @@ VERBS = [
     ["models", "delete"],
     ["models", "requirements"],
     ["models", "list-downloaded"],
+    ["sources", "trust"],
+    ["sources", "untrust"],
+    ["lock"],
+    ["sync"],
+    ["cache"],
+    ["cache", "du"],
+    ["cache", "verify"],
+    ["cache", "gc"],
+    ["doctor"],
+    ["export"],
+    ["import"],
 ]
 
 
@@ -137,7 +148,7 @@ def test_console_script_entry_point_is_main() -> None:
 @pytest.mark.parametrize(
     "args, needle",
     [
-        ([], "{sources,models}"),
+        ([], "{sources,models,lock,sync,cache,doctor,export,import}"),
         (["models"], "remotezoo models --help"),
         (["models", "bogus"], "invalid choice: 'bogus'"),
         (["sources", "register"], "SPEC"),
@@ -163,7 +174,15 @@ def test_sources_register_list_delete(source: Path) -> None:
     assert "alpha@2.0" in run.out and "beta" in run.out
 
     table = ok("sources", "list").out.splitlines()
-    assert table[0].split() == ["source", "kind", "ref", "commit", "models", "registered"]
+    assert table[0].split() == [
+        "source",
+        "kind",
+        "ref",
+        "commit",
+        "models",
+        "registered",
+        "trusted",
+    ]
     assert table[2].split()[:3] == [f"file://{source}", "local", "3"]
 
     data = ok("--json", "sources", "list").json()  # --json before the command works too

@@ -116,7 +116,7 @@ def test_build_wheel_script(tmp_path: Path) -> None:
         metadata = zf.read("remotezoo-0.1.0.dist-info/METADATA").decode()
         objects = {n: zf.read(n) for n in names if n.endswith(".so")}
     assert not [n for n in names if ".libs/" in n]  # nothing grafted: every library is linked in
-    assert sorted(n.split("/")[1].split(".")[0] for n in objects) == ["_core", "_net"]
+    assert sorted(n.split("/")[1].split(".")[0] for n in objects) == ["_core", "_digest", "_net"]
     for so in objects.values():
         assert b".debug_info" not in so and b".symtab" not in so  # stripped
         for symbol in (
@@ -129,6 +129,7 @@ def test_build_wheel_script(tmp_path: Path) -> None:
     for shipped in (
         "remotezoo/py.typed",
         "remotezoo/_core.pyi",
+        "remotezoo/_digest.pyi",
         "remotezoo/_net.pyi",
         "remotezoo/example/manifest.json",
         "remotezoo/example/__init__.py",
@@ -292,13 +293,14 @@ def test_stubs_match_the_extension_and_mypy_passes(tmp_path: Path) -> None:
         "pyproject.toml",
         "remotezoo._core",
         "remotezoo._net",
+        "remotezoo._digest",
     )
     assert stubtest.returncode == 0, stubtest.stdout + stubtest.stderr
     mypy = _run_tool(cache, "mypy", "remotezoo")
     assert mypy.returncode == 0, mypy.stdout + mypy.stderr
 
 
-@pytest.mark.parametrize("module", ["_core", "_net"])
+@pytest.mark.parametrize("module", ["_core", "_net", "_digest"])
 def test_every_extension_function_and_exception_has_a_stub(module: str) -> None:
     import importlib
 
@@ -322,7 +324,10 @@ def test_help_renders_docstrings() -> None:
         (rz.load_zoo_model, "load_model"),
         (rz.register_zoo_model_source, "overwrite"),
         (rz.RemoteZooError, "Base class"),
-        (rz._core.download_model, "download_model(home, name, source, overwrite, progress)"),
+        (
+            rz._core.download_model,
+            "download_model(home, name, source, overwrite, progress, trust=None",
+        ),
     ):
         assert needle in pydoc.render_doc(obj, renderer=pydoc.plaintext), obj
     for name in rz.__all__:

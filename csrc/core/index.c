@@ -245,6 +245,8 @@ static int check_source(const cJSON *source, const char *index, rz_error *err)
     const char *identity = rz_json_str(source, "identity"), *kind = rz_json_str(source, "kind");
     const char *slug = rz_json_str(source, "slug"), *tree = rz_json_str(source, "tree");
     const char *generation = rz_json_str(source, "generation"), *sha = rz_json_str(source, "sha");
+    const char *archive_sha = rz_json_str(source, "archive_sha256");
+    const char *tree_sha = rz_json_str(source, "tree_sha256");
     const cJSON *manifest;
     int local;
 
@@ -271,6 +273,11 @@ static int check_source(const cJSON *source, const char *index, rz_error *err)
     }
     if (sha && !chars_in(sha, HEX, 40, 40) && !chars_in(sha, HEX, 64, 64))
         return bad_field(index, identity, "sha", err);
+    /* what trust and lock files are keyed to (records.h, digest.h): digests, never paths */
+    if (archive_sha && !chars_in(archive_sha, HEX, 64, 64))
+        return bad_field(index, identity, "archive_sha256", err);
+    if (tree_sha && !chars_in(tree_sha, HEX, 64, 64))
+        return bad_field(index, identity, "tree_sha256", err);
     if (!cJSON_IsArray(rz_index_manifests(source)))
         return bad_field(index, identity, "manifests", err);
     cJSON_ArrayForEach(manifest, rz_index_manifests(source))

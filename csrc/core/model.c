@@ -29,13 +29,19 @@ int rz_model_info_fill(rz_model_info *out, const rz_home *home, const rz_model_r
     out->module_name = rz_json_str(ref->manifest, "module");
     out->folder = rz_json_str(ref->manifest, "models_subdir");
     out->digest = rz_json_str(ref->model, "digest");
+    out->content = rz_json_str(
+        ref->source, out->kind && strcmp(out->kind, "archive") == 0 ? "archive_sha256" : "sha");
+    out->tree = rz_json_str(ref->source, "tree_sha256");
     out->manifest = ref->manifest;
     if (!out->name || !out->identity || !out->kind || !out->module_name || !out->folder) {
         rz_error_set(err, RZ_E_SOURCE, "the registry entry of a model is incomplete");
         goto done;
     }
+    if (strcmp(out->kind, "local") == 0)
+        out->content = "local"; /* trusted by the user who registered it, whatever it holds */
     if (!(tree = rz_source_tree_path(home, ref->source, err)) ||
         !(out->model_path = rz_model_path(home, ref->manifest, ref->model, err)) ||
+        !(out->record_path = rz_record_path(home->models, out->model_path, err)) ||
         !(out->source_dir =
               rz_path(err, "%s%s%s", tree, dir && dir[0] ? "/" : "", dir ? dir : "")) ||
         !(out->manifest_path = rz_path(err, "%s/manifest.json", out->source_dir)))
@@ -65,6 +71,7 @@ done:
 void rz_model_info_clear(rz_model_info *info)
 {
     free(info->source_dir);
+    free(info->record_path);
     free(info->model_path);
     free(info->manifest_path);
     free(info->generation_dir);
@@ -123,7 +130,10 @@ int rz_model_download_begin(rz_model_download *d, const rz_home *home, const rz_
     char prefix[64];
 
     memset(d, 0, sizeof(*d));
+    d->tmp_lock = (rz_lock)RZ_LOCK_INIT;
     d->identity = info->identity;
+    d->models = home->models;
+    d->model_path = info->model_path;
     if (rz_manifest_load(&d->manifest, info->manifest_path, info->identity, err) < 0)
         return -1;
     d->model = rz_manifest_find(d->manifest, info->name);
@@ -144,7 +154,7 @@ int rz_model_download_begin(rz_model_download *d, const rz_home *home, const rz_
     rz_trash_sweep(d->dir, prefix);
     rz_trash_sweep(d->dir, RZ_TRASH_PREFIX);
     /* dir may vanish meanwhile: a delete of another source removes empty directories. */
-    if (rz_mkdtemp_in(&d->tmp, d->dir, prefix, err) < 0 ||
+    if (rz_download_tmp(&d->tmp, d->dir, prefix, &d->tmp_lock, err) < 0 ||
         !(d->target = rz_path(err, "%s/%s", d->tmp, base)))
         return -1;
     d->place.tmp = d->tmp;
@@ -196,17 +206,38 @@ int rz_model_download_prepare(rz_model_download *d, rz_error *err)
                                err);
 }
 
-int rz_model_download_finish(rz_model_download *d, const rz_net_api *net, rz_error *err)
+int rz_model_download_stage(rz_model_download *d, const char *from, int as_companion, rz_error *err)
 {
-    if (d->place.verify && net->sha256_verify_file(d->place.verify, d->model->sha256, err) < 0)
+    d->by_manager = 1; /* nothing of the source's runs; its declared sha256 is not the judge */
+    d->place.extras = 0;
+    return rz_download_stage(&d->place, from, as_companion, err);
+}
+
+int rz_model_download_verify(rz_model_download *d, const rz_net_api *net, rz_error *err)
+{
+    return d->place.verify ? net->sha256_verify_file(d->place.verify, d->model->sha256, err) : 0;
+}
+
+int rz_model_download_finish(rz_model_download *d, const rz_digest *digest, const rz_expect *expect,
+                             rz_error *err)
+{
+    rz_error unrecorded;
+
+    if (rz_expect_check(expect, digest, d->model->name, err) < 0)
         return -1;
-    return rz_download_place(&d->place, err);
+    rz_record_remove(d->models, d->model_path);
+    if (rz_download_place(&d->place, err) < 0)
+        return -1;
+    rz_error_init(&unrecorded); /* the model is in place: without a record it is unrecorded */
+    rz_record_write(d->models, d->model_path, d->model->name, digest, &unrecorded);
+    return 0;
 }
 
 void rz_model_download_end(rz_model_download *d)
 {
     if (d->tmp)
         rz_rmtree(d->tmp, NULL);
+    rz_lock_release(&d->tmp_lock); /* after the removal: gc never takes a live download's */
     rz_download_clear(&d->place);
     rz_manifest_free(d->manifest);
     free(d->tmp);
@@ -214,4 +245,5 @@ void rz_model_download_end(rz_model_download *d)
     free(d->dir);
     free(d->folder);
     memset(d, 0, sizeof(*d));
+    d->tmp_lock = (rz_lock)RZ_LOCK_INIT;
 }

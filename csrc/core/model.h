@@ -17,6 +17,7 @@
 #include "util/lock.h"
 #include "core/manifest.h"
 #include "core/models.h"
+#include "core/records.h"
 #include "net/net.h"
 #include "util/error.h"
 #include "util/stamp.h"
@@ -25,7 +26,11 @@
 typedef struct rz_model_info {
     const char *name, *identity, *kind, *module_name; /* borrowed from the index */
     const char *folder, *digest; /* borrowed: the manifest's models_subdir, the model's digest */
+    const char *content;         /* what trust is keyed to: the commit (GitHub), the archive's
+                                  * sha256, "local"; NULL when not recorded. Borrowed */
+    const char *tree;            /* the fetched tree's digest (net/digest.h), or NULL. Borrowed */
     const cJSON *manifest;       /* borrowed: the manifest's index entry */
+    char *record_path;           /* the model's digest record (records.h) */
     char *source_dir;
     char *model_path;
     char *manifest_path;
@@ -73,6 +78,9 @@ typedef struct rz_model_download {
     char *target;          /* owned: <tmp>/<base>, the model_path download_model is given */
     char *dir;             /* owned: the model path's directory */
     char *folder;          /* owned: the source's models folder */
+    rz_lock tmp_lock;      /* on tmp, LOCK_EX while the download lives (cache gc) */
+    const char *models;     /* borrowed from the home begin was given: <root>/models */
+    const char *model_path; /* borrowed from the info begin was given */
     rz_download place;     /* models.h: what the download left, and placing it */
 } rz_model_download;
 
@@ -90,12 +98,23 @@ int rz_model_download_fetch(rz_model_download *d, const rz_net_api *net, const r
 
 /* Find the model in what the download left and check it (rz_download_prepare). After it,
  * d->place.verify names the file a declared sha256 is still to be checked against, or is NULL:
- * then rz_model_download_finish needs no engines of remotezoo._net. */
+ * then rz_model_download_verify needs no engines of remotezoo._net. */
 int rz_model_download_prepare(rz_model_download *d, rz_error *err);
 
-/* Check the sha256 (net: needed when d->place.verify is set) and put the download into place
- * (rz_download_place): the model counts as downloaded from here. */
-int rz_model_download_finish(rz_model_download *d, const rz_net_api *net, rz_error *err);
+/* A model made elsewhere (a bundle's) instead of a fetch or the source's code: the file or
+ * directory from is moved into the download (rz_download_stage); no code, no network. */
+int rz_model_download_stage(rz_model_download *d, const char *from, int as_companion,
+                            rz_error *err);
+
+/* Check the sha256 a manifest declares (net: needed when d->place.verify is set). */
+int rz_model_download_verify(rz_model_download *d, const rz_net_api *net, rz_error *err);
+
+/* Check digest, what arrived (net/digest.h, of d->place.content), against expect (records.h;
+ * a lock file's or a bundle's), then put the download into place (rz_download_place): the model
+ * counts as downloaded from here. Its digest record goes before the new model arrives and comes
+ * back after it (records.h): a kill in between leaves it unrecorded, never wrong. */
+int rz_model_download_finish(rz_model_download *d, const rz_digest *digest,
+                             const rz_expect *expect, rz_error *err);
 
 /* Remove the temporary directory and free what d holds; d is zeroed. */
 void rz_model_download_end(rz_model_download *d);

@@ -8,10 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/records.h"
 #include "util/archive_name.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
@@ -105,6 +105,8 @@ int rz_model_move_aside(rz_trash *t, const char *root, const char *path, rz_erro
     if (rc >= 0 && companion && rz_trash_move(t, root, companion, err) < 0)
         rc = -1;
     free(companion);
+    if (rc >= 0)
+        rz_record_remove(root, path); /* its digest record (records.h): the model is gone */
     return rc;
 }
 
@@ -119,6 +121,22 @@ void rz_trash_empty(rz_trash *t)
     memset(t, 0, sizeof(*t));
 }
 
+int rz_held_dir_remove(const char *path)
+{
+    rz_lock lock = RZ_LOCK_INIT;
+    struct stat st;
+    int rc = 0;
+
+    if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+        return -1;
+    /* Busy: a live process is using it. No error to keep: a try waits for nothing, and one
+     * that fails leaves the directory as held. */
+    if (rz_lock_acquire(&lock, path, LOCK_EX, RZ_LOCK_OBJECT, &rz_lock_no_wait, NULL) == 0)
+        rc = rz_rmtree(path, NULL) == 0 ? 1 : -1;
+    rz_lock_release(&lock);
+    return rc;
+}
+
 void rz_trash_sweep(const char *dir, const char *prefix)
 {
     DIR *d = opendir(dir);
@@ -130,17 +148,10 @@ void rz_trash_sweep(const char *dir, const char *prefix)
     rz_error_init(&ignored);
     while ((de = readdir(d))) {
         char *path;
-        rz_lock lock = RZ_LOCK_INIT;
-        struct stat st;
         if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 ||
             !(path = rz_path(NULL, "%s/%s", dir, de->d_name)))
             continue;
-        /* else a live process is using it */
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
-            rz_lock_acquire(&lock, path, LOCK_EX, RZ_LOCK_OBJECT, &rz_lock_no_wait, &ignored) == 0)
-            rz_rmtree(path, NULL);
-        rz_lock_release(&lock);
-        rz_error_init(&ignored);
+        rz_held_dir_remove(path);
         free(path);
     }
     closedir(d);
@@ -383,7 +394,7 @@ int rz_download_prepare(rz_download *d, const char *sha256, const char *model_na
 {
     struct stat st;
 
-    d->model = d->companion = d->verify = NULL;
+    d->model = d->companion = d->verify = d->content = NULL;
     if (d->from_archive) {
         if (prepare_archive(d, model_name, err) < 0)
             return -1;
@@ -401,6 +412,9 @@ int rz_download_prepare(rz_download *d, const char *sha256, const char *model_na
     } else if (S_ISREG(st.st_mode) && !(d->verify = strdup(d->model))) {
         return rz_error_set(err, RZ_E_NOMEM, "out of memory");
     }
+    d->content = strdup(d->companion ? d->companion : d->verify ? d->verify : d->model);
+    if (!d->content)
+        return rz_error_set(err, RZ_E_NOMEM, "out of memory");
     if (!sha256) {
         free(d->verify);
         d->verify = NULL;
@@ -492,5 +506,62 @@ void rz_download_clear(rz_download *d)
     free(d->model);
     free(d->companion);
     free(d->verify);
-    d->model = d->companion = d->verify = NULL;
+    free(d->content);
+    d->model = d->companion = d->verify = d->content = NULL;
+}
+
+int rz_download_stage(rz_download *d, const char *from, int as_companion, rz_error *err)
+{
+    size_t stem = archive_stem_len(d->base);
+    char *content = NULL, *to = NULL;
+    int rc = -1;
+
+    if (as_companion && !stem)
+        return rz_error_set(err, RZ_E_INVALID,
+                            "'%s' has no archive extension: it cannot be a link to a directory",
+                            d->base);
+    if (!(content = rz_path(err, "%s/" CONTENT, d->tmp)) ||
+        !(to = rz_path(err, "%s/%.*s", content, (int)(as_companion ? stem : strlen(d->base)),
+                       d->base)))
+        goto done;
+    if (mkdir(content, 0755) < 0) {
+        rz_error_os(err, errno, content, "cannot create %s", content);
+        goto done;
+    }
+    if (rename(from, to) < 0) {
+        rz_error_os(err, errno, from, "cannot move %s into the download", from);
+        goto done;
+    }
+    d->from_archive = 1;
+    rc = 0;
+done:
+    free(content);
+    free(to);
+    return rc;
+}
+
+int rz_download_tmp(char **out, const char *dir, const char *prefix, rz_lock *out_lock,
+                    rz_error *err)
+{
+    struct stat st;
+
+    *out = NULL;
+    *out_lock = (rz_lock)RZ_LOCK_INIT;
+    for (int attempt = 0; attempt < 8; attempt++) {
+        int rc;
+        if (rz_mkdtemp_in(out, dir, prefix, err) < 0)
+            return -1;
+        /* `cache gc` may take it between mkdtemp and the lock (it is then its): make another. */
+        rc = rz_lock_acquire(out_lock, *out, LOCK_EX, RZ_LOCK_OBJECT, &rz_lock_no_wait, err);
+        if (rc == 0 && lstat(*out, &st) == 0 && S_ISDIR(st.st_mode))
+            return 0;
+        rz_lock_release(out_lock);
+        if (rc < 0)
+            rmdir(*out);
+        free(*out);
+        *out = NULL;
+        if (rc < 0)
+            return -1;
+    }
+    return rz_error_set(err, RZ_E_OS, "cannot make a download directory in %s", dir);
 }

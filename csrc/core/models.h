@@ -44,7 +44,8 @@ typedef struct rz_trash {
 int rz_trash_move(rz_trash *t, const char *root, const char *path, rz_error *err);
 
 /* Move the model at path aside (rz_trash_move), and with it the directory an archive model's
- * layout keeps beside it (rz_download_prepare, layout b). The model path goes first. */
+ * layout keeps beside it (rz_download_prepare, layout b); then remove its digest record
+ * (records.h; root is the models directory). The model path goes first. */
 int rz_model_move_aside(rz_trash *t, const char *root, const char *path, rz_error *err);
 
 /* Remove everything t holds and release it; t is zeroed. Errors are ignored: what is left is
@@ -54,6 +55,11 @@ void rz_trash_empty(rz_trash *t);
 /* Remove the directories in dir named prefix* (RZ_TRASH_PREFIX: trash) that no live process
  * holds locked: what killed processes left. */
 void rz_trash_sweep(const char *dir, const char *prefix);
+
+/* Remove the directory path (trash, a download's or an import's directory) unless a live
+ * process holds it locked (lock.h, RZ_LOCK_OBJECT): taken without waiting, removed while held.
+ * 1 removed, 0 held, -1 gone or not removable. */
+int rz_held_dir_remove(const char *path);
 
 /* ---- placing a finished download ---- */
 
@@ -72,6 +78,8 @@ typedef struct rz_download {
     char *model;       /* what becomes the model path */
     char *companion;   /* layout b: the directory placed at <dir>/<stem> first, or NULL */
     char *verify;      /* the file a declared sha256 is checked against, or NULL */
+    char *content;     /* what the model path's digest is of (records.h): the model, the file or
+                        * directory a link leads to, layout b's directory */
     unsigned replaced; /* names the entries rz_download_place moves aside into tmp */
 } rz_download;
 
@@ -85,6 +93,18 @@ typedef struct rz_download {
  * that exists); with sha256 (declared and not verified yet), a directory is refused (a sha256
  * is the digest of a file's bytes) and d->verify names the file to hash. */
 int rz_download_prepare(rz_download *d, const char *sha256, const char *model_name, rz_error *err);
+
+/* Stage a model made elsewhere (a bundle's): move the file or directory from (on the same file
+ * system) into the download's tmp as an extracted archive's content, under <base>, or, with
+ * as_companion (a model whose path was a link to its directory, layout b), under <base>
+ * without its archive extension; d->from_archive is set, so prepare finds the same layout. */
+int rz_download_stage(rz_download *d, const char *from, int as_companion, rz_error *err);
+
+/* A download's (or an import's) private directory: rz_mkdtemp_in(dir, prefix) into *out (caller
+ * frees), locked (*out_lock, LOCK_EX on the directory; released by the caller after removing
+ * it), so that `cache gc` knows a live one's directory from what a killed one left. */
+int rz_download_tmp(char **out, const char *dir, const char *prefix, rz_lock *out_lock,
+                    rz_error *err);
 
 /* Put the prepared download into place: the extra files (never onto a path of another model
  * of the manifest), the companion directory, then the model, each replacing what is there

@@ -706,8 +706,9 @@ int rz_registry_forget_doomed(const rz_home *home, const char *const *slugs, siz
     return rc;
 }
 
-int rz_registry_clear_doomed_folder(const rz_home *home, const char *folder, int wait,
-                                    rz_error *err)
+/* rz_registry_clear_doomed_folder, or (orphan) rz_registry_clear_orphan_folder. */
+static int clear_folder(const rz_home *home, const char *folder, int wait, int orphan,
+                        rz_error *err)
 {
     rz_lock_wait how = home->wait;
     rz_lock held = RZ_LOCK_INIT, home_lock = RZ_LOCK_INIT;
@@ -733,10 +734,16 @@ int rz_registry_clear_doomed_folder(const rz_home *home, const char *folder, int
         }
         /* Taken again meanwhile: the registration that took it cleared it (plan_folder leaves
          * a folder in or around a registered one alone too). */
-        owner = owner_of(idx, NULL, NULL, folder, BY_FOLDER);
-        if (!doomed || owner ||
-            (plan_init(&p, err) == 0 && plan_folder(&p, home, idx, NULL, folder, err) == 0 &&
-             move_aside(&trash, home, &p, err) == 0)) {
+        owner = owner_of(idx, NULL, NULL, folder, orphan ? BY_OVERLAP : BY_FOLDER);
+        if (orphan) {
+            rc = 0; /* a folder in or around a registered one is not an orphan */
+            if (!owner && plan_init(&p, err) == 0 &&
+                plan_folder(&p, home, idx, NULL, folder, err) == 0 &&
+                move_aside(&trash, home, &p, err) == 0)
+                rc = 1;
+        } else if (!doomed || owner ||
+                   (plan_init(&p, err) == 0 && plan_folder(&p, home, idx, NULL, folder, err) == 0 &&
+                    move_aside(&trash, home, &p, err) == 0)) {
             undoom(idx, "folder", folder);
             rc = doomed ? save_index(home, idx->root, err) : 0;
         }
@@ -749,6 +756,36 @@ int rz_registry_clear_doomed_folder(const rz_home *home, const char *folder, int
     return rc;
 }
 
+int rz_registry_clear_doomed_folder(const rz_home *home, const char *folder, int wait,
+                                    rz_error *err)
+{
+    return clear_folder(home, folder, wait, 0, err);
+}
+
+int rz_registry_clear_orphan_folder(const rz_home *home, const char *folder, rz_error *err)
+{
+    return clear_folder(home, folder, 0, 1, err);
+}
+
+int rz_registry_folder_relation(const rz_index *idx, const char *folder)
+{
+    const cJSON *source, *manifest;
+    int relation = 0;
+
+    cJSON_ArrayForEach(source, rz_index_sources(idx))
+    {
+        cJSON_ArrayForEach(manifest, rz_index_manifests(source))
+        {
+            const char *own = rz_json_str(manifest, "models_subdir");
+            if (!own || !folders_overlap(own, folder))
+                continue;
+            if (strlen(own) <= strlen(folder))
+                return 2; /* folder is a registered one, or inside one */
+            relation = 1; /* a registered folder is inside folder */
+        }
+    }
+    return relation;
+}
 /* <locks>/<kind>-<hash of key>.lock, taken with operation. */
 static int lock_by_hash(rz_lock *out, const rz_home *home, const char *kind, const char *key,
                         int operation, const rz_lock_wait *wait, rz_error *err)

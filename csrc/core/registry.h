@@ -51,6 +51,17 @@ int rz_registry_forget_doomed(const rz_home *home, const char *const *slugs, siz
 int rz_registry_clear_doomed_folder(const rz_home *home, const char *folder, int wait,
                                     rz_error *err);
 
+/* Remove the models folder <models>/<folder> when no registered source has a folder equal to,
+ * in or around it (what a deleted source left whose mark was lost, or `cache gc`'s orphans):
+ * under its lock, exclusive, taken without waiting, and the home lock, moved aside, then
+ * removed. 1 when removed, 0 when owned or in use (left), -1 with err set. */
+int rz_registry_clear_orphan_folder(const rz_home *home, const char *folder, rz_error *err);
+
+/* How folder (a path below <models>) stands to the registered models folders of idx: 2 when it
+ * is one of them or inside one, 1 when one of them is inside it, 0 when neither (compared as
+ * this header says: ASCII case ignored). */
+int rz_registry_folder_relation(const rz_index *idx, const char *folder);
+
 /* Lock the model at model_path (<locks>/model-<hash>.lock): LOCK_EX to download or delete it,
  * LOCK_SH to run code that reads it. Waits as lock.h says. */
 int rz_model_lock(rz_lock *out, const rz_home *home, const char *model_path, int operation,

@@ -19,6 +19,7 @@
 #include "core/models.h"
 #include "core/registry.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/env.h"
 #include "util/fsutil.h"
 #include "util/stamp.h"
@@ -285,20 +286,21 @@ fail:
 /* The registry entry of a source (registry.h), manifests stolen. */
 static cJSON *new_entry(const char *identity, const char *spec_text, const char *kind,
                         const char *slug, const char *tree, const char *generation, const char *ref,
-                        const char *sha, cJSON *manifests)
+                        const char *sha, const char *archive_sha256, const char *tree_sha256,
+                        cJSON *manifests)
 {
     cJSON *entry = cJSON_CreateObject();
-    char when[32];
-    time_t now = time(NULL);
-    struct tm tm;
+    char when[RZ_UTC_TEXT_MAX];
 
-    gmtime_r(&now, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    rz_utc_now_text(when);
     if (!entry || add_string(entry, "identity", identity) < 0 ||
         add_string(entry, "spec", spec_text) < 0 || add_string(entry, "kind", kind) < 0 ||
         add_string(entry, "slug", slug) < 0 || add_string(entry, "tree", tree) < 0 ||
         add_string(entry, "generation", generation) < 0 || add_string(entry, "ref", ref) < 0 ||
-        add_string(entry, "sha", sha) < 0 || add_string(entry, "registered_at", when) < 0) {
+        add_string(entry, "sha", sha) < 0 ||
+        add_string(entry, "archive_sha256", archive_sha256) < 0 ||
+        add_string(entry, "tree_sha256", tree_sha256) < 0 ||
+        add_string(entry, "registered_at", when) < 0) {
         cJSON_Delete(entry);
         cJSON_Delete(manifests);
         return NULL;
@@ -322,7 +324,8 @@ int rz_source_local_entry(cJSON **out, const char *identity, const char *spec_te
     if (rz_source_scan(&manifests, path, identity, slug, err) < 0)
         return -1;
     /* A local source's generation is re-derived from its files at import time. */
-    *out = new_entry(identity, spec_text, "local", slug, path, "local", NULL, NULL, manifests);
+    *out = new_entry(identity, spec_text, "local", slug, path, "local", NULL, NULL, NULL, NULL,
+                     manifests);
     return *out ? 0 : rz_error_set(err, RZ_E_NOMEM, "out of memory");
 }
 
@@ -621,13 +624,42 @@ static int put_and_sweep(const rz_home *home, cJSON *entry, int overwrite, rz_er
     return 0;
 }
 
-int rz_source_register(const rz_home *home, const rz_net_api *net, const rz_spec *spec,
-                       const char *spec_text, int overwrite, const rz_fetch_opts *fetch_opts,
-                       rz_error *err)
+/* 1 if text is a commit sha: 40 or 64 lowercase hex digits. */
+static int is_sha(const char *text)
 {
+    size_t n = text ? strlen(text) : 0;
+    return (n == 40 || n == SHA_HEX_MAX) && strspn(text, "0123456789abcdef") == n;
+}
+
+/* The tree at tree, fetched for spec: its digest into out, checked against pin's. */
+static int check_tree(char out[RZ_SHA256_HEX_LEN + 1], const rz_net_api *net, const rz_spec *spec,
+                      const char *tree, const rz_source_pin *pin, rz_error *err)
+{
+    rz_digest d;
+
+    if (net->digest_path(&d, tree, RZ_DIGEST_SKIP_PYCACHE, NULL, NULL, err) < 0)
+        return -1;
+    memcpy(out, d.sha256, sizeof(d.sha256));
+    if (!pin->tree_sha256 || strcmp(pin->tree_sha256, d.sha256) == 0)
+        return 0;
+    rz_error_set(err, RZ_E_SOURCE,
+                 "source %s: the fetched tree has digest %s, but %s was expected (a lock file or "
+                 "bundle); nothing was registered",
+                 spec->identity, d.sha256, pin->tree_sha256);
+    rz_error_attach_source(err, spec->identity);
+    return -1;
+}
+
+int rz_source_register(const rz_home *home, const rz_net_api *net, const rz_spec *spec,
+                       const char *spec_text, int overwrite, const rz_source_pin *pin_arg,
+                       const rz_fetch_opts *fetch_opts, rz_error *err)
+{
+    static const rz_source_pin none = {NULL, NULL, NULL, NULL, NULL};
+    const rz_source_pin *pin = pin_arg ? pin_arg : &none;
     char sha[SHA_HEX_MAX + 1] = "", generation[128];
     char *lock_path = NULL, *url = NULL, *slug_dir = NULL, *tmp = NULL, *tree = NULL;
     char *final_dir = NULL, *rel_tree = NULL;
+    char archive_sha[RZ_SHA256_HEX_LEN + 1] = "", tree_sha[RZ_SHA256_HEX_LEN + 1] = "";
     const char *prev_sha = NULL, *current = NULL;
     cJSON *entry = NULL, *manifests = NULL;
     rz_index *idx = NULL;
@@ -659,7 +691,12 @@ int rz_source_register(const rz_home *home, const rz_net_api *net, const rz_spec
             current = rz_json_str(existing, "generation");
         }
     }
-    if (net->offline()) {
+    if ((pin->at_sha && !is_sha(pin->at_sha)) || (pin->expect_sha && !is_sha(pin->expect_sha)) ||
+        (pin->tree_from && (!pin->tree_sha256 || (spec->kind == RZ_SPEC_GITHUB && !pin->at_sha)))) {
+        rz_error_set(err, RZ_E_INVALID, "source %s: a malformed pin", spec->identity);
+        goto done;
+    }
+    if (!pin->tree_from && net->offline()) {
         rz_error_set(err, RZ_E_OFFLINE,
                      "REMOTEZOO_OFFLINE is set: cannot fetch source %s (unset it to go online)",
                      spec->identity);
@@ -667,8 +704,19 @@ int rz_source_register(const rz_home *home, const rz_net_api *net, const rz_spec
         goto done;
     }
     if (spec->kind == RZ_SPEC_GITHUB) {
-        if (github_resolve_sha(sha, net, spec, fetch_opts, err) < 0)
+        if (pin->at_sha)
+            snprintf(sha, sizeof(sha), "%s", pin->at_sha); /* the commit itself, not the ref */
+        else if (github_resolve_sha(sha, net, spec, fetch_opts, err) < 0)
             goto done;
+        if (pin->expect_sha && strcmp(pin->expect_sha, sha) != 0) {
+            rz_error_set(err, RZ_E_SOURCE,
+                         "source %s: ref '%s' now names commit %s, but commit %s was expected (a "
+                         "lock file); nothing was fetched",
+                         spec->identity, spec->ref ? spec->ref : "(default branch)", sha,
+                         pin->expect_sha);
+            rz_error_attach_source(err, spec->identity);
+            goto done;
+        }
         if (prev_sha && strcmp(prev_sha, sha) == 0) {
             rc = 0; /* the ref still names the commit we have */
             goto done;
@@ -687,12 +735,31 @@ int rz_source_register(const rz_home *home, const rz_net_api *net, const rz_spec
     /* slug_dir may vanish meanwhile: the last user of a deleted source's tree removes it. */
     if (rz_mkdtemp_in(&tmp, slug_dir, ".tmp-", err) < 0 || !(tree = rz_path(err, "%s/tree", tmp)))
         goto done;
-    if (net->fetch_tree(tree, url, spec->kind == RZ_SPEC_GITHUB ? RZ_ARCHIVE_TAR_GZ : spec->format,
-                        spec->kind == RZ_SPEC_GITHUB ? h.lines : NULL, fetch_opts, tmp, err) < 0) {
+    if (pin->tree_from) {
+        /* a tree made elsewhere (a bundle's, checked by digest below): moved in whole */
+        if (rename(pin->tree_from, tree) < 0) {
+            rz_error_os(err, errno, pin->tree_from, "cannot move %s into the sources of %s",
+                        pin->tree_from, spec->identity);
+            goto done;
+        }
+        if (pin->archive_sha256)
+            snprintf(archive_sha, sizeof(archive_sha), "%s", pin->archive_sha256);
+    } else if (net->fetch_tree(tree, url,
+                               spec->kind == RZ_SPEC_GITHUB ? RZ_ARCHIVE_TAR_GZ : spec->format,
+                               spec->kind == RZ_SPEC_GITHUB ? h.lines : NULL, fetch_opts, tmp,
+                               spec->kind == RZ_SPEC_ARCHIVE ? archive_sha : NULL, err) < 0) {
+        rz_error_attach_source(err, spec->identity);
+        goto done;
+    } else if (pin->archive_sha256 && strcmp(pin->archive_sha256, archive_sha) != 0) {
+        rz_error_set(err, RZ_E_SOURCE,
+                     "source %s: the archive has sha256 %s, but %s was expected (a lock file); "
+                     "nothing was registered",
+                     spec->identity, archive_sha, pin->archive_sha256);
         rz_error_attach_source(err, spec->identity);
         goto done;
     }
-    if (rz_source_scan(&manifests, tree, spec->identity, spec->slug, err) < 0)
+    if (check_tree(tree_sha, net, spec, tree, pin, err) < 0 ||
+        rz_source_scan(&manifests, tree, spec->identity, spec->slug, err) < 0)
         goto done;
     /* <sha12>-<the temp dir's random part>: unique, and says which commit it holds. */
     snprintf(generation, sizeof(generation), "%.12s%s%s", sha, sha[0] ? "-" : "",
@@ -708,7 +775,8 @@ int rz_source_register(const rz_home *home, const rz_net_api *net, const rz_spec
     free(tmp);
     tmp = NULL; /* moved: final_dir is removed below if it is not registered */
     entry = new_entry(spec->identity, spec_text, rz_spec_kind_name(spec->kind), spec->slug,
-                      rel_tree, generation, spec->ref, sha[0] ? sha : NULL, manifests);
+                      rel_tree, generation, spec->ref, sha[0] ? sha : NULL,
+                      archive_sha[0] ? archive_sha : NULL, tree_sha, manifests);
     manifests = NULL; /* stolen by new_entry */
     if (!entry) {
         rz_error_set(err, RZ_E_NOMEM, "out of memory");

@@ -29,8 +29,28 @@
 int rz_source_scan(cJSON **out, const char *tree, const char *identity, const char *slug,
                    rz_error *err);
 
+/* What a registration must find, or where its tree comes from (lock files, bundles); a zeroed
+ * one (or NULL) asks for nothing. Every check happens before the source is registered: what
+ * fails leaves the registry as it was.
+ *   at_sha:      GitHub: fetch this commit (40 or 64 hex), whatever the ref names now
+ *   expect_sha:  GitHub: the ref must name this commit, else nothing is fetched
+ *   archive_sha256: an archive's bytes must have this digest (with tree_from: recorded as is)
+ *   tree_sha256: the fetched tree must have this digest (digest.h, __pycache__ left out)
+ *   tree_from:   a directory on the home's file system, moved in as the fetched tree: no network
+ *                (with tree_sha256, and at_sha for a GitHub source) */
+typedef struct rz_source_pin {
+    const char *at_sha;
+    const char *expect_sha;
+    const char *archive_sha256;
+    const char *tree_sha256;
+    const char *tree_from;
+} rz_source_pin;
+
 /* Registration: make spec's source registered under home (rz_registry_put_source: a manifest
- * name another source provides is refused unless overwrite, which replaces that source).
+ * name another source provides is refused unless overwrite, which replaces that source). A
+ * fetched source's entry records what it was fetched at: "sha" (GitHub), "archive_sha256" (the
+ * archive's bytes, hashed as they stream) and "tree_sha256" (the extracted tree); pin (may be
+ * NULL) says what they must be.
  *
  * A local source is used in place (its tree is its directory) and rescanned every time.
  * A fetched source (GitHub, archive) is downloaded and extracted into a fresh directory
@@ -42,7 +62,8 @@ int rz_source_scan(cJSON **out, const char *tree, const char *identity, const ch
  * fetch_opts carries progress / cancel; net (net.h) is needed for fetched sources only (NULL is
  * fine for a local one). */
 int rz_source_register(const rz_home *home, const rz_net_api *net, const rz_spec *spec,
-                       const char *spec_text, int overwrite, const rz_fetch_opts *fetch_opts,
+                       const char *spec_text, int overwrite, const rz_source_pin *pin,
+                       const rz_fetch_opts *fetch_opts,
                        rz_error *err);
 
 /* Unregister identity: remove it from the index with its whole models folders

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 
+#include "net/digest.h"
 #include "net/extract.h"
 #include "net/fetch.h"
 #include "util/archive_name.h"
@@ -31,10 +32,12 @@ typedef struct rz_net_api {
                          const rz_fetch_opts *opts, rz_error *err); /* fetch_file.h */
     int (*fetch_tree)(const char *dest, const char *url, rz_archive_format format,
                       const char *const *headers, const rz_fetch_opts *opts, const char *tmpdir,
-                      rz_error *err); /* fetch_tree.h */
+                      char *out_sha256, rz_error *err); /* fetch_tree.h */
     int (*extract_file)(const char *archive_path, const char *dest_dir, int strip_top_level,
                         const rz_extract_limits *limits, rz_error *err);
     int (*sha256_verify_file)(const char *path, const char *expected_hex, rz_error *err);
+    int (*digest_path)(rz_digest *out, const char *path, int flags, rz_digest_check_fn check,
+                       void *payload, rz_error *err); /* rz_digest_path */
 } rz_net_api;
 
 #endif

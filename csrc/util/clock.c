@@ -3,6 +3,15 @@
 
 #include <time.h>
 
+void rz_utc_now_text(char out[RZ_UTC_TEXT_MAX])
+{
+    time_t now = time(NULL);
+    struct tm tm;
+
+    if (!gmtime_r(&now, &tm) || !strftime(out, RZ_UTC_TEXT_MAX, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        out[0] = '\0';
+}
+
 int64_t rz_now_ms(void)
 {
     struct timespec ts;

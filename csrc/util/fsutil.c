@@ -495,3 +495,57 @@ int rz_path_is_clean(const char *path)
         path += len + 1;
     }
 }
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int rz_list_dir(char ***out, size_t *out_n, const char *path, rz_error *err)
+{
+    DIR *d = opendir(path);
+    struct dirent *de;
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+
+    *out = NULL;
+    *out_n = 0;
+    if (!d)
+        return rz_error_os(err, errno, path, "cannot read directory %s", path);
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (n == RZ_LIST_DIR_MAX) {
+            closedir(d);
+            rz_names_free(names, n);
+            return rz_error_set(err, RZ_E_INVALID, "%s has more than %u entries", path,
+                                RZ_LIST_DIR_MAX);
+        }
+        if (n == cap) {
+            char **grown = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(*names));
+            if (!grown)
+                goto nomem;
+            names = grown;
+        }
+        if (!(names[n] = strdup(de->d_name)))
+            goto nomem;
+        n++;
+    }
+    closedir(d);
+    if (n > 1) /* qsort(NULL, 0, ...) is undefined */
+        qsort(names, n, sizeof(*names), compare_names);
+    *out = names;
+    *out_n = n;
+    return 0;
+nomem:
+    closedir(d);
+    rz_names_free(names, n);
+    return rz_error_set(err, RZ_E_NOMEM, "out of memory");
+}
+
+void rz_names_free(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}

@@ -61,6 +61,15 @@ int rz_path_beside(char **out, const char *target, rz_error *err);
  * and two of them name the same place only if they are equal. Else 0. */
 int rz_path_is_clean(const char *path);
 
+/* The names in directory path, without "." and "..", sorted in byte order: *out is a malloc'd
+ * array of *out_n malloc'd strings (free with rz_names_free). More than RZ_LIST_DIR_MAX
+ * entries is an RZ_E_INVALID error (memory stays bounded on a hostile tree). */
+#define RZ_LIST_DIR_MAX (1u << 20)
+int rz_list_dir(char ***out, size_t *out_n, const char *path, rz_error *err);
+
+/* Free what rz_list_dir made (NULL is fine). */
+void rz_names_free(char **names, size_t n);
+
 /* Read all of fd (at most max bytes; more is an error) into *out, NUL-terminated (caller frees
  * with free(); *out_len excludes the NUL). path names fd in messages. */
 int rz_read_fd(char **out, size_t *out_len, int fd, size_t max, const char *path, rz_error *err);

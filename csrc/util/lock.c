@@ -33,6 +33,7 @@
 #define HELD_SUFFIX    ".held"
 #define SHARED_SUFFIX  ".shared-"
 #define TAKEOVER_SUFF  ".takeover"
+#define STALE_INFIX    ".stale-" /* a stale marker renamed aside by its takeover */
 #define LOCK_DIR_      0x100 /* lock->flags: the object is a directory */
 #define KEEP_FILE_     0x200 /* lock->flags: a release leaves the lock file (a conversion) */
 
@@ -712,7 +713,7 @@ static void take_over(const char *marker, const seen *judged)
     if (getrandom(&token, sizeof(token), GRND_NONBLOCK) < 0)
         token = (unsigned long long)getpid() * 2654435761ULL ^ (unsigned long long)time(NULL);
     if (lstat(marker, &st) == 0 && seen_same(judged, &st) &&
-        snprintf(aside, sizeof(aside), "%s.stale-%016llx", marker, token) < (int)sizeof(aside) &&
+        snprintf(aside, sizeof(aside), "%s" STALE_INFIX "%016llx", marker, token) < (int)sizeof(aside) &&
         rename(marker, aside) == 0) {
         /* Renamed what was judged, or (a takeover whose mutex was broken) a fresh marker that
          * replaced it: that one goes back unless someone made a new one meanwhile. */
@@ -1029,6 +1030,53 @@ void rz_lock_release(rz_lock *lock)
     abandon(lock);
     free(lock->path);
     lock->path = NULL;
+}
+
+int rz_lock_probe(const char *path, int flags, const rz_lock_wait *wait)
+{
+    rz_lock lock;
+    struct stat st;
+    int exists = lstat(path, &st) == 0, rc;
+
+    if (wait && wait->read_only)
+        return exists ? 1 : -1;
+    if (!exists && ((flags & RZ_LOCK_OBJECT) || rz_lock_mechanism() != RZ_LOCK_FILES))
+        return -1;
+    /* An existing lock file is locked as an object, so that the probe never creates one; the
+     * files mechanism makes no lock file, only markers beside its path. */
+    if (exists && rz_lock_mechanism() != RZ_LOCK_FILES)
+        flags |= RZ_LOCK_OBJECT;
+    rc = rz_lock_acquire(&lock, path, LOCK_EX, flags & RZ_LOCK_OBJECT, &rz_lock_no_wait, NULL);
+    rz_lock_release(&lock);
+    if (rc < 0 && lstat(path, &st) < 0 && (flags & RZ_LOCK_OBJECT))
+        return -1; /* gone meanwhile */
+    return rc == 0;
+}
+
+/* 1 if s is "<n hex digits>" and nothing else. */
+static int is_token(const char *s, size_t n)
+{
+    return strlen(s) == n && strspn(s, "0123456789abcdef") == n;
+}
+
+size_t rz_lock_marker_base(const char *name)
+{
+    const char *held = NULL, *shared = NULL, *at;
+
+    for (at = strstr(name, HELD_SUFFIX); at; at = strstr(at + 1, HELD_SUFFIX))
+        held = at;
+    for (at = strstr(name, SHARED_SUFFIX); at; at = strstr(at + 1, SHARED_SUFFIX))
+        shared = at;
+    if (held && held > name) {
+        const char *rest = held + strlen(HELD_SUFFIX);
+        if (!*rest || strcmp(rest, TAKEOVER_SUFF) == 0 ||
+            (strncmp(rest, STALE_INFIX, strlen(STALE_INFIX)) == 0 &&
+             is_token(rest + strlen(STALE_INFIX), 16)))
+            return (size_t)(held - name);
+    }
+    if (shared && shared > name && is_token(shared + strlen(SHARED_SUFFIX), 16))
+        return (size_t)(shared - name);
+    return 0;
 }
 
 __attribute__((constructor)) static void lock_init(void)

@@ -98,8 +98,9 @@ typedef struct rz_lock {
 
 /* Take operation (LOCK_EX or LOCK_SH) on path: a lock file, created (never through a symbolic
  * link), or with RZ_LOCK_OBJECT an existing file or directory (ENOENT when it is gone). Waits
- * as the header says: 0 when taken, RZ_LOCK_BUSY (try_only), or -1 with err set. *out is
- * released with rz_lock_release (also when not taken, where it holds nothing). */
+ * as the header says: 0 when taken, RZ_LOCK_BUSY (try_only), or -1 with err set (err may be
+ * NULL for a try in a writable home: nothing to report). *out is released with
+ * rz_lock_release (also when not taken, where it holds nothing). */
 int rz_lock_acquire(rz_lock *out, const char *path, int operation, int flags,
                     const rz_lock_wait *wait, rz_error *err);
 
@@ -111,6 +112,20 @@ int rz_lock_convert(rz_lock *lock, int operation, const rz_lock_wait *wait, rz_e
 /* Release what lock holds (nothing is fine), removing a RZ_LOCK_REMOVABLE file when no other
  * process holds it. */
 void rz_lock_release(rz_lock *lock);
+
+/* Whether a process holds the lock on path, without waiting (`cache gc`): the lock taken
+ * exclusive, try-only, with this process's mechanism, and released at once. path is a lock
+ * file, never created (under flock and posix a missing one has no holder), or with
+ * RZ_LOCK_OBJECT (flags) an existing file or directory. 1 free, 0 held (or it cannot be
+ * taken), -1 when there is no such file (a lock file under the files mechanism has none: its
+ * markers answer). In a read-only cache (wait->read_only) nothing is taken or written: what
+ * exists is free, as no one changes such a cache. */
+int rz_lock_probe(const char *path, int flags, const rz_lock_wait *wait);
+
+/* The length of the lock path a lock file name in the same directory belongs to when name is
+ * one of the files mechanism's markers (".held", ".shared-<token>", and what a takeover
+ * makes: ".held.takeover", ".held.stale-<token>"); 0 when it is not a marker's name. */
+size_t rz_lock_marker_base(const char *name);
 
 /* The mechanism new locks of this process use now (RZ_LOCK_*), and its name. */
 int rz_lock_mechanism(void);

@@ -2,7 +2,8 @@
 
 The C core imports each source directory as ``remotezoo._sources.<slug>``. In a process that
 has not imported it yet (a worker unpickling an object a source defined), the finder below asks
-the registry where that source lives, so the name imports there too.
+the registry where that source lives, so the name imports there too: after the trust check of
+``REMOTEZOO_TRUST`` (_trust.py), as every other path that runs a source's code.
 
 The sources' modules are loaded without writing ``__pycache__`` into the cache: a cache shared
 by many hosts, or mounted read-only, holds only what remotezoo put there.
@@ -16,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import Optional
 
-from .. import _core
+from .. import _core, _trust
 from .._home import home
 
 _PREFIX = __name__ + "."
@@ -53,8 +54,10 @@ class _SourceFinder(importlib.abc.MetaPathFinder):
             return None
         if "." in fullname[len(_PREFIX) :]:  # a module of a source: found where Python finds it
             return _without_bytecode(importlib.machinery.PathFinder.find_spec(fullname, path))
-        spec = _pending.get(fullname)
-        return _without_bytecode(spec if spec is not None else _core.module_spec(home(), fullname))
+        spec = _pending.get(fullname)  # the C core checked its trust before it asked
+        if spec is None:
+            spec = _core.module_spec(home(), fullname, _trust.gate())
+        return _without_bytecode(spec)
 
 
 if not any(isinstance(finder, _SourceFinder) for finder in sys.meta_path):

@@ -5,11 +5,13 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "py/core/py_cache.h"
 #include "py/core/py_index.h"
 #include "py/core/py_manifest.h"
 #include "py/core/py_models.h"
 #include "py/core/py_sources.h"
 #include "py/core/py_spec.h"
+#include "py/core/py_state.h"
 #include "py/py_util.h"
 
 /* One row of the exception tree: where it lives in the state, its name, its bases. */
@@ -131,7 +133,8 @@ static int module_exec(PyObject *module)
 {
     rz_state *st = rz_get_state(module);
     PyMethodDef *tables[] = {rz_py_manifest_methods, rz_py_spec_methods, rz_py_sources_methods,
-                             rz_py_models_methods};
+                             rz_py_models_methods,
+                             rz_py_state_methods, rz_py_cache_methods};
     size_t i;
 
     if (add_exceptions(module, st) < 0)

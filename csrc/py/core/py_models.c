@@ -6,6 +6,7 @@
  * that the C core holds no environment-derived globals. */
 #include "py/core/py_models.h"
 
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -13,6 +14,7 @@
 #include "core/model.h"
 #include "core/source.h"
 #include "py/core/py_index.h"
+#include "py/core/py_integrity.h"
 #include "py/core/py_plugin.h"
 #include "py/py_error.h"
 #include "py/py_util.h"
@@ -26,11 +28,63 @@ typedef struct resolved {
 
 static PyObject *info_to_python(const rz_model_info *info)
 {
-    return Py_BuildValue("{s:s,s:s,s:s,s:s,s:O&,s:O&,s:O&}", "name", info->name, "source",
-                         info->identity, "kind", info->kind, "module", info->module_name,
+    return Py_BuildValue("{s:s,s:s,s:s,s:s,s:O&,s:O&,s:O&,s:z,s:z,s:O&,s:s}", "name", info->name,
+                         "source", info->identity, "kind", info->kind, "module", info->module_name,
                          "source_dir", PyUnicode_DecodeFSDefault, info->source_dir, "model_path",
                          PyUnicode_DecodeFSDefault, info->model_path, "manifest_path",
-                         PyUnicode_DecodeFSDefault, info->manifest_path);
+                         PyUnicode_DecodeFSDefault, info->manifest_path, "content", info->content,
+                         "tree_sha256", info->tree, "record_path", PyUnicode_DecodeFSDefault,
+                         info->record_path, "folder", info->folder);
+}
+
+/* The trust gate (py_integrity.h) for info's source, pinned by the caller, before function of
+ * the source's code runs. */
+static int gate_info(PyObject *gate, const rz_model_info *info, const char *function)
+{
+    char what[RZ_ERR_NAME_MAX + 64];
+
+    snprintf(what, sizeof(what), "%s() for model '%s'", function, info->name);
+    return rz_py_gate(gate, info->identity, info->kind, info->content, info->tree, info->source_dir,
+                      what);
+}
+
+/* The digest of what the prepared download d will place (records.h), into *out: hashed by
+ * remotezoo._digest (libcrypto only: a download through a source's own code maps no _net), or,
+ * when verified is the sha256 the model's very file was just checked against, that. -1 with an
+ * exception set. */
+static int download_digest(rz_digest *out, const rz_download *d, const char *verified)
+{
+    PyObject *digest_module, *res;
+    const char *kind, *sha;
+    unsigned long long size;
+    struct stat st;
+
+    memset(out, 0, sizeof(*out));
+    if (verified && lstat(d->content, &st) == 0 && S_ISREG(st.st_mode)) {
+        out->size = (uint64_t)st.st_size;
+        for (size_t i = 0; i < RZ_SHA256_HEX_LEN && verified[i]; i++)
+            out->sha256[i] =
+                (char)(verified[i] >= 'A' && verified[i] <= 'F' ? verified[i] + 32 : verified[i]);
+        return 0;
+    }
+    digest_module = PyImport_ImportModule("remotezoo._digest");
+    if (!digest_module)
+        return -1;
+    res = PyObject_CallMethod(digest_module, "digest", "O&", PyUnicode_DecodeFSDefault, d->content);
+    Py_DECREF(digest_module);
+    if (!res)
+        return -1;
+    if (!PyArg_ParseTuple(res, "sKs", &kind, &size, &sha) || strlen(sha) != RZ_SHA256_HEX_LEN) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "remotezoo._digest.digest gave no SHA-256");
+        Py_DECREF(res);
+        return -1;
+    }
+    out->is_tree = strcmp(kind, "tree") == 0;
+    out->size = size;
+    memcpy(out->sha256, sha, RZ_SHA256_HEX_LEN + 1); /* copied before res (their owner) goes */
+    Py_DECREF(res);
+    return 0;
 }
 
 /* Drops what resolve() took; r->info's borrowed strings are invalid afterwards. */
@@ -329,32 +383,44 @@ done:
 }
 
 PyDoc_STRVAR(download_model_doc,
-             "download_model(home, name, source, overwrite, progress) -> (dict, bool)\n\n"
-             "Download a model unless it is; returns its info and whether it was downloaded now.");
+             "download_model(home, name, source, overwrite, progress, trust=None, expect=None,\n"
+             "               staged=None) -> (dict, bool)\n\n"
+             "Download a model unless it is; returns its info and whether it was downloaded now.\n"
+             "trust: the gate called before the source's code runs; expect: the digest the\n"
+             "download must have; staged: {'path', 'layout'}, a model made elsewhere (a bundle's)\n"
+             "to place instead of downloading.");
 
 static PyObject *download_model(PyObject *module, PyObject *args)
 {
-    const char *root, *name, *source;
-    int overwrite, rc, downloaded = 0;
-    PyObject *progress, *plugin = NULL, *res = NULL, *out = NULL;
+    const char *root, *name, *source, *verified;
+    int overwrite, rc, downloaded = 0, as_companion = 0;
+    PyObject *progress, *gate = Py_None, *expect_arg = Py_None, *staged = Py_None;
+    PyObject *plugin = NULL, *res = NULL, *out = NULL, *staged_path = NULL;
     const rz_net_api *net = NULL;
     rz_model_download d = {0};
     rz_model_locks locks;
     rz_py_progress prog;
     rz_fetch_opts opts;
+    rz_expect expect;
+    rz_digest digest;
     resolved r;
     rz_error err;
     struct stat st;
 
-    if (!PyArg_ParseTuple(args, "sszpO:download_model", &root, &name, &source, &overwrite,
-                          &progress))
+    d.tmp_lock = (rz_lock)RZ_LOCK_INIT;
+    if (!PyArg_ParseTuple(args, "sszpO|OOO:download_model", &root, &name, &source, &overwrite,
+                          &progress, &gate, &expect_arg, &staged) ||
+        rz_py_expect(&expect, expect_arg) < 0 ||
+        rz_py_staged(&staged_path, &as_companion, staged) < 0)
         return NULL;
     rz_error_init(&err);
     /* Downloaded already: the rename that completed it is atomic, so there is nothing to wait
      * for and no lock is taken; a source's load_model may ask for its own model again. */
     rc = resolve_locked(&r, &locks, module, root, name, source, LOCK_EX, !overwrite, &err);
-    if (rc < 0)
+    if (rc < 0) {
+        Py_XDECREF(staged_path);
         return rz_py_raise(module, &err);
+    }
     if (rc == 2 || (!overwrite && lstat(r.info.model_path, &st) == 0))
         goto done; /* downloaded before (perhaps by a process we waited for) */
     Py_BEGIN_ALLOW_THREADS
@@ -362,7 +428,14 @@ static PyObject *download_model(PyObject *module, PyObject *args)
     Py_END_ALLOW_THREADS
     if (rc < 0)
         goto fail;
-    if (d.by_manager) {
+    if (staged_path) {
+        /* a model made elsewhere, checked against expect below: no code, no network */
+        Py_BEGIN_ALLOW_THREADS
+            rc = rz_model_download_stage(&d, PyBytes_AsString(staged_path), as_companion, &err);
+        Py_END_ALLOW_THREADS
+        if (rc < 0)
+            goto fail;
+    } else if (d.by_manager) {
         if (!(net = rz_py_net(module)))
             goto fail;
         rz_py_progress_begin(&prog, &opts, progress);
@@ -370,6 +443,8 @@ static PyObject *download_model(PyObject *module, PyObject *args)
         if (rz_py_progress_end(&prog) < 0 || rc < 0)
             goto fail;
     } else {
+        if (gate_info(gate, &r.info, "download_model") < 0)
+            goto fail;
         plugin = rz_plugin_import(module, r.info.module_name, r.info.source_dir, r.info.generation,
                                   r.info.identity);
         res = plugin ? rz_plugin_call(module, plugin, "download_model", r.info.identity,
@@ -384,7 +459,23 @@ static PyObject *download_model(PyObject *module, PyObject *args)
     if (rc < 0 || (d.place.verify && !net && !(net = rz_py_net(module))))
         goto fail;
     Py_BEGIN_ALLOW_THREADS
-        rc = rz_model_download_finish(&d, net, &err);
+        rc = rz_model_download_verify(&d, net, &err);
+    Py_END_ALLOW_THREADS
+    if (rc < 0)
+        goto fail;
+    /* What arrived is hashed unless its file was just checked against a declared sha256 (by
+     * the verify above, or by the fetch of a manager's file), then checked against expect. */
+    if (staged_path || !d.model->sha256 || d.place.from_archive)
+        verified = NULL; /* nothing checked, or the archive's digest, not the model's */
+    else if (d.by_manager)
+        verified = strcmp(d.place.content, d.place.model) == 0 ? d.model->sha256 : NULL;
+    else
+        verified =
+            d.place.verify && strcmp(d.place.verify, d.place.content) == 0 ? d.model->sha256 : NULL;
+    if (download_digest(&digest, &d.place, verified) < 0)
+        goto fail;
+    Py_BEGIN_ALLOW_THREADS
+        rc = rz_model_download_finish(&d, &digest, &expect, &err);
     Py_END_ALLOW_THREADS
     if (rc < 0)
         goto fail;
@@ -393,33 +484,38 @@ done:
     out = Py_BuildValue("(NO)", info_to_python(&r.info), downloaded ? Py_True : Py_False);
     goto cleanup;
 fail:
-    rz_error_attach_model(&err, r.info.name);
-    rz_error_attach_source(&err, r.info.identity);
-    rz_py_raise(module, &err);
+    if (!PyErr_Occurred()) {
+        rz_error_attach_model(&err, r.info.name);
+        rz_error_attach_source(&err, r.info.identity);
+        rz_py_raise(module, &err);
+    }
 cleanup:
     Py_BEGIN_ALLOW_THREADS
         rz_model_download_end(&d);
     Py_END_ALLOW_THREADS
     Py_XDECREF(res);
     Py_XDECREF(plugin);
+    Py_XDECREF(staged_path);
     release_model(&r, &locks);
     return out;
 }
 
 PyDoc_STRVAR(load_model_doc,
-             "load_model(home, name, source, kwargs) -> object\n\nCall the source's "
-             "load_model(model_name, model_path, **kwargs) for a downloaded model.");
+             "load_model(home, name, source, kwargs, trust=None) -> object\n\nCall the source's "
+             "load_model(model_name, model_path, **kwargs) for a downloaded model, once the trust "
+             "gate let it.");
 
 static PyObject *load_model(PyObject *module, PyObject *args)
 {
     const char *root, *name, *source;
-    PyObject *kwargs, *plugin = NULL, *out = NULL;
+    PyObject *kwargs, *gate = Py_None, *plugin = NULL, *out = NULL;
     rz_model_locks locks;
     resolved r;
     rz_error err;
     struct stat st;
 
-    if (!PyArg_ParseTuple(args, "sszO!:load_model", &root, &name, &source, &PyDict_Type, &kwargs))
+    if (!PyArg_ParseTuple(args, "sszO!|O:load_model", &root, &name, &source, &PyDict_Type, &kwargs,
+                          &gate))
         return NULL;
     rz_error_init(&err);
     /* Shared: loads run together, while a delete or a re-download of the model waits for them. */
@@ -432,6 +528,8 @@ static PyObject *load_model(PyObject *module, PyObject *args)
         rz_py_raise(module, &err);
         goto done;
     }
+    if (gate_info(gate, &r.info, "load_model") < 0)
+        goto done;
     plugin = rz_plugin_import(module, r.info.module_name, r.info.source_dir, r.info.generation,
                               r.info.identity);
     out = plugin ? rz_plugin_call(module, plugin, "load_model", r.info.identity, r.info.name,

@@ -8,12 +8,14 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
+#include "net/digest.h"
 #include "net/extract.h"
 #include "net/fetch.h"
 #include "net/fetch_file.h"
 #include "net/fetch_tree.h"
 #include "net/net.h"
 #include "net/sha256.h"
+#include "py/net/py_bundle.h"
 #include "py/net/py_extract.h"
 #include "py/net/py_fetch.h"
 #include "py/py_util.h"
@@ -26,6 +28,7 @@ static const rz_net_api engines = {
     .fetch_tree = rz_fetch_tree,
     .extract_file = rz_extract_file,
     .sha256_verify_file = rz_sha256_verify_file,
+    .digest_path = rz_digest_path,
 };
 
 PyDoc_STRVAR(library_versions_doc,
@@ -48,7 +51,7 @@ static PyMethodDef module_methods[] = {
 static int module_exec(PyObject *module)
 {
     rz_net_state *st = PyModule_GetState(module);
-    PyMethodDef *tables[] = {rz_py_fetch_methods, rz_py_extract_methods};
+    PyMethodDef *tables[] = {rz_py_fetch_methods, rz_py_extract_methods, rz_py_bundle_methods};
     PyObject *capsule;
     size_t i;
 
