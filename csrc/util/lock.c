@@ -36,8 +36,10 @@
 #define STALE_INFIX    ".stale-" /* a stale marker renamed aside by its takeover */
 #define LOCK_DIR_      0x100 /* lock->flags: the object is a directory */
 #define KEEP_FILE_     0x200 /* lock->flags: a release leaves the lock file (a conversion) */
+#define PROBE_         0x400 /* lock->flags: rz_lock_probe's; stops where markers are judged */
 
 enum { TAKEN = 0, BUSY = 1, AGAIN = 2, FAILED = -1 };
+enum { PROBE_FILES = 2 }; /* take() of a probe: the mechanism is files (rz_lock_probe) */
 
 const rz_lock_wait rz_lock_no_wait = {NULL, NULL, 1, 0};
 
@@ -737,9 +739,9 @@ static int shared_name(char *out, size_t out_len, const char *base)
                                                                                             : -1;
 }
 
-/* 1 if a live shared marker of base other than mine exists (who names one), 0 if none; stale
- * ones are removed (each is its maker's alone, so unlink is enough). -1 with errno. */
-static int other_readers(const char *base, const char *mine, char *who)
+/* 1 if a live shared marker of base exists (who names one), 0 if none; with sweep, stale ones
+ * are removed (each is its maker's alone, so unlink is enough). -1 with errno. */
+static int other_readers(const char *base, int sweep, char *who)
 {
     char dir[PATH_MAX], prefix[NAME_MAX + 1], path[PATH_MAX];
     const char *slash = strrchr(base, '/');
@@ -760,13 +762,14 @@ static int other_readers(const char *base, const char *mine, char *who)
         seen judged;
         if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 ||
             strchr(de->d_name + strlen(prefix), '.') || /* a ".takeover" or ".stale-" */
-            snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path) ||
-            (mine && strcmp(path, mine) == 0))
+            snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path))
             continue;
-        if (judge(path, NULL, &judged, who) == 1)
-            unlink(path);
-        else if (lstat(path, &(struct stat){0}) == 0)
+        if (judge(path, NULL, &judged, who) == 1) {
+            if (sweep)
+                unlink(path);
+        } else if (lstat(path, &(struct stat){0}) == 0) {
             busy = 1;
+        }
     }
     closedir(d);
     return busy;
@@ -832,7 +835,7 @@ static int files_try(rz_lock *l, int op, watch *w, char *who)
             }
         }
         /* "X.held" is ours: the readers that came before it leave, new ones stay out. */
-        rc = other_readers(base, NULL, who);
+        rc = other_readers(base, 1, who);
         return rc < 0 ? FAILED : rc ? BUSY : TAKEN;
     }
     rc = judge(held, w, &judged, who);
@@ -906,6 +909,8 @@ static int take(rz_lock *l, int op, const rz_lock_wait *wait, rz_error *err)
         int rc;
 
         l->mechanism = rz_lock_mechanism();
+        if ((l->flags & PROBE_) && l->mechanism == RZ_LOCK_FILES)
+            return PROBE_FILES; /* reached by a fallback: markers are judged, not taken */
         rc = try_once(l, op, &w, who);
         if (rc == TAKEN) {
             l->held = op;
@@ -1007,7 +1012,7 @@ static void let_go(rz_lock *l)
         /* Shared markers of killed readers are removed by the next writer, or here, so that
          * none stays behind when no writer comes. */
         if (l->held == LOCK_SH && marker_base(base, sizeof(base), l) == 0)
-            (void)other_readers(base, NULL, NULL);
+            (void)other_readers(base, 1, NULL);
         break;
     }
     }
@@ -1032,23 +1037,44 @@ void rz_lock_release(rz_lock *lock)
     lock->path = NULL;
 }
 
+/* The files mechanism's probe: the markers judged, none taken over or removed (a dry run
+ * writes nothing; a stale one counts as free: the next taker takes it over). dir: path is a
+ * directory, whose markers are inside it. */
+static int files_probe(const char *path, int dir)
+{
+    char base[PATH_MAX], held[PATH_MAX], who[WHO_MAX];
+    seen judged;
+
+    if (snprintf(base, sizeof(base), "%s%s", path, dir ? DIR_MARKER : "") >= (int)sizeof(base) ||
+        snprintf(held, sizeof(held), "%s%s", base, HELD_SUFFIX) >= (int)sizeof(held))
+        return 0;
+    if (judge(held, NULL, &judged, who) == 0)
+        return 0;
+    return other_readers(base, 0, who) == 0; /* unreadable: held, to be safe */
+}
+
 int rz_lock_probe(const char *path, int flags, const rz_lock_wait *wait)
 {
-    rz_lock lock;
+    rz_lock l = RZ_LOCK_INIT;
     struct stat st;
-    int exists = lstat(path, &st) == 0, rc;
+    int exists = lstat(path, &st) == 0, dir, rc;
 
     if (wait && wait->read_only)
         return exists ? 1 : -1;
     if (!exists && ((flags & RZ_LOCK_OBJECT) || rz_lock_mechanism() != RZ_LOCK_FILES))
         return -1;
-    /* An existing lock file is locked as an object, so that the probe never creates one; the
-     * files mechanism makes no lock file, only markers beside its path. */
-    if (exists && rz_lock_mechanism() != RZ_LOCK_FILES)
-        flags |= RZ_LOCK_OBJECT;
-    rc = rz_lock_acquire(&lock, path, LOCK_EX, flags & RZ_LOCK_OBJECT, &rz_lock_no_wait, NULL);
-    rz_lock_release(&lock);
-    if (rc < 0 && lstat(path, &st) < 0 && (flags & RZ_LOCK_OBJECT))
+    dir = exists && (flags & RZ_LOCK_OBJECT) && S_ISDIR(st.st_mode);
+    if (rz_lock_mechanism() == RZ_LOCK_FILES)
+        return files_probe(path, dir);
+    /* An existing lock file is locked as an object: the probe never creates one. */
+    l.flags = RZ_LOCK_OBJECT | PROBE_ | (dir ? LOCK_DIR_ : 0);
+    if (!(l.path = strdup(path)))
+        return 0;
+    rc = take(&l, LOCK_EX, &rz_lock_no_wait, NULL);
+    rz_lock_release(&l);
+    if (rc == PROBE_FILES)
+        return files_probe(path, dir);
+    if (rc < 0 && lstat(path, &st) < 0)
         return -1; /* gone meanwhile */
     return rc == 0;
 }

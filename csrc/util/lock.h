@@ -113,13 +113,14 @@ int rz_lock_convert(rz_lock *lock, int operation, const rz_lock_wait *wait, rz_e
  * process holds it. */
 void rz_lock_release(rz_lock *lock);
 
-/* Whether a process holds the lock on path, without waiting (`cache gc`): the lock taken
- * exclusive, try-only, with this process's mechanism, and released at once. path is a lock
- * file, never created (under flock and posix a missing one has no holder), or with
- * RZ_LOCK_OBJECT (flags) an existing file or directory. 1 free, 0 held (or it cannot be
- * taken), -1 when there is no such file (a lock file under the files mechanism has none: its
- * markers answer). In a read-only cache (wait->read_only) nothing is taken or written: what
- * exists is free, as no one changes such a cache. */
+/* Whether a process holds the lock on path, without waiting (`cache gc`). path is a lock file,
+ * never created (under flock and posix a missing one has no holder), or with RZ_LOCK_OBJECT
+ * (flags) an existing file or directory. flock, posix: the lock is taken exclusive, try-only,
+ * and released at once; files: its markers are judged as a taker judges them, none taken over
+ * or removed (a stale one counts as free). 1 free, 0 held (or it cannot be taken), -1 when
+ * there is no such file (a lock file under the files mechanism has none: its markers answer).
+ * In a read-only cache (wait->read_only) nothing is taken: what exists is free, as no one
+ * changes such a cache. */
 int rz_lock_probe(const char *path, int flags, const rz_lock_wait *wait);
 
 /* The length of the lock path a lock file name in the same directory belongs to when name is
