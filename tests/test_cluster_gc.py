@@ -103,7 +103,10 @@ def test_gc_under_marker_files_keeps_a_live_holders_files(shim, tmp_path):
     (dead_download / "m").write_text("half")
     dead_lock = plant_marker(locks / "model-0123456789abcdef.lock.held", pid)
     dead_reader = plant_marker(locks / "folder-0123456789abcdef.lock.shared-00112233445566ff", pid)
-    garbage = {dead_download, dead_lock, dead_reader}
+    # A plain lock file is no one's lock under marker files (the markers beside it are).
+    plain_lock = locks / "model-fedcba9876543210.lock"
+    plain_lock.write_text("")
+    garbage = {dead_download, dead_lock, dead_reader, plain_lock}
 
     found = gc(env)
     assert {p for p, g in found.items() if g["state"] == "garbage"} == garbage, found

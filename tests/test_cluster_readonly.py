@@ -6,18 +6,18 @@ what would write says the cache is read-only.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
 import subprocess
 import sys
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from helpers.cluster import need_root, need_tool
+from helpers.hostile_archives import compress, tar_bytes
+from helpers.hostile_archives import file as tar_file
 from helpers.servers import wait_until
 
 import remotezoo as rz
@@ -69,13 +69,7 @@ print(json.dumps(out))
 
 
 def tar_gz(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+    return compress(tar_bytes(tar_file(name, data) for name, data in files.items()), "tar.gz")
 
 
 @pytest.fixture

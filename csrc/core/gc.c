@@ -120,8 +120,10 @@ static int lock_file(gc *g, const char *file, size_t marker_len)
                                scratch(g)) != 0) { /* RZ_LOCK_BUSY: a process holds it */
         rc = report(g, "lock", file, bytes, "in use");
     } else {
-        /* Held: no takeover of it runs, so what a killed one left goes too. */
-        if (marker_len && lstat(file, &st) == 0 && strchr(file + marker_len + 1, '.'))
+        /* Held: no takeover of it runs, so what a killed one left goes too; and under marker
+         * files a lock file is no one's (the markers beside its path are the lock). */
+        if (marker_len ? lstat(file, &st) == 0 && strchr(file + marker_len + 1, '.') != NULL
+                       : lock.mechanism == RZ_LOCK_FILES)
             unlink(file);
         rz_lock_release(&lock); /* the last holder of a removable lock removes its file */
         rc = report(g, "lock", file, bytes, lstat(file, &st) < 0 ? "removed" : "in use");
