@@ -27,10 +27,10 @@
  * next mechanism when a lock call fails as unsupported (ENOLCK, EOPNOTSUPP, ENOSYS, EINVAL),
  * for the rest of the process. Every process sharing a home must use one mechanism (where
  * nodes' mounts differ, REMOTEZOO_LOCK=files on all of them).
- * This file is compiled into both extensions, each with its own state (mechanism, POSIX table,
+ * This file is compiled into every extension, each with its own state (mechanism, POSIX table,
  * markers to touch): a file is only ever locked through one of them (a download's temporary
- * file through _net, everything else through _core), and both choose the same mechanism on
- * the same file system.
+ * file through _net, everything else through _core; _digest locks nothing), and both choose
+ * the same mechanism on the same file system.
  *
  * A wait never blocks in the kernel: it polls with a short sleep, so that between two tries
  * the caller's cancel hook can run (the glue runs Python's signal handlers there: Ctrl-C stops
