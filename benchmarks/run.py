@@ -802,6 +802,8 @@ def main() -> None:
                     "e.g. /dev/shm to take the disk out of the numbers")
     ap.add_argument("--wan-profiles", help=f"comma-separated, of: {', '.join(wan.PROFILES)} "
                     f"(default: {','.join(wan.DEFAULT_PROFILES)})")
+    ap.add_argument("--mirror", type=int, metavar="N", help="also scenario 6: N processes load one model "
+                    "through an nginx caching mirror (benchmarks/mirror.py); --only 6 runs it with N=8")
     ap.add_argument("--fiftyone-python", help="a Python with fiftyone installed (e.g. a venv: "
                     "python3 -m venv /tmp/fo && /tmp/fo/bin/pip install fiftyone) to compare list_zoo_models")
     args = ap.parse_args()
@@ -811,6 +813,7 @@ def main() -> None:
         main_wan(args, runs)
         return
     only = {int(x) for x in args.only.split(",")} if args.only else {1, 2, 3, 4, 5}
+    mirror_n = args.mirror or (8 if 6 in only else 0)
     big = 128 * MiB if args.quick else 1024 * MiB
     mid = 64 * MiB if args.quick else 256 * MiB
     tar_files, tar_bytes = (500, 20 * MiB) if args.quick else (5000, 200 * MiB)
@@ -832,7 +835,7 @@ def main() -> None:
         os.makedirs(serve, exist_ok=True)
         if 1 in only:
             random_file(os.path.join(serve, "big.bin"), big)
-        if 5 in only:
+        if 5 in only or mirror_n:
             random_file(os.path.join(serve, "mid.bin"), mid)
         ratio = source_tarball(os.path.join(serve, "source.tar.gz"), tar_files, tar_bytes) if 2 in only else 0
         with nginx(serve) as (base, slow_base):
@@ -843,6 +846,10 @@ def main() -> None:
                 scenario_register(base, out, os.path.getsize(os.path.join(serve, "source.tar.gz")), runs, ref)
             if 5 in only:
                 scenario_parallel(slow_base, out, mid, runs, connections, ref)
+            if mirror_n:
+                from mirror import scenario_mirror  # benchmarks/mirror.py
+
+                scenario_mirror(base, serve, out, mirror_n, "mid.bin", mid, runs, bench, verdict, Sample)
         if 3 in only:
             scenario_list(data, out, 20 if args.quick else 200, 50, runs, 50 if args.quick else 200, ref,
                           args.fiftyone_python)

@@ -165,8 +165,10 @@ def download_file(
     on any failure *path* is left as it was. Connection errors, broken transfers, 5xx and 429
     answers are retried with exponential backoff (``Retry-After`` is honoured), and a broken
     transfer resumes where it stopped when the server offers an ETag or Last-Modified.
-    Redirects (at most 10, http/https only) are followed; an ``Authorization`` header in
-    *headers* is only sent to the original scheme, host and port.
+    Redirects (at most 10, http/https only) are followed; credential headers in *headers*
+    (``Authorization``, ``Cookie``, and any whose name has "auth", "token", "key", "secret",
+    "password" or "session" in it) are only sent to the original scheme, host and port, also
+    when a URL rewrite rule sends the request elsewhere.
 
     *progress*: a callable is called as ``progress(done, total)`` at most about four times a
     second and once at the end (*total* is ``None`` while unknown); an exception it raises, or

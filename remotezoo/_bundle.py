@@ -21,7 +21,6 @@ Local sources are not exported (they live in place, outside the cache).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -203,123 +202,125 @@ def import_bundle(
     Every digest is checked (against the bundle's lock, and *lock* when given) before anything
     is registered. With *trust*, the imported sources are trusted (``remotezoo sources
     trust``) at what the bundle holds."""
-    from . import _digest, _net, _trust
-
     root = home()
     require_writable(root, "import a bundle")
     expected = _lockfile.read(lock) if lock is not None else None
     os.makedirs(root, exist_ok=True)
-    work = tempfile.mkdtemp(prefix=".rz-import-", dir=root)
-    # Held while the import runs: `cache gc` removes an .rz-import-* directory only when no
-    # process holds it (as the C core's trash directories), i.e. what a killed import left.
-    held = os.open(work, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    fcntl.flock(held, fcntl.LOCK_EX)
+    # A private directory the C core holds locked (csrc/util/lock.h) while the import runs and
+    # removes after it: `cache gc` removes an .rz-import-* directory only when no process holds
+    # it, whatever the lock mechanism, i.e. what a killed import left.
+    done: list[Imported] = _core.held_dir(
+        root, ".rz-import-", lambda work: _import_into(work, path, root, expected, trust)
+    )
+    return done
+
+
+def _import_into(
+    work: str, path: PathLike, root: str, expected: Optional[_lockfile.LockFile], trust: bool
+) -> list[Imported]:
+    """:func:`import_bundle`'s work in its private directory *work*."""
+    from . import _digest, _net, _trust
+
     done: list[Imported] = []
-    try:
-        content = os.path.join(work, "bundle")
-        _net.extract_archive(os.fspath(path), content, False)
-        bundled = _lockfile.read(os.path.join(content, LOCK_NAME))
-        layouts = _read_index(os.path.join(content, INDEX_NAME), bundled)
-        problem = _lockfile.outside(expected, bundled) if expected is not None else None
-        if expected is not None and problem:
-            raise BundleError(f"the bundle differs from your lock file {expected.path}: {problem}")
-        _lockfile.check_frozen(bundled, "the bundle")
-        server = os.environ.get("GITHUB_SERVER_URL") or None
-        trees: dict[str, str] = {}
-        for source in bundled.sources:
-            if source.kind == "local" or source.redacted or not source.tree_sha256:
+    content = os.path.join(work, "bundle")
+    _net.extract_archive(os.fspath(path), content, False)
+    bundled = _lockfile.read(os.path.join(content, LOCK_NAME))
+    layouts = _read_index(os.path.join(content, INDEX_NAME), bundled)
+    problem = _lockfile.outside(expected, bundled) if expected is not None else None
+    if expected is not None and problem:
+        raise BundleError(f"the bundle differs from your lock file {expected.path}: {problem}")
+    _lockfile.check_frozen(bundled, "the bundle")
+    server = os.environ.get("GITHUB_SERVER_URL") or None
+    trees: dict[str, str] = {}
+    for source in bundled.sources:
+        if source.kind == "local" or source.redacted or not source.tree_sha256:
+            raise BundleError(
+                f"the bundle's source {shown(source.identity)} cannot be imported (local, "
+                "redacted or without a tree digest)"
+            )
+        slug = _core.parse_source_spec(source.identity, server)["slug"]
+        tree = os.path.join(content, "sources", slug)
+        if os.path.islink(tree):
+            raise BundleError(f"the bundle's tree of source {shown(source.identity)} is a link")
+        _check_links(tree, f"source {source.identity}")
+        if (
+            not os.path.isdir(tree)
+            or _digest.digest(tree, follow=False, skip_pycache=True)[2] != source.tree_sha256
+        ):
+            raise BundleError(
+                f"the bundle's tree of source {shown(source.identity)} is missing or does not "
+                "match its lock file"
+            )
+        trees[source.identity] = tree
+        for model in source.models:
+            payload = os.path.join(content, "models", model.sha256, "payload")
+            if os.path.islink(payload):
+                raise BundleError(f"the bundle's model '{shown(model.name)}' is a link")
+            _check_links(payload, f"model {model.name}")
+            if (source.identity, model.name) not in layouts or not os.path.lexists(payload):
+                raise BundleError(f"the bundle lacks model '{shown(model.name)}'")
+            kind, _, sha = _digest.digest(payload, follow=False)
+            if (kind, sha) != (model.kind, model.sha256):
                 raise BundleError(
-                    f"the bundle's source {shown(source.identity)} cannot be imported (local, "
-                    "redacted or without a tree digest)"
+                    f"the bundle's model '{shown(model.name)}' does not match its lock file"
                 )
-            slug = _core.parse_source_spec(source.identity, server)["slug"]
-            tree = os.path.join(content, "sources", slug)
-            if os.path.islink(tree):
-                raise BundleError(f"the bundle's tree of source {shown(source.identity)} is a link")
-            _check_links(tree, f"source {source.identity}")
+    registered = {s["identity"]: s for s in _core.list_sources(root)}
+    uses: dict[str, int] = {}
+    for source in bundled.sources:
+        for model in source.models:
+            uses[model.sha256] = uses.get(model.sha256, 0) + 1
+    for source in bundled.sources:
+        current = registered.get(source.identity)
+        if current is not None and not _lockfile.differences(source, current):
+            done.append(Imported("source", source.identity, "kept"))
+        else:
+            pin: dict[str, str] = {
+                "tree_from": trees[source.identity],
+                "expect_tree_sha256": source.tree_sha256 or "",
+            }
+            if source.sha:
+                pin["at_sha"] = source.sha
+            if source.archive_sha256:
+                pin["expect_archive_sha256"] = source.archive_sha256
+            _core.register_source(
+                root,
+                _lockfile.registration_spec(source, source.identity),
+                current is not None,
+                None,
+                pin,
+            )
+            done.append(Imported("source", source.identity, "registered"))
+        if trust:
+            entry = next(s for s in _core.list_sources(root) if s["identity"] == source.identity)
+            _trust.record(
+                source.identity,
+                source.kind,
+                source.content or "",
+                entry.get("tree_sha256"),
+                root,
+            )
+        for model in source.models:
+            info = _core.resolve_model(root, model.name, source.identity)
             if (
-                not os.path.isdir(tree)
-                or _digest.digest(tree, follow=False, skip_pycache=True)[2] != source.tree_sha256
+                os.path.lexists(info["model_path"])
+                and _lockfile.model_digest(info)[2] == model.sha256
             ):
-                raise BundleError(
-                    f"the bundle's tree of source {shown(source.identity)} is missing or does not "
-                    "match its lock file"
-                )
-            trees[source.identity] = tree
-            for model in source.models:
-                payload = os.path.join(content, "models", model.sha256, "payload")
-                if os.path.islink(payload):
-                    raise BundleError(f"the bundle's model '{shown(model.name)}' is a link")
-                _check_links(payload, f"model {model.name}")
-                if (source.identity, model.name) not in layouts or not os.path.lexists(payload):
-                    raise BundleError(f"the bundle lacks model '{shown(model.name)}'")
-                kind, _, sha = _digest.digest(payload, follow=False)
-                if (kind, sha) != (model.kind, model.sha256):
-                    raise BundleError(
-                        f"the bundle's model '{shown(model.name)}' does not match its lock file"
-                    )
-        registered = {s["identity"]: s for s in _core.list_sources(root)}
-        uses: dict[str, int] = {}
-        for source in bundled.sources:
-            for model in source.models:
-                uses[model.sha256] = uses.get(model.sha256, 0) + 1
-        for source in bundled.sources:
-            current = registered.get(source.identity)
-            if current is not None and not _lockfile.differences(source, current):
-                done.append(Imported("source", source.identity, "kept"))
-            else:
-                pin: dict[str, str] = {
-                    "tree_from": trees[source.identity],
-                    "expect_tree_sha256": source.tree_sha256 or "",
-                }
-                if source.sha:
-                    pin["at_sha"] = source.sha
-                if source.archive_sha256:
-                    pin["expect_archive_sha256"] = source.archive_sha256
-                _core.register_source(
-                    root,
-                    _lockfile.registration_spec(source, source.identity),
-                    current is not None,
-                    None,
-                    pin,
-                )
-                done.append(Imported("source", source.identity, "registered"))
-            if trust:
-                entry = next(
-                    s for s in _core.list_sources(root) if s["identity"] == source.identity
-                )
-                _trust.record(
-                    source.identity,
-                    source.kind,
-                    source.content or "",
-                    entry.get("tree_sha256"),
-                    root,
-                )
-            for model in source.models:
-                info = _core.resolve_model(root, model.name, source.identity)
-                if (
-                    os.path.lexists(info["model_path"])
-                    and _lockfile.model_digest(info)[2] == model.sha256
-                ):
-                    done.append(Imported("model", model.name, "kept"))
-                    continue
-                _core.download_model(
-                    root,
-                    model.name,
-                    source.identity,
-                    os.path.lexists(info["model_path"]),
-                    None,
-                    None,
-                    _lockfile.expectation(model),
-                    {
-                        "path": _stage(content, work, model.sha256, uses),
-                        "layout": layouts[(source.identity, model.name)],
-                    },
-                )
-                done.append(Imported("model", model.name, "placed"))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-        os.close(held)
+                done.append(Imported("model", model.name, "kept"))
+                continue
+            _core.download_model(
+                root,
+                model.name,
+                source.identity,
+                os.path.lexists(info["model_path"]),
+                None,
+                None,
+                _lockfile.expectation(model),
+                {
+                    "path": _stage(content, work, model.sha256, uses),
+                    "layout": layouts[(source.identity, model.name)],
+                },
+            )
+            done.append(Imported("model", model.name, "placed"))
     return done
 
 

@@ -17,11 +17,13 @@ from typing import (
     Literal,
     Optional,
     TypedDict,
+    TypeVar,
     Union,
     type_check_only,
 )
 
 _Path = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+_T = TypeVar("_T")
 _Progress = Optional[Callable[[int, Optional[int]], object]]
 # The trust gate (remotezoo/_trust.py's gate()): called before a source's code is imported or
 # called, as gate(identity, kind, content, tree_sha256, source_dir, what); it returns, or raises
@@ -227,6 +229,10 @@ def redact(text: str, /) -> str:
 def source_identity(spec: str, /) -> str:
     """The normalised identity of a source spec (raises :class:`SourceError` if malformed)."""
 
+def home_read_only(home: str, /) -> bool:
+    """Whether the home is read-only: REMOTEZOO_READ_ONLY, a read-only mount, or no write
+    permission."""
+
 def register_source(
     home: str,
     spec: str,
@@ -302,6 +308,10 @@ def update_state(
     """Under the lock of the state file *home*/*name* (``trust.json``), call *change* with its
     content (``None`` when there is none); when it returns bytes, write them atomically
     (0600). Returns whether it wrote."""
+
+def held_dir(home: str, prefix: str, work: Callable[[str], _T], /) -> _T:
+    """Make the private directory *home*/*prefix*XXXXXX, locked so that ``cache gc`` leaves it
+    while it lives; call *work* with its path, then remove it. Returns what *work* returned."""
 
 class _Garbage(TypedDict):
     kind: str

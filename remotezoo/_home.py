@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Optional
 
 
 def home() -> str:
@@ -18,17 +19,18 @@ def home() -> str:
     return os.path.abspath(os.path.expanduser(path))
 
 
-def read_only(root: str) -> bool:
-    """Whether the home *root* must not be written: ``REMOTEZOO_READ_ONLY`` is set, or it
-    is on a read-only file system, or this user may not write it."""
-    if os.environ.get("REMOTEZOO_READ_ONLY", "") not in ("", "0"):
-        return True
-    try:
-        if os.statvfs(root).f_flag & os.ST_RDONLY:
-            return True
-    except OSError:
-        return False  # not there yet: made on first write
-    return not os.access(root, os.W_OK)
+def read_only(root: Optional[str] = None) -> bool:
+    """Return whether the home *root* (default :func:`home`) is read-only.
+
+    It is when ``$REMOTEZOO_READ_ONLY`` is set (not ``""`` or ``"0"``), when it is on a
+    read-only mount, or when this process may not write it. A read-only home serves listings,
+    lookups and loads of downloaded models without writing anything; what would change it
+    raises ``OSError`` (``errno.EROFS``) saying that the cache is read-only. The C core decides
+    with the same function (``rz_home_read_only``); tools that write to the home check this.
+    """
+    from . import _core
+
+    return bool(_core.home_read_only(root or home()))
 
 
 def require_writable(root: str, what: str) -> None:

@@ -54,8 +54,10 @@ if [ ! -x "$PY" ] && [ "$HAS_ENSUREPIP" = 0 ]; then
     APT_PACKAGES+=("python$VERSION-venv")
 fi
 # --ci: clang for the libFuzzer harnesses (scripts/fuzz.sh), git for scripts/sanitize.sh,
-# dpkg-dev for the wheel's library sources (apt-get source, scripts/build_wheel_deps.sh).
-[ "$CI_TOOLS" = 1 ] && APT_PACKAGES+=(clang git dpkg-dev)
+# dpkg-dev for the wheel's library sources (apt-get source, scripts/build_wheel_deps.sh); for the
+# cluster tests nginx (the caching mirror), strace (the read-only cache's write count) and
+# iproute2 (hosts in network namespaces).
+[ "$CI_TOOLS" = 1 ] && APT_PACKAGES+=(clang git dpkg-dev nginx strace iproute2)
 rz_apt_install "${APT_PACKAGES[@]}"
 
 if [ "$CI_TOOLS" = 1 ]; then

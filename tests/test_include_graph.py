@@ -35,7 +35,7 @@ def test_a_circle_an_arrow_up_a_stray_declaration_and_a_stale_citation_are_refus
     shutil.copytree(ROOT / "csrc", csrc)
     with open(csrc / "util" / "hash.c", "a") as f:
         f.write('#include "core/index.h"\n')
-    with open(csrc / "core" / "lock.h", "a") as f:
+    with open(csrc / "core" / "home.h", "a") as f:
         f.write('#include "core/registry.h"\n')
     with open(csrc / "net" / "fetch.c", "a") as f:
         f.write('#include "core/spec.h" /* as fetch_gone.c did */\n')
@@ -45,6 +45,6 @@ def test_a_circle_an_arrow_up_a_stray_declaration_and_a_stale_citation_are_refus
     assert proc.returncode == 1
     assert "util/hash.c: an arrow up or across the layers: includes core/index.h" in proc.stderr
     assert "net/fetch.c: an arrow up or across the layers: includes core/spec.h" in proc.stderr
-    assert "a circle: core/lock -> core/registry" in proc.stderr
+    assert "a circle: core/home -> core/registry" in proc.stderr
     assert "declares rz_clock_elsewhere" in proc.stderr
     assert "cites fetch_gone.c" in proc.stderr

@@ -13,7 +13,7 @@
 
 #include "core/generation.h"
 #include "core/json.h"
-#include "core/lock.h"
+#include "util/lock.h"
 #include "core/models.h"
 #include "core/records.h"
 #include "core/registry.h"
@@ -85,11 +85,11 @@ static int report(gc *g, const char *kind, const char *path, uint64_t bytes, con
     return rc ? rz_error_set(g->err, RZ_E_CALLBACK, "stopped") : 0;
 }
 
-/* A directory its users hold flock()ed: trash, a download's, an import's (models.h). */
+/* A directory its users hold locked: trash, a download's, an import's (models.h). */
 static int held_dir(gc *g, const char *kind, const char *path)
 {
     uint64_t bytes = rz_tree_bytes(path);
-    int free_now = rz_lock_probe_dir(path);
+    int free_now = rz_lock_probe(path, RZ_LOCK_OBJECT, &g->home->wait);
 
     if (free_now < 0)
         return 0; /* gone meanwhile */
@@ -98,23 +98,38 @@ static int held_dir(gc *g, const char *kind, const char *path)
     return report(g, kind, path, bytes, rz_held_dir_remove(path) == 1 ? "removed" : "in use");
 }
 
-/* A lock file no process holds (lock.h): removed through the lock itself. */
-static int lock_file(gc *g, const char *path)
+/* A lock no process holds (lock.h), found as file (its lock file, or under the files
+ * mechanism a marker of it: marker_len long, 0 for none): removed through the lock itself,
+ * whose taking also takes over stale markers. */
+static int lock_file(gc *g, const char *file, size_t marker_len)
 {
-    uint64_t bytes = rz_tree_bytes(path);
-    rz_lock_wait how = {NULL, NULL, 1};
+    uint64_t bytes = rz_tree_bytes(file);
     rz_lock lock = RZ_LOCK_INIT;
-    int probe = rz_lock_probe(path);
+    char *path = marker_len ? strndup(file, marker_len) : strdup(file);
+    int probe, rc;
+    struct stat st;
 
-    if (probe < 0)
-        return 0;
-    if (!g->apply)
-        return report(g, "lock", path, bytes, probe ? "garbage" : "in use");
-    /* RZ_LOCK_BUSY: a process holds it */
-    if (rz_lock_acquire(&lock, path, LOCK_EX, RZ_LOCK_REMOVABLE, &how, scratch(g)) != 0)
-        return report(g, "lock", path, bytes, "in use");
-    rz_lock_release(&lock); /* the last holder of a removable lock removes its file */
-    return report(g, "lock", path, bytes, "removed");
+    if (!path)
+        return rz_error_set(g->err, RZ_E_NOMEM, "out of memory");
+    probe = rz_lock_probe(path, 0, &g->home->wait);
+    if (probe < 0) {
+        rc = 0;
+    } else if (!g->apply) {
+        rc = report(g, "lock", file, bytes, probe ? "garbage" : "in use");
+    } else if (rz_lock_acquire(&lock, path, LOCK_EX, RZ_LOCK_REMOVABLE, &rz_lock_no_wait,
+                               scratch(g)) != 0) { /* RZ_LOCK_BUSY: a process holds it */
+        rc = report(g, "lock", file, bytes, "in use");
+    } else {
+        /* Held: no takeover of it runs, so what a killed one left goes too; and under marker
+         * files a lock file is no one's (the markers beside its path are the lock). */
+        if (marker_len ? lstat(file, &st) == 0 && strchr(file + marker_len + 1, '.') != NULL
+                       : lock.mechanism == RZ_LOCK_FILES)
+            unlink(file);
+        rz_lock_release(&lock); /* the last holder of a removable lock removes its file */
+        rc = report(g, "lock", file, bytes, lstat(file, &st) < 0 ? "removed" : "in use");
+    }
+    free(path);
+    return rc;
 }
 
 /* The entries of dir (sorted), or NULL when it cannot be read (nothing of it is looked at). */
@@ -151,7 +166,6 @@ static int gc_slug(gc *g, const char *slug)
     char **names = NULL;
     size_t n = 0, i;
     rz_lock lock = RZ_LOCK_INIT;
-    rz_lock_wait how = {NULL, NULL, 1};
     uint64_t *bytes = NULL;
     int locked = 0, busy, rc = 0;
 
@@ -169,7 +183,8 @@ static int gc_slug(gc *g, const char *slug)
     }
     if (g->apply) {
         locked =
-            rz_lock_acquire(&lock, lock_path, LOCK_EX, RZ_LOCK_REMOVABLE, &how, scratch(g)) == 0;
+            rz_lock_acquire(&lock, lock_path, LOCK_EX, RZ_LOCK_REMOVABLE, &rz_lock_no_wait,
+                            scratch(g)) == 0;
         busy = !locked;
         if (locked) {
             rz_generation_retire_others(dir, keep);
@@ -177,7 +192,7 @@ static int gc_slug(gc *g, const char *slug)
                 rmdir(dir); /* fails while a pinned generation waits for its last user */
         }
     } else {
-        busy = rz_lock_probe(lock_path) == 0;
+        busy = rz_lock_probe(lock_path, 0, &g->home->wait) == 0;
     }
     for (i = 0; i < n && rc == 0; i++) {
         const char *kind = strncmp(names[i], ".tmp-", 5) == 0 ? "temporary" : "retired";
@@ -193,8 +208,10 @@ static int gc_slug(gc *g, const char *slug)
         else if (g->apply)
             state = lstat(path, &st) == 0 ? "in use" : "removed";
         else
-            state =
-                strcmp(kind, "retired") == 0 && rz_lock_probe_dir(path) == 0 ? "in use" : "garbage";
+            state = strcmp(kind, "retired") == 0 &&
+                            rz_lock_probe(path, RZ_LOCK_OBJECT, &g->home->wait) == 0
+                        ? "in use"
+                        : "garbage";
         rc = report(g, kind, path, bytes[i], state);
         free(path);
     }
@@ -453,15 +470,14 @@ static int gc_root(gc *g)
             uint64_t bytes = rz_tree_bytes(path);
             const char *state;
             if (!g->apply) {
-                state = rz_lock_probe(lock_path) == 0 ? "in use" : "garbage";
+                state = rz_lock_probe(lock_path, 0, &g->home->wait) == 0 ? "in use" : "garbage";
             } else {
                 rz_lock lock = RZ_LOCK_INIT;
-                rz_lock_wait how = {NULL, NULL, 1};
                 state = "in use";
                 /* the home lock is not removable; a state file's lock is */
                 if (rz_lock_acquire(&lock, lock_path, LOCK_EX,
-                                    strcmp(lock_path, g->home->lock) ? RZ_LOCK_REMOVABLE : 0, &how,
-                                    scratch(g)) == 0) {
+                                    strcmp(lock_path, g->home->lock) ? RZ_LOCK_REMOVABLE : 0,
+                                    &rz_lock_no_wait, scratch(g)) == 0) {
                     if (unlink(path) == 0)
                         state = "removed";
                     rz_lock_release(&lock);
@@ -482,10 +498,22 @@ static int gc_locks(gc *g)
     int rc = 0;
 
     for (i = 0; i < n && rc == 0; i++) {
-        char *path = join(g->home->locks, names[i]);
+        char *path = join(g->home->locks, names[i]), *base;
+        size_t marker = rz_lock_marker_base(names[i]);
         struct stat st;
+        /* A lock's markers are judged with the lock: once, where its file is not listed. */
+        if (marker && (base = strndup(names[i], marker))) {
+            int listed = bsearch(&base, names, n, sizeof(*names), compare_strings) != NULL;
+            int same = i > 0 && strncmp(names[i - 1], base, marker) == 0 &&
+                       rz_lock_marker_base(names[i - 1]) == marker;
+            free(base);
+            if (listed || same) {
+                free(path);
+                continue;
+            }
+        }
         if (path && lstat(path, &st) == 0 && S_ISREG(st.st_mode))
-            rc = lock_file(g, path);
+            rc = lock_file(g, path, marker ? strlen(g->home->locks) + 1 + marker : 0);
         free(path);
     }
     rz_names_free(names, n);
@@ -499,6 +527,12 @@ int rz_gc(const rz_home *home, int apply, rz_gc_visit_fn visit, void *payload, r
 
     if (!g.scratch)
         return rz_error_set(err, RZ_E_NOMEM, "out of memory");
+    if (apply && home->wait.read_only) {
+        /* nothing of a read-only cache is removed: the lock layer's refusal says so */
+        rz_lock refused;
+        free(g.scratch);
+        return rz_lock_acquire(&refused, home->lock, LOCK_EX, 0, &home->wait, err);
+    }
     if (rz_index_load(&g.idx, home, err) < 0) {
         free(g.scratch);
         return -1;

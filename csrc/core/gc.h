@@ -11,7 +11,7 @@
  *   record     the digest record (records.h) of a model that is gone;
  *   lock       a lock file (locks/) no process holds.
  * Whoever uses something holds a lock on it, and gc only takes what it can lock without
- * waiting: a download's directory is flock()ed by the download, a source tree by every load
+ * waiting: a download's directory is locked by the download, a source tree by every load
  * that runs its code (generation.h), a registration's temporary by the source's registration
  * lock, a models folder by the downloads and loads in it, a record by its model's lock. Such a
  * thing is "in use" and kept. Without apply nothing is written (a read-only cache works): each

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "util/fsutil.h"
-#include "core/lock.h"
+#include "util/lock.h"
 
 #define RETIRED_MARK ".rz-retired"
 
@@ -21,15 +21,16 @@ static int open_dir(const char *path)
     return open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
-static int flock_retry(int fd, int operation)
+/* Take operation on the directory path without waiting: 0, or nonzero when busy or gone. */
+static int try_lock(rz_lock *out, const char *path, int operation)
 {
-    int rc;
-    while ((rc = flock(fd, operation)) < 0 && errno == EINTR)
-        ;
-    return rc;
+    rz_error ignored;
+
+    rz_error_init(&ignored);
+    return rz_lock_acquire(out, path, operation, RZ_LOCK_OBJECT, &rz_lock_no_wait, &ignored);
 }
 
-/* Remove the generation at path, whose directory fd (open, flock(LOCK_EX)ed by the caller)
+/* Remove the generation at path, whose directory (locked exclusive by the caller)
  * keeps everyone else out: renamed aside first, so a pinner waiting for the lock finds it gone.
  * ".tmp-old-" cannot be a registration's ".tmp-XXXXXX", which rename() would replace. */
 static void remove_locked(const char *path)
@@ -53,21 +54,27 @@ int rz_generation_pin(rz_pin *pin, const char *dir, const rz_lock_wait *wait, rz
     int fd;
 
     pin->fd = -1;
+    pin->lock = (rz_lock)RZ_LOCK_INIT;
     pin->dir = NULL;
     fd = open_dir(dir);
     if (fd < 0)
         return errno == ENOENT ? 0 : rz_error_os(err, errno, dir, "cannot open %s", dir);
-    if (rz_lock_wait_fd(fd, LOCK_SH, dir, wait, err) < 0) {
+    if (rz_lock_acquire(&pin->lock, dir, LOCK_SH, RZ_LOCK_OBJECT, wait, err) != 0) {
         close(fd);
-        return -1;
+        if (err->sys_errno != ENOENT)
+            return -1;
+        rz_error_init(err); /* retired meanwhile */
+        return 0;
     }
     /* A retirement may have moved it aside while this waited for the lock. */
     if (fstat(fd, &held) < 0 || stat(dir, &now) < 0 || held.st_dev != now.st_dev ||
         held.st_ino != now.st_ino) {
+        rz_lock_release(&pin->lock);
         close(fd);
         return 0;
     }
     if (!(pin->dir = strdup(dir))) {
+        rz_lock_release(&pin->lock);
         close(fd);
         return rz_error_set(err, RZ_E_NOMEM, "out of memory");
     }
@@ -75,12 +82,20 @@ int rz_generation_pin(rz_pin *pin, const char *dir, const rz_lock_wait *wait, rz
     return 1;
 }
 
+/* 1 if path still names the directory dir_fd has open. */
+static int same_dir(int dir_fd, const char *path)
+{
+    struct stat held, now;
+    return fstat(dir_fd, &held) == 0 && stat(path, &now) == 0 && held.st_dev == now.st_dev &&
+           held.st_ino == now.st_ino;
+}
+
 static int retired(int dir_fd)
 {
     return faccessat(dir_fd, RETIRED_MARK, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
-/* Remove the generation a pin held (its fd now flock(LOCK_EX)ed) and, when that was the last
+/* Remove the generation a pin held (now locked exclusive) and, when that was the last
  * tree of its source (the source was deleted), the source's directory, which rmdir leaves
  * while it holds anything else. */
 static void remove_pinned(const rz_pin *pin)
@@ -103,12 +118,17 @@ void rz_generation_unpin(rz_pin *pin)
      * last pin one always sees the other. A conversion to LOCK_EX drops this pin's lock first,
      * so of two pins leaving together one wins. */
     if (retired(pin->fd)) {
-        if (flock_retry(pin->fd, LOCK_EX | LOCK_NB) == 0)
+        rz_error ignored;
+        rz_error_init(&ignored);
+        if (rz_lock_convert(&pin->lock, LOCK_EX, &rz_lock_no_wait, &ignored) == 0)
             remove_pinned(pin);
-    } else if (flock_retry(pin->fd, LOCK_UN) == 0 && retired(pin->fd) &&
-               flock_retry(pin->fd, LOCK_EX | LOCK_NB) == 0) {
-        remove_pinned(pin);
+    } else {
+        rz_lock_release(&pin->lock);
+        if (retired(pin->fd) && try_lock(&pin->lock, pin->dir, LOCK_EX) == 0 &&
+            same_dir(pin->fd, pin->dir))
+            remove_pinned(pin);
     }
+    rz_lock_release(&pin->lock);
     close(pin->fd);
     pin->fd = -1;
     free(pin->dir);
@@ -119,20 +139,22 @@ void rz_generation_unpin(rz_pin *pin)
  * pin. A ".tmp-*" directory is never pinned, only removed when no one is removing it already. */
 static void retire(const char *path, int is_tmp)
 {
+    rz_lock lock = RZ_LOCK_INIT;
     int fd = open_dir(path), unused;
 
     if (fd < 0)
         return;
-    unused = flock_retry(fd, LOCK_EX | LOCK_NB) == 0;
+    unused = try_lock(&lock, path, LOCK_EX) == 0;
     if (!unused && !is_tmp) {
         int mark = openat(fd, RETIRED_MARK, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (mark >= 0)
             close(mark);
         /* The last pin may have left between the failed lock and the mark: try once more. */
-        unused = flock_retry(fd, LOCK_EX | LOCK_NB) == 0;
+        unused = try_lock(&lock, path, LOCK_EX) == 0;
     }
-    if (unused)
+    if (unused && same_dir(fd, path))
         remove_locked(path);
+    rz_lock_release(&lock);
     close(fd);
 }
 

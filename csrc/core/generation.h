@@ -2,9 +2,9 @@
  *
  * A fetched source lives in <sources>/<slug>/<generation>/tree, and registering it again makes
  * a new generation that the index names instead. A process about to run a source's code
- * (import, download_model, load_model) pins the generation the index named: a shared flock on
- * its directory, held until the code returns. Retiring a generation removes it at once when
- * nobody pins it and otherwise marks it retired, for its last pin to remove on the way out. So
+ * (import, download_model, load_model) pins the generation the index named: a shared lock on
+ * its directory (lock.h), held until the code returns. Retiring a generation removes it at once
+ * when nobody pins it and otherwise marks it retired, for its last pin to remove on the way out. So
  * a tree never disappears under code running from it, and no tree outlives its last user.
  *
  * Removal is rename to ".tmp-old-<generation>" first (atomic: a pinner sees the whole tree or no
@@ -15,17 +15,18 @@
 #define RZ_GENERATION_H
 
 #include "util/error.h"
-#include "core/lock.h"
+#include "util/lock.h"
 
 typedef struct rz_pin {
-    int fd;    /* the generation directory, flock(LOCK_SH)ed; -1 when nothing is pinned */
-    char *dir; /* owned (malloc) while pinned: its path */
+    int fd;       /* the generation directory, open; -1 when nothing is pinned */
+    rz_lock lock; /* on it, LOCK_SH, while fd >= 0 */
+    char *dir;    /* owned (malloc) while pinned: its path */
 } rz_pin;
 
-/* Pin nothing: { -1, NULL }. */
+/* Pin nothing. */
 #define RZ_PIN_INIT                                                                                \
     {                                                                                              \
-        -1, NULL                                                                                   \
+        -1, RZ_LOCK_INIT, NULL                                                                     \
     }
 
 /* Pin the generation directory dir. Returns 1 when pinned, 0 when dir is gone (retired since

@@ -12,8 +12,8 @@
 #ifndef RZ_HOME_H
 #define RZ_HOME_H
 
-#include "core/lock.h"
 #include "util/error.h"
+#include "util/lock.h"
 
 /* The paths are owned (malloc), on the heap: a home is passed around on small stacks. */
 typedef struct rz_home {
@@ -24,7 +24,8 @@ typedef struct rz_home {
     char *index;
     char *lock;
     char *names;       /* registry.names (names.h) */
-    rz_lock_wait wait; /* how this caller waits for locks (lock.h); zeroed by init */
+    rz_lock_wait wait; /* how this caller waits for locks (lock.h); init zeroes it and sets
+                          wait.read_only (rz_home_read_only) */
 } rz_home;
 
 /* Nothing held: rz_home_clear of it is fine. */
@@ -33,9 +34,17 @@ typedef struct rz_home {
         0                                                                                          \
     }
 
-/* Fill out with the paths under root and create the directories. Blocking I/O. Clear out with
- * rz_home_clear whatever this returns. */
+/* Fill out with the paths under root and create the directories (not in a read-only home).
+ * Blocking I/O. Clear out with rz_home_clear whatever this returns. */
 int rz_home_init(rz_home *out, const char *root, rz_error *err);
+
+/* 1 if the home at root is read-only: $REMOTEZOO_READ_ONLY is set (not "" or "0"), or root is
+ * on a read-only mount (statvfs ST_RDONLY), or this process may not write it (EROFS, EACCES).
+ * A read-only home is read without a single write: no directories, lock files, temporary
+ * files, index rewrites (local sources are not rescanned) or sweeps; its shared locks hold
+ * nothing, and what would write fails on its exclusive lock with an EROFS error that says the
+ * cache is read-only (lock.h). */
+int rz_home_read_only(const char *root);
 
 /* Free the paths; out is empty again. */
 void rz_home_clear(rz_home *home);

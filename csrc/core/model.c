@@ -130,7 +130,7 @@ int rz_model_download_begin(rz_model_download *d, const rz_home *home, const rz_
     char prefix[64];
 
     memset(d, 0, sizeof(*d));
-    d->tmp_fd = -1;
+    d->tmp_lock = (rz_lock)RZ_LOCK_INIT;
     d->identity = info->identity;
     d->models = home->models;
     d->model_path = info->model_path;
@@ -154,7 +154,7 @@ int rz_model_download_begin(rz_model_download *d, const rz_home *home, const rz_
     rz_trash_sweep(d->dir, prefix);
     rz_trash_sweep(d->dir, RZ_TRASH_PREFIX);
     /* dir may vanish meanwhile: a delete of another source removes empty directories. */
-    if (rz_download_tmp(&d->tmp, d->dir, prefix, &d->tmp_fd, err) < 0 ||
+    if (rz_download_tmp(&d->tmp, d->dir, prefix, &d->tmp_lock, err) < 0 ||
         !(d->target = rz_path(err, "%s/%s", d->tmp, base)))
         return -1;
     d->place.tmp = d->tmp;
@@ -237,8 +237,7 @@ void rz_model_download_end(rz_model_download *d)
 {
     if (d->tmp)
         rz_rmtree(d->tmp, NULL);
-    if (d->tmp_fd >= 0)
-        close(d->tmp_fd); /* after the removal: gc never takes a live download's directory */
+    rz_lock_release(&d->tmp_lock); /* after the removal: gc never takes a live download's */
     rz_download_clear(&d->place);
     rz_manifest_free(d->manifest);
     free(d->tmp);
@@ -246,5 +245,5 @@ void rz_model_download_end(rz_model_download *d)
     free(d->dir);
     free(d->folder);
     memset(d, 0, sizeof(*d));
-    d->tmp_fd = -1;
+    d->tmp_lock = (rz_lock)RZ_LOCK_INIT;
 }

@@ -14,7 +14,7 @@
 #include "core/generation.h"
 #include "core/home.h"
 #include "core/index.h"
-#include "core/lock.h"
+#include "util/lock.h"
 #include "core/manifest.h"
 #include "core/models.h"
 #include "core/records.h"
@@ -78,7 +78,7 @@ typedef struct rz_model_download {
     char *target;          /* owned: <tmp>/<base>, the model_path download_model is given */
     char *dir;             /* owned: the model path's directory */
     char *folder;          /* owned: the source's models folder */
-    int tmp_fd;            /* tmp, open and flock()ed while the download lives (cache gc) */
+    rz_lock tmp_lock;      /* on tmp, LOCK_EX while the download lives (cache gc) */
     const char *models;     /* borrowed from the home begin was given: <root>/models */
     const char *model_path; /* borrowed from the info begin was given */
     rz_download place;     /* models.h: what the download left, and placing it */

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -23,12 +22,12 @@
 
 /* ---- trash ---- */
 
-/* A new trash directory in where, flock()ed; appended to t. */
+/* A new trash directory in where, locked; appended to t. */
 static int trash_add(rz_trash *t, const char *where, rz_error *err)
 {
     rz_trash_dir *grown;
     char *path = NULL;
-    int fd = -1;
+    rz_error busy;
 
     grown = realloc(t->dirs, (t->n_dirs + 1) * sizeof(*t->dirs));
     if (!grown)
@@ -44,16 +43,14 @@ static int trash_add(rz_trash *t, const char *where, rz_error *err)
             free(path);
             return -1;
         }
-        /* A sweep may take a trash directory between mkdtemp and flock: then it is its. */
-        fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
-            t->dirs[t->n_dirs].fd = fd;
+        /* A sweep may take a trash directory between mkdtemp and the lock: then it is its. */
+        rz_error_init(&busy);
+        if (rz_lock_acquire(&t->dirs[t->n_dirs].lock, path, LOCK_EX, RZ_LOCK_OBJECT,
+                            &rz_lock_no_wait, &busy) == 0) {
             t->dirs[t->n_dirs].path = path;
             t->n_dirs++;
             return 0;
         }
-        if (fd >= 0)
-            close(fd);
         free(path);
     }
     return rz_error_set(err, RZ_E_OS, "cannot make a trash directory in %s", where);
@@ -118,7 +115,7 @@ void rz_trash_empty(rz_trash *t)
 {
     for (size_t i = 0; i < t->n_dirs; i++) {
         rz_rmtree(t->dirs[i].path, NULL);
-        close(t->dirs[i].fd);
+        rz_lock_release(&t->dirs[i].lock);
         free(t->dirs[i].path);
     }
     free(t->dirs);
@@ -127,16 +124,17 @@ void rz_trash_empty(rz_trash *t)
 
 int rz_held_dir_remove(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), rc = 0;
-    rz_error ignored;
+    rz_lock lock = RZ_LOCK_INIT;
+    struct stat st;
+    int rc = 0;
 
-    if (fd < 0)
+    if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
         return -1;
-    if (flock(fd, LOCK_EX | LOCK_NB) == 0) { /* else a live process is using it */
-        rz_error_init(&ignored);
-        rc = rz_rmtree(path, &ignored) == 0 ? 1 : -1;
-    }
-    close(fd);
+    /* Busy: a live process is using it. No error to keep: a try waits for nothing, and one
+     * that fails leaves the directory as held. */
+    if (rz_lock_acquire(&lock, path, LOCK_EX, RZ_LOCK_OBJECT, &rz_lock_no_wait, NULL) == 0)
+        rc = rz_rmtree(path, NULL) == 0 ? 1 : -1;
+    rz_lock_release(&lock);
     return rc;
 }
 
@@ -144,9 +142,11 @@ void rz_trash_sweep(const char *dir, const char *prefix)
 {
     DIR *d = opendir(dir);
     struct dirent *de;
+    rz_error ignored;
 
     if (!d)
         return;
+    rz_error_init(&ignored);
     while ((de = readdir(d))) {
         char *path;
         if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 ||
@@ -542,28 +542,28 @@ done:
     return rc;
 }
 
-int rz_download_tmp(char **out, const char *dir, const char *prefix, int *out_fd, rz_error *err)
+int rz_download_tmp(char **out, const char *dir, const char *prefix, rz_lock *out_lock,
+                    rz_error *err)
 {
+    struct stat st;
+
     *out = NULL;
-    *out_fd = -1;
+    *out_lock = (rz_lock)RZ_LOCK_INIT;
     for (int attempt = 0; attempt < 8; attempt++) {
-        int fd;
+        int rc;
         if (rz_mkdtemp_in(out, dir, prefix, err) < 0)
             return -1;
-        /* `cache gc` may take it between mkdtemp and flock (it is then its): make another. */
-        fd = open(*out, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
-            struct stat held, now;
-            if (fstat(fd, &held) == 0 && stat(*out, &now) == 0 && held.st_ino == now.st_ino &&
-                held.st_dev == now.st_dev) {
-                *out_fd = fd;
-                return 0;
-            }
-        }
-        if (fd >= 0)
-            close(fd);
+        /* `cache gc` may take it between mkdtemp and the lock (it is then its): make another. */
+        rc = rz_lock_acquire(out_lock, *out, LOCK_EX, RZ_LOCK_OBJECT, &rz_lock_no_wait, err);
+        if (rc == 0 && lstat(*out, &st) == 0 && S_ISDIR(st.st_mode))
+            return 0;
+        rz_lock_release(out_lock);
+        if (rc < 0)
+            rmdir(*out);
         free(*out);
         *out = NULL;
+        if (rc < 0)
+            return -1;
     }
     return rz_error_set(err, RZ_E_OS, "cannot make a download directory in %s", dir);
 }

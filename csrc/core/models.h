@@ -8,8 +8,8 @@
  *     renameat2(RENAME_EXCHANGE)) onto the model path last, after everything it needs;
  *   - removing: the model (or a whole folder) is renamed aside into a trash directory first and
  *     only then removed, so a kill leaves it either complete or not there;
- *   - a trash directory is flock()ed while it is emptied; what a killed process left is emptied
- *     by the next rz_trash_sweep of its directory.
+ *   - a trash directory is locked (lock.h) while it is emptied; what a killed process left is
+ *     emptied by the next rz_trash_sweep of its directory.
  * Blocking I/O throughout: the glue releases the GIL.
  */
 #ifndef RZ_MODELS_H
@@ -19,14 +19,15 @@
 #include <stddef.h>
 
 #include "util/error.h"
+#include "util/lock.h"
 
 #define RZ_TRASH_PREFIX ".rz-del-"
 
 /* ---- removal: aside first, then removed ---- */
 
 typedef struct rz_trash_dir {
-    int fd;     /* the trash directory, flock(LOCK_EX)ed while it exists */
-    char *path; /* owned */
+    rz_lock lock; /* on the trash directory, LOCK_EX while it exists */
+    char *path;   /* owned */
 } rz_trash_dir;
 
 /* Where one caller moves things aside: trash directories named <dir>/.rz-del-XXXXXX, made on
@@ -52,12 +53,12 @@ int rz_model_move_aside(rz_trash *t, const char *root, const char *path, rz_erro
 void rz_trash_empty(rz_trash *t);
 
 /* Remove the directories in dir named prefix* (RZ_TRASH_PREFIX: trash) that no live process
- * holds flock()ed: what killed processes left. */
+ * holds locked: what killed processes left. */
 void rz_trash_sweep(const char *dir, const char *prefix);
 
 /* Remove the directory path (trash, a download's or an import's directory) unless a live
- * process holds it flock()ed: taken first, removed while held. 1 removed, 0 held, -1 gone or
- * not removable. */
+ * process holds it locked (lock.h, RZ_LOCK_OBJECT): taken without waiting, removed while held.
+ * 1 removed, 0 held, -1 gone or not removable. */
 int rz_held_dir_remove(const char *path);
 
 /* ---- placing a finished download ---- */
@@ -99,10 +100,11 @@ int rz_download_prepare(rz_download *d, const char *sha256, const char *model_na
  * without its archive extension; d->from_archive is set, so prepare finds the same layout. */
 int rz_download_stage(rz_download *d, const char *from, int as_companion, rz_error *err);
 
-/* A download's private directory: rz_mkdtemp_in(dir, prefix) into *out (caller frees), flock()ed
- * (*out_fd, closed by the caller after removing it), so that `cache gc` knows a live download's
- * directory from what a killed one left. */
-int rz_download_tmp(char **out, const char *dir, const char *prefix, int *out_fd, rz_error *err);
+/* A download's (or an import's) private directory: rz_mkdtemp_in(dir, prefix) into *out (caller
+ * frees), locked (*out_lock, LOCK_EX on the directory; released by the caller after removing
+ * it), so that `cache gc` knows a live one's directory from what a killed one left. */
+int rz_download_tmp(char **out, const char *dir, const char *prefix, rz_lock *out_lock,
+                    rz_error *err);
 
 /* Put the prepared download into place: the extra files (never onto a path of another model
  * of the manifest), the companion directory, then the model, each replacing what is there

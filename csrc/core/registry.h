@@ -17,7 +17,7 @@
 
 #include "core/home.h"
 #include "core/index.h"
-#include "core/lock.h"
+#include "util/lock.h"
 #include "util/error.h"
 
 /* Register entry (stolen, freed on failure too): under the folder locks it needs and the home

@@ -604,6 +604,8 @@ static void sweep(const rz_home *home, const rz_index *idx, const cJSON *removed
 
 void rz_source_sweep(const rz_home *home, const rz_index *idx)
 {
+    if (home->wait.read_only)
+        return; /* nothing is removed from a read-only cache */
     sweep(home, idx, NULL);
 }
 

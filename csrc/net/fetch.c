@@ -13,6 +13,7 @@
 #include "net/ca_bundle.h"
 #include "net/fetch_private.h"
 #include "net/http_headers.h"
+#include "net/rewrite.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/env.h"
@@ -30,10 +31,12 @@ typedef struct fetch_config {
 struct rz_stream {
     CURLM *multi;
     CURL *easy;
-    char *url;                          /* the caller's URL; owned */
+    char *url;                          /* the first URL asked: the caller's, rewritten; owned */
+    char *auth_url;                     /* the caller's URL, where its credentials may go; owned */
     char shown_url[RZ_ERR_URL_MAX];     /* url without credentials, for messages */
     struct curl_slist *headers;         /* the caller's headers; owned */
-    struct curl_slist *attempt_headers; /* headers + If-Range for this attempt, or NULL; owned */
+    struct curl_slist *bare_headers;    /* ... without credentials (http_headers.h); owned */
+    struct curl_slist *attempt_headers; /* the request's headers, with If-Range; owned */
     int (*progress)(int64_t done, int64_t total, void *payload);
     void *payload;
     /* fetch_parallel.c: told when another easy handle in multi is done (see rz_stream_hooks). */
@@ -56,8 +59,13 @@ struct rz_stream {
     int restarted;      /* RESTART_TRUNCATE: the reader must drop what it got before */
     int eof;
 
-    int attempt;   /* attempts started */
-    int in_flight; /* easy is in multi */
+    int attempt;          /* attempts started */
+    int in_flight;        /* easy is in multi */
+    int redirecting;      /* the answer coming in is a redirect this stream follows */
+    size_t redirect_body; /* bytes of its body, dropped; more than RZ_FETCH_REDIRECT_BODY_MAX
+                             end the attempt (a body that never ends) */
+    int hops;             /* redirects followed in this attempt */
+    int resume;           /* this attempt asks "Range: bytes=<received>-" with If-Range */
     long retry_wait_ms;
     int checked;     /* check_response ran for this attempt */
     int accepted;    /* ... and accepted the answer */
@@ -259,9 +267,13 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *payload)
     switch (rz_http_headers_feed(&s->cur, line, n)) {
     case RZ_HEADERS_END:
         curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
-        /* 1xx, and redirects libcurl will follow, are not the final answer. */
-        if (status < 200 || (rz_http_is_redirect(status) && s->cur.has_location))
+        /* 1xx, and redirects (followed in finish_attempt), are not the final answer. */
+        if (status < 200)
             break;
+        if (rz_http_is_redirect(status) && s->cur.has_location) {
+            s->redirecting = 1;
+            break;
+        }
         if (!s->checked)
             check_response(s);
         if (s->rejected || s->cb_err.kind != RZ_E_NONE)
@@ -278,6 +290,10 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *payload)
     rz_stream *s = payload;
     size_t n = size * nmemb, skip = 0;
 
+    if (s->redirecting) { /* a redirect's body: dropped */
+        s->redirect_body += n;
+        return s->redirect_body > RZ_FETCH_REDIRECT_BODY_MAX ? 0 : n;
+    }
     if (!s->checked)
         check_response(s);
     if (!s->accepted)
@@ -330,8 +346,8 @@ static int setup_easy(rz_stream *s, CURL *e, rz_error *err)
     bad |= curl_easy_setopt(e, CURLOPT_URL, s->url) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK;
-    bad |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L) != CURLE_OK;
-    bad |= curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)RZ_FETCH_MAX_REDIRS) != CURLE_OK;
+    /* Redirects are followed by finish_attempt, which rewrites their targets (rewrite.h). */
+    bad |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_USERAGENT, agent) != CURLE_OK;
@@ -355,45 +371,93 @@ static int setup_easy(rz_stream *s, CURL *e, rz_error *err)
     return 0;
 }
 
-static int start_attempt(rz_stream *s, rz_error *err)
+/* Ask url (the first one of the attempt or a redirect's target): the caller's headers (without
+ * its credentials when url is not where they were meant to go) and, when resuming, If-Range
+ * (CURLOPT_RANGE, set by start_attempt, holds across redirects). */
+static int start_request(rz_stream *s, const char *url, rz_error *err)
 {
     const char *validator = s->etag[0] ? s->etag : s->lastmod;
-    char range[64], if_range[RZ_HTTP_VALUE_MAX + 16];
+    char if_range[RZ_HTTP_VALUE_MAX + 16];
     struct curl_slist *list = NULL, *item;
-    int resume = s->received > 0 && validator[0];
-
-    s->asked_from = resume ? s->received : 0;
+    struct curl_slist *base = rz_url_same_origin(url, s->auth_url) ? s->headers : s->bare_headers;
 
     curl_slist_free_all(s->attempt_headers);
     s->attempt_headers = NULL;
     rz_http_headers_reset(&s->cur);
-    s->checked = s->accepted = s->rejected = s->discard = 0;
+    s->checked = s->accepted = s->rejected = s->discard = s->redirecting = 0;
+    s->redirect_body = 0;
     s->status = 0;
     s->errbuf[0] = '\0';
     s->paused = 0;
-    if (resume) {
-        snprintf(range, sizeof(range), "%lld-", (long long)s->received);
+    for (item = base; item; item = item->next)
+        if (!(list = curl_slist_append(list, item->data)))
+            goto nomem;
+    if (s->resume) {
         snprintf(if_range, sizeof(if_range), "If-Range: %s", validator);
-        for (item = s->headers; item; item = item->next)
-            if (!(list = curl_slist_append(list, item->data)))
-                goto nomem;
         if (!(list = curl_slist_append(list, if_range)))
             goto nomem;
-        s->attempt_headers = list;
     }
-    if (curl_easy_setopt(s->easy, CURLOPT_RANGE, resume ? range : NULL) != CURLE_OK ||
-        curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, resume ? list : s->headers) != CURLE_OK)
-        goto nomem;
+    s->attempt_headers = list;
+    if (curl_easy_setopt(s->easy, CURLOPT_URL, url) != CURLE_OK ||
+        curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, list) != CURLE_OK)
+        return rz_error_set(err, RZ_E_NOMEM, "out of memory requesting %s", s->shown_url);
     if (curl_multi_add_handle(s->multi, s->easy) != CURLM_OK)
         return rz_error_set(err, RZ_E_DOWNLOAD, "libcurl cannot start the request for %s",
                             s->shown_url);
     s->in_flight = 1;
-    s->attempt++;
     return 0;
 nomem:
-    if (list != s->attempt_headers)
-        curl_slist_free_all(list);
+    curl_slist_free_all(list);
     return rz_error_set(err, RZ_E_NOMEM, "out of memory requesting %s", s->shown_url);
+}
+
+static int start_attempt(rz_stream *s, rz_error *err)
+{
+    const char *validator = s->etag[0] ? s->etag : s->lastmod;
+    char range[64];
+
+    s->resume = s->received > 0 && validator[0];
+    s->asked_from = s->resume ? s->received : 0;
+    s->hops = 0;
+    snprintf(range, sizeof(range), "%lld-", (long long)s->received);
+    if (curl_easy_setopt(s->easy, CURLOPT_RANGE, s->resume ? range : NULL) != CURLE_OK)
+        return rz_error_set(err, RZ_E_NOMEM, "out of memory requesting %s", s->shown_url);
+    if (start_request(s, s->url, err) < 0)
+        return -1;
+    s->attempt++;
+    return 0;
+}
+
+/* The answer was a redirect: ask its target, rewritten (rewrite.h), within the same attempt. */
+static int follow_redirect(rz_stream *s, rz_error *err)
+{
+    char *target = NULL, *rewritten = NULL, shown[RZ_ERR_URL_MAX];
+    long status = 0;
+    int rc;
+
+    curl_easy_getinfo(s->easy, CURLINFO_REDIRECT_URL, &target); /* owned by easy */
+    if (!target) {
+        curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
+        return rz_error_set(err, RZ_E_DOWNLOAD, "%s answered HTTP %ld with an unusable Location",
+                            s->shown_url, status);
+    }
+    if (++s->hops > RZ_FETCH_MAX_REDIRS)
+        return rz_error_set(err, RZ_E_DOWNLOAD, "download of %s failed: more than %d redirects",
+                            s->shown_url, RZ_FETCH_MAX_REDIRS);
+    if (rz_url_rewrite(&rewritten, target, err) < 0)
+        return -1;
+    if (rewritten)
+        target = rewritten;
+    if (strncasecmp(target, "http://", 7) != 0 && strncasecmp(target, "https://", 8) != 0) {
+        rz_redact_url(shown, sizeof(shown), target);
+        free(rewritten);
+        return rz_error_set(err, RZ_E_DOWNLOAD,
+                            "download of %s failed: redirected to %s, which is not http(s)",
+                            s->shown_url, shown);
+    }
+    rc = start_request(s, target, err); /* copies target before easy forgets it */
+    free(rewritten);
+    return rc;
 }
 
 int rz_fetch_transient_curl_error(CURLcode rc)
@@ -434,6 +498,12 @@ static int finish_attempt(rz_stream *s, CURLcode rc, rz_error *err)
 
     curl_multi_remove_handle(s->multi, s->easy);
     s->in_flight = 0;
+    if (s->redirecting && rc == CURLE_OK && s->cb_err.kind == RZ_E_NONE)
+        return follow_redirect(s, err);
+    if (s->redirecting && s->redirect_body > RZ_FETCH_REDIRECT_BODY_MAX)
+        return rz_error_set(err, RZ_E_DOWNLOAD,
+                            "download of %s failed: a redirect with a body of more than %d bytes",
+                            s->shown_url, RZ_FETCH_REDIRECT_BODY_MAX);
     if (s->cb_err.kind == RZ_E_NONE && rc == CURLE_OK && !s->checked)
         check_response(s); /* a response without a body */
     if (s->cb_err.kind != RZ_E_NONE) {
@@ -552,15 +622,24 @@ static int stream_open(rz_stream **out, const char *url, const rz_fetch_opts *op
                        rz_error *err)
 {
     rz_stream *s = NULL;
+    char *rewritten = NULL;
     size_t i;
 
     *out = NULL;
     if (rz_fetch_check_offline(url, err) < 0)
         return -1;
+    if (rz_url_rewrite(&rewritten, url, err) < 0) {
+        rz_error_attach_url(err, url);
+        return -1;
+    }
     s = calloc(1, sizeof(*s));
-    if (!s || !(s->url = strdup(url)) || !(s->buf = malloc(RZ_FETCH_BUFFER_SIZE)))
+    if (!s || !(s->url = rewritten ? rewritten : strdup(url)) || !(s->auth_url = strdup(url)) ||
+        !(s->buf = malloc(RZ_FETCH_BUFFER_SIZE))) {
+        if (!s)
+            free(rewritten);
         goto nomem;
-    rz_redact_url(s->shown_url, sizeof(s->shown_url), url);
+    }
+    rz_redact_url(s->shown_url, sizeof(s->shown_url), s->url);
     s->cap = RZ_FETCH_BUFFER_SIZE;
     s->total = -1;
     s->restart = restart;
@@ -583,6 +662,11 @@ static int stream_open(rz_stream **out, const char *url, const rz_fetch_opts *op
             if (!(more = curl_slist_append(s->headers, opts->headers[i])))
                 goto nomem;
             s->headers = more;
+            if (rz_http_header_is_credential(opts->headers[i]))
+                continue;
+            if (!(more = curl_slist_append(s->bare_headers, opts->headers[i])))
+                goto nomem;
+            s->bare_headers = more;
         }
     }
     read_config(&s->cfg);
@@ -668,9 +752,11 @@ void rz_stream_close(rz_stream *s)
     if (s->multi)
         curl_multi_cleanup(s->multi);
     curl_slist_free_all(s->headers);
+    curl_slist_free_all(s->bare_headers);
     curl_slist_free_all(s->attempt_headers);
     free(s->buf);
     free(s->url);
+    free(s->auth_url);
     free(s);
 }
 
@@ -681,7 +767,7 @@ void rz_stream_view_get(rz_stream *s, rz_stream_view *out)
     memset(out, 0, sizeof(*out));
     out->multi = s->multi;
     out->headers = s->headers;
-    out->url = s->url;
+    out->url = s->auth_url; /* where the caller's credentials may go */
     out->shown_url = s->shown_url;
     out->validator = s->etag[0] ? s->etag : s->lastmod;
     out->validator_is_etag = s->etag[0] != '\0';

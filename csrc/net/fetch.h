@@ -6,11 +6,13 @@
  * in-memory API calls (rz_http_get).
  *
  * What every request does:
- * - http and https only, for the first URL and for redirects; at most RZ_FETCH_MAX_REDIRS
- *   redirects, followed by libcurl. A caller's "Authorization:" header goes to the original
- *   scheme+host+port only: libcurl (>= 7.83, documented for the 7.88 we build on) drops custom
- *   Authorization headers on a redirect to another host unless CURLOPT_UNRESTRICTED_AUTH is
- *   set, which we never do (tests/test_download.py checks it on a real second host).
+ * - URL rewrite rules (rewrite.h: a site mirror) apply to the first URL and to every redirect
+ *   target; the stream follows redirects itself (libcurl does not, so that their targets can be
+ *   rewritten): http and https only, at most RZ_FETCH_MAX_REDIRS per attempt. A caller's
+ *   credential headers (Authorization, Cookie, X-Api-Key, ...: rz_http_header_is_credential)
+ *   go only to requests with the caller's URL's scheme, host and port, rewritten or redirected
+ *   ones included (tests/test_download.py checks it on
+ *   a real second host, tests/test_cluster_mirror.py on a rewritten one).
  * - TLS verification is always on. The CA bundle is the first non-empty of $SSL_CERT_FILE,
  *   $CURL_CA_BUNDLE, $REQUESTS_CA_BUNDLE (CURLOPT_CAINFO), plus $SSL_CERT_DIR (CURLOPT_CAPATH);
  *   otherwise libcurl's built-in default. Proxies come from the usual environment variables
@@ -62,8 +64,9 @@
 #define RZ_FETCH_LOW_SPEED_LIMIT   1024 /* bytes per second ... */
 #define RZ_FETCH_LOW_SPEED_TIME_S  60   /* ... for this long: the attempt times out */
 #define RZ_FETCH_MAX_REDIRS        10
-#define RZ_FETCH_CURL_BUFFER       (256 * 1024)       /* CURLOPT_BUFFERSIZE */
-#define RZ_FETCH_BUFFER_SIZE       (1024 * 1024)      /* a stream's buffer */
+#define RZ_FETCH_REDIRECT_BODY_MAX (64 * 1024)   /* a longer redirect body fails the download */
+#define RZ_FETCH_CURL_BUFFER       (256 * 1024)  /* CURLOPT_BUFFERSIZE */
+#define RZ_FETCH_BUFFER_SIZE       (1024 * 1024) /* a stream's buffer */
 #define RZ_FETCH_BUFFER_MAX        (16 * 1024 * 1024) /* its hard cap (one libcurl write) */
 #define RZ_FETCH_TICK_MS           100
 #define RZ_FETCH_MAX_HEADERS       64 /* caller headers per request */

@@ -15,6 +15,7 @@
 #include "net/fetch_private.h"
 #include "net/sha256.h"
 #include "util/fsutil.h"
+#include "util/lock.h"
 #include "util/writeback.h"
 
 /* The template of path's temporary file: in path's directory, rz_temp_name(base, ".part-").
@@ -36,8 +37,8 @@ static char *temp_path_for(const char *path, rz_error *err)
 
 /* Removes the temporary files that downloads to the same path killed before they could clean
  * up (SIGKILL, power loss) left: tmp's siblings named like it ("." base ".part-" and 6
- * characters) whose flock(2) can be taken. A live download holds the lock on its temporary
- * file from creation to rename (create_temp), so it is never touched. Best effort. */
+ * characters) whose lock (lock.h) can be taken. A live download holds the lock on its
+ * temporary file from creation to rename (create_temp), so it is never touched. Best effort. */
 static void remove_stale_parts(const char *tmp)
 {
     const char *slash = strrchr(tmp, '/');
@@ -48,19 +49,18 @@ static void remove_stale_parts(const char *tmp)
     DIR *d = dir ? opendir(dir) : NULL;
 
     while (d && (de = readdir(d))) {
-        struct stat by_fd, by_name;
+        rz_lock lock = RZ_LOCK_INIT;
+        struct stat st;
+        rz_error busy;
         char *path;
-        int fd;
         if (strlen(de->d_name) != prefix_len + 6 || strncmp(de->d_name, name, prefix_len) != 0 ||
             strcmp(de->d_name, name) == 0 || !(path = rz_path(NULL, "%s/%s", dir, de->d_name)))
             continue;
-        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &by_fd) == 0 &&
-            lstat(path, &by_name) == 0 && by_fd.st_ino == by_name.st_ino &&
-            by_fd.st_dev == by_name.st_dev && S_ISREG(by_name.st_mode))
+        rz_error_init(&busy);
+        if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+            rz_lock_acquire(&lock, path, LOCK_EX, RZ_LOCK_OBJECT, &rz_lock_no_wait, &busy) == 0)
             unlink(path);
-        if (fd >= 0)
-            close(fd); /* releases the lock */
+        rz_lock_release(&lock);
         free(path);
     }
     if (d)
@@ -68,22 +68,27 @@ static void remove_stale_parts(const char *tmp)
     free(dir);
 }
 
-/* Creates the temporary file for path (template in tmp, filled in) and takes its flock, so
- * remove_stale_parts of another download leaves it alone; retries if such a sweep removed it
- * between creation and locking. Returns the descriptor or -1 with errno set. */
-static int create_temp(char *tmp)
+/* Creates the temporary file for path (template in tmp, filled in) and takes its lock (into
+ * lock; released after the rename), so remove_stale_parts of another download leaves it alone;
+ * retries if such a sweep removed it between creation and locking. Returns the descriptor or
+ * -1 with errno set. */
+static int create_temp(char *tmp, rz_lock *lock)
 {
     size_t len = strlen(tmp);
 
     for (int attempt = 0; attempt < 8; attempt++) {
         struct stat st;
+        rz_error ignored;
         int fd;
         memcpy(tmp + len - 6, "XXXXXX", 6);
         fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0)
             return -1;
-        if (flock(fd, LOCK_EX) == 0 && fstat(fd, &st) == 0 && st.st_nlink > 0)
+        rz_error_init(&ignored);
+        if (rz_lock_acquire(lock, tmp, LOCK_EX, RZ_LOCK_OBJECT, NULL, &ignored) == 0 &&
+            fstat(fd, &st) == 0 && st.st_nlink > 0)
             return fd;
+        rz_lock_release(lock);
         close(fd);
     }
     errno = EAGAIN;
@@ -135,6 +140,7 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
     size_t n = 0;
     int64_t written = 0, flushed = 0;
     int fd = -1, have_tmp = 0, par = RZ_PARALLEL_NOT_USED;
+    rz_lock tmp_lock = RZ_LOCK_INIT;
     rz_writeback wb;
 
     if (sha256_hex && !rz_sha256_is_hex(sha256_hex)) {
@@ -145,7 +151,7 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
         goto fail;
     if (!(tmp = temp_path_for(path, err)))
         goto fail;
-    fd = create_temp(tmp);
+    fd = create_temp(tmp, &tmp_lock);
     if (fd < 0) {
         rz_error_os(err, errno, path, "cannot create a temporary file beside %s", path);
         goto fail;
@@ -223,6 +229,7 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
         rz_error_os(err, errno, path, "cannot move the download into place at %s", path);
         goto fail;
     }
+    rz_lock_release(&tmp_lock);
     close(fd);
     fd = -1;
     rz_stream_close(s);
@@ -230,12 +237,13 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
     free(tmp);
     return 0;
 fail:
-    if (fd >= 0) {
+    if (fd >= 0)
         rz_writeback_end(&wb);
-        close(fd);
-    }
     if (have_tmp)
         unlink(tmp);
+    rz_lock_release(&tmp_lock);
+    if (fd >= 0)
+        close(fd);
     rz_stream_close(s);
     rz_sha256_free(hash);
     free(tmp);

@@ -21,6 +21,7 @@
 
 #include "net/fetch_private.h"
 #include "net/http_headers.h"
+#include "net/rewrite.h"
 #include "util/clock.h"
 #include "util/env.h"
 #include "util/writeback.h"
@@ -120,28 +121,6 @@ static int64_t min64(int64_t a, int64_t b)
 static int64_t max64(int64_t a, int64_t b)
 {
     return a > b ? a : b;
-}
-
-/* 1 if a and b have the same scheme, host and port (either unparsable: 0). */
-static int same_origin(const char *a, const char *b)
-{
-    CURLU *ua = curl_url(), *ub = curl_url();
-    const CURLUPart what[] = {CURLUPART_SCHEME, CURLUPART_HOST, CURLUPART_PORT};
-    int same = ua && ub && curl_url_set(ua, CURLUPART_URL, a, 0) == CURLUE_OK &&
-               curl_url_set(ub, CURLUPART_URL, b, 0) == CURLUE_OK;
-    size_t i;
-
-    for (i = 0; same && i < sizeof(what) / sizeof(what[0]); i++) {
-        char *x = NULL, *y = NULL;
-        same = curl_url_get(ua, what[i], &x, CURLU_DEFAULT_PORT) == CURLUE_OK &&
-               curl_url_get(ub, what[i], &y, CURLU_DEFAULT_PORT) == CURLUE_OK &&
-               strcasecmp(x, y) == 0;
-        curl_free(x);
-        curl_free(y);
-    }
-    curl_url_cleanup(ua);
-    curl_url_cleanup(ub);
-    return same;
 }
 
 static int header_named(const char *line, const char *name)
@@ -806,12 +785,11 @@ static int build_headers(par *p)
 {
     const struct curl_slist *item = p->v.headers;
     char if_range[RZ_HTTP_VALUE_MAX + 16];
-    int keep_credentials = same_origin(p->v.url, p->range_url);
+    int keep_credentials = rz_url_same_origin(p->v.url, p->range_url);
     struct curl_slist *more;
 
     for (; item; item = item->next) {
-        if (!keep_credentials &&
-            (header_named(item->data, "Authorization") || header_named(item->data, "Cookie")))
+        if (!keep_credentials && rz_http_header_is_credential(item->data))
             continue;
         if (header_named(item->data, "Range") || header_named(item->data, "If-Range"))
             continue;

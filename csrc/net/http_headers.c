@@ -154,3 +154,21 @@ long rz_parse_retry_after(const char *value, long cap_s)
     secs = (int64_t)(when - time(NULL));
     return secs <= 0 ? 0 : secs < cap_s ? (long)secs : cap_s;
 }
+
+int rz_http_header_is_credential(const char *line)
+{
+    /* Authorization, Proxy-Authorization, Cookie, and the custom ones by their names:
+     * X-Api-Key, Private-Token, X-Auth-Token, X-Amz-Security-Token, ... */
+    static const char *const words[] = {"auth",   "cookie",   "token",  "key",
+                                        "secret", "password", "session"};
+    const char *colon = strchr(line, ':');
+    size_t len = colon ? (size_t)(colon - line) : strlen(line);
+
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        size_t w = strlen(words[i]);
+        for (size_t at = 0; at + w <= len; at++)
+            if (strncasecmp(line + at, words[i], w) == 0)
+                return 1;
+    }
+    return 0;
+}

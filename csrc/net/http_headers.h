@@ -42,6 +42,12 @@ rz_header_event rz_http_headers_feed(rz_http_headers *h, const char *line, size_
 /* 1 if a request header line is "Name: value" with a token name and no CR, LF or NUL. */
 int rz_http_header_line_ok(const char *line);
 
+/* 1 if a request header line carries a credential: Authorization, Proxy-Authorization, Cookie,
+ * or a name with "auth", "cookie", "token", "key", "secret", "password" or "session" in it
+ * (X-Api-Key, Private-Token, ...). Those go only to the origin the caller meant, on redirects
+ * and rewritten URLs (libcurl itself strips only Authorization and Cookie on redirects). */
+int rz_http_header_is_credential(const char *line);
+
 /* 1 for the error statuses worth a retry: 5xx but 501 (Not Implemented) and 505 (HTTP Version
  * Not Supported), which the next attempt would get again, and 429 (Too Many Requests) when
  * retry_429 (an API caller wants to see a 429 itself). The one rule of every request. */

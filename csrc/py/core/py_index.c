@@ -89,7 +89,7 @@ rz_index *rz_py_current_index(PyObject *core, rz_home *home, int refresh, rz_err
             st->index = rz_index_ref(idx);
             st->index_home = home_copy;
         }
-        if (!refresh)
+        if (!refresh || home->wait.read_only) /* a read-only index is not rewritten */
             return idx;
         {
             rz_py_progress prog;

@@ -407,7 +407,7 @@ static PyObject *download_model(PyObject *module, PyObject *args)
     rz_error err;
     struct stat st;
 
-    d.tmp_fd = -1;
+    d.tmp_lock = (rz_lock)RZ_LOCK_INIT;
     if (!PyArg_ParseTuple(args, "sszpO|OOO:download_model", &root, &name, &source, &overwrite,
                           &progress, &gate, &expect_arg, &staged) ||
         rz_py_expect(&expect, expect_arg) < 0 ||

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/home.h"
 #include "core/json.h"
 #include "core/model.h"
 #include "core/source.h"
@@ -272,7 +273,25 @@ done:
     return spec;
 }
 
+PyDoc_STRVAR(home_read_only_doc,
+             "home_read_only(home) -> bool\n\nWhether the home is read-only: REMOTEZOO_READ_ONLY, "
+             "a read-only mount, or no write permission (home.h, rz_home_read_only).");
+
+static PyObject *home_read_only(PyObject *module, PyObject *args)
+{
+    const char *root;
+    int rc;
+
+    if (!PyArg_ParseTuple(args, "s:home_read_only", &root))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+        rc = rz_home_read_only(root);
+    Py_END_ALLOW_THREADS
+    return PyBool_FromLong(rc);
+}
+
 PyMethodDef rz_py_sources_methods[] = {
+    {"home_read_only", home_read_only, METH_VARARGS, home_read_only_doc},
     {"source_identity", source_identity, METH_VARARGS, source_identity_doc},
     {"register_source", register_source, METH_VARARGS, register_source_doc},
     {"delete_source", delete_source, METH_VARARGS, delete_source_doc},

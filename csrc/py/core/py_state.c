@@ -1,7 +1,8 @@
 /* py_state.c - small state files of remotezoo._core's Python face under $REMOTEZOO_HOME (the
  * trust store, trust.json): changed under the C core's locks (lock.h) and written atomically
  * (fsutil.h's rz_write_atomic), so no second locking scheme lives in Python. Readers never
- * lock: rename() gives them a complete file. */
+ * lock: rename() gives them a complete file. And the Python face's private directories (an
+ * import's), held under the same locks. */
 #include "py/core/py_state.h"
 
 #include <errno.h>
@@ -11,11 +12,12 @@
 #include <unistd.h>
 
 #include "core/home.h"
-#include "core/lock.h"
+#include "core/models.h"
 #include "py/py_error.h"
 #include "py/py_progress.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
+#include "util/lock.h"
 
 #define STATE_MAX_BYTES (64u << 20)
 
@@ -127,7 +129,42 @@ done:
     return out;
 }
 
+PyDoc_STRVAR(held_dir_doc,
+             "held_dir(home, prefix, work) -> object\n\n"
+             "Make the private directory home/<prefix>XXXXXX, locked (lock.h) so that `cache gc`\n"
+             "leaves it while it lives; call work(path); then remove it and let go. Returns what\n"
+             "work returned.");
+
+static PyObject *held_dir(PyObject *module, PyObject *args)
+{
+    const char *root, *prefix;
+    PyObject *work, *path_obj = NULL, *out = NULL;
+    rz_lock lock = RZ_LOCK_INIT;
+    char *path = NULL;
+    rz_error err;
+    int rc;
+
+    if (!PyArg_ParseTuple(args, "ssO:held_dir", &root, &prefix, &work))
+        return NULL;
+    rz_error_init(&err);
+    Py_BEGIN_ALLOW_THREADS
+        rc = rz_download_tmp(&path, root, prefix, &lock, &err);
+    Py_END_ALLOW_THREADS
+    if (rc < 0)
+        return rz_py_raise(module, &err);
+    if ((path_obj = PyUnicode_DecodeFSDefault(path)))
+        out = PyObject_CallFunctionObjArgs(work, path_obj, NULL);
+    Py_BEGIN_ALLOW_THREADS
+        rz_rmtree(path, NULL);
+        rz_lock_release(&lock); /* after the removal: gc never takes a live directory */
+    Py_END_ALLOW_THREADS
+    Py_XDECREF(path_obj);
+    free(path);
+    return out;
+}
+
 PyMethodDef rz_py_state_methods[] = {
     {"update_state", update_state, METH_VARARGS, update_state_doc},
+    {"held_dir", held_dir, METH_VARARGS, held_dir_doc},
     {NULL, NULL, 0, NULL},
 };
