@@ -1,6 +1,7 @@
 /* extract.c - see extract.h. */
 #include "net/extract.h"
 #include "util/fsutil.h"
+#include "util/random.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -11,9 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/random.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -174,9 +173,7 @@ static uint32_t map_child(const node_map *map, uint32_t parent, const char *comp
 
 static int map_init(node_map *map, rz_error *err)
 {
-    /* The system call, not glibc's getrandom (2.25): the wheel runs on glibc 2.17. */
-    if (syscall(SYS_getrandom, map->key, sizeof(map->key), GRND_NONBLOCK) !=
-        (long)sizeof(map->key)) {
+    if (rz_random_bytes(map->key, sizeof(map->key)) < 0) {
         struct timespec ts; /* no entropy yet (early boot): still not chosen by the archive */
         clock_gettime(CLOCK_REALTIME, &ts);
         map->key[0] = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uintptr_t)map;

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
@@ -21,6 +20,7 @@
 
 #include "util/clock.h"
 #include "util/env.h"
+#include "util/random.h"
 
 #define SLEEP_MIN_NS   (1000L * 1000)      /* the first retry comes after 1 ms ... */
 #define SLEEP_MAX_NS   (20L * 1000 * 1000) /* ... doubling up to 20 ms between tries */
@@ -712,7 +712,7 @@ static void take_over(const char *marker, const seen *judged)
         return;
     }
     close(fd);
-    if (getrandom(&token, sizeof(token), GRND_NONBLOCK) < 0)
+    if (rz_random_bytes(&token, sizeof(token)) < 0)
         token = (unsigned long long)getpid() * 2654435761ULL ^ (unsigned long long)time(NULL);
     if (lstat(marker, &st) == 0 && seen_same(judged, &st) &&
         snprintf(aside, sizeof(aside), "%s" STALE_INFIX "%016llx", marker, token) < (int)sizeof(aside) &&
@@ -732,7 +732,7 @@ static int shared_name(char *out, size_t out_len, const char *base)
     unsigned long long token = 0;
     static unsigned long long counter;
 
-    if (getrandom(&token, sizeof(token), GRND_NONBLOCK) < 0)
+    if (rz_random_bytes(&token, sizeof(token)) < 0)
         token = ((unsigned long long)getpid() << 32) ^ (unsigned long long)time(NULL);
     token ^= __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
     return snprintf(out, out_len, "%s%s%016llx", base, SHARED_SUFFIX, token) < (int)out_len ? 0
