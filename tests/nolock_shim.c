@@ -2,7 +2,9 @@
  * them does (tests/cluster.py builds it): RZ_SHIM_NO_FLOCK=1 makes flock(2) fail with ENOLCK,
  * RZ_SHIM_NO_FCNTL=1 makes fcntl's record locks (F_SETLK, F_SETLKW, F_GETLK and the OFD ones)
  * fail with ENOLCK, as Lustre mounted without "flock" or NFS without a lock manager do. Every
- * other call goes to libc. */
+ * other call goes to libc. RZ_SHIM_FAILED_WRLCK_MS=<n> makes an F_SETLK for a write lock that
+ * fails return only n milliseconds later, holding whatever the process held: it widens the
+ * window of a race between two lock holders releasing together. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -10,6 +12,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int off(const char *name)
 {
@@ -42,7 +45,16 @@ static int forward(const char *name, int fd, int cmd, void *arg)
         errno = ENOLCK;
         return -1;
     }
-    return real(fd, cmd, arg);
+    int rc = real(fd, cmd, arg);
+    const char *delay = getenv("RZ_SHIM_FAILED_WRLCK_MS");
+    if (rc < 0 && cmd == F_SETLK && delay && ((struct flock *)arg)->l_type == F_WRLCK) {
+        int saved = errno;
+        long ms = atol(delay);
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        errno = saved;
+    }
+    return rc;
 }
 
 /* fcntl and fcntl64 (what glibc's headers map fcntl to with 64-bit offsets): the same wrapper. */

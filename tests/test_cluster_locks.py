@@ -99,6 +99,28 @@ def test_processes_without_flock_download_a_model_once(shim, mutex_source, mode)
     assert home_files() == [] and list((Path(rz.home()) / "locks").iterdir()) == []
 
 
+LOADER = """
+import remotezoo as rz
+for _ in range(20):
+    assert rz.load_zoo_model('m') == 'x'
+"""
+
+
+@pytest.mark.parametrize("mode", ["flock", "no-flock"])
+def test_readers_releasing_together_leave_no_lock_file(shim, mutex_source, mode):
+    """Many processes load the model at once: each holds the model's and its folder's lock files
+    shared and removes them when it is the last holder. Two readers releasing together must not
+    each see the other and both keep the file, as a POSIX upgrade in place lets them (the shim
+    holds a failed write lock attempt for 30 ms, which makes that overlap the rule)."""
+    rz.download_zoo_model("m")
+    env = dict(shim_env(shim, **MODES[mode]), RZ_SHIM_FAILED_WRLCK_MS="30") if mode in MODES else {}
+    procs = [spawn([sys.executable, "-c", LOADER], env, ROOT) for _ in range(6)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    assert home_files() == [] and list((Path(rz.home()) / "locks").iterdir()) == []
+
+
 def test_the_fallback_is_chosen_by_the_lock_calls_that_fail(shim, mutex_source, tmp_path):
     """The mechanism a process ends up with, seen in what it leaves while it holds a lock."""
     gate = tmp_path / "gate"

@@ -278,10 +278,14 @@ static int flock_try(rz_lock *l, int op, char *who)
 
 static void flock_release(rz_lock *l)
 {
-    /* Exclusive now (for a shared lock: only if no one else holds it) means no other process
-     * holds the file; one that waits for it checks the inode after locking. */
+    /* Dropped first, then taken exclusive: of two holders releasing at once, the one that tries
+     * second finds the file free (a conversion in place could fail for both, each seeing the
+     * other's shared lock, and leave the file behind; NFS emulates flock with record locks).
+     * Exclusive means no other process holds the file; one that waits for it checks the inode
+     * after locking. */
     if ((l->flags & RZ_LOCK_REMOVABLE) && !(l->flags & KEEP_FILE_) &&
-        flock(l->fd, LOCK_EX | LOCK_NB) == 0 && still_named(l->fd, l->path))
+        flock(l->fd, LOCK_UN) == 0 && flock(l->fd, LOCK_EX | LOCK_NB) == 0 &&
+        still_named(l->fd, l->path))
         unlink(l->path);
     close(l->fd); /* closing the last descriptor releases the flock */
     l->fd = -1;
@@ -453,10 +457,14 @@ static void posix_release(rz_lock *l)
     char path[PATH_MAX];
 
     pthread_mutex_lock(&table_mutex);
-    /* A directory's ".rz-lock" goes the same way: nothing is left in it between calls. */
+    /* A directory's ".rz-lock" goes the same way: nothing is left in it between calls. Dropped
+     * first, then taken exclusive, as flock_release does: an upgrade in place keeps the shared
+     * lock when it fails, so two readers releasing at once would each see the other and both
+     * leave the file. */
     if ((l->flags & (RZ_LOCK_REMOVABLE | LOCK_DIR_)) && !(l->flags & KEEP_FILE_) &&
         e->readers + e->writer == 1 && lock_file_path(path, sizeof(path), l) == 0 &&
-        posix_set(e->fd, F_WRLCK, NULL) == 0 && still_named(e->fd, path))
+        posix_set(e->fd, F_UNLCK, NULL) == 0 && posix_set(e->fd, F_WRLCK, NULL) == 0 &&
+        still_named(e->fd, path))
         unlink(path); /* exclusive: no other process holds it; waiters check the inode */
     if (l->held == LOCK_EX)
         e->writer = 0;
