@@ -20,6 +20,11 @@ def build_ext(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     """setup.py build_ext with the environment changed by env; nothing is written to the tree."""
     full = dict(os.environ, **env)
     full.pop("RZ_STATIC_DEPS", None)
+    return run_build_ext(tmp_path, full)
+
+
+def run_build_ext(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """setup.py build_ext with exactly env, building into tmp_path."""
     return subprocess.run(
         [
             sys.executable,
@@ -32,7 +37,7 @@ def build_ext(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
             str(tmp_path / "temp"),
         ],
         cwd=ROOT,
-        env=full,
+        env=env,
         capture_output=True,
         text=True,
         timeout=300,
@@ -119,23 +124,7 @@ def test_static_build_sees_only_its_prefix(tmp_path: Path) -> None:
     )
     cc.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k not in ("CC", "LDSHARED", "CFLAGS", "LDFLAGS")}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "setup.py",
-            "-q",
-            "build_ext",
-            "--build-lib",
-            str(tmp_path / "lib"),
-            "--build-temp",
-            str(tmp_path / "temp"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=dict(env, RZ_STATIC_DEPS=str(prefix)),
-        timeout=300,
-    )
+    proc = run_build_ext(tmp_path, dict(env, RZ_STATIC_DEPS=str(prefix)))
     assert proc.returncode == 0, proc.stderr
     argvs = [json.loads(line) for line in calls.read_text().splitlines()]
     links = [argv for argv in argvs if "-shared" in argv]

@@ -15,7 +15,7 @@ from typing import Any, Optional
 import pytest
 from helpers.fake_github import FakeGitHub
 from helpers.servers import LoopbackServer, leftovers, wait_until
-from helpers.zoo import SIMPLE_INIT, calls, model, write_source
+from helpers.zoo import SIMPLE_INIT, calls, model, url_model, write_source
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -363,16 +363,12 @@ def test_manager_download_from_loopback(http_server: LoopbackServer, tmp_path: P
     src = write_source(
         tmp_path / "mgr",
         [
-            {
-                "base_name": "weights",
-                "base_filename": "weights.bin",
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "manager": {
-                    "type": "remotezoo.url",
-                    "config": {"url": http_server.url("/weights.bin")},
-                },
-                "default_deployment_config_dict": {"type": "x.Y", "config": {}},
-            }
+            url_model(
+                "weights",
+                "weights.bin",
+                http_server.url("/weights.bin"),
+                hashlib.sha256(data).hexdigest(),
+            )
         ],
         init=None,
         name="mgr",
@@ -388,15 +384,7 @@ def test_download_errors_are_one_line(http_server: LoopbackServer, tmp_path: Pat
     src = write_source(
         tmp_path / "bad",
         [
-            {
-                "base_name": "gone",
-                "base_filename": "gone.bin",
-                "manager": {
-                    "type": "remotezoo.url",
-                    "config": {"url": http_server.url("/gone.bin?sig=SECRET")},
-                },
-                "default_deployment_config_dict": {"type": "x.Y", "config": {}},
-            },
+            url_model("gone", "gone.bin", http_server.url("/gone.bin?sig=SECRET")),
             model("boom"),
         ],
         name="bad",
@@ -493,18 +481,7 @@ def test_ctrl_c_is_one_line_exit_130_and_leaves_nothing(
     route = http_server.serve_bytes("/slow.bin", data, trickle=(16 * 1024, 0.05))
     src = write_source(
         tmp_path / "slow",
-        [
-            {
-                "base_name": "slow",
-                "base_filename": "slow.bin",
-                "sha256": route.sha256,
-                "manager": {
-                    "type": "remotezoo.url",
-                    "config": {"url": http_server.url("/slow.bin")},
-                },
-                "default_deployment_config_dict": {"type": "x.Y", "config": {}},
-            }
-        ],
+        [url_model("slow", "slow.bin", http_server.url("/slow.bin"), route.sha256)],
         init=None,
         name="slow",
     )

@@ -25,7 +25,7 @@ import pytest
 import tqdm as tqdm_module
 from helpers.fake_github import make_tarball
 from helpers.servers import ByteRoute, LoopbackServer
-from helpers.zoo import write_source
+from helpers.zoo import url_model, write_source
 
 import remotezoo as rz
 from remotezoo import _progressbar
@@ -86,18 +86,7 @@ def slow_model(http_server: LoopbackServer, tmp_path: Path) -> tuple[ByteRoute, 
     route = http_server.serve_bytes("/slow.bin", os.urandom(1 << 20), trickle=SLOW)
     src = write_source(
         tmp_path / "slow",
-        [
-            {
-                "base_name": "slow",
-                "base_filename": "slow.bin",
-                "sha256": route.sha256,
-                "manager": {
-                    "type": "remotezoo.url",
-                    "config": {"url": http_server.url("/slow.bin")},
-                },
-                "default_deployment_config_dict": {"type": "x.Y", "config": {}},
-            }
-        ],
+        [url_model("slow", "slow.bin", http_server.url("/slow.bin"), route.sha256)],
         init=None,
         name="slow",
     )

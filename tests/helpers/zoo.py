@@ -76,6 +76,21 @@ def model(base_name: str, version: Optional[str] = None, **fields: Any) -> dict[
     return entry
 
 
+def url_model(
+    base_name: str, filename: str, url: str, sha256: Optional[str] = None
+) -> dict[str, Any]:
+    """A model whose file remotezoo fetches itself (manager "remotezoo.url"), no code run."""
+    entry = model(
+        base_name,
+        base_filename=filename,
+        manager={"type": "remotezoo.url", "config": {"url": url}},
+        default_deployment_config_dict={"type": "x.Y", "config": {}},
+    )
+    if sha256:
+        entry["sha256"] = sha256
+    return entry
+
+
 def calls(log: Path) -> list[str]:
     if not log.exists():
         return []
