@@ -80,20 +80,27 @@ def check_libraries() -> None:
             f"remotezoo: pkg-config not found, so the libraries cannot be found either; install "
             f"them (Debian/Ubuntu: apt-get install {packages})"
         )
-    problems, wanted = [], []
+    problems, missing, too_old = [], [], False
     for name, (floor, needed_for, package) in LIBRARIES.items():
         version = pkg_config("--modversion", name)
         if version is None:
             problems.append(f"{name} not found")
+            missing.append(package)
         elif pkg_config(f"--atleast-version={floor}", name) is None:
             problems.append(f"{name} {version.strip()} is older than {floor} (for {needed_for})")
-        else:
-            continue
-        wanted.append(package)
+            too_old = True
     if problems:
+        # A library too old is the system's own (Debian 11's libcurl): installing its package
+        # again changes nothing, a newer release of the system or the wheel does.
+        remedies = (
+            [f"install (Debian/Ubuntu): apt-get install {' '.join(missing)}"] if missing else []
+        )
+        if too_old:
+            remedies.append("take the newer library from a newer release of the system")
+        remedies.append("install remotezoo's manylinux wheel, which needs none")
+        way_out = "; or ".join(remedies)
         sys.exit(
-            f"remotezoo: cannot build: {'; '.join(problems)}. Install (Debian/Ubuntu): apt-get "
-            f"install {' '.join(wanted)}; or install remotezoo's manylinux wheel, which needs none"
+            f"remotezoo: cannot build: {'; '.join(problems)}. {way_out[0].upper()}{way_out[1:]}"
         )
 
 
