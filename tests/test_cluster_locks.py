@@ -75,6 +75,11 @@ def events(log: Path) -> list[tuple[str, str]]:
     return list(zip(words[::2], words[1::2]))
 
 
+def model_files() -> list[str]:
+    models = Path(rz.home()) / "models"
+    return sorted(p.name for p in models.rglob("*")) if models.exists() else []
+
+
 def home_files() -> list[str]:
     root = Path(rz.home())
     return sorted(
@@ -119,6 +124,47 @@ def test_readers_releasing_together_leave_no_lock_file(shim, mutex_source, mode)
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
     assert home_files() == [] and list((Path(rz.home()) / "locks").iterdir()) == []
+
+
+HOLDING_LOAD = MUTEX_INIT.replace(
+    "    return open(model_path).read()",
+    """    gate = os.environ["RZ_TEST_LOAD_GATE"]
+    open(gate, "w").close()
+    while os.path.exists(gate):
+        time.sleep(0.02)
+    return open(model_path).read()""",
+)
+
+
+def test_a_delete_that_gives_up_waiting_for_a_load_leaves_the_models_for_later(tmp_path):
+    """A delete waits for the loads of its source's models (they hold the folder's lock) up to
+    REMOTEZOO_LOCK_TIMEOUT, then unregisters and leaves the folder to a later sweep: the wait's
+    error is one nobody reads (the sweep is best effort), and giving up must not crash."""
+    src = write_source(tmp_path / "src", [model("m")], init=HOLDING_LOAD, name="acme/held")
+    rz.register_zoo_model_source(str(src))
+    gate = tmp_path / "gate"
+    env = {"RZ_TEST_MUTEX": str(tmp_path / "log"), "RZ_TEST_LOAD_GATE": str(gate)}
+    loader = spawn([sys.executable, "-c", CLIENT], env, ROOT)  # downloads, loads, holds
+    try:
+        assert wait_until(gate.exists, 60), loader.communicate()
+        deleter = run(
+            [
+                sys.executable,
+                "-c",
+                f"import remotezoo as rz; rz.delete_zoo_model_source({str(src)!r})",
+            ],
+            dict(env, REMOTEZOO_LOCK_TIMEOUT="1"),
+            ROOT,
+        )
+        assert deleter.returncode == 0, deleter.stderr
+        assert rz.list_zoo_model_sources() == []
+        assert model_files() != []  # left for a later sweep
+    finally:
+        gate.unlink(missing_ok=True)
+        loader.communicate(timeout=60)
+    # the next call that changes the home sweeps what the delete left
+    rz.register_zoo_model_source(str(write_source(tmp_path / "other", [model("o")], name="b/o")))
+    assert model_files() == []
 
 
 def test_the_fallback_is_chosen_by_the_lock_calls_that_fail(shim, mutex_source, tmp_path):

@@ -35,8 +35,10 @@ static int on_progress(int64_t done, int64_t total, void *payload)
     int due_report =
         p->callback != Py_None && (final || now - p->last_report_ms >= REPORT_INTERVAL_MS);
 
-    p->last_done = done;
-    p->last_total = total;
+    if (done >= 0) { /* not a lock wait's check (-1): its numbers are the final report's */
+        p->last_done = done;
+        p->last_total = total;
+    }
     if (p->stopped)
         return 1;
     if (!due_report && now - p->last_signals_ms < p->signal_interval_ms)

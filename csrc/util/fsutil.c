@@ -297,10 +297,11 @@ int rz_path_beside(char **out, const char *target, rz_error *err)
 
 int rz_mkdtemp_in(char **out, const char *dir, const char *prefix, rz_error *err)
 {
-    char *path = NULL;
-
     *out = NULL;
     for (int attempt = 0;; attempt++) {
+        char *path;
+        int e;
+
         if (rz_mkdirs(dir, 0755, err) < 0) {
             if (err->kind == RZ_E_OS && err->sys_errno == ENOENT && attempt < 4) {
                 rz_error_init(err); /* a parent vanished between two mkdir()s */
@@ -308,18 +309,16 @@ int rz_mkdtemp_in(char **out, const char *dir, const char *prefix, rz_error *err
             }
             return -1;
         }
-        free(path);
         if (!(path = rz_path(err, "%s/%sXXXXXX", dir, prefix)))
             return -1;
         if (mkdtemp(path)) {
             *out = path;
             return 0;
         }
-        if (errno != ENOENT || attempt == 4) {
-            rz_error_os(err, errno, dir, "cannot create a temporary directory in %s", dir);
-            free(path);
-            return -1;
-        }
+        e = errno;
+        free(path);
+        if (e != ENOENT || attempt == 4) /* ENOENT: dir vanished (a sweep), made again above */
+            return rz_error_os(err, e, dir, "cannot create a temporary directory in %s", dir);
     }
 }
 

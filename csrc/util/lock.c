@@ -898,7 +898,8 @@ static int timed_out(const rz_lock *l, long long limit, const char *who, rz_erro
                  "gave up after %llds waiting for a lock on %s, held by %s; if that process is "
                  "stuck, end it (REMOTEZOO_LOCK_TIMEOUT sets how long to wait, 0 for ever)",
                  limit, l->path, who[0] ? who : "another process");
-    err->sys_errno = ETIMEDOUT;
+    if (err) /* NULL: a best-effort caller that wants only the -1 */
+        err->sys_errno = ETIMEDOUT;
     rz_error_attach_path(err, l->path);
     return -1;
 }
@@ -977,7 +978,8 @@ int rz_lock_acquire(rz_lock *out, const char *path, int operation, int flags,
                      "the remotezoo cache is read-only (REMOTEZOO_READ_ONLY, a read-only mount, "
                      "or no write permission) and is not changed; downloads, registrations and "
                      "deletions need a writable REMOTEZOO_HOME");
-        err->sys_errno = EROFS;
+        if (err)
+            err->sys_errno = EROFS;
         rz_error_attach_path(err, path);
         return -1;
     }

@@ -99,7 +99,7 @@ typedef struct rz_lock {
 /* Take operation (LOCK_EX or LOCK_SH) on path: a lock file, created (never through a symbolic
  * link), or with RZ_LOCK_OBJECT an existing file or directory (ENOENT when it is gone). Waits
  * as the header says: 0 when taken, RZ_LOCK_BUSY (try_only), or -1 with err set (err may be
- * NULL for a try in a writable home: nothing to report). *out is released with
+ * NULL where a caller wants only the -1: a best-effort sweep). *out is released with
  * rz_lock_release (also when not taken, where it holds nothing). */
 int rz_lock_acquire(rz_lock *out, const char *path, int operation, int flags,
                     const rz_lock_wait *wait, rz_error *err);
