@@ -240,15 +240,19 @@ def is_trusted(
     content: Optional[str],
     tree: Optional[str],
     root: Optional[str] = None,
+    recorded: Optional[list[Decision]] = None,
 ) -> bool:
     """Whether this user trusts *identity* at *content* and tree digest *tree* (any content
-    for a local directory)."""
+    for a local directory), by the store of *root* or the decisions *recorded* (read from it
+    once by a caller that asks of many sources)."""
     if kind == "local":
         content = "local"
     if not content:
         return False
     uid = os.geteuid()
-    return any(d.matches(identity, content, tree, uid) for d in _read(root or home())[0])
+    if recorded is None:
+        recorded = _read(root or home())[0]
+    return any(d.matches(identity, content, tree, uid) for d in recorded)
 
 
 def record(

@@ -148,30 +148,19 @@ def zoo_model_sources_info() -> list[dict[str, Any]]:
     tree's digest), tree (its directory), registered_at, and whether this user trusts it."""
     from . import _trust
 
+    try:
+        decisions: Optional[list[_trust.Decision]] = _trust.decisions()
+    except TrustStoreError:
+        decisions = None  # a store not believed trusts nothing
     out = []
     for s in sorted(_core.list_sources(home()), key=lambda s: s["identity"]):
         entry: dict[str, Any] = dict(s)
-        try:
-            entry["trusted"] = _trust.is_trusted(
-                s["identity"], s["kind"], _content(s), s.get("tree_sha256")
-            )
-        except TrustStoreError:
-            entry["trusted"] = False
+        content = entry.pop("content")
+        entry["trusted"] = decisions is not None and _trust.is_trusted(
+            s["identity"], s["kind"], content, s.get("tree_sha256"), recorded=decisions
+        )
         out.append(entry)
     return out
-
-
-def _content(info: _SourceInfo) -> Optional[str]:
-    """What trust is keyed to: a GitHub source's commit, an archive's sha256, a local source's
-    ``"local"``."""
-    kind = info["kind"]
-    return (
-        info.get("sha")
-        if kind == "github"
-        else info.get("archive_sha256")
-        if kind == "archive"
-        else "local"
-    )
 
 
 def trust_zoo_model_source(source: str, at: Optional[str] = None) -> str:
@@ -187,7 +176,7 @@ def trust_zoo_model_source(source: str, at: Optional[str] = None) -> str:
     from . import _trust
 
     info = _source_info(_core.source_identity(source))
-    content = _content(info)
+    content = info["content"]
     if not content:
         raise SourceError(
             f"source {shown(info['identity'])} was registered by an older remotezoo, which did not "
