@@ -118,9 +118,9 @@ def network(profile: Profile) -> Iterator[Net]:
     """A private namespace with the profile's link cap on its loopback, removed on exit; or the
     plain loopback (the relay then paces the link) where namespaces are not allowed."""
     ns = f"{NS_PREFIX}{os.getpid()}"
-    made = os.geteuid() == 0 and _ip("netns", "add", ns).returncode == 0
-    if not made:
-        why = "not root" if os.geteuid() != 0 else _ip("netns", "add", ns).stderr.strip() or "ip netns add failed"
+    added = _ip("netns", "add", ns) if os.geteuid() == 0 else None
+    if added is None or added.returncode != 0:
+        why = "not root" if added is None else added.stderr.strip() or "ip netns add failed"
         log(f"WAN: no network namespace ({why}); FALLING BACK to the plain loopback, "
             "the relay paces the link itself")
         yield Net((), False, "plain loopback (no namespace): relay-paced link")

@@ -42,6 +42,7 @@ from . import (
     library_versions,
     zoo,
 )
+from ._cache import human_size, model_bytes
 from ._home import home
 from ._log import shown
 
@@ -103,30 +104,6 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
-
-
-def _size(n: Optional[int]) -> str:
-    if n is None:
-        return ""
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return ""  # unreachable
-
-
-def _disk_usage(path: str) -> int:
-    if not os.path.isdir(path):
-        return os.path.getsize(path) if os.path.exists(path) else 0
-    total = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                pass
-    return total
 
 
 def _redacted(source: Optional[str]) -> Optional[str]:
@@ -439,13 +416,15 @@ def _cache_du(args: argparse.Namespace) -> None:
                 [
                     s.identity,
                     "(source)" if s.kind != "local" else "(local source)",
-                    _size(s.tree_bytes),
+                    human_size(s.tree_bytes),
                 ]
             )
-            rows += [["", m.name, _size(m.bytes)] for m in s.models]
-        rows.append(["(other: registry, locks, trash, temporaries)", "", _size(usage.other_bytes)])
+            rows += [["", m.name, human_size(m.bytes)] for m in s.models]
+        rows.append(
+            ["(other: registry, locks, trash, temporaries)", "", human_size(usage.other_bytes)]
+        )
         return (
-            _table(rows, ["source", "model", "size"]) + f"\n\n{_size(usage.total_bytes)} in "
+            _table(rows, ["source", "model", "size"]) + f"\n\n{human_size(usage.total_bytes)} in "
             f"{shown(usage.home)} ('remotezoo cache gc' shows what is garbage)"
         )
 
@@ -485,10 +464,10 @@ def _cache_gc(args: argparse.Namespace) -> None:
     def text() -> str:
         if not found:
             return "No garbage."
-        rows = [[g.state, g.kind, _size(g.bytes), g.path] for g in found]
+        rows = [[g.state, g.kind, human_size(g.bytes), g.path] for g in found]
         freed = sum(g.bytes for g in found if g.state in ("garbage", "removed"))
         verb = "freed" if args.apply else "would free ('remotezoo cache gc --apply' removes it)"
-        return _table(rows, ["state", "kind", "size", "path"]) + f"\n\n{_size(freed)} {verb}"
+        return _table(rows, ["state", "kind", "size", "path"]) + f"\n\n{human_size(freed)} {verb}"
 
     _emit(args, [g.to_dict() for g in found], text)
 
@@ -516,7 +495,7 @@ def _export(args: argparse.Namespace) -> None:
     _emit(
         args,
         {"bundle": path, "bytes": os.path.getsize(path)},
-        lambda: f"Wrote {shown(path)} ({_size(os.path.getsize(path))})",
+        lambda: f"Wrote {shown(path)} ({human_size(os.path.getsize(path))})",
     )
 
 
@@ -538,11 +517,11 @@ def _models_list_downloaded(args: argparse.Namespace) -> None:
             "name": name,
             "source": _redacted(model.zoo_source),
             "model_path": path,
-            "size_bytes": _disk_usage(path),
+            "size_bytes": model_bytes(path),
         }
         for name, (path, model) in sorted(models.items())
     ]
-    rows = [[d["name"], _size(d["size_bytes"]), d["model_path"]] for d in data]
+    rows = [[d["name"], human_size(d["size_bytes"]), d["model_path"]] for d in data]
     _emit(
         args,
         data,

@@ -86,10 +86,9 @@ def export(
     Every model is re-hashed first: a corrupt one is refused, not exported."""
     from . import _digest, _net
 
-    lock = _lockfile.build(sources, models)
     root = home()
-    infos = {(i["source"], i["name"]): i for i in _core.list_downloaded(root)}
-    trees = {s["identity"]: s.get("tree") for s in _core.list_sources(root)}
+    registered, infos = _lockfile.registry(root)
+    lock = _lockfile.build(sources, models, (registered, infos))
     kept: list[_lockfile.LockedSource] = []
     index: list[dict[str, Any]] = []
     items: list[tuple[str, str]] = []
@@ -105,7 +104,7 @@ def export(
             raise BundleError(
                 f"source {shown(locked.identity)} has credentials in its URL; it cannot be exported"
             )
-        tree = trees.get(locked.identity)
+        tree = registered[locked.identity].get("tree")
         if not tree:
             raise BundleError(f"source {shown(locked.identity)} has no tree to export")
         slug = _core.parse_source_spec(
@@ -274,29 +273,24 @@ def _import_into(
         if current is not None and not _lockfile.differences(source, current):
             done.append(Imported("source", source.identity, "kept"))
         else:
-            pin: dict[str, str] = {
-                "tree_from": trees[source.identity],
-                "expect_tree_sha256": source.tree_sha256 or "",
-            }
-            if source.sha:
-                pin["at_sha"] = source.sha
-            if source.archive_sha256:
-                pin["expect_archive_sha256"] = source.archive_sha256
             _core.register_source(
                 root,
                 _lockfile.registration_spec(source, source.identity),
                 current is not None,
                 None,
-                pin,
+                _lockfile.registration_pin(source, tree_from=trees[source.identity]),
             )
             done.append(Imported("source", source.identity, "registered"))
+            current = None  # read again below, when trust needs what was registered
         if trust:
-            entry = next(s for s in _core.list_sources(root) if s["identity"] == source.identity)
+            if current is None:
+                registered = {s["identity"]: s for s in _core.list_sources(root)}
+                current = registered[source.identity]
             _trust.record(
                 source.identity,
                 source.kind,
-                source.content or "",
-                entry.get("tree_sha256"),
+                current["content"] or "",
+                current.get("tree_sha256"),
                 root,
             )
         for model in source.models:

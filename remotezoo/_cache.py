@@ -163,6 +163,14 @@ def _model_paths(path: str) -> list[str]:
     return paths
 
 
+def model_bytes(model_path: str, seen: Optional[set[tuple[int, int]]] = None) -> int:
+    """Bytes the downloaded model at *model_path* takes on disk (:func:`disk_usage`, with an
+    archive model's directory beside its link); what ``cache du`` and ``models
+    list-downloaded`` show."""
+    seen = set() if seen is None else seen
+    return sum(disk_usage(p, seen) for p in _model_paths(model_path))
+
+
 def usage() -> Usage:
     """Sizes on disk, by source and model. Reads only (a read-only cache works)."""
     root = home()
@@ -180,11 +188,7 @@ def usage() -> Usage:
         if source["kind"] != "local" and tree:
             tree_bytes = disk_usage(os.path.dirname(os.path.dirname(tree)), seen)  # sources/<slug>
         models = [
-            ModelUsage(
-                i["name"],
-                i["model_path"],
-                sum(disk_usage(p, seen) for p in _model_paths(i["model_path"])),
-            )
+            ModelUsage(i["name"], i["model_path"], model_bytes(i["model_path"], seen))
             for i in sorted(downloaded.get(source["identity"], []), key=lambda i: i["name"])
         ]
         sources.append(
@@ -197,8 +201,8 @@ def usage() -> Usage:
             )
         )
     accounted = sum(s.tree_bytes + s.models_bytes for s in sources)
-    total = disk_usage(root, set())
-    return Usage(root, total, sources, max(0, total - accounted))
+    other = disk_usage(root, seen)  # what the sources and models above did not count
+    return Usage(root, accounted + other, sources, other)
 
 
 # ---- verify ------------------------------------------------------------------------------------
@@ -341,7 +345,8 @@ class Check:
         return asdict(self)
 
 
-def _human(n: float) -> str:
+def human_size(n: float) -> str:
+    """*n* bytes for people: ``512 B``, ``97.7 MiB``."""
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -368,17 +373,17 @@ def _check_home(root: str) -> Check:
         return Check(
             "home",
             True,
-            f"{where}: read-only ({_human(free)} free): loading downloaded models works, "
+            f"{where}: read-only ({human_size(free)} free): loading downloaded models works, "
             "registering and downloading do not",
         )
     if free < (1 << 30):
         return Check(
             "home",
             False,
-            f"{where}: writable but only {_human(free)} free; free space, or set "
+            f"{where}: writable but only {human_size(free)} free; free space, or set "
             "REMOTEZOO_HOME to a larger disk",
         )
-    return Check("home", True, f"{where}: writable, {_human(free)} free")
+    return Check("home", True, f"{where}: writable, {human_size(free)} free")
 
 
 def _check_ca() -> Check:

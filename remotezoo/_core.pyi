@@ -151,6 +151,8 @@ class _SourceInfo(TypedDict):
     tree_sha256: Optional[str]
     """A fetched source's tree digest (rz-tree-v1, csrc/net/digest.h), without __pycache__."""
     registered_at: Optional[str]
+    content: Optional[str]
+    """What its trust is keyed to: the commit, the archive's sha256, ``"local"``."""
     tree: str
     """The absolute path of its tree (a local source's directory)."""
 

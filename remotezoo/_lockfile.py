@@ -358,14 +358,32 @@ def locked_source(source: _SourceInfo, models: list[LockedModel]) -> LockedSourc
     )
 
 
-def build(sources: Optional[list[str]] = None, models: Optional[list[str]] = None) -> LockFile:
+Registry = tuple[dict[str, "_SourceInfo"], dict[tuple[str, str], "_ModelInfo"]]
+
+
+def registry(root: str) -> Registry:
+    """The registered sources by identity and the downloaded models by (source, name)."""
+    return (
+        {s["identity"]: s for s in _core.list_sources(root)},
+        {(i["source"], i["name"]): i for i in _core.list_downloaded(root)},
+    )
+
+
+def build(
+    sources: Optional[list[str]] = None,
+    models: Optional[list[str]] = None,
+    current: Optional[Registry] = None,
+) -> LockFile:
     """The lock of the registered sources and their downloaded models; *sources* (specs)
     and *models* (names) choose a subset: only those sources, only those models (and, when only
-    models are named, only their sources)."""
+    models are named, only their sources). *current* is :func:`registry` when the caller read
+    it already."""
     root = home()
-    if not os.path.isdir(root) and not sources and not models:
-        return LockFile(())
-    registered = {s["identity"]: s for s in _core.list_sources(root)}
+    if current is None:
+        if not os.path.isdir(root) and not sources and not models:
+            return LockFile(())
+        current = registry(root)
+    registered, downloaded = current
     chosen: Optional[set[str]] = None
     if sources:
         chosen = set()
@@ -377,7 +395,6 @@ def build(sources: Optional[list[str]] = None, models: Optional[list[str]] = Non
                     "those that are"
                 )
             chosen.add(identity)
-    downloaded = {(i["source"], i["name"]): i for i in _core.list_downloaded(root)}
     wanted: Optional[set[tuple[str, str]]] = None
     if models:
         wanted = set()
@@ -455,16 +472,22 @@ def require_source(lock: LockFile, identity: str) -> LockedSource:
     return locked
 
 
-def registration_pin(locked: LockedSource) -> dict[str, str]:
-    """What the C core must find when it fetches *locked*: a GitHub ref resolving to the
-    locked commit, an archive of the locked sha256, a tree of the locked digest."""
+def registration_pin(
+    locked: LockedSource, *, at_commit: bool = False, tree_from: Optional[str] = None
+) -> dict[str, str]:
+    """What the C core must find when it registers *locked*: a GitHub ref resolving to the
+    locked commit (with *at_commit*, that commit fetched whatever the ref names now), an archive
+    of the locked sha256, a tree of the locked digest. With *tree_from* (a bundle's), that
+    directory becomes the tree, at the locked commit, with no network."""
     pin: dict[str, str] = {}
     if locked.kind == "github" and locked.sha:
-        pin["expect_sha"] = locked.sha
+        pin["at_sha" if at_commit or tree_from else "expect_sha"] = locked.sha
     if locked.kind == "archive" and locked.archive_sha256:
         pin["expect_archive_sha256"] = locked.archive_sha256
     if locked.tree_sha256 and locked.kind != "local":
         pin["expect_tree_sha256"] = locked.tree_sha256
+    if tree_from is not None:
+        pin["tree_from"] = tree_from
     return pin
 
 
@@ -697,7 +720,6 @@ def sync(
         if current is not None and not differences(locked, current):
             done.append(Synced("source", identity, "kept"))
         else:
-            pin: dict[str, str] = {}
             if locked.kind == "local":
                 # A lock names a directory of this machine: only its user registers it (a lock
                 # from elsewhere must not make a sync run the code of any directory it names).
@@ -712,32 +734,28 @@ def sync(
                         f"local source {shown(locked.identity)} differs from {lock.path}: "
                         f"{diff_text}"
                     )
-            else:
-                pin = registration_pin(locked)
-                if locked.kind == "github" and locked.sha:
-                    pin = {
-                        "at_sha": locked.sha,
-                        **(
-                            {"expect_tree_sha256": locked.tree_sha256} if locked.tree_sha256 else {}
-                        ),
-                    }
             with progress_for(progress, desc=_core.redact(identity)) as callback:
                 _core.register_source(
-                    root, registration_spec(locked, identity), current is not None, callback, pin
+                    root,
+                    registration_spec(locked, identity),
+                    current is not None,
+                    callback,
+                    registration_pin(locked, at_commit=True),
                 )
             done.append(
                 Synced("source", identity, "refetched" if current is not None else "registered")
             )
-        info = next(s for s in _core.list_sources(root) if s["identity"] == identity)
-        diff = differences(locked, info)
-        if diff:
-            raise LockFileError(
-                f"source {shown(identity)} was registered but differs from {lock.path}: "
-                f"{'; '.join(diff)}"
-            )
+            registered = {s["identity"]: s for s in _core.list_sources(root)}
+            current = registered[identity]
+            diff = differences(locked, current)
+            if diff:
+                raise LockFileError(
+                    f"source {shown(identity)} was registered but differs from {lock.path}: "
+                    f"{'; '.join(diff)}"
+                )
         if trust_locked:
             _trust.record(
-                identity, locked.kind, locked.content or "", info.get("tree_sha256"), root
+                identity, locked.kind, current["content"] or "", current.get("tree_sha256"), root
             )
         if not models:
             continue

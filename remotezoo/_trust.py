@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, BinaryIO, Callable, Optional
 
 from . import _core
 from ._core import RemoteZooError
@@ -188,18 +188,18 @@ def _dump(decisions: list[Decision], seen: list[tuple[str, str]]) -> bytes:
     return (json.dumps(doc, indent=2) + "\n").encode()
 
 
-def _read(root: str) -> tuple[list[Decision], list[tuple[str, str]]]:
-    """The store of *root* (empty when there is none). Readers never lock: the C core replaces
-    the file by rename(). A store another user owns, or that group or others may write, is a
-    TrustStoreError: it could trust anything."""
-    path = os.path.join(root, STORE)
+def _open(path: str) -> Optional[BinaryIO]:
+    """The store at *path* open for reading, or ``None`` when there is none. A store another
+    user owns, or that group or others may write, is a TrustStoreError: it could trust
+    anything."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
-        return [], []
+        return None
     except OSError as err:
         raise TrustStoreError(f"cannot read the trust store {path}: {err.strerror}") from None
-    with os.fdopen(fd, "rb") as f:
+    f = os.fdopen(fd, "rb")
+    try:
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode):
             raise _damaged(path, "not a file")
@@ -209,6 +209,20 @@ def _read(root: str) -> tuple[list[Decision], list[tuple[str, str]]]:
                 f"(mode {stat.filemode(st.st_mode)}); it is not believed. Only its owner "
                 "may write it: remove it, or chmod 600 it if it is yours"
             )
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def _read(root: str) -> tuple[list[Decision], list[tuple[str, str]]]:
+    """The store of *root* (empty when there is none), its owner checked (:func:`_open`).
+    Readers never lock: the C core replaces the file by rename()."""
+    path = os.path.join(root, STORE)
+    f = _open(path)
+    if f is None:
+        return [], []
+    with f:
         data = f.read(_MAX_STORE_BYTES + 1)
     if len(data) > _MAX_STORE_BYTES:
         raise _damaged(path, "larger than 16 MiB")
@@ -223,7 +237,9 @@ def _update(root: str, change: Callable[[list[Decision], list[tuple[str, str]]],
     def apply(old: Optional[bytes]) -> Optional[bytes]:
         decisions, seen = _parse(path, old) if old is not None else ([], [])
         if old is not None:
-            _read(root)  # the ownership check: never extend a store someone else can write
+            store = _open(path)  # the owner check: never extend a store someone else can write
+            if store is not None:
+                store.close()
         return _dump(decisions, seen) if change(decisions, seen) else None
 
     _core.update_state(root, STORE, apply)
@@ -240,15 +256,19 @@ def is_trusted(
     content: Optional[str],
     tree: Optional[str],
     root: Optional[str] = None,
+    recorded: Optional[list[Decision]] = None,
 ) -> bool:
     """Whether this user trusts *identity* at *content* and tree digest *tree* (any content
-    for a local directory)."""
+    for a local directory), by the store of *root* or the decisions *recorded* (read from it
+    once by a caller that asks of many sources)."""
     if kind == "local":
         content = "local"
     if not content:
         return False
     uid = os.geteuid()
-    return any(d.matches(identity, content, tree, uid) for d in _read(root or home())[0])
+    if recorded is None:
+        recorded = _read(root or home())[0]
+    return any(d.matches(identity, content, tree, uid) for d in recorded)
 
 
 def record(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import weakref
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from . import _core
 from ._core import ChecksumError, ModelNotFoundError, SourceError
@@ -41,13 +41,20 @@ def _requirements() -> Any:
 
 
 def _frozen() -> Optional[_lockfile.LockFile]:
-    """The lock of frozen mode (``REMOTEZOO_LOCKFILE``), or ``None``; _lockfile is imported
-    only when there is one."""
+    """The lock of frozen mode (``REMOTEZOO_LOCKFILE``), or ``None``. _lockfile is imported
+    only when there is one: its callers import it only under ``if lock is not None``."""
     if not os.environ.get("REMOTEZOO_LOCKFILE"):
         return None
     from . import _lockfile
 
     return _lockfile.frozen()
+
+
+def _check_source(lock: _lockfile.LockFile, info: _SourceInfo) -> None:
+    """Refuse the registered source *info* when it differs from *lock* (frozen mode)."""
+    from . import _lockfile
+
+    _lockfile.check_source(lock, info)
 
 
 def _as_list(value: StrOrList) -> Optional[list[str]]:
@@ -79,21 +86,27 @@ def register_zoo_model_source(
     source the lock does not list, a ref that now names another commit, an archive or a tree
     of another digest raises :class:`LockFileError` before anything is registered.
     """
-    from . import _lockfile, _trust
+    from . import _trust
 
     root = home()
     lock = _frozen()
     pin: Optional[dict[str, str]] = None
+    local = False
     if lock is not None:
+        from . import _lockfile
+
         locked = _lockfile.require_source(lock, _core.source_identity(source))
-        if locked.kind == "local":
+        local = locked.kind == "local"
+        if local:
+            # Checked here, once: registering a local directory fetches nothing, and hashing
+            # its tree again after would only repeat this.
             _lockfile.check_local(lock, locked)
         pin = _lockfile.registration_pin(locked)
     with progress_for(progress, desc=source) as callback:
         identity = _core.register_source(root, source, overwrite, callback, pin)
     info = _source_info(identity)
-    if lock is not None:
-        _lockfile.check_source(lock, info)
+    if lock is not None and not local:
+        _check_source(lock, info)
     if info["kind"] == "local":
         try:
             _trust.record(identity, "local", "local", None, root)
@@ -135,30 +148,19 @@ def zoo_model_sources_info() -> list[dict[str, Any]]:
     tree's digest), tree (its directory), registered_at, and whether this user trusts it."""
     from . import _trust
 
+    try:
+        decisions: Optional[list[_trust.Decision]] = _trust.decisions()
+    except TrustStoreError:
+        decisions = None  # a store not believed trusts nothing
     out = []
     for s in sorted(_core.list_sources(home()), key=lambda s: s["identity"]):
         entry: dict[str, Any] = dict(s)
-        try:
-            entry["trusted"] = _trust.is_trusted(
-                s["identity"], s["kind"], _content(s), s.get("tree_sha256")
-            )
-        except TrustStoreError:
-            entry["trusted"] = False
+        content = entry.pop("content")
+        entry["trusted"] = decisions is not None and _trust.is_trusted(
+            s["identity"], s["kind"], content, s.get("tree_sha256"), recorded=decisions
+        )
         out.append(entry)
     return out
-
-
-def _content(info: _SourceInfo) -> Optional[str]:
-    """What trust is keyed to: a GitHub source's commit, an archive's sha256, a local source's
-    ``"local"``."""
-    kind = info["kind"]
-    return (
-        info.get("sha")
-        if kind == "github"
-        else info.get("archive_sha256")
-        if kind == "archive"
-        else "local"
-    )
 
 
 def trust_zoo_model_source(source: str, at: Optional[str] = None) -> str:
@@ -174,7 +176,7 @@ def trust_zoo_model_source(source: str, at: Optional[str] = None) -> str:
     from . import _trust
 
     info = _source_info(_core.source_identity(source))
-    content = _content(info)
+    content = info["content"]
     if not content:
         raise SourceError(
             f"source {shown(info['identity'])} was registered by an older remotezoo, which did not "
@@ -311,22 +313,27 @@ def _split(name_or_spec: str, model_name: Optional[str]) -> tuple[str, Optional[
 
 
 def _download(
-    name: str, source: Optional[str], overwrite: bool, callback: Any, trust: Optional[str]
+    name: str,
+    source: Optional[str],
+    overwrite: bool,
+    callback: Any,
+    gate: Callable[..., None],
+    frozen: Optional[tuple[_lockfile.LockFile, _ModelInfo]] = None,
 ) -> tuple[_ModelInfo, bool]:
-    """The download of model *name* through the C core, with the trust gate and, in frozen
-    mode, the lock's digest (checked before the download is kept)."""
-    from . import _lockfile, _trust
-
-    root = home()
-    gate = _trust.gate(trust, root)
-    lock = _frozen()
+    """The download of model *name* through the C core, with the trust *gate*. In frozen mode
+    *frozen* is the lock and the model *name* resolved to, whose source the caller checked
+    against the lock: the download must have the lock's digest before it is kept."""
+    lock: Optional[_lockfile.LockFile] = None
     expect = None
-    if lock is not None:
-        info = _core.resolve_model(root, name, source)
-        _lockfile.check_source(lock, _source_info(info["source"]))
-        expect = _lockfile.expectation(_lockfile.require_model(lock, info["source"], info["name"]))
+    if frozen is not None:
+        from . import _lockfile
+
+        lock, resolved = frozen
+        expect = _lockfile.expectation(
+            _lockfile.require_model(lock, resolved["source"], resolved["name"])
+        )
     try:
-        info, fresh = _core.download_model(root, name, source, overwrite, callback, gate, expect)
+        info, fresh = _core.download_model(home(), name, source, overwrite, callback, gate, expect)
     except ChecksumError as err:
         if lock is None:
             raise
@@ -358,9 +365,19 @@ def download_zoo_model(
     lock files and ``remotezoo cache verify``); in frozen mode (``REMOTEZOO_LOCKFILE``) it must
     be the lock's, or nothing is kept and :class:`LockFileError` says what differs.
     """
+    from . import _trust
+
     name, source = _split(name_or_spec, model_name)
+    root = home()
+    gate = _trust.gate(trust, root)  # a bad policy fails before anything runs
+    lock = _frozen()
+    frozen = None
+    if lock is not None:
+        resolved = _core.resolve_model(root, name, source)
+        _check_source(lock, _source_info(resolved["source"]))
+        frozen = (lock, resolved)
     with progress_for(progress, desc=name) as callback:
-        info, fresh = _download(name, source, overwrite, callback, trust)
+        info, fresh = _download(name, source, overwrite, callback, gate, frozen)
     logger().info(
         "Model '%s' %s", shown(info["name"]), "downloaded" if fresh else "is already downloaded"
     )
@@ -496,7 +513,7 @@ def load_zoo_model(
     ``default_deployment_config_dict`` are all checked. In frozen mode
     (``REMOTEZOO_LOCKFILE``) the source and the model must be the lock's.
     """
-    from . import _lockfile, _trust
+    from . import _trust
 
     name, source = _split(name_or_spec, model_name)
     root = home()
@@ -504,7 +521,7 @@ def load_zoo_model(
     lock = _frozen()
     info = _core.resolve_model(root, name, source)
     if lock is not None:
-        _lockfile.check_source(lock, _source_info(info["source"]))
+        _check_source(lock, _source_info(info["source"]))
     key = _cache_key(info, kwargs) if cache else None
     if key is not None:
         live = _loaded.get(key)
@@ -513,9 +530,12 @@ def load_zoo_model(
     if not _is_downloaded(info):
         if not download_if_necessary:
             raise ModelNotFoundError(f"Model '{shown(info['name'])}' is not downloaded")
+        frozen = (lock, info) if lock is not None else None
         with progress_for(None, desc=info["name"]) as callback:
-            info, _ = _download(info["name"], info["source"], False, callback, trust)
+            info, _ = _download(info["name"], info["source"], False, callback, gate, frozen)
     elif lock is not None:
+        from . import _lockfile
+
         _lockfile.check_model(lock, info)
     model = _model(info)
     with _trust.running(info, trust):

@@ -3,8 +3,13 @@
 
 RZ_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # A relative PYTHON=.venv/bin/python means from where the script was started (scripts change
-# directory); -s keeps a virtualenv's python the venv's, not the interpreter it links to.
-case "${PYTHON:-}" in */*) PYTHON=$(realpath -s "$PYTHON") ;; esac
+# directory); -s keeps a virtualenv's python the venv's, not the interpreter it links to. A bare
+# name (PYTHON=python3.11) is looked up in PATH; one not found stays as it is, for the caller's
+# "not found".
+case "${PYTHON:-}" in
+    */*) PYTHON=$(realpath -s "$PYTHON") ;;
+    ?*) PYTHON=$(command -v "$PYTHON" || printf '%s\n' "$PYTHON") ;;
+esac
 
 # The interpreter remotezoo is installed for and run with: $PYTHON when set, else the active
 # virtualenv's, else the project's own .venv/ (scripts/install.sh creates it). Never a system

@@ -309,14 +309,16 @@ def test_models_download_list_downloaded_delete(source: Path, log: Path) -> None
     assert calls(log) == ["download:alpha@2.0"] * 2
 
     listed = ok("models", "list-downloaded", "--json").json()
+    du = ok("cache", "du", "--json").json()["sources"][0]["models"]
     assert listed == [
         {
             "name": "alpha@2.0",
             "source": f"file://{source}",
             "model_path": path,
-            "size_bytes": Path(path).stat().st_size,
+            "size_bytes": Path(path).stat().st_blocks * 512,  # on disk, as cache du counts
         }
     ]
+    assert [(m["name"], m["bytes"]) for m in du] == [("alpha@2.0", listed[0]["size_bytes"])]
     table = ok("models", "list-downloaded").out.splitlines()
     assert table[0].split() == ["model", "size", "path"] and table[2].split()[0] == "alpha@2.0"
     assert "yes" in next(

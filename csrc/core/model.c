@@ -14,6 +14,15 @@
 #include "util/hash.h"
 #include "util/stamp.h"
 
+const char *rz_source_content(const cJSON *source)
+{
+    const char *kind = rz_json_str(source, "kind");
+
+    if (kind && strcmp(kind, "local") == 0)
+        return "local"; /* trusted by the user who registered it, whatever it holds */
+    return rz_json_str(source, kind && strcmp(kind, "archive") == 0 ? "archive_sha256" : "sha");
+}
+
 int rz_model_info_fill(rz_model_info *out, const rz_home *home, const rz_model_ref *ref,
                        rz_error *err)
 {
@@ -29,16 +38,13 @@ int rz_model_info_fill(rz_model_info *out, const rz_home *home, const rz_model_r
     out->module_name = rz_json_str(ref->manifest, "module");
     out->folder = rz_json_str(ref->manifest, "models_subdir");
     out->digest = rz_json_str(ref->model, "digest");
-    out->content = rz_json_str(
-        ref->source, out->kind && strcmp(out->kind, "archive") == 0 ? "archive_sha256" : "sha");
+    out->content = rz_source_content(ref->source);
     out->tree = rz_json_str(ref->source, "tree_sha256");
     out->manifest = ref->manifest;
     if (!out->name || !out->identity || !out->kind || !out->module_name || !out->folder) {
         rz_error_set(err, RZ_E_SOURCE, "the registry entry of a model is incomplete");
         goto done;
     }
-    if (strcmp(out->kind, "local") == 0)
-        out->content = "local"; /* trusted by the user who registered it, whatever it holds */
     if (!(tree = rz_source_tree_path(home, ref->source, err)) ||
         !(out->model_path = rz_model_path(home, ref->manifest, ref->model, err)) ||
         !(out->record_path = rz_record_path(home->models, out->model_path, err)) ||

@@ -26,8 +26,7 @@
 typedef struct rz_model_info {
     const char *name, *identity, *kind, *module_name; /* borrowed from the index */
     const char *folder, *digest; /* borrowed: the manifest's models_subdir, the model's digest */
-    const char *content;         /* what trust is keyed to: the commit (GitHub), the archive's
-                                  * sha256, "local"; NULL when not recorded. Borrowed */
+    const char *content;         /* what trust is keyed to (rz_source_content). Borrowed */
     const char *tree;            /* the fetched tree's digest (net/digest.h), or NULL. Borrowed */
     const cJSON *manifest;       /* borrowed: the manifest's index entry */
     char *record_path;           /* the model's digest record (records.h) */
@@ -37,6 +36,10 @@ typedef struct rz_model_info {
     char *generation_dir;               /* a fetched source's <slug>/<generation>, else NULL */
     char generation[RZ_STAMP_TEXT_MAX]; /* a fetched source's generation, a local one's stamp */
 } rz_model_info;
+
+/* What trust in the registry's source entry source is keyed to: its commit (GitHub), its
+ * archive's sha256, "local"; NULL when not recorded. Borrowed from source. */
+const char *rz_source_content(const cJSON *source);
 
 /* Fill out for the model ref names (the index it borrows from must outlive out). Clear out with
  * rz_model_info_clear whatever this returns. */

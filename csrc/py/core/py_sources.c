@@ -152,12 +152,13 @@ static PyObject *delete_source(PyObject *module, PyObject *args)
 }
 
 PyDoc_STRVAR(list_sources_doc, "list_sources(home) -> list[dict]\n\nThe registered sources, "
-                               "sorted by identity.");
+                               "sorted by identity; 'content' is what trust in each is keyed to.");
 
 static PyObject *list_sources(PyObject *module, PyObject *args)
 {
-    static const char *const keys[] = {
-        "identity", "spec", "kind", "ref", "sha", "archive_sha256", "tree_sha256", "registered_at"};
+    static const char *const keys[] = {"identity",    "spec",          "kind",
+                                       "ref",         "sha",           "archive_sha256",
+                                       "tree_sha256", "registered_at", "content"};
     const char *root;
     const cJSON *source;
     rz_index *idx = NULL;
@@ -184,7 +185,8 @@ static PyObject *list_sources(PyObject *module, PyObject *args)
         if (!entry)
             goto fail;
         for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-            const char *value = rz_json_str(source, keys[i]);
+            const char *value = strcmp(keys[i], "content") == 0 ? rz_source_content(source)
+                                                                : rz_json_str(source, keys[i]);
             PyObject *v = value ? PyUnicode_FromString(value) : Py_NewRef(Py_None);
             if (!v || PyDict_SetItemString(entry, keys[i], v) < 0) {
                 Py_XDECREF(v);
