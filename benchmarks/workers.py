@@ -102,7 +102,9 @@ def requests_tarfile(a: dict[str, Any]) -> dict[str, Any]:
                 for chunk in r.iter_content(chunk_size=1024 * 1024):
                     f.write(chunk)
         with tarfile.open(archive, "r:*") as tar:
-            tar.extractall(os.path.join(a["home"], "out"), filter="data")
+            # filter= is from Python 3.11.4 (Debian 12 has 3.11.2)
+            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            tar.extractall(os.path.join(a["home"], "out"), **safe)
         os.remove(archive)
 
     return _timed(run)

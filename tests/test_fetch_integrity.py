@@ -198,8 +198,12 @@ def test_parallel_lying_ranges_fall_back_to_one_connection(
     http_server.serve_bytes("/m", BIG, content_range=content_range)
     assert download(http_server, tmp_path) == BIG
     requests = http_server.requests_to("/m")
-    assert any(r.headers.get("Range") for r in requests)  # a range was asked for, and refused
-    assert requests[-1].headers.get("Range") is None  # the fresh start
+    ranged = [i for i, r in enumerate(requests) if r.headers.get("Range")]
+    plain = [i for i, r in enumerate(requests) if not r.headers.get("Range")]
+    assert ranged  # a range was asked for, and refused
+    # The first request, then one fresh start after a refused range. (Ranges sent before the
+    # refusal may reach the server's threads after the fresh start: arrival order is no proof.)
+    assert len(plain) == 2 and plain[0] < ranged[0] < plain[1], requests
 
 
 # ---- the pull stream and http_get ------------------------------------------------------------------
