@@ -50,6 +50,7 @@ static char *join(const char *dir, const char *name)
 
 static char **list_dir(const char *dir, size_t *out_n);
 
+/* Bytes path takes on disk (allocated blocks of everything below it, links not followed). */
 static uint64_t tree_bytes(const char *path, int depth)
 {
     struct stat st;
@@ -72,11 +73,6 @@ static uint64_t tree_bytes(const char *path, int depth)
     return total;
 }
 
-uint64_t rz_tree_bytes(const char *path)
-{
-    return tree_bytes(path, 0);
-}
-
 static int report(gc *g, const char *kind, const char *path, uint64_t bytes, const char *state)
 {
     rz_garbage item = {kind, path, bytes, state};
@@ -88,7 +84,7 @@ static int report(gc *g, const char *kind, const char *path, uint64_t bytes, con
 /* A directory its users hold locked: trash, a download's, an import's (models.h). */
 static int held_dir(gc *g, const char *kind, const char *path)
 {
-    uint64_t bytes = rz_tree_bytes(path);
+    uint64_t bytes = tree_bytes(path, 0);
     int free_now = rz_lock_probe(path, RZ_LOCK_OBJECT, &g->home->wait);
 
     if (free_now < 0)
@@ -103,7 +99,7 @@ static int held_dir(gc *g, const char *kind, const char *path)
  * whose taking also takes over stale markers. */
 static int lock_file(gc *g, const char *file, size_t marker_len)
 {
-    uint64_t bytes = rz_tree_bytes(file);
+    uint64_t bytes = tree_bytes(file, 0);
     rz_lock lock = RZ_LOCK_INIT;
     char *path = marker_len ? strndup(file, marker_len) : strdup(file);
     int probe, rc;
@@ -178,7 +174,7 @@ static int gc_slug(gc *g, const char *slug)
         goto done;
     for (i = 0; i < n; i++) {
         char *path = join(dir, names[i]);
-        bytes[i] = path ? rz_tree_bytes(path) : 0;
+        bytes[i] = path ? tree_bytes(path, 0) : 0;
         free(path);
     }
     if (g->apply) {
@@ -267,7 +263,7 @@ static int gc_models_dir(gc *g, const char *dir, const char *rel, int depth)
                    (child_rel = rz_path(NULL, "%s%s%s", rel, rel[0] ? "/" : "", names[i]))) {
             relation = rz_registry_folder_relation(g->idx, child_rel);
             if (relation == 0) {
-                uint64_t bytes = rz_tree_bytes(path);
+                uint64_t bytes = tree_bytes(path, 0);
                 const char *state = "garbage";
                 if (g->apply) {
                     int removed = rz_registry_clear_orphan_folder(g->home, child_rel, g->err);
@@ -404,7 +400,7 @@ static int gc_records(gc *g)
         valid = (model = record_model(g, path)) &&
                 (own = rz_record_path(g->home->models, model, NULL)) && strcmp(own, path) == 0;
         if (!valid || lstat(model, &st) < 0) {
-            uint64_t bytes = rz_tree_bytes(path);
+            uint64_t bytes = tree_bytes(path, 0);
             const char *state = "garbage";
             if (g->apply) {
                 rz_lock lock = RZ_LOCK_INIT;
@@ -467,7 +463,7 @@ static int gc_root(gc *g)
             rc = held_dir(g, "temporary", path);
         } else if (S_ISREG(st.st_mode) &&
                    temp_owner_lock(lock_path, sizeof(lock_path), g, names[i]) == 0) {
-            uint64_t bytes = rz_tree_bytes(path);
+            uint64_t bytes = tree_bytes(path, 0);
             const char *state;
             if (!g->apply) {
                 state = rz_lock_probe(lock_path, 0, &g->home->wait) == 0 ? "in use" : "garbage";

@@ -103,7 +103,7 @@ int rz_model_info_current(const rz_index *idx, const rz_home *home, const rz_mod
 
 void rz_model_locks_init(rz_model_locks *l)
 {
-    l->pin.fd = -1;
+    l->pin = (rz_pin)RZ_PIN_INIT;
     l->folder = (rz_lock)RZ_LOCK_INIT;
     l->model = (rz_lock)RZ_LOCK_INIT;
 }
@@ -221,15 +221,13 @@ int rz_model_download_verify(rz_model_download *d, const rz_net_api *net, rz_err
 int rz_model_download_finish(rz_model_download *d, const rz_digest *digest, const rz_expect *expect,
                              rz_error *err)
 {
-    rz_error unrecorded;
-
     if (rz_expect_check(expect, digest, d->model->name, err) < 0)
         return -1;
     rz_record_remove(d->models, d->model_path);
     if (rz_download_place(&d->place, err) < 0)
         return -1;
-    rz_error_init(&unrecorded); /* the model is in place: without a record it is unrecorded */
-    rz_record_write(d->models, d->model_path, d->model->name, digest, &unrecorded);
+    /* The model is in place: without a record it is unrecorded. */
+    rz_record_write(d->models, d->model_path, d->model->name, digest, NULL);
     return 0;
 }
 

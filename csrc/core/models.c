@@ -27,7 +27,6 @@ static int trash_add(rz_trash *t, const char *where, rz_error *err)
 {
     rz_trash_dir *grown;
     char *path = NULL;
-    rz_error busy;
 
     grown = realloc(t->dirs, (t->n_dirs + 1) * sizeof(*t->dirs));
     if (!grown)
@@ -44,9 +43,8 @@ static int trash_add(rz_trash *t, const char *where, rz_error *err)
             return -1;
         }
         /* A sweep may take a trash directory between mkdtemp and the lock: then it is its. */
-        rz_error_init(&busy);
         if (rz_lock_acquire(&t->dirs[t->n_dirs].lock, path, LOCK_EX, RZ_LOCK_OBJECT,
-                            &rz_lock_no_wait, &busy) == 0) {
+                            &rz_lock_no_wait, NULL) == 0) {
             t->dirs[t->n_dirs].path = path;
             t->n_dirs++;
             return 0;
@@ -142,11 +140,9 @@ void rz_trash_sweep(const char *dir, const char *prefix)
 {
     DIR *d = opendir(dir);
     struct dirent *de;
-    rz_error ignored;
 
     if (!d)
         return;
-    rz_error_init(&ignored);
     while ((de = readdir(d))) {
         char *path;
         if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 ||

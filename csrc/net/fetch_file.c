@@ -51,14 +51,12 @@ static void remove_stale_parts(const char *tmp)
     while (d && (de = readdir(d))) {
         rz_lock lock = RZ_LOCK_INIT;
         struct stat st;
-        rz_error busy;
         char *path;
         if (strlen(de->d_name) != prefix_len + 6 || strncmp(de->d_name, name, prefix_len) != 0 ||
             strcmp(de->d_name, name) == 0 || !(path = rz_path(NULL, "%s/%s", dir, de->d_name)))
             continue;
-        rz_error_init(&busy);
         if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-            rz_lock_acquire(&lock, path, LOCK_EX, RZ_LOCK_OBJECT, &rz_lock_no_wait, &busy) == 0)
+            rz_lock_acquire(&lock, path, LOCK_EX, RZ_LOCK_OBJECT, &rz_lock_no_wait, NULL) == 0)
             unlink(path);
         rz_lock_release(&lock);
         free(path);

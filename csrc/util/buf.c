@@ -7,15 +7,6 @@
 
 #define FIRST_ALLOC 64
 
-void rz_buf_init(rz_buf *b, size_t cap, rz_errkind kind, const char *what)
-{
-    b->ptr = NULL;
-    b->len = b->alloc = 0;
-    b->cap = cap;
-    b->kind = kind;
-    b->what = what;
-}
-
 void rz_buf_free(rz_buf *b)
 {
     free(b->ptr);
