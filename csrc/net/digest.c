@@ -15,13 +15,14 @@
 #define READ_CHUNK (1u << 20)
 
 typedef struct walk {
-    rz_sha256 *tree; /* the tree's record stream */
-    rz_sha256 *file; /* one file's bytes, reset per file */
-    char *buf;       /* READ_CHUNK bytes, owned */
-    char *path;      /* RZ_PATH_MAX bytes, owned: the entry being visited */
-    char *target;    /* RZ_PATH_MAX bytes, owned: a link's target (not on the stack of a
-                      * recursion RZ_DIGEST_MAX_DEPTH deep) */
-    size_t root_len; /* where the relative path starts in path (after the '/') */
+    rz_sha256 *tree;  /* the tree's record stream */
+    rz_sha256 *file;  /* one file's bytes, reset per file */
+    char *buf;        /* READ_CHUNK bytes, owned */
+    char *path;       /* RZ_PATH_MAX bytes, owned: the entry being visited */
+    char *target;     /* RZ_PATH_MAX bytes, owned: a link's target (not on the stack of a
+                       * recursion RZ_DIGEST_MAX_DEPTH deep) */
+    size_t root_len;  /* where the relative path starts in path (after the '/') */
+    uint64_t entries; /* visited so far: a checkpoint every 64 */
     int flags;
     rz_digest *out;
     rz_digest_check_fn check;
@@ -104,7 +105,7 @@ static int walk_dir(walk *w, size_t path_len, int depth)
             rz_error_os(w->err, errno, w->path, "cannot read %s", w->path);
             goto done;
         }
-        if (++w->out->entries % 64 == 0 && checkpoint(w) < 0)
+        if (++w->entries % 64 == 0 && checkpoint(w) < 0)
             goto done;
         if (S_ISDIR(st.st_mode)) {
             if ((w->flags & RZ_DIGEST_SKIP_PYCACHE) && strcmp(names[i], "__pycache__") == 0)
@@ -147,7 +148,7 @@ done:
 int rz_digest_path(rz_digest *out, const char *path, int flags, rz_digest_check_fn check,
                    void *payload, rz_error *err)
 {
-    walk w = {NULL, NULL, NULL, NULL, NULL, 0, flags, out, check, payload, err};
+    walk w = {NULL, NULL, NULL, NULL, NULL, 0, 0, flags, out, check, payload, err};
     struct stat st;
     int rc = -1;
 
