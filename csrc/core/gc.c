@@ -173,7 +173,10 @@ static int gc_slug(gc *g, const char *slug)
     if (!names || !(bytes = calloc(n, sizeof(*bytes))))
         goto done;
     for (i = 0; i < n; i++) {
-        char *path = join(dir, names[i]);
+        char *path;
+        if (keep && strcmp(names[i], keep) == 0)
+            continue; /* the generation in use: neither measured nor reported */
+        path = join(dir, names[i]);
         bytes[i] = path ? tree_bytes(path, 0) : 0;
         free(path);
     }
