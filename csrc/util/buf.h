@@ -1,6 +1,6 @@
 /* buf.h - the one growable buffer: a NUL-terminated string with a hard cap, after curl's dynbuf
- * (docs/internals/DYNBUF.md). For paths (rz_path: on the heap, never a 4 KB array on the stack)
- * and the texts remotezoo builds (a normalised spec, registry.names, an API answer).
+ * (docs/internals/DYNBUF.md), for the texts remotezoo builds (a normalised spec, registry.names,
+ * an API answer); and rz_path, a path on the heap (never a 4 KB array on the stack).
  *
  * A buffer starts empty (RZ_BUF_INIT) with its cap, the error kind a string
  * that would outgrow it is, and what names it in that error (which never quotes the text: it
