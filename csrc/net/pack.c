@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/archive_name.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
 
@@ -168,28 +169,29 @@ static int add_path(packer *p, const char *name, const char *path, int follow, i
     return rz_error_set(p->err, RZ_E_INVALID, "%s is neither a file, a directory nor a link", path);
 }
 
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
 static int set_filter(packer *p)
 {
     const char *a = p->archive_path;
+    size_t suffix;
     int rc;
 
-    if (ends_with(a, ".tar.zst") || ends_with(a, ".tzst"))
+    switch (rz_archive_suffix(a, strlen(a), 0, &suffix)) {
+    case RZ_ARCHIVE_TAR_ZST:
         rc = archive_write_add_filter_zstd(p->out);
-    else if (ends_with(a, ".tar.gz") || ends_with(a, ".tgz"))
+        break;
+    case RZ_ARCHIVE_TAR_GZ:
         rc = archive_write_add_filter_gzip(p->out);
-    else if (ends_with(a, ".tar.xz") || ends_with(a, ".txz"))
+        break;
+    case RZ_ARCHIVE_TAR_XZ:
         rc = archive_write_add_filter_xz(p->out);
-    else if (ends_with(a, ".tar"))
+        break;
+    case RZ_ARCHIVE_TAR:
         rc = archive_write_add_filter_none(p->out);
-    else
+        break;
+    default:
         return rz_error_set(p->err, RZ_E_INVALID,
                             "%s: a bundle is a .tar.zst, .tar.gz, .tar.xz or .tar file", a);
+    }
     return rc == ARCHIVE_OK ? 0 : archive_failed(p, "compression");
 }
 
