@@ -81,8 +81,9 @@ void rz_model_info_clear(rz_model_info *info)
 int rz_model_info_current(const rz_index *idx, const rz_home *home, const rz_model_info *info,
                           rz_error *err)
 {
-    rz_model_info now;
     rz_model_ref ref;
+    const char *digest;
+    char *model_path;
     int same;
 
     if (rz_index_resolve(&ref, idx, info->name, info->identity, err) < 0) {
@@ -91,13 +92,14 @@ int rz_model_info_current(const rz_index *idx, const rz_home *home, const rz_mod
         rz_error_init(err);
         return 0;
     }
+    if (!(model_path = rz_model_path(home, ref.manifest, ref.model, err)))
+        return -1;
     /* (a registry written before digests has none: the same absence is the same model) */
-    same = rz_model_info_fill(&now, home, &ref, err) < 0
-               ? -1
-               : strcmp(now.model_path, info->model_path) == 0 &&
-                     (now.digest == info->digest ||
-                      (now.digest && info->digest && strcmp(now.digest, info->digest) == 0));
-    rz_model_info_clear(&now);
+    digest = rz_json_str(ref.model, "digest");
+    same =
+        strcmp(model_path, info->model_path) == 0 &&
+        (digest == info->digest || (digest && info->digest && strcmp(digest, info->digest) == 0));
+    free(model_path);
     return same;
 }
 
