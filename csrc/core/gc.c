@@ -297,11 +297,6 @@ static int is_download_dir(const char *name)
            name[12] == '-';
 }
 
-static int compare_strings(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* What killed downloads and removals left where they work: the directories of the registered
  * models' paths (a download's directory and its trash are made beside the model path). */
 static int gc_model_dirs(gc *g)
@@ -334,7 +329,7 @@ static int gc_model_dirs(gc *g)
         }
     }
     if (n_dirs > 1)
-        qsort(dirs, n_dirs, sizeof(*dirs), compare_strings);
+        qsort(dirs, n_dirs, sizeof(*dirs), rz_compare_names);
     for (i = 0; i < n_dirs && rc == 0; i++) {
         size_t n = 0, j;
         char **names;
@@ -502,7 +497,7 @@ static int gc_locks(gc *g)
         struct stat st;
         /* A lock's markers are judged with the lock: once, where its file is not listed. */
         if (marker && (base = strndup(names[i], marker))) {
-            int listed = bsearch(&base, names, n, sizeof(*names), compare_strings) != NULL;
+            int listed = bsearch(&base, names, n, sizeof(*names), rz_compare_names) != NULL;
             int same = i > 0 && strncmp(names[i - 1], base, marker) == 0 &&
                        rz_lock_marker_base(names[i - 1]) == marker;
             free(base);

@@ -496,7 +496,7 @@ int rz_path_is_clean(const char *path)
     }
 }
 
-static int compare_names(const void *a, const void *b)
+int rz_compare_names(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -533,7 +533,7 @@ int rz_list_dir(char ***out, size_t *out_n, const char *path, rz_error *err)
     }
     closedir(d);
     if (n > 1) /* qsort(NULL, 0, ...) is undefined */
-        qsort(names, n, sizeof(*names), compare_names);
+        qsort(names, n, sizeof(*names), rz_compare_names);
     *out = names;
     *out_n = n;
     return 0;

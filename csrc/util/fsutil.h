@@ -70,6 +70,9 @@ int rz_list_dir(char ***out, size_t *out_n, const char *path, rz_error *err);
 /* Free what rz_list_dir made (NULL is fine). */
 void rz_names_free(char **names, size_t n);
 
+/* strcmp for qsort over an array of strings (char *): the byte order rz_list_dir sorts in. */
+int rz_compare_names(const void *a, const void *b);
+
 /* Read all of fd (at most max bytes; more is an error) into *out, NUL-terminated (caller frees
  * with free(); *out_len excludes the NUL). path names fd in messages. */
 int rz_read_fd(char **out, size_t *out_len, int fd, size_t max, const char *path, rz_error *err);
