@@ -69,9 +69,12 @@ static int header(packer *p, const char *name, const struct stat *st, const char
     return archive_write_header(p->out, p->entry) == ARCHIVE_OK ? 0 : archive_failed(p, name);
 }
 
-static int add_file(packer *p, const char *name, const char *path, const struct stat *st)
+/* The file at path (st: what stat() said of it) as name. open_flags: O_NOFOLLOW refuses a link
+ * at path (below an item), 0 follows it as stat() did (an item itself). */
+static int add_file(packer *p, const char *name, const char *path, const struct stat *st,
+                    int open_flags)
 {
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), rc = -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | open_flags), rc = -1;
     off_t left = st->st_size;
     struct stat now;
 
@@ -147,18 +150,8 @@ static int add_path(packer *p, const char *name, const char *path, int follow, i
         return rz_error_os(p->err, errno, path, "cannot read %s", path);
     if (S_ISDIR(st.st_mode))
         return add_dir(p, name, path, &st, depth);
-    if (S_ISREG(st.st_mode)) {
-        if (!follow)
-            return add_file(p, name, path, &st);
-        /* the item itself may be a link to a file: pack what it leads to */
-        char *real = realpath(path, NULL);
-        int rc;
-        if (!real)
-            return rz_error_os(p->err, errno, path, "cannot read %s", path);
-        rc = add_file(p, name, real, &st);
-        free(real);
-        return rc;
-    }
+    if (S_ISREG(st.st_mode)) /* the item itself may be a link to a file: pack what it leads to */
+        return add_file(p, name, path, &st, follow ? 0 : O_NOFOLLOW);
     if (S_ISLNK(st.st_mode)) {
         ssize_t len = readlink(path, p->target, RZ_PATH_MAX - 1);
         if (len < 0)
