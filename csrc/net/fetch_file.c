@@ -18,23 +18,6 @@
 #include "util/lock.h"
 #include "util/writeback.h"
 
-/* The template of path's temporary file: in path's directory, rz_temp_name(base, ".part-").
- * Caller frees with free(); NULL with err set. */
-static char *temp_path_for(const char *path, rz_error *err)
-{
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    int dir_len = slash ? (int)(slash - path + 1) : 0;
-    char name[RZ_TEMP_NAME_MAX + 1];
-
-    if (!base[0] || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
-        rz_temp_name(name, sizeof(name), base, ".part-") < 0) {
-        rz_error_set(err, RZ_E_INVALID, "cannot download to %s: not a file path", path);
-        return NULL;
-    }
-    return rz_path(err, "%.*s%s", dir_len, path, name);
-}
-
 /* Removes the temporary files that downloads to the same path killed before they could clean
  * up (SIGKILL, power loss) left: tmp's siblings named like it ("." base ".part-" and 6
  * characters) whose lock (lock.h) can be taken. A live download holds the lock on its
@@ -147,7 +130,7 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
     }
     if (rz_fetch_check_offline(url, err) < 0)
         goto fail;
-    if (!(tmp = temp_path_for(path, err)))
+    if (!(tmp = rz_temp_path_beside(path, ".part-", err)))
         goto fail;
     fd = create_temp(tmp, &tmp_lock);
     if (fd < 0) {

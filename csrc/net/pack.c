@@ -193,26 +193,20 @@ int rz_pack(const char *archive_path, const rz_pack_item *items, size_t n_items,
 {
     packer p = {NULL, NULL, NULL, NULL, archive_path, check, payload, 0, err};
     char *tmp = NULL;
-    const char *slash = strrchr(archive_path, '/');
-    char name[RZ_TEMP_NAME_MAX + 1];
     int fd = -1, rc = -1;
-    size_t i, len;
+    size_t i;
 
     for (i = 0; i < n_items; i++)
         if (!rz_path_is_clean(items[i].name))
             return rz_error_set(err, RZ_E_INVALID, "'%s' is not a clean name in an archive",
                                 items[i].name);
-    len = strlen(archive_path) + RZ_TEMP_NAME_MAX + 2;
-    if (!(tmp = malloc(len)) || !(p.buf = malloc(CHUNK)) || !(p.target = malloc(RZ_PATH_MAX)) ||
+    if (!(tmp = rz_temp_path_beside(archive_path, ".tmp-", err)))
+        goto done;
+    if (!(p.buf = malloc(CHUNK)) || !(p.target = malloc(RZ_PATH_MAX)) ||
         !(p.entry = archive_entry_new()) || !(p.out = archive_write_new())) {
         rz_error_set(err, RZ_E_NOMEM, "out of memory");
         goto done;
     }
-    if (rz_temp_name(name, sizeof(name), slash ? slash + 1 : archive_path, ".tmp-") < 0) {
-        rz_error_set(err, RZ_E_INVALID, "path too long: %s", archive_path);
-        goto done;
-    }
-    snprintf(tmp, len, "%.*s%s", slash ? (int)(slash - archive_path + 1) : 0, archive_path, name);
     if (set_filter(&p) < 0)
         goto done;
     if (archive_write_set_format_pax_restricted(p.out) != ARCHIVE_OK) {
@@ -245,17 +239,17 @@ int rz_pack(const char *archive_path, const rz_pack_item *items, size_t n_items,
         goto done;
     }
     free(tmp);
-    tmp = NULL;
-    rc = 0;
+    tmp = NULL; /* renamed: nothing to remove */
+    rc = rz_fsync_parent(archive_path, err);
 done:
     if (p.out)
         archive_write_free(p.out);
-    if (fd >= 0)
+    if (fd >= 0) {
         close(fd);
-    if (tmp) {
-        unlink(tmp);
-        free(tmp);
+        if (tmp)
+            unlink(tmp);
     }
+    free(tmp);
     archive_entry_free(p.entry);
     free(p.buf);
     free(p.target);
