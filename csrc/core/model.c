@@ -189,10 +189,10 @@ int rz_model_download_fetch(rz_model_download *d, const rz_net_api *net, const r
         return -1;
     }
     if (!d->place.from_archive)
-        return net->fetch_to_file(url, d->target, d->model->sha256, opts, err);
+        return net->fetch_to_file(NULL, url, d->target, d->model->sha256, opts, err);
     if ((archive = rz_path(err, "%s/.rz-archive", d->tmp)) &&
         (content = rz_path(err, "%s/.rz-content", d->tmp)) &&
-        net->fetch_to_file(url, archive, d->model->sha256, opts, err) == 0) {
+        net->fetch_to_file(NULL, url, archive, d->model->sha256, opts, err) == 0) {
         rc = net->extract_file(archive, content, 0, NULL, err); /* default limits */
         unlink(archive);
     }

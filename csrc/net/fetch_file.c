@@ -110,7 +110,7 @@ static int write_all(int fd, const void *data, size_t len, const char *path, rz_
     return 0;
 }
 
-int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
+int rz_fetch_to_file(char *out_sha256, const char *url, const char *path, const char *sha256_hex,
                      const rz_fetch_opts *opts, rz_error *err)
 {
     static const char *const want_accept_ranges[] = {"Accept-Ranges", NULL};
@@ -144,7 +144,7 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
         rz_error_os(err, errno, tmp, "cannot set the mode of %s", tmp);
         goto fail;
     }
-    if (sha256_hex && rz_sha256_new(&hash, err) < 0)
+    if ((sha256_hex || out_sha256) && rz_sha256_new(&hash, err) < 0)
         goto fail;
     if (rz_stream_open_file(&s, url, opts, want_accept_ranges, err) < 0)
         goto fail;
@@ -189,12 +189,10 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
                      rz_stream_shown_url(s), (long long)written, (long long)rz_stream_total(s));
         goto fail;
     }
-    if (hash) {
-        if (rz_sha256_final_hex(hash, actual, err) < 0)
-            goto fail;
-        if (rz_sha256_check(sha256_hex, actual, rz_stream_shown_url(s), err) < 0)
-            goto fail;
-    }
+    if (hash &&
+        (rz_sha256_final_hex(hash, actual, err) < 0 ||
+         (sha256_hex && rz_sha256_check(sha256_hex, actual, rz_stream_shown_url(s), err) < 0)))
+        goto fail;
     rz_writeback_end(&wb);
     if (fsync(fd) < 0) {
         rz_error_os(err, errno, tmp, "cannot flush %s", tmp);
@@ -213,6 +211,8 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
     rz_lock_release(&tmp_lock);
     close(fd);
     fd = -1;
+    if (out_sha256)
+        memcpy(out_sha256, actual, sizeof(actual));
     rz_stream_close(s);
     rz_sha256_free(hash);
     free(tmp);
