@@ -4,7 +4,7 @@
 
 #include "net/fetch.h"
 #include "net/fetch_file.h"
-#include "py/net/net_state.h"
+#include "py/engine_state.h"
 #include "py/py_error.h"
 #include "py/py_progress.h"
 #include "py/py_util.h"
@@ -106,7 +106,7 @@ static PyObject *download_file(PyObject *module, PyObject *args, PyObject *kwarg
     opts.headers = header_array;
     rc = rz_fetch_to_file(NULL, url, PyBytes_AsString(path), sha256, &opts, &err);
     if (rz_py_progress_end(&prog) < 0 || rc < 0) {
-        rz_py_raise(rz_net_core(module), &err);
+        rz_py_raise(rz_engine_core(module), &err);
         goto fail;
     }
     PyMem_Free(header_array);
@@ -162,7 +162,7 @@ static PyObject *http_get(PyObject *module, PyObject *args, PyObject *kwargs)
     opts.headers = header_array;
     rc = rz_http_get(&response, url, &opts, names, (size_t)max_bytes, &err);
     if (rz_py_progress_end(&prog) < 0 || rc < 0) {
-        rz_py_raise(rz_net_core(module), &err);
+        rz_py_raise(rz_engine_core(module), &err);
         goto done;
     }
     if (!(values = PyDict_New()))
@@ -231,7 +231,7 @@ static PyObject *stream_get(PyObject *module, PyObject *args)
         Py_DECREF(chunk);
     }
     if (rc < 0) {
-        rz_py_raise(rz_net_core(module), &err);
+        rz_py_raise(rz_engine_core(module), &err);
         goto done;
     }
     if ((empty = PyBytes_FromString("")) &&
