@@ -50,6 +50,7 @@ static char *join(const char *dir, const char *name)
 
 static char **list_dir(const char *dir, size_t *out_n);
 
+/* Bytes path takes on disk (allocated blocks of everything below it, links not followed). */
 static uint64_t tree_bytes(const char *path, int depth)
 {
     struct stat st;
@@ -72,11 +73,6 @@ static uint64_t tree_bytes(const char *path, int depth)
     return total;
 }
 
-uint64_t rz_tree_bytes(const char *path)
-{
-    return tree_bytes(path, 0);
-}
-
 static int report(gc *g, const char *kind, const char *path, uint64_t bytes, const char *state)
 {
     rz_garbage item = {kind, path, bytes, state};
@@ -88,7 +84,7 @@ static int report(gc *g, const char *kind, const char *path, uint64_t bytes, con
 /* A directory its users hold locked: trash, a download's, an import's (models.h). */
 static int held_dir(gc *g, const char *kind, const char *path)
 {
-    uint64_t bytes = rz_tree_bytes(path);
+    uint64_t bytes = tree_bytes(path, 0);
     int free_now = rz_lock_probe(path, RZ_LOCK_OBJECT, &g->home->wait);
 
     if (free_now < 0)
@@ -103,7 +99,7 @@ static int held_dir(gc *g, const char *kind, const char *path)
  * whose taking also takes over stale markers. */
 static int lock_file(gc *g, const char *file, size_t marker_len)
 {
-    uint64_t bytes = rz_tree_bytes(file);
+    uint64_t bytes = tree_bytes(file, 0);
     rz_lock lock = RZ_LOCK_INIT;
     char *path = marker_len ? strndup(file, marker_len) : strdup(file);
     int probe, rc;
@@ -177,8 +173,11 @@ static int gc_slug(gc *g, const char *slug)
     if (!names || !(bytes = calloc(n, sizeof(*bytes))))
         goto done;
     for (i = 0; i < n; i++) {
-        char *path = join(dir, names[i]);
-        bytes[i] = path ? rz_tree_bytes(path) : 0;
+        char *path;
+        if (keep && strcmp(names[i], keep) == 0)
+            continue; /* the generation in use: neither measured nor reported */
+        path = join(dir, names[i]);
+        bytes[i] = path ? tree_bytes(path, 0) : 0;
         free(path);
     }
     if (g->apply) {
@@ -267,7 +266,7 @@ static int gc_models_dir(gc *g, const char *dir, const char *rel, int depth)
                    (child_rel = rz_path(NULL, "%s%s%s", rel, rel[0] ? "/" : "", names[i]))) {
             relation = rz_registry_folder_relation(g->idx, child_rel);
             if (relation == 0) {
-                uint64_t bytes = rz_tree_bytes(path);
+                uint64_t bytes = tree_bytes(path, 0);
                 const char *state = "garbage";
                 if (g->apply) {
                     int removed = rz_registry_clear_orphan_folder(g->home, child_rel, g->err);
@@ -296,11 +295,6 @@ static int is_download_dir(const char *name)
 {
     return strncmp(name, ".rz-", 4) == 0 && strspn(name + 4, "0123456789abcdef") == 8 &&
            name[12] == '-';
-}
-
-static int compare_strings(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* What killed downloads and removals left where they work: the directories of the registered
@@ -335,7 +329,7 @@ static int gc_model_dirs(gc *g)
         }
     }
     if (n_dirs > 1)
-        qsort(dirs, n_dirs, sizeof(*dirs), compare_strings);
+        qsort(dirs, n_dirs, sizeof(*dirs), rz_compare_names);
     for (i = 0; i < n_dirs && rc == 0; i++) {
         size_t n = 0, j;
         char **names;
@@ -404,7 +398,7 @@ static int gc_records(gc *g)
         valid = (model = record_model(g, path)) &&
                 (own = rz_record_path(g->home->models, model, NULL)) && strcmp(own, path) == 0;
         if (!valid || lstat(model, &st) < 0) {
-            uint64_t bytes = rz_tree_bytes(path);
+            uint64_t bytes = tree_bytes(path, 0);
             const char *state = "garbage";
             if (g->apply) {
                 rz_lock lock = RZ_LOCK_INIT;
@@ -467,7 +461,7 @@ static int gc_root(gc *g)
             rc = held_dir(g, "temporary", path);
         } else if (S_ISREG(st.st_mode) &&
                    temp_owner_lock(lock_path, sizeof(lock_path), g, names[i]) == 0) {
-            uint64_t bytes = rz_tree_bytes(path);
+            uint64_t bytes = tree_bytes(path, 0);
             const char *state;
             if (!g->apply) {
                 state = rz_lock_probe(lock_path, 0, &g->home->wait) == 0 ? "in use" : "garbage";
@@ -503,7 +497,7 @@ static int gc_locks(gc *g)
         struct stat st;
         /* A lock's markers are judged with the lock: once, where its file is not listed. */
         if (marker && (base = strndup(names[i], marker))) {
-            int listed = bsearch(&base, names, n, sizeof(*names), compare_strings) != NULL;
+            int listed = bsearch(&base, names, n, sizeof(*names), rz_compare_names) != NULL;
             int same = i > 0 && strncmp(names[i - 1], base, marker) == 0 &&
                        rz_lock_marker_base(names[i - 1]) == marker;
             free(base);

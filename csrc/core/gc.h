@@ -38,7 +38,4 @@ typedef int (*rz_gc_visit_fn)(const rz_garbage *g, void *payload);
 
 int rz_gc(const rz_home *home, int apply, rz_gc_visit_fn visit, void *payload, rz_error *err);
 
-/* Bytes path takes on disk (allocated blocks of everything below it, links not followed). */
-uint64_t rz_tree_bytes(const char *path);
-
 #endif

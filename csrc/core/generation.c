@@ -24,10 +24,7 @@ static int open_dir(const char *path)
 /* Take operation on the directory path without waiting: 0, or nonzero when busy or gone. */
 static int try_lock(rz_lock *out, const char *path, int operation)
 {
-    rz_error ignored;
-
-    rz_error_init(&ignored);
-    return rz_lock_acquire(out, path, operation, RZ_LOCK_OBJECT, &rz_lock_no_wait, &ignored);
+    return rz_lock_acquire(out, path, operation, RZ_LOCK_OBJECT, &rz_lock_no_wait, NULL);
 }
 
 /* Remove the generation at path, whose directory (locked exclusive by the caller)
@@ -118,9 +115,7 @@ void rz_generation_unpin(rz_pin *pin)
      * last pin one always sees the other. A conversion to LOCK_EX drops this pin's lock first,
      * so of two pins leaving together one wins. */
     if (retired(pin->fd)) {
-        rz_error ignored;
-        rz_error_init(&ignored);
-        if (rz_lock_convert(&pin->lock, LOCK_EX, &rz_lock_no_wait, &ignored) == 0)
+        if (rz_lock_convert(&pin->lock, LOCK_EX, &rz_lock_no_wait, NULL) == 0)
             remove_pinned(pin);
     } else {
         rz_lock_release(&pin->lock);

@@ -21,11 +21,6 @@
 
 static int check_index(const cJSON *root, const char *index, rz_error *err);
 
-static int str_equal(const char *a, const char *b)
-{
-    return a == b || (a && b && strcmp(a, b) == 0);
-}
-
 const cJSON *rz_index_manifests(const cJSON *source)
 {
     return cJSON_GetObjectItemCaseSensitive(source, "manifests");
@@ -257,7 +252,7 @@ static int check_source(const cJSON *source, const char *index, rz_error *err)
     local = strcmp(kind, "local") == 0;
     if (!chars_in(slug, LOWER_DIGITS "_", 1, SLUG_MAX))
         return bad_field(index, identity, "slug", err);
-    if (local ? !str_equal(generation, "local")
+    if (local ? !(generation && strcmp(generation, "local") == 0)
               : !chars_in(generation, ALNUM "-", 1, 64) || generation[0] == '-')
         return bad_field(index, identity, "generation", err);
     if (local) {

@@ -87,8 +87,9 @@ void rz_model_info_clear(rz_model_info *info)
 int rz_model_info_current(const rz_index *idx, const rz_home *home, const rz_model_info *info,
                           rz_error *err)
 {
-    rz_model_info now;
     rz_model_ref ref;
+    const char *digest;
+    char *model_path;
     int same;
 
     if (rz_index_resolve(&ref, idx, info->name, info->identity, err) < 0) {
@@ -97,19 +98,20 @@ int rz_model_info_current(const rz_index *idx, const rz_home *home, const rz_mod
         rz_error_init(err);
         return 0;
     }
+    if (!(model_path = rz_model_path(home, ref.manifest, ref.model, err)))
+        return -1;
     /* (a registry written before digests has none: the same absence is the same model) */
-    same = rz_model_info_fill(&now, home, &ref, err) < 0
-               ? -1
-               : strcmp(now.model_path, info->model_path) == 0 &&
-                     (now.digest == info->digest ||
-                      (now.digest && info->digest && strcmp(now.digest, info->digest) == 0));
-    rz_model_info_clear(&now);
+    digest = rz_json_str(ref.model, "digest");
+    same =
+        strcmp(model_path, info->model_path) == 0 &&
+        (digest == info->digest || (digest && info->digest && strcmp(digest, info->digest) == 0));
+    free(model_path);
     return same;
 }
 
 void rz_model_locks_init(rz_model_locks *l)
 {
-    l->pin.fd = -1;
+    l->pin = (rz_pin)RZ_PIN_INIT;
     l->folder = (rz_lock)RZ_LOCK_INIT;
     l->model = (rz_lock)RZ_LOCK_INIT;
 }
@@ -193,10 +195,10 @@ int rz_model_download_fetch(rz_model_download *d, const rz_net_api *net, const r
         return -1;
     }
     if (!d->place.from_archive)
-        return net->fetch_to_file(url, d->target, d->model->sha256, opts, err);
+        return net->fetch_to_file(NULL, url, d->target, d->model->sha256, opts, err);
     if ((archive = rz_path(err, "%s/.rz-archive", d->tmp)) &&
         (content = rz_path(err, "%s/.rz-content", d->tmp)) &&
-        net->fetch_to_file(url, archive, d->model->sha256, opts, err) == 0) {
+        net->fetch_to_file(NULL, url, archive, d->model->sha256, opts, err) == 0) {
         rc = net->extract_file(archive, content, 0, NULL, err); /* default limits */
         unlink(archive);
     }
@@ -227,15 +229,13 @@ int rz_model_download_verify(rz_model_download *d, const rz_net_api *net, rz_err
 int rz_model_download_finish(rz_model_download *d, const rz_digest *digest, const rz_expect *expect,
                              rz_error *err)
 {
-    rz_error unrecorded;
-
     if (rz_expect_check(expect, digest, d->model->name, err) < 0)
         return -1;
     rz_record_remove(d->models, d->model_path);
     if (rz_download_place(&d->place, err) < 0)
         return -1;
-    rz_error_init(&unrecorded); /* the model is in place: without a record it is unrecorded */
-    rz_record_write(d->models, d->model_path, d->model->name, digest, &unrecorded);
+    /* The model is in place: without a record it is unrecorded. */
+    rz_record_write(d->models, d->model_path, d->model->name, digest, NULL);
     return 0;
 }
 

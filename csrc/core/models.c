@@ -22,38 +22,19 @@
 
 /* ---- trash ---- */
 
-/* A new trash directory in where, locked; appended to t. */
+/* A new trash directory in where, locked as a download's is (rz_download_tmp); appended to t. */
 static int trash_add(rz_trash *t, const char *where, rz_error *err)
 {
-    rz_trash_dir *grown;
-    char *path = NULL;
-    rz_error busy;
+    rz_trash_dir *grown = realloc(t->dirs, (t->n_dirs + 1) * sizeof(*t->dirs));
 
-    grown = realloc(t->dirs, (t->n_dirs + 1) * sizeof(*t->dirs));
     if (!grown)
         return rz_error_set(err, RZ_E_NOMEM, "out of memory");
     t->dirs = grown;
-    for (int attempt = 0; attempt < 8; attempt++) {
-        size_t size = strlen(where) + sizeof("/" RZ_TRASH_PREFIX "XXXXXX");
-        if (!(path = malloc(size)))
-            return rz_error_set(err, RZ_E_NOMEM, "out of memory");
-        snprintf(path, size, "%s/" RZ_TRASH_PREFIX "XXXXXX", where);
-        if (!mkdtemp(path)) {
-            rz_error_os(err, errno, where, "cannot create a directory in %s", where);
-            free(path);
-            return -1;
-        }
-        /* A sweep may take a trash directory between mkdtemp and the lock: then it is its. */
-        rz_error_init(&busy);
-        if (rz_lock_acquire(&t->dirs[t->n_dirs].lock, path, LOCK_EX, RZ_LOCK_OBJECT,
-                            &rz_lock_no_wait, &busy) == 0) {
-            t->dirs[t->n_dirs].path = path;
-            t->n_dirs++;
-            return 0;
-        }
-        free(path);
-    }
-    return rz_error_set(err, RZ_E_OS, "cannot make a trash directory in %s", where);
+    if (rz_download_tmp(&t->dirs[t->n_dirs].path, where, RZ_TRASH_PREFIX, &t->dirs[t->n_dirs].lock,
+                        err) < 0)
+        return -1;
+    t->n_dirs++;
+    return 0;
 }
 
 int rz_trash_move(rz_trash *t, const char *root, const char *path, rz_error *err)
@@ -142,11 +123,9 @@ void rz_trash_sweep(const char *dir, const char *prefix)
 {
     DIR *d = opendir(dir);
     struct dirent *de;
-    rz_error ignored;
 
     if (!d)
         return;
-    rz_error_init(&ignored);
     while ((de = readdir(d))) {
         char *path;
         if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 ||
@@ -553,7 +532,8 @@ int rz_download_tmp(char **out, const char *dir, const char *prefix, rz_lock *ou
         int rc;
         if (rz_mkdtemp_in(out, dir, prefix, err) < 0)
             return -1;
-        /* `cache gc` may take it between mkdtemp and the lock (it is then its): make another. */
+        /* `cache gc` or a trash sweep may take it between mkdtemp and the lock (it is then
+         * theirs): make another. */
         rc = rz_lock_acquire(out_lock, *out, LOCK_EX, RZ_LOCK_OBJECT, &rz_lock_no_wait, err);
         if (rc == 0 && lstat(*out, &st) == 0 && S_ISDIR(st.st_mode))
             return 0;
@@ -565,5 +545,5 @@ int rz_download_tmp(char **out, const char *dir, const char *prefix, rz_lock *ou
         if (rc < 0)
             return -1;
     }
-    return rz_error_set(err, RZ_E_OS, "cannot make a download directory in %s", dir);
+    return rz_error_set(err, RZ_E_OS, "cannot make a directory %s... in %s", prefix, dir);
 }

@@ -100,9 +100,10 @@ int rz_download_prepare(rz_download *d, const char *sha256, const char *model_na
  * without its archive extension; d->from_archive is set, so prepare finds the same layout. */
 int rz_download_stage(rz_download *d, const char *from, int as_companion, rz_error *err);
 
-/* A download's (or an import's) private directory: rz_mkdtemp_in(dir, prefix) into *out (caller
- * frees), locked (*out_lock, LOCK_EX on the directory; released by the caller after removing
- * it), so that `cache gc` knows a live one's directory from what a killed one left. */
+/* A download's (an import's, a trash's) private directory: rz_mkdtemp_in(dir, prefix) into *out
+ * (caller frees), locked (*out_lock, LOCK_EX on the directory; released by the caller after
+ * removing it), so that `cache gc` and rz_trash_sweep know a live one's directory from what a
+ * killed one left. */
 int rz_download_tmp(char **out, const char *dir, const char *prefix, rz_lock *out_lock,
                     rz_error *err);
 

@@ -17,11 +17,6 @@
 
 #define MAGIC "remotezoo-names 1"
 
-static int compare_strings(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* The text of the file, or NULL (out of memory, larger than a reader reads, or a string it
  * cannot hold). malloc'd. */
 static char *names_text(const cJSON *root, const rz_stamp *index)
@@ -67,7 +62,7 @@ static char *names_text(const cJSON *root, const rz_stamp *index)
         }
     }
     if (n > 0) /* qsort wants a non-NULL array even when empty */
-        qsort(names, n, sizeof(*names), compare_strings);
+        qsort(names, n, sizeof(*names), rz_compare_names);
     for (i = 0; i < n; i++)
         if (rz_buf_addf(&text, NULL, "N %s\n", names[i]) < 0)
             goto fail;

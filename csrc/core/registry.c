@@ -525,11 +525,6 @@ static void release_folders(held_folders *h)
     memset(h, 0, sizeof(*h));
 }
 
-static int compare_strings(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* 1 if every folder of wanted is held. */
 static int holds_all(const held_folders *h, const cJSON *wanted)
 {
@@ -575,7 +570,7 @@ static int lock_folders(held_folders *h, const rz_home *home, const cJSON *wante
     {
         sorted[i++] = item->valuestring;
     }
-    qsort(sorted, n, sizeof(*sorted), compare_strings);
+    qsort(sorted, n, sizeof(*sorted), rz_compare_names);
     for (;;) {
         rz_lock_wait try_only = home->wait;
         rz_lock one = RZ_LOCK_INIT;

@@ -1,7 +1,6 @@
 /* source.c - see source.h. */
 #include "core/source.h"
 
-#include <dirent.h>
 #include <stdarg.h>
 #include <errno.h>
 #include <stdint.h>
@@ -115,13 +114,14 @@ fail:
     return NULL;
 }
 
-static int add_manifest(scan_state *s, const char *dir, const char *rel)
+/* The manifest.json in dir, whose lstat() (a regular file) scan_dir made: st, its stamp. */
+static int add_manifest(scan_state *s, const char *dir, const char *rel, const struct stat *st)
 {
     char module[RZ_SOURCE_SUBDIR_MAX + 32], subdir[RZ_SOURCE_SUBDIR_MAX];
     char *path = NULL, stamp[RZ_STAMP_TEXT_MAX];
     rz_manifest *m = NULL;
     cJSON *entry = NULL, *models;
-    rz_stamp st;
+    rz_stamp stamped;
     size_t i;
     int rc;
 
@@ -130,15 +130,13 @@ static int add_manifest(scan_state *s, const char *dir, const char *rel)
                             s->identity, RZ_SCAN_MAX_MANIFESTS);
     if (!(path = rz_path(s->err, "%s/manifest.json", dir)))
         return -1;
-    rc = rz_stamp_of(&st, path);
-    if (rc < 0 || !st.exists)
-        rz_error_os(s->err, rc < 0 ? errno : ENOENT, path, "cannot read %s", path);
-    else
-        rc = rz_manifest_load(&m, path, s->identity, s->err);
+    rc = rz_manifest_load(&m, path, s->identity, s->err);
     free(path);
-    if (rc < 0 || !st.exists)
+    if (rc < 0)
         return -1;
-    rz_stamp_text(stamp, &st);
+    /* Taken before the read: a change in between makes the next look read it again. */
+    rz_stamp_from_stat(&stamped, st);
+    rz_stamp_text(stamp, &stamped);
     /* The module is named like the source's own models folder: unique per manifest. */
     if (rz_source_default_subdir(subdir, sizeof(subdir), s->slug, rel) < 0 ||
         snprintf(module, sizeof(module), RZ_MODULE_PREFIX "%s", subdir) >= (int)sizeof(module)) {
@@ -169,11 +167,6 @@ nomem:
     return rz_error_set(s->err, RZ_E_NOMEM, "out of memory");
 }
 
-static int compare_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* The path of name in dir, or NULL: out of memory (s->err set), or too long for a path (no
  * directory or manifest of ours can be there: *skip set, nothing set). */
 static char *child_path(scan_state *s, const char *dir, const char *name, int *skip)
@@ -186,10 +179,8 @@ static int scan_dir(scan_state *s, const char *dir, const char *rel, int depth)
 {
     char *path = NULL, *child_rel = NULL;
     char **names = NULL;
-    size_t n = 0, cap = 0, i;
-    struct dirent *de;
+    size_t n = 0, i;
     struct stat st;
-    DIR *d = NULL;
     int rc = -1, skip, found;
 
     if (++s->dirs_seen > RZ_SCAN_MAX_DIRS)
@@ -201,31 +192,14 @@ static int scan_dir(scan_state *s, const char *dir, const char *rel, int depth)
     free(path);
     path = NULL;
     if (found)
-        return add_manifest(s, dir, rel);
+        return add_manifest(s, dir, rel, &st);
     if (depth >= RZ_SCAN_MAX_DEPTH)
         return 0;
-    d = opendir(dir);
-    if (!d)
-        return rz_error_os(s->err, errno, dir, "cannot read directory %s", dir);
-    while ((de = readdir(d))) {
-        char **bigger;
-        if (de->d_name[0] == '.' || strcmp(de->d_name, "__pycache__") == 0)
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            bigger = realloc(names, cap * sizeof(*names));
-            if (!bigger)
-                goto nomem;
-            names = bigger;
-        }
-        names[n] = strdup(de->d_name);
-        if (!names[n])
-            goto nomem;
-        n++;
-    }
-    if (n > 1) /* qsort(NULL, 0, ...) is undefined: an empty directory has no array */
-        qsort(names, n, sizeof(*names), compare_names); /* a stable order of manifests */
+    if (rz_list_dir(&names, &n, dir, s->err) < 0) /* sorted: a stable order of manifests */
+        return -1;
     for (i = 0; i < n; i++) {
+        if (names[i][0] == '.' || strcmp(names[i], "__pycache__") == 0)
+            continue;
         free(path);
         free(child_rel);
         child_rel = NULL;
@@ -243,16 +217,10 @@ static int scan_dir(scan_state *s, const char *dir, const char *rel, int depth)
             goto done;
     }
     rc = 0;
-    goto done;
-nomem:
-    rz_error_set(s->err, RZ_E_NOMEM, "out of memory");
 done:
     free(path);
     free(child_rel);
-    for (i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-    closedir(d);
+    rz_names_free(names, n);
     return rc;
 }
 

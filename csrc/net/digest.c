@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,13 +14,14 @@
 #define READ_CHUNK (1u << 20)
 
 typedef struct walk {
-    rz_sha256 *tree; /* the tree's record stream */
-    rz_sha256 *file; /* one file's bytes, reset per file */
-    char *buf;       /* READ_CHUNK bytes, owned */
-    char *path;      /* RZ_PATH_MAX bytes, owned: the entry being visited */
-    char *target;    /* RZ_PATH_MAX bytes, owned: a link's target (not on the stack of a
-                      * recursion RZ_DIGEST_MAX_DEPTH deep) */
-    size_t root_len; /* where the relative path starts in path (after the '/') */
+    rz_sha256 *tree;  /* the tree's record stream */
+    rz_sha256 *file;  /* one file's bytes, reset per file */
+    char *buf;        /* READ_CHUNK bytes, owned */
+    char *path;       /* RZ_PATH_MAX bytes, owned: the entry being visited */
+    char *target;     /* RZ_PATH_MAX bytes, owned: a link's target (not on the stack of a
+                       * recursion RZ_DIGEST_MAX_DEPTH deep) */
+    size_t root_len;  /* where the relative path starts in path (after the '/') */
+    uint64_t entries; /* visited so far: a checkpoint every 64 */
     int flags;
     rz_digest *out;
     rz_digest_check_fn check;
@@ -36,39 +36,12 @@ static int checkpoint(walk *w)
     return 0;
 }
 
-/* The bytes of the file at path into h; *out_size their number. */
-static int hash_file(walk *w, rz_sha256 *h, const char *path, uint64_t *out_size)
+/* The bytes of the file at path into h (open_flags: O_NOFOLLOW refuses a link, 0 follows it);
+ * *out_size their number. */
+static int hash_file(walk *w, rz_sha256 *h, const char *path, int open_flags, uint64_t *out_size)
 {
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), rc = -1;
-    uint64_t since_check = 0;
-
-    *out_size = 0;
-    if (fd < 0)
-        return rz_error_os(w->err, errno, path, "cannot read %s", path);
-    for (;;) {
-        ssize_t n = read(fd, w->buf, READ_CHUNK);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rz_error_os(w->err, errno, path, "cannot read %s", path);
-            goto done;
-        }
-        if (n == 0)
-            break;
-        if (rz_sha256_update(h, w->buf, (size_t)n, w->err) < 0)
-            goto done;
-        *out_size += (uint64_t)n;
-        since_check += (uint64_t)n;
-        if (since_check >= READ_CHUNK) {
-            since_check = 0;
-            if (checkpoint(w) < 0)
-                goto done;
-        }
-    }
-    rc = 0;
-done:
-    close(fd);
-    return rc;
+    return rz_sha256_file(h, out_size, path, open_flags, w->buf, READ_CHUNK, w->check, w->payload,
+                          w->err);
 }
 
 /* One NUL-terminated field of a record. */
@@ -104,7 +77,7 @@ static int walk_dir(walk *w, size_t path_len, int depth)
             rz_error_os(w->err, errno, w->path, "cannot read %s", w->path);
             goto done;
         }
-        if (++w->out->entries % 64 == 0 && checkpoint(w) < 0)
+        if (++w->entries % 64 == 0 && checkpoint(w) < 0)
             goto done;
         if (S_ISDIR(st.st_mode)) {
             if ((w->flags & RZ_DIGEST_SKIP_PYCACHE) && strcmp(names[i], "__pycache__") == 0)
@@ -114,7 +87,8 @@ static int walk_dir(walk *w, size_t path_len, int depth)
                 goto done;
         } else if (S_ISREG(st.st_mode)) {
             uint64_t size;
-            if (rz_sha256_reset(w->file, w->err) < 0 || hash_file(w, w->file, w->path, &size) < 0 ||
+            if (rz_sha256_reset(w->file, w->err) < 0 ||
+                hash_file(w, w->file, w->path, O_NOFOLLOW, &size) < 0 ||
                 rz_sha256_final_hex(w->file, hex, w->err) < 0)
                 goto done;
             snprintf(size_text, sizeof(size_text), "%llu", (unsigned long long)size);
@@ -147,7 +121,7 @@ done:
 int rz_digest_path(rz_digest *out, const char *path, int flags, rz_digest_check_fn check,
                    void *payload, rz_error *err)
 {
-    walk w = {NULL, NULL, NULL, NULL, NULL, 0, flags, out, check, payload, err};
+    walk w = {NULL, NULL, NULL, NULL, NULL, 0, 0, flags, out, check, payload, err};
     struct stat st;
     int rc = -1;
 
@@ -166,24 +140,9 @@ int rz_digest_path(rz_digest *out, const char *path, int flags, rz_digest_check_
         goto done;
     }
     if (S_ISREG(st.st_mode)) {
-        /* followed already when asked: open the path itself (a link to a file is read) */
-        int fd_flags_follow = flags & RZ_DIGEST_FOLLOW;
-        snprintf(w.path, RZ_PATH_MAX, "%s", path);
-        if (fd_flags_follow) {
-            /* hash_file refuses links: resolve the one level stat() followed */
-            char *real = realpath(path, NULL);
-            if (!real) {
-                rz_error_os(err, errno, path, "cannot read %s", path);
-                goto done;
-            }
-            if (snprintf(w.path, RZ_PATH_MAX, "%s", real) >= RZ_PATH_MAX) {
-                free(real);
-                rz_error_set(err, RZ_E_INVALID, "path too long: %s", path);
-                goto done;
-            }
-            free(real);
-        }
-        if (hash_file(&w, w.file, w.path, &out->size) < 0 ||
+        /* A link at path itself, which stat() followed when asked, is followed by open() too. */
+        int open_flags = (flags & RZ_DIGEST_FOLLOW) ? 0 : O_NOFOLLOW;
+        if (hash_file(&w, w.file, path, open_flags, &out->size) < 0 ||
             rz_sha256_final_hex(w.file, out->sha256, err) < 0)
             goto done;
         rc = 0;

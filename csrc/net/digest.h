@@ -37,10 +37,9 @@ enum {
 #define RZ_DIGEST_MAX_DEPTH 512
 
 typedef struct rz_digest {
-    int is_tree;                            /* 0 a file, 1 a directory */
-    uint64_t size;                          /* bytes of the file, or of all files of the tree */
-    uint64_t entries;                       /* records of a tree (0 for a file) */
-    char sha256[RZ_SHA256_HEX_LEN + 1];     /* lowercase hex */
+    int is_tree;                        /* 0 a file, 1 a directory */
+    uint64_t size;                      /* bytes of the file, or of all files of the tree */
+    char sha256[RZ_SHA256_HEX_LEN + 1]; /* lowercase hex */
 } rz_digest;
 
 typedef int (*rz_digest_check_fn)(void *payload);

@@ -378,8 +378,8 @@ static int start_request(rz_stream *s, const char *url, rz_error *err)
 {
     const char *validator = s->etag[0] ? s->etag : s->lastmod;
     char if_range[RZ_HTTP_VALUE_MAX + 16];
-    struct curl_slist *list = NULL, *item;
-    struct curl_slist *base = rz_url_same_origin(url, s->auth_url) ? s->headers : s->bare_headers;
+    struct curl_slist *list = NULL;
+    const struct curl_slist *item, *base = rz_stream_headers_for(s, url);
 
     curl_slist_free_all(s->attempt_headers);
     s->attempt_headers = NULL;
@@ -762,12 +762,15 @@ void rz_stream_close(rz_stream *s)
 
 /* ---- Hooks for fetch_parallel.c (fetch_private.h) ---- */
 
+const struct curl_slist *rz_stream_headers_for(const rz_stream *s, const char *url)
+{
+    return rz_url_same_origin(url, s->auth_url) ? s->headers : s->bare_headers;
+}
+
 void rz_stream_view_get(rz_stream *s, rz_stream_view *out)
 {
     memset(out, 0, sizeof(*out));
     out->multi = s->multi;
-    out->headers = s->headers;
-    out->url = s->auth_url; /* where the caller's credentials may go */
     out->shown_url = s->shown_url;
     out->validator = s->etag[0] ? s->etag : s->lastmod;
     out->validator_is_etag = s->etag[0] != '\0';

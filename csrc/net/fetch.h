@@ -13,10 +13,10 @@
  *   go only to requests with the caller's URL's scheme, host and port, rewritten or redirected
  *   ones included (tests/test_download.py checks it on
  *   a real second host, tests/test_cluster_mirror.py on a rewritten one).
- * - TLS verification is always on. The CA bundle is the first non-empty of $SSL_CERT_FILE,
- *   $CURL_CA_BUNDLE, $REQUESTS_CA_BUNDLE (CURLOPT_CAINFO), plus $SSL_CERT_DIR (CURLOPT_CAPATH);
- *   otherwise libcurl's built-in default. Proxies come from the usual environment variables
- *   (http_proxy, https_proxy, no_proxy, ...), which libcurl reads itself.
+ * - TLS verification is always on, against the CA certificates ca_bundle.h finds
+ *   (CURLOPT_CAINFO, CURLOPT_CAPATH: $SSL_CERT_FILE and the like, else libcurl's compiled-in
+ *   bundle when it exists here, else the system's usual places). Proxies come from the usual
+ *   environment variables (http_proxy, https_proxy, no_proxy, ...), which libcurl reads itself.
  * - The HTTP status is checked when the response headers are in, before a body byte reaches
  *   the caller. Retries (at most RZ_FETCH_MAX_ATTEMPTS attempts, exponential backoff from
  *   RZ_FETCH_RETRY_BASE_MS) on connection errors, broken transfers, timeouts, 5xx (not 501/505)

@@ -18,23 +18,6 @@
 #include "util/lock.h"
 #include "util/writeback.h"
 
-/* The template of path's temporary file: in path's directory, rz_temp_name(base, ".part-").
- * Caller frees with free(); NULL with err set. */
-static char *temp_path_for(const char *path, rz_error *err)
-{
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    int dir_len = slash ? (int)(slash - path + 1) : 0;
-    char name[RZ_TEMP_NAME_MAX + 1];
-
-    if (!base[0] || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
-        rz_temp_name(name, sizeof(name), base, ".part-") < 0) {
-        rz_error_set(err, RZ_E_INVALID, "cannot download to %s: not a file path", path);
-        return NULL;
-    }
-    return rz_path(err, "%.*s%s", dir_len, path, name);
-}
-
 /* Removes the temporary files that downloads to the same path killed before they could clean
  * up (SIGKILL, power loss) left: tmp's siblings named like it ("." base ".part-" and 6
  * characters) whose lock (lock.h) can be taken. A live download holds the lock on its
@@ -51,14 +34,12 @@ static void remove_stale_parts(const char *tmp)
     while (d && (de = readdir(d))) {
         rz_lock lock = RZ_LOCK_INIT;
         struct stat st;
-        rz_error busy;
         char *path;
         if (strlen(de->d_name) != prefix_len + 6 || strncmp(de->d_name, name, prefix_len) != 0 ||
             strcmp(de->d_name, name) == 0 || !(path = rz_path(NULL, "%s/%s", dir, de->d_name)))
             continue;
-        rz_error_init(&busy);
         if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-            rz_lock_acquire(&lock, path, LOCK_EX, RZ_LOCK_OBJECT, &rz_lock_no_wait, &busy) == 0)
+            rz_lock_acquire(&lock, path, LOCK_EX, RZ_LOCK_OBJECT, &rz_lock_no_wait, NULL) == 0)
             unlink(path);
         rz_lock_release(&lock);
         free(path);
@@ -129,7 +110,7 @@ static int write_all(int fd, const void *data, size_t len, const char *path, rz_
     return 0;
 }
 
-int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
+int rz_fetch_to_file(char *out_sha256, const char *url, const char *path, const char *sha256_hex,
                      const rz_fetch_opts *opts, rz_error *err)
 {
     static const char *const want_accept_ranges[] = {"Accept-Ranges", NULL};
@@ -149,7 +130,7 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
     }
     if (rz_fetch_check_offline(url, err) < 0)
         goto fail;
-    if (!(tmp = temp_path_for(path, err)))
+    if (!(tmp = rz_temp_path_beside(path, ".part-", err)))
         goto fail;
     fd = create_temp(tmp, &tmp_lock);
     if (fd < 0) {
@@ -163,7 +144,7 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
         rz_error_os(err, errno, tmp, "cannot set the mode of %s", tmp);
         goto fail;
     }
-    if (sha256_hex && rz_sha256_new(&hash, err) < 0)
+    if ((sha256_hex || out_sha256) && rz_sha256_new(&hash, err) < 0)
         goto fail;
     if (rz_stream_open_file(&s, url, opts, want_accept_ranges, err) < 0)
         goto fail;
@@ -208,12 +189,10 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
                      rz_stream_shown_url(s), (long long)written, (long long)rz_stream_total(s));
         goto fail;
     }
-    if (hash) {
-        if (rz_sha256_final_hex(hash, actual, err) < 0)
-            goto fail;
-        if (rz_sha256_check(sha256_hex, actual, rz_stream_shown_url(s), err) < 0)
-            goto fail;
-    }
+    if (hash &&
+        (rz_sha256_final_hex(hash, actual, err) < 0 ||
+         (sha256_hex && rz_sha256_check(sha256_hex, actual, rz_stream_shown_url(s), err) < 0)))
+        goto fail;
     rz_writeback_end(&wb);
     if (fsync(fd) < 0) {
         rz_error_os(err, errno, tmp, "cannot flush %s", tmp);
@@ -232,6 +211,8 @@ int rz_fetch_to_file(const char *url, const char *path, const char *sha256_hex,
     rz_lock_release(&tmp_lock);
     close(fd);
     fd = -1;
+    if (out_sha256)
+        memcpy(out_sha256, actual, sizeof(actual));
     rz_stream_close(s);
     rz_sha256_free(hash);
     free(tmp);

@@ -783,14 +783,11 @@ static int on_tick(int64_t done, int64_t total, void *payload)
  * If-Range. */
 static int build_headers(par *p)
 {
-    const struct curl_slist *item = p->v.headers;
+    const struct curl_slist *item = rz_stream_headers_for(p->s, p->range_url);
     char if_range[RZ_HTTP_VALUE_MAX + 16];
-    int keep_credentials = rz_url_same_origin(p->v.url, p->range_url);
     struct curl_slist *more;
 
     for (; item; item = item->next) {
-        if (!keep_credentials && rz_http_header_is_credential(item->data))
-            continue;
         if (header_named(item->data, "Range") || header_named(item->data, "If-Range"))
             continue;
         if (!(more = curl_slist_append(p->headers, item->data)))

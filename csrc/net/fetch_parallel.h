@@ -7,8 +7,8 @@
  * turns this off). The first request keeps streaming from byte 0; the others are
  * "Range: bytes=a-b" requests with "If-Range: <validator>" to the final (post-redirect) URL, on
  * easy handles in the stream's multi handle (fetch_private.h), written with pwrite() at their
- * offsets. The caller's Authorization and Cookie headers go to them only if the final URL has the
- * original scheme, host and port.
+ * offsets. The caller's credential headers (rz_http_header_is_credential) go to them only if the
+ * final URL has the original scheme, host and port.
  *
  * How many connections (adaptive): a file of RZ_FETCH_PARALLEL_EARLY (x the minimum) or more
  * starts RZ_FETCH_CONNECTIONS_START ranges as soon as its size is known; a smaller one stays on

@@ -20,10 +20,8 @@ int rz_stream_open_file(rz_stream **out, const char *url, const rz_fetch_opts *o
 
 /* What fetch_parallel.c needs to know of a stream's accepted answer. */
 typedef struct rz_stream_view {
-    CURLM *multi;                     /* borrowed: the stream's multi handle */
-    const struct curl_slist *headers; /* borrowed: the caller's headers */
-    const char *url;                  /* the caller's URL (may carry credentials), borrowed */
-    const char *shown_url;            /* ... without credentials */
+    CURLM *multi;              /* borrowed: the stream's multi handle */
+    const char *shown_url;     /* the caller's URL without credentials */
     const char *validator;     /* strong ETag of the accepted 200, else Last-Modified, or "" */
     int validator_is_etag;     /* 1 if validator is the ETag */
     const char *accept_ranges; /* its Accept-Ranges value, or "" */
@@ -34,6 +32,10 @@ typedef struct rz_stream_view {
 } rz_stream_view;
 
 void rz_stream_view_get(rz_stream *s, rz_stream_view *out); /* pointers valid while s lives */
+
+/* The caller's headers that go to url: all of them when url has the caller's URL's scheme, host
+ * and port, else those without credentials (rz_http_header_is_credential). Borrowed from s. */
+const struct curl_slist *rz_stream_headers_for(const rz_stream *s, const char *url);
 
 /* A fresh easy handle (in *out) with the engine's options (TLS, timeouts, protocols, user agent)
  * and s's callbacks, which the caller replaces. Caller frees it with curl_easy_cleanup. */

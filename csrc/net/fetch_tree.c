@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "net/digest.h"
 #include "net/extract.h"
 #include "net/fetch_file.h"
 #include "net/sha256.h"
@@ -72,15 +71,9 @@ int rz_fetch_tree(const char *dest, const char *url, rz_archive_format format,
     /* zip and 7z keep their directory at the end: they go through a file. */
     if (!(archive = rz_path(err, "%s/archive.%s", tmpdir, format == RZ_ARCHIVE_ZIP ? "zip" : "7z")))
         return -1;
-    rc = rz_fetch_to_file(url, archive, NULL, &opts, err);
+    rc = rz_fetch_to_file(out_sha256, url, archive, NULL, &opts, err); /* hashed as written */
     if (rc == 0)
         rc = rz_extract_file(archive, dest, 1, &limits, err);
-    if (rc == 0 && out_sha256) {
-        rz_digest d;
-        rc = rz_digest_path(&d, archive, 0, NULL, NULL, err);
-        if (rc == 0)
-            snprintf(out_sha256, RZ_SHA256_HEX_LEN + 1, "%s", d.sha256);
-    }
     unlink(archive);
     free(archive);
     return rc;

@@ -28,8 +28,9 @@ typedef struct rz_net_api {
     int (*http_get)(rz_response *out, const char *url, const rz_fetch_opts *opts,
                     const char *const *wanted_headers, size_t max_bytes, rz_error *err);
     void (*response_clear)(rz_response *r); /* rz_response_clear */
-    int (*fetch_to_file)(const char *url, const char *path, const char *sha256_hex,
-                         const rz_fetch_opts *opts, rz_error *err); /* fetch_file.h */
+    int (*fetch_to_file)(char *out_sha256, const char *url, const char *path,
+                         const char *sha256_hex, const rz_fetch_opts *opts,
+                         rz_error *err); /* fetch_file.h */
     int (*fetch_tree)(const char *dest, const char *url, rz_archive_format format,
                       const char *const *headers, const rz_fetch_opts *opts, const char *tmpdir,
                       char *out_sha256, rz_error *err); /* fetch_tree.h */

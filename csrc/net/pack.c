@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/archive_name.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
 
@@ -68,9 +69,12 @@ static int header(packer *p, const char *name, const struct stat *st, const char
     return archive_write_header(p->out, p->entry) == ARCHIVE_OK ? 0 : archive_failed(p, name);
 }
 
-static int add_file(packer *p, const char *name, const char *path, const struct stat *st)
+/* The file at path (st: what stat() said of it) as name. open_flags: O_NOFOLLOW refuses a link
+ * at path (below an item), 0 follows it as stat() did (an item itself). */
+static int add_file(packer *p, const char *name, const char *path, const struct stat *st,
+                    int open_flags)
 {
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), rc = -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | open_flags), rc = -1;
     off_t left = st->st_size;
     struct stat now;
 
@@ -146,18 +150,8 @@ static int add_path(packer *p, const char *name, const char *path, int follow, i
         return rz_error_os(p->err, errno, path, "cannot read %s", path);
     if (S_ISDIR(st.st_mode))
         return add_dir(p, name, path, &st, depth);
-    if (S_ISREG(st.st_mode)) {
-        if (!follow)
-            return add_file(p, name, path, &st);
-        /* the item itself may be a link to a file: pack what it leads to */
-        char *real = realpath(path, NULL);
-        int rc;
-        if (!real)
-            return rz_error_os(p->err, errno, path, "cannot read %s", path);
-        rc = add_file(p, name, real, &st);
-        free(real);
-        return rc;
-    }
+    if (S_ISREG(st.st_mode)) /* the item itself may be a link to a file: pack what it leads to */
+        return add_file(p, name, path, &st, follow ? 0 : O_NOFOLLOW);
     if (S_ISLNK(st.st_mode)) {
         ssize_t len = readlink(path, p->target, RZ_PATH_MAX - 1);
         if (len < 0)
@@ -168,28 +162,29 @@ static int add_path(packer *p, const char *name, const char *path, int follow, i
     return rz_error_set(p->err, RZ_E_INVALID, "%s is neither a file, a directory nor a link", path);
 }
 
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
 static int set_filter(packer *p)
 {
     const char *a = p->archive_path;
+    size_t suffix;
     int rc;
 
-    if (ends_with(a, ".tar.zst") || ends_with(a, ".tzst"))
+    switch (rz_archive_suffix(a, strlen(a), 0, &suffix)) {
+    case RZ_ARCHIVE_TAR_ZST:
         rc = archive_write_add_filter_zstd(p->out);
-    else if (ends_with(a, ".tar.gz") || ends_with(a, ".tgz"))
+        break;
+    case RZ_ARCHIVE_TAR_GZ:
         rc = archive_write_add_filter_gzip(p->out);
-    else if (ends_with(a, ".tar.xz") || ends_with(a, ".txz"))
+        break;
+    case RZ_ARCHIVE_TAR_XZ:
         rc = archive_write_add_filter_xz(p->out);
-    else if (ends_with(a, ".tar"))
+        break;
+    case RZ_ARCHIVE_TAR:
         rc = archive_write_add_filter_none(p->out);
-    else
+        break;
+    default:
         return rz_error_set(p->err, RZ_E_INVALID,
                             "%s: a bundle is a .tar.zst, .tar.gz, .tar.xz or .tar file", a);
+    }
     return rc == ARCHIVE_OK ? 0 : archive_failed(p, "compression");
 }
 
@@ -198,26 +193,20 @@ int rz_pack(const char *archive_path, const rz_pack_item *items, size_t n_items,
 {
     packer p = {NULL, NULL, NULL, NULL, archive_path, check, payload, 0, err};
     char *tmp = NULL;
-    const char *slash = strrchr(archive_path, '/');
-    char name[RZ_TEMP_NAME_MAX + 1];
     int fd = -1, rc = -1;
-    size_t i, len;
+    size_t i;
 
     for (i = 0; i < n_items; i++)
         if (!rz_path_is_clean(items[i].name))
             return rz_error_set(err, RZ_E_INVALID, "'%s' is not a clean name in an archive",
                                 items[i].name);
-    len = strlen(archive_path) + RZ_TEMP_NAME_MAX + 2;
-    if (!(tmp = malloc(len)) || !(p.buf = malloc(CHUNK)) || !(p.target = malloc(RZ_PATH_MAX)) ||
+    if (!(tmp = rz_temp_path_beside(archive_path, ".tmp-", err)))
+        goto done;
+    if (!(p.buf = malloc(CHUNK)) || !(p.target = malloc(RZ_PATH_MAX)) ||
         !(p.entry = archive_entry_new()) || !(p.out = archive_write_new())) {
         rz_error_set(err, RZ_E_NOMEM, "out of memory");
         goto done;
     }
-    if (rz_temp_name(name, sizeof(name), slash ? slash + 1 : archive_path, ".tmp-") < 0) {
-        rz_error_set(err, RZ_E_INVALID, "path too long: %s", archive_path);
-        goto done;
-    }
-    snprintf(tmp, len, "%.*s%s", slash ? (int)(slash - archive_path + 1) : 0, archive_path, name);
     if (set_filter(&p) < 0)
         goto done;
     if (archive_write_set_format_pax_restricted(p.out) != ARCHIVE_OK) {
@@ -250,17 +239,17 @@ int rz_pack(const char *archive_path, const rz_pack_item *items, size_t n_items,
         goto done;
     }
     free(tmp);
-    tmp = NULL;
-    rc = 0;
+    tmp = NULL; /* renamed: nothing to remove */
+    rc = rz_fsync_parent(archive_path, err);
 done:
     if (p.out)
         archive_write_free(p.out);
-    if (fd >= 0)
+    if (fd >= 0) {
         close(fd);
-    if (tmp) {
-        unlink(tmp);
-        free(tmp);
+        if (tmp)
+            unlink(tmp);
     }
+    free(tmp);
     archive_entry_free(p.entry);
     free(p.buf);
     free(p.target);

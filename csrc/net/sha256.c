@@ -93,24 +93,18 @@ int rz_sha256_check(const char *expected_hex, const char *actual_hex, const char
                         expected_hex, actual_hex);
 }
 
-int rz_sha256_verify_file(const char *path, const char *expected_hex, rz_error *err)
+int rz_sha256_file(rz_sha256 *h, uint64_t *out_size, const char *path, int open_flags, char *buf,
+                   size_t buf_len, int (*check)(void *payload), void *payload, rz_error *err)
 {
-    const size_t size = 256 * 1024; /* on the heap: a thread's stack may be small */
-    char *buf = malloc(size), actual[RZ_SHA256_HEX_LEN + 1];
-    rz_sha256 *h = NULL;
-    int fd = -1, rc = -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | open_flags), rc = -1;
+    uint64_t size = 0, since_check = 0;
 
-    if (!buf)
-        return rz_error_set(err, RZ_E_NOMEM, "out of memory");
-    if (rz_sha256_new(&h, err) < 0)
-        goto done;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rz_error_os(err, errno, path, "cannot read %s", path);
-        goto done;
-    }
+    if (out_size)
+        *out_size = 0;
+    if (fd < 0)
+        return rz_error_os(err, errno, path, "cannot read %s", path);
     for (;;) {
-        ssize_t n = read(fd, buf, size);
+        ssize_t n = read(fd, buf, buf_len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -121,13 +115,39 @@ int rz_sha256_verify_file(const char *path, const char *expected_hex, rz_error *
             break;
         if (rz_sha256_update(h, buf, (size_t)n, err) < 0)
             goto done;
+        size += (uint64_t)n;
+        since_check += (uint64_t)n;
+        if (check && since_check >= buf_len) {
+            since_check = 0;
+            if (check(payload)) {
+                rz_error_set(err, RZ_E_CALLBACK, "interrupted");
+                goto done;
+            }
+        }
     }
-    if (rz_sha256_final_hex(h, actual, err) < 0)
+    if (out_size)
+        *out_size = size;
+    rc = 0;
+done:
+    close(fd);
+    return rc;
+}
+
+int rz_sha256_verify_file(const char *path, const char *expected_hex, rz_error *err)
+{
+    const size_t size = 256 * 1024; /* on the heap: a thread's stack may be small */
+    char *buf = malloc(size), actual[RZ_SHA256_HEX_LEN + 1];
+    rz_sha256 *h = NULL;
+    int rc = -1;
+
+    if (!buf)
+        return rz_error_set(err, RZ_E_NOMEM, "out of memory");
+    if (rz_sha256_new(&h, err) < 0 ||
+        rz_sha256_file(h, NULL, path, 0, buf, size, NULL, NULL, err) < 0 ||
+        rz_sha256_final_hex(h, actual, err) < 0)
         goto done;
     rc = rz_sha256_check(expected_hex, actual, path, err);
 done:
-    if (fd >= 0)
-        close(fd);
     rz_sha256_free(h);
     free(buf);
     return rc;

@@ -18,10 +18,10 @@
 #include "py/state.h"
 #include "util/error.h"
 
-/* Raise the Python exception for err and return NULL. core is remotezoo._core (from _net:
- * rz_net_core). When a Python exception is pending (RZ_E_CALLBACK says a callback left one, or
- * a signal handler ran after the engine failed), it is kept as it is and err is dropped; else
- * err must be set. */
+/* Raise the Python exception for err and return NULL. core is remotezoo._core (from _net or
+ * _digest: rz_engine_core). When a Python exception is pending (RZ_E_CALLBACK says a callback left
+ * one, or a signal handler ran after the engine failed), it is kept as it is and err is dropped;
+ * else err must be set. */
 PyObject *rz_py_raise(PyObject *core, const rz_error *err);
 
 /* As rz_py_raise, for a source that could not be fetched or extracted (registration): a

@@ -3,8 +3,9 @@
  * it. A leaf header: Python.h, compat.h and forward declarations only.
  *
  * Every glue file (csrc/py/) includes Python.h through this header, so PY_SSIZE_T_CLEAN, the
- * limited API (setup.py) and its few shims (compat.h) hold for all of them. remotezoo._net reaches _core's state through
- * the _core module it holds (py/net/net_state.h) to raise _core's exception types.
+ * limited API (setup.py) and its few shims (compat.h) hold for all of them. remotezoo._net and
+ * remotezoo._digest reach _core's state through the _core module they hold (py/engine_state.h) to
+ * raise its exception types.
  */
 #ifndef RZ_STATE_H
 #define RZ_STATE_H

@@ -7,15 +7,6 @@
 
 #define FIRST_ALLOC 64
 
-void rz_buf_init(rz_buf *b, size_t cap, rz_errkind kind, const char *what)
-{
-    b->ptr = NULL;
-    b->len = b->alloc = 0;
-    b->cap = cap;
-    b->kind = kind;
-    b->what = what;
-}
-
 void rz_buf_free(rz_buf *b)
 {
     free(b->ptr);
@@ -129,13 +120,17 @@ char *rz_buf_take(rz_buf *b, rz_error *err)
 
 char *rz_path(rz_error *err, const char *fmt, ...)
 {
-    rz_buf b = RZ_BUF_INIT(RZ_PATH_MAX - 1, RZ_E_INVALID, "path");
     va_list ap;
+    char *path;
     int n;
 
     va_start(ap, fmt);
     n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
+    if (n < 0) {
+        rz_error_set(err, RZ_E_INVALID, "cannot format path");
+        return NULL;
+    }
     if (n >= RZ_PATH_MAX) { /* a path is shown in errors: its start says which */
         char start[201];
         va_start(ap, fmt);
@@ -145,8 +140,12 @@ char *rz_path(rz_error *err, const char *fmt, ...)
                      start);
         return NULL;
     }
+    if (!(path = malloc((size_t)n + 1))) {
+        rz_error_set(err, RZ_E_NOMEM, "out of memory");
+        return NULL;
+    }
     va_start(ap, fmt);
-    n = rz_buf_vaddf(&b, err, fmt, ap);
+    vsnprintf(path, (size_t)n + 1, fmt, ap);
     va_end(ap);
-    return n < 0 ? NULL : rz_buf_take(&b, err);
+    return path;
 }

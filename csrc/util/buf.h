@@ -1,8 +1,8 @@
 /* buf.h - the one growable buffer: a NUL-terminated string with a hard cap, after curl's dynbuf
- * (docs/internals/DYNBUF.md). For paths (rz_path: on the heap, never a 4 KB array on the stack)
- * and the texts remotezoo builds (a normalised spec, registry.names, an API answer).
+ * (docs/internals/DYNBUF.md), for the texts remotezoo builds (a normalised spec, registry.names,
+ * an API answer); and rz_path, a path on the heap (never a 4 KB array on the stack).
  *
- * A buffer starts empty (RZ_BUF_INIT or rz_buf_init) with its cap, the error kind a string
+ * A buffer starts empty (RZ_BUF_INIT) with its cap, the error kind a string
  * that would outgrow it is, and what names it in that error (which never quotes the text: it
  * may hold a secret). An add that fails (out of memory,
  * or past the cap) sets err (which may be NULL: rz_error_set) and frees the buffer: it is empty
@@ -29,8 +29,6 @@ typedef struct rz_buf {
     {                                                                                              \
         NULL, 0, 0, (cap), (kind), (what)                                                          \
     }
-
-void rz_buf_init(rz_buf *b, size_t cap, rz_errkind kind, const char *what);
 
 /* Append n bytes of mem; 0, or -1 with err set (and b freed). */
 int rz_buf_add(rz_buf *b, const void *mem, size_t n, rz_error *err);

@@ -423,15 +423,42 @@ int rz_read_fd(char **out, size_t *out_len, int fd, size_t max, const char *path
     return 0;
 }
 
+char *rz_temp_path_beside(const char *path, const char *tag, rz_error *err)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char name[RZ_TEMP_NAME_MAX + 1];
+
+    if (!base[0] || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
+        rz_temp_name(name, sizeof(name), base, tag) < 0) {
+        rz_error_set(err, RZ_E_INVALID, "cannot write %s: not a file path", path);
+        return NULL;
+    }
+    return rz_path(err, "%.*s%s", slash ? (int)(slash - path + 1) : 0, path, name);
+}
+
+int rz_fsync_parent(const char *path, rz_error *err)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir;
+    int rc;
+
+    if (!slash)
+        return rz_fsync_dir(".", err);
+    if (!(dir = slash == path ? strdup("/") : strndup(path, (size_t)(slash - path))))
+        return rz_error_set(err, RZ_E_NOMEM, "out of memory");
+    rc = rz_fsync_dir(dir, err);
+    free(dir);
+    return rc;
+}
+
 int rz_write_atomic(const char *path, const void *data, size_t len, rz_error *err)
 {
-    char name[RZ_TEMP_NAME_MAX + 1], *tmp = NULL, *dir = NULL;
-    const char *p = data, *slash = strrchr(path, '/');
+    const char *p = data;
+    char *tmp;
     int fd = -1, rc = -1;
 
-    if (rz_temp_name(name, sizeof(name), slash ? slash + 1 : path, ".tmp-") < 0)
-        return rz_error_set(err, RZ_E_INVALID, "no temporary name beside %s", path);
-    if (!(tmp = rz_path(err, "%.*s%s", slash ? (int)(slash - path + 1) : 0, path, name)))
+    if (!(tmp = rz_temp_path_beside(path, ".tmp-", err)))
         return -1;
     fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
@@ -463,19 +490,13 @@ int rz_write_atomic(const char *path, const void *data, size_t len, rz_error *er
         rz_error_os(err, errno, path, "cannot replace %s", path);
         goto fail;
     }
-    if (!slash)
-        rc = rz_fsync_dir(".", err);
-    else if ((dir = slash == path ? strdup("/") : strndup(path, (size_t)(slash - path))))
-        rc = rz_fsync_dir(dir, err);
-    else
-        rz_error_set(err, RZ_E_NOMEM, "out of memory");
+    rc = rz_fsync_parent(path, err);
     goto done;
 fail:
     if (fd >= 0)
         close(fd);
     unlink(tmp);
 done:
-    free(dir);
     free(tmp);
     return rc;
 }
@@ -495,7 +516,7 @@ int rz_path_is_clean(const char *path)
     }
 }
 
-static int compare_names(const void *a, const void *b)
+int rz_compare_names(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -532,7 +553,7 @@ int rz_list_dir(char ***out, size_t *out_n, const char *path, rz_error *err)
     }
     closedir(d);
     if (n > 1) /* qsort(NULL, 0, ...) is undefined */
-        qsort(names, n, sizeof(*names), compare_names);
+        qsort(names, n, sizeof(*names), rz_compare_names);
     *out = names;
     *out_n = n;
     return 0;

@@ -39,6 +39,16 @@ int rz_fsync_dir(const char *path, rz_error *err);
 #define RZ_TEMP_NAME_MAX 255
 int rz_temp_name(char *out, size_t out_len, const char *base, const char *tag);
 
+/* The mkstemp template of a temporary file beside the file path, on its file system: path's
+ * directory (none: the current one) joined with rz_temp_name(path's last component, tag).
+ * Caller frees with free(); NULL with err set (an RZ_E_INVALID error when that component is
+ * empty, "." or ".."). */
+char *rz_temp_path_beside(const char *path, const char *tag, rz_error *err);
+
+/* fsync the directory that holds path (the current one when path has no '/'), making a rename
+ * onto path durable. */
+int rz_fsync_parent(const char *path, rz_error *err);
+
 /* Create a fresh, private (0700) directory beside target, on the same file system, named
  * rz_temp_name(basename of target, ".tmp-") in the canonical (realpath) form of target's
  * parent, which must exist. *out is the new directory's absolute path; caller frees with
@@ -69,6 +79,9 @@ int rz_list_dir(char ***out, size_t *out_n, const char *path, rz_error *err);
 
 /* Free what rz_list_dir made (NULL is fine). */
 void rz_names_free(char **names, size_t n);
+
+/* strcmp for qsort over an array of strings (char *): the byte order rz_list_dir sorts in. */
+int rz_compare_names(const void *a, const void *b);
 
 /* Read all of fd (at most max bytes; more is an error) into *out, NUL-terminated (caller frees
  * with free(); *out_len excludes the NUL). path names fd in messages. */

@@ -2,8 +2,8 @@
 #include "py/core/py_cache.h"
 
 #include "core/gc.h"
+#include "py/core/py_index.h"
 #include "py/py_error.h"
-#include "py/py_progress.h"
 
 typedef struct found {
     rz_py_progress *prog; /* the GIL is re-taken to append each item */
@@ -44,20 +44,14 @@ static PyObject *cache_gc(PyObject *module, PyObject *args)
     if (!(f.list = PyList_New(0)))
         return NULL;
     rz_error_init(&err);
-    rz_py_progress_begin(&prog, NULL, NULL);
-    rc = rz_home_init(&home, root, &err);
-    if (rc == 0) {
-        home.wait.cancel = rz_py_progress_check;
-        home.wait.payload = &prog;
+    if ((rc = rz_py_open_home(&home, root, &err)) == 0) {
+        rz_py_blocking_begin(&prog, &home, NULL, NULL);
         rc = rz_gc(&home, apply, collect, &f, &err);
+        if (rz_py_blocking_end(&prog, &home) < 0)
+            rc = -1;
     }
     rz_home_clear(&home);
-    if (rz_py_progress_end(&prog) < 0 ||
-        (rc < 0 && err.kind == RZ_E_CALLBACK && PyErr_Occurred())) {
-        Py_DECREF(f.list);
-        return NULL;
-    }
-    if (rc < 0) {
+    if (rc < 0) { /* a pending exception (Ctrl-C, a failed append) is what is raised */
         Py_DECREF(f.list);
         return rz_py_raise(module, &err);
     }

@@ -23,9 +23,10 @@ int rz_py_parse_spec(rz_spec *out, const char *text, rz_error *err)
     return rz_spec_parse(out, text, rz_env("GITHUB_SERVER_URL"), err);
 }
 
-void rz_py_blocking_begin(rz_py_progress *prog, rz_home *home)
+void rz_py_blocking_begin(rz_py_progress *prog, rz_home *home, rz_fetch_opts *opts,
+                          PyObject *callback)
 {
-    rz_py_progress_begin(prog, NULL, NULL);
+    rz_py_progress_begin(prog, opts, callback);
     home->wait.cancel = rz_py_progress_check;
     home->wait.payload = prog;
 }
@@ -93,7 +94,7 @@ rz_index *rz_py_current_index(PyObject *core, rz_home *home, int refresh, rz_err
             return idx;
         {
             rz_py_progress prog;
-            rz_py_blocking_begin(&prog, home);
+            rz_py_blocking_begin(&prog, home, NULL, NULL);
             rc = rz_source_refresh_local(home, idx, err);
             if (rz_py_blocking_end(&prog, home) < 0) {
                 rz_error_init(err); /* the pending exception (Ctrl-C) is what the caller gets */

@@ -19,10 +19,12 @@ int rz_py_open_home(rz_home *out, const char *root, rz_error *err);
 /* rz_spec_parse with $GITHUB_SERVER_URL; out must be cleared with rz_spec_clear. */
 int rz_py_parse_spec(rz_spec *out, const char *text, rz_error *err);
 
-/* Release the GIL for blocking work on home: its lock waits run Python's signal handlers
- * through prog (py_progress.h), so Ctrl-C stops them. rz_py_blocking_end re-takes the GIL and
- * returns -1 when a Python exception is pending (then nothing else is raised). */
-void rz_py_blocking_begin(rz_py_progress *prog, rz_home *home);
+/* Release the GIL for blocking work on home: rz_py_progress_begin(prog, opts, callback) (both
+ * NULL: no numbers to report), and home's lock waits run Python's signal handlers through prog,
+ * so Ctrl-C stops them. rz_py_blocking_end re-takes the GIL and returns -1 when a Python
+ * exception is pending (then nothing else is raised). */
+void rz_py_blocking_begin(rz_py_progress *prog, rz_home *home, rz_fetch_opts *opts,
+                          PyObject *callback);
 int rz_py_blocking_end(rz_py_progress *prog, rz_home *home);
 
 /* The current index of home, from the module's cache when registry.json did not change. A new

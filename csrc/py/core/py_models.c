@@ -142,7 +142,7 @@ static int resolve_pinned(resolved *out, rz_pin *pin, PyObject *module, const ch
             return -1;
         if (!out->info.generation_dir)
             return 0;
-        rz_py_blocking_begin(&prog, &out->home);
+        rz_py_blocking_begin(&prog, &out->home, NULL, NULL);
         rc = rz_generation_pin(pin, out->info.generation_dir, &out->home.wait, err);
         if (rz_py_blocking_end(&prog, &out->home) < 0) {
             rz_generation_unpin(pin);
@@ -182,7 +182,7 @@ static int lock_model(resolved *r, rz_model_locks *l, PyObject *module, int mode
     rz_index *now = NULL;
     int rc;
 
-    rz_py_blocking_begin(&prog, home);
+    rz_py_blocking_begin(&prog, home, NULL, NULL);
     rc = rz_model_locks_take(l, home, &r->info, model_op, err);
     if (rz_py_blocking_end(&prog, home) < 0)
         rc = rz_error_set(err, RZ_E_CALLBACK, "interrupted");
@@ -202,7 +202,7 @@ static int sweep(resolved *r, rz_error *err)
 {
     rz_py_progress prog;
 
-    rz_py_blocking_begin(&prog, &r->home);
+    rz_py_blocking_begin(&prog, &r->home, NULL, NULL);
     rz_source_sweep(&r->home, r->index);
     return rz_py_blocking_end(&prog, &r->home) < 0 ? rz_error_set(err, RZ_E_CALLBACK, "interrupted")
                                                    : 0;

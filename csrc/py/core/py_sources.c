@@ -106,9 +106,7 @@ static PyObject *register_source(PyObject *module, PyObject *args)
         goto done;
     if (spec.kind != RZ_SPEC_LOCAL && !(net = rz_py_net(module)))
         goto done;
-    rz_py_progress_begin(&prog, &opts, progress);
-    home.wait.cancel = rz_py_progress_check; /* lock waits stop for Ctrl-C too */
-    home.wait.payload = &prog;
+    rz_py_blocking_begin(&prog, &home, &opts, progress); /* lock waits stop for Ctrl-C too */
     rc = rz_source_register(&home, net, &spec, text, overwrite, &pin, &opts, &err);
     if (rz_py_blocking_end(&prog, &home) < 0)
         rc = -1;
@@ -139,7 +137,7 @@ static PyObject *delete_source(PyObject *module, PyObject *args)
     rz_error_init(&err);
     if (rz_py_parse_spec(&spec, text, &err) == 0 && rz_py_open_home(&home, root, &err) == 0) {
         rz_py_progress prog;
-        rz_py_blocking_begin(&prog, &home);
+        rz_py_blocking_begin(&prog, &home, NULL, NULL);
         rc = rz_source_delete(&home, spec.identity, &err);
         if (rz_py_blocking_end(&prog, &home) < 0)
             rc = -1;

@@ -13,8 +13,8 @@
 
 #include "core/home.h"
 #include "core/models.h"
+#include "py/core/py_index.h"
 #include "py/py_error.h"
-#include "py/py_progress.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/lock.h"
@@ -76,19 +76,15 @@ static PyObject *update_state(PyObject *module, PyObject *args)
     if (!is_state_name(name))
         return PyErr_Format(PyExc_ValueError, "'%s' is not a state file name", name);
     rz_error_init(&err);
-    Py_BEGIN_ALLOW_THREADS
-        rc = rz_home_init(&home, root, &err);
-    Py_END_ALLOW_THREADS
-    if (rc < 0 || !(path = rz_path(&err, "%s/%s", home.root, name)) ||
+    if (rz_py_open_home(&home, root, &err) < 0 ||
+        !(path = rz_path(&err, "%s/%s", home.root, name)) ||
         !(lock_path = rz_path(&err, "%s/state-%s.lock", home.locks, name))) {
         rz_py_raise(module, &err);
         goto done;
     }
-    rz_py_progress_begin(&prog, NULL, NULL);
-    home.wait.cancel = rz_py_progress_check; /* Ctrl-C stops the wait */
-    home.wait.payload = &prog;
+    rz_py_blocking_begin(&prog, &home, NULL, NULL); /* Ctrl-C stops the wait */
     rc = rz_lock_acquire(&lock, lock_path, LOCK_EX, RZ_LOCK_REMOVABLE, &home.wait, &err);
-    if (rz_py_progress_end(&prog) < 0)
+    if (rz_py_blocking_end(&prog, &home) < 0)
         goto done;
     if (rc < 0) {
         rz_py_raise(module, &err);

@@ -3,23 +3,12 @@
  * linked with libcrypto only (setup.py), so that a process that downloads a model through its
  * source's own download_model() maps no libcurl or libarchive (remotezoo._net) to record its
  * digest. */
-#include "py/state.h"
+#include "py/engine_state.h"
 
 #include "net/digest.h"
 #include "py/py_error.h"
 #include "py/py_progress.h"
 #include "py/py_util.h"
-
-typedef struct digest_state {
-    PyObject *core; /* remotezoo._core, owned: its exception types */
-} digest_state;
-
-static PyObject *core_of(PyObject *module)
-{
-    digest_state *st = PyModule_GetState(module);
-    assert(st && st->core);
-    return st->core;
-}
 
 PyDoc_STRVAR(digest_doc,
              "digest(path, *, follow=True, skip_pycache=False) -> (kind, size, sha256)\n\n"
@@ -49,7 +38,7 @@ static PyObject *digest(PyObject *module, PyObject *args, PyObject *kwargs)
             out = Py_BuildValue("(sKs)", d.is_tree ? "tree" : "file", (unsigned long long)d.size,
                                 d.sha256);
         else
-            rz_py_raise(core_of(module), &err);
+            rz_py_raise(rz_engine_core(module), &err);
     }
     Py_DECREF(path);
     return out;
@@ -60,33 +49,9 @@ static PyMethodDef module_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static int module_exec(PyObject *module)
-{
-    digest_state *st = PyModule_GetState(module);
-
-    st->core = PyImport_ImportModule("remotezoo._core");
-    return st->core ? 0 : -1;
-}
-
-static int module_traverse(PyObject *module, visitproc visit, void *arg)
-{
-    digest_state *st = PyModule_GetState(module);
-    if (st)
-        Py_VISIT(st->core);
-    return 0;
-}
-
-static int module_clear(PyObject *module)
-{
-    digest_state *st = PyModule_GetState(module);
-    if (st)
-        Py_CLEAR(st->core);
-    return 0;
-}
-
 static void module_free(void *module)
 {
-    module_clear((PyObject *)module);
+    rz_engine_state_clear((PyObject *)module);
 }
 
 /* Filled by PyInit__digest for the running CPython (py_util.h, rz_py_module_slots). */
@@ -96,16 +61,16 @@ static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
     .m_name = "remotezoo._digest",
     .m_doc = "remotezoo's digests of models and source trees (SHA-256, libcrypto).",
-    .m_size = sizeof(digest_state),
+    .m_size = sizeof(rz_engine_state),
     .m_methods = module_methods,
     .m_slots = module_slots,
-    .m_traverse = module_traverse,
-    .m_clear = module_clear,
+    .m_traverse = rz_engine_state_traverse,
+    .m_clear = rz_engine_state_clear,
     .m_free = module_free,
 };
 
 PyMODINIT_FUNC PyInit__digest(void)
 {
-    rz_py_module_slots(module_slots, module_exec);
+    rz_py_module_slots(module_slots, rz_engine_state_init);
     return PyModuleDef_Init(&module_def);
 }

@@ -2,7 +2,7 @@
  * remotezoo._core so that starting remotezoo maps no libcurl, libarchive or libcrypto. It
  * holds the _core module whose exception types it raises, publishes download_file,
  * extract_archive and their helpers, and hands _core the engines' table as a capsule. */
-#include "py/net/net_state.h"
+#include "py/engine_state.h"
 
 #include <archive.h>
 #include <cjson/cJSON.h>
@@ -50,13 +50,11 @@ static PyMethodDef module_methods[] = {
 
 static int module_exec(PyObject *module)
 {
-    rz_net_state *st = PyModule_GetState(module);
     PyMethodDef *tables[] = {rz_py_fetch_methods, rz_py_extract_methods, rz_py_bundle_methods};
     PyObject *capsule;
     size_t i;
 
-    st->core = PyImport_ImportModule("remotezoo._core");
-    if (!st->core)
+    if (rz_engine_state_init(module) < 0)
         return -1;
     /* Not thread-safe by libcurl's contract; exec runs with the GIL held and curl reference
      * counts the calls, so one per module instance is right. */
@@ -76,25 +74,9 @@ static int module_exec(PyObject *module)
     return i ? -1 : 0;
 }
 
-static int module_traverse(PyObject *module, visitproc visit, void *arg)
-{
-    rz_net_state *st = PyModule_GetState(module);
-    if (st)
-        Py_VISIT(st->core);
-    return 0;
-}
-
-static int module_clear(PyObject *module)
-{
-    rz_net_state *st = PyModule_GetState(module);
-    if (st)
-        Py_CLEAR(st->core);
-    return 0;
-}
-
 static void module_free(void *module)
 {
-    module_clear((PyObject *)module);
+    rz_engine_state_clear((PyObject *)module);
     curl_global_cleanup();
 }
 
@@ -106,11 +88,11 @@ static struct PyModuleDef module_def = {
     .m_name = "remotezoo._net",
     .m_doc = "remotezoo's network and archive engines: libcurl downloads and libarchive "
              "extraction, imported on first use.",
-    .m_size = sizeof(rz_net_state),
+    .m_size = sizeof(rz_engine_state),
     .m_methods = module_methods,
     .m_slots = module_slots,
-    .m_traverse = module_traverse,
-    .m_clear = module_clear,
+    .m_traverse = rz_engine_state_traverse,
+    .m_clear = rz_engine_state_clear,
     .m_free = module_free,
 };
 

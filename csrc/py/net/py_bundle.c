@@ -1,12 +1,13 @@
 /* py_bundle.c - remotezoo._net's glue for bundles and `doctor`: write_archive (net/pack.h)
- * and tls_defaults (net/ca_bundle.h). The work runs with the GIL released; Ctrl-C stops it (py_progress.h). */
+ * and tls_defaults (net/ca_bundle.h). The work runs with the GIL released; Ctrl-C stops it
+ * (py_progress.h). */
 #include "py/net/py_bundle.h"
 
 #include <curl/curl.h>
 
 #include "net/ca_bundle.h"
 #include "net/pack.h"
-#include "py/net/net_state.h"
+#include "py/engine_state.h"
 #include "py/py_error.h"
 #include "py/py_progress.h"
 #include "py/py_util.h"
@@ -61,7 +62,7 @@ static PyObject *write_archive(PyObject *module, PyObject *args)
         if (rc == 0)
             out = Py_NewRef(Py_None);
         else
-            rz_py_raise(rz_net_core(module), &err);
+            rz_py_raise(rz_engine_core(module), &err);
     }
 done:
     for (i = 0; names && paths && i < n; i++) {

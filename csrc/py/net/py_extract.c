@@ -7,7 +7,7 @@
 #include "py/net/py_extract.h"
 
 #include "net/extract.h"
-#include "py/net/net_state.h"
+#include "py/engine_state.h"
 #include "py/py_error.h"
 #include "py/py_progress.h"
 #include "py/py_util.h"
@@ -153,7 +153,7 @@ static PyObject *extract_archive(PyObject *module, PyObject *args, PyObject *kwa
     begin(&g);
     rc = rz_extract_file(PyBytes_AsString(archive), PyBytes_AsString(dest), strip, &limits, &err);
     if (rz_py_progress_end(&g.bridge) < 0 || rc < 0)
-        rz_py_raise(rz_net_core(module), &err); /* what a signal handler raised wins */
+        rz_py_raise(rz_engine_core(module), &err); /* what a signal handler raised wins */
     else
         out = Py_NewRef(Py_None);
 done:
@@ -196,7 +196,7 @@ static PyObject *extract_from_chunks(PyObject *module, PyObject *args, PyObject 
     begin(&g);
     rc = rz_extract_stream(read_chunk, &g, label, PyBytes_AsString(dest), strip, &limits, &err);
     if (rz_py_progress_end(&g.bridge) < 0 || rc < 0)
-        rz_py_raise(rz_net_core(module), &err); /* what a signal handler raised wins */
+        rz_py_raise(rz_engine_core(module), &err); /* what a signal handler raised wins */
     else
         out = Py_NewRef(Py_None);
     release_chunk(&g);

@@ -4,15 +4,16 @@
 
 #include "net/fetch.h"
 #include "net/fetch_file.h"
-#include "py/net/net_state.h"
+#include "py/engine_state.h"
 #include "py/py_error.h"
 #include "py/py_progress.h"
 #include "py/py_util.h"
 
 /* headers (None or a dict of str to str) -> *out_lines, a new list of the UTF-8 of the
  * "Name: value" lines as bytes (NULL for None) and *out_array, a NULL-terminated array of their
- * text (borrowed from the list; caller frees the array with PyMem_Free, then drops the list). Anything else is a
- * TypeError, a NUL in a name or value a ValueError (C would cut the line there). */
+ * text (borrowed from the list; caller frees the array with PyMem_Free, then drops the list).
+ * Anything else is a TypeError, a NUL in a name or value a ValueError (C would cut the line there).
+ */
 static int convert_headers(PyObject *headers, PyObject **out_lines, const char ***out_array)
 {
     PyObject *items = NULL, *lines = NULL;
@@ -103,9 +104,9 @@ static PyObject *download_file(PyObject *module, PyObject *args, PyObject *kwarg
     rz_error_init(&err);
     rz_py_progress_begin(&prog, &opts, progress);
     opts.headers = header_array;
-    rc = rz_fetch_to_file(url, PyBytes_AsString(path), sha256, &opts, &err);
+    rc = rz_fetch_to_file(NULL, url, PyBytes_AsString(path), sha256, &opts, &err);
     if (rz_py_progress_end(&prog) < 0 || rc < 0) {
-        rz_py_raise(rz_net_core(module), &err);
+        rz_py_raise(rz_engine_core(module), &err);
         goto fail;
     }
     PyMem_Free(header_array);
@@ -161,7 +162,7 @@ static PyObject *http_get(PyObject *module, PyObject *args, PyObject *kwargs)
     opts.headers = header_array;
     rc = rz_http_get(&response, url, &opts, names, (size_t)max_bytes, &err);
     if (rz_py_progress_end(&prog) < 0 || rc < 0) {
-        rz_py_raise(rz_net_core(module), &err);
+        rz_py_raise(rz_engine_core(module), &err);
         goto done;
     }
     if (!(values = PyDict_New()))
@@ -230,7 +231,7 @@ static PyObject *stream_get(PyObject *module, PyObject *args)
         Py_DECREF(chunk);
     }
     if (rc < 0) {
-        rz_py_raise(rz_net_core(module), &err);
+        rz_py_raise(rz_engine_core(module), &err);
         goto done;
     }
     if ((empty = PyBytes_FromString("")) &&
