@@ -1111,7 +1111,9 @@ static int extract_archive(struct archive *in, open_fn open_in, void *open_arg, 
     parent_slash = strrchr(dest, '/');
     if (parent_slash) {
         *parent_slash = '\0';
-        rz_fsync_dir(parent_slash == dest ? "/" : dest, err);
+        /* Best effort: the tree is in place, and failing now would report as failed a call
+         * whose result stays. NULL: no error left set behind a success. */
+        (void)rz_fsync_dir(parent_slash == dest ? "/" : dest, NULL);
         *parent_slash = '/';
     }
     rc = 0;
