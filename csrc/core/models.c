@@ -533,17 +533,22 @@ int rz_download_tmp(char **out, const char *dir, const char *prefix, rz_lock *ou
         if (rz_mkdtemp_in(out, dir, prefix, err) < 0)
             return -1;
         /* `cache gc` or a trash sweep may take it between mkdtemp and the lock (it is then
-         * theirs): make another. */
+         * theirs): busy, or already removed (the lock says ENOENT), or removed once locked;
+         * each time make another. Only a lock error on a directory still there is ours. */
         rc = rz_lock_acquire(out_lock, *out, LOCK_EX, RZ_LOCK_OBJECT, &rz_lock_no_wait, err);
         if (rc == 0 && lstat(*out, &st) == 0 && S_ISDIR(st.st_mode))
             return 0;
         rz_lock_release(out_lock);
-        if (rc < 0)
+        if (rc < 0 && lstat(*out, &st) == 0) {
             rmdir(*out);
+            free(*out);
+            *out = NULL;
+            return -1;
+        }
+        if (rc < 0 && err)
+            rz_error_init(err); /* the ENOENT of a directory swept away: not an error */
         free(*out);
         *out = NULL;
-        if (rc < 0)
-            return -1;
     }
     return rz_error_set(err, RZ_E_OS, "cannot make a directory %s... in %s", prefix, dir);
 }
