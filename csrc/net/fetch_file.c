@@ -211,6 +211,9 @@ int rz_fetch_to_file(char *out_sha256, const char *url, const char *path, const 
     rz_lock_release(&tmp_lock);
     close(fd);
     fd = -1;
+    /* The rename itself made durable, as rz_write_atomic does; best effort, as the file is in
+     * place already and failing now would report as failed a download that stays. */
+    (void)rz_fsync_parent(path, NULL);
     if (out_sha256)
         memcpy(out_sha256, actual, sizeof(actual));
     rz_stream_close(s);
